@@ -1,0 +1,264 @@
+//! `davit deploy --local`: deploy a revision on this host, as `codedeploy-local` does.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::ValueEnum;
+use davit_lifecycle::{DeployError, DeployOptions, DeploymentReport, EventReport, HookReport, Layout, Line, Progress, Quiet, Status};
+use davit_sandbox::Sandbox;
+use davit_spec::{Event, FileExistsBehavior, HostPolicy};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::output::{self, Format};
+use crate::render::hint;
+use crate::Exit;
+
+/// Where the host policy lives when `--policy` is not given.
+const DEFAULT_POLICY: &str = "/etc/davit/policy.toml";
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Deploy on this host from a bundle directory or a .zip, .tar, .tgz archive
+    #[arg(long, value_name = "BUNDLE")]
+    local: Option<PathBuf>,
+    /// Application name [default: the bundle's file name]
+    #[arg(long, short = 'a')]
+    application_name: Option<String>,
+    /// Deployment group name
+    #[arg(long, short = 'g', default_value = "default-local-deployment-group")]
+    deployment_group: String,
+    /// Lifecycle events to run, comma separated (DownloadBundle and Install always run)
+    #[arg(long, short = 'e', value_delimiter = ',')]
+    events: Vec<String>,
+    /// What to do with a file that exists at a destination and was not installed by davit
+    #[arg(long, short = 'b', value_enum)]
+    file_exists_behavior: Option<Behavior>,
+    /// Name of the appspec at the bundle's root
+    #[arg(long, short = 'c', default_value = "appspec.yml")]
+    appspec_filename: String,
+    /// Host policy (TOML) that says what hooks may be granted [default: /etc/davit/policy.toml if it exists, else deny everything]
+    #[arg(long, short = 'p')]
+    policy: Option<PathBuf>,
+    /// Where davit keeps revisions, cleanup records, reports and its journal [default: /var/lib/davit as root, else ~/.local/state/davit]
+    #[arg(long)]
+    deployment_root: Option<PathBuf>,
+    /// Install every absolute destination and granted path under this directory
+    #[arg(long, default_value = "/")]
+    target_root: PathBuf,
+    /// Staged revisions to keep per deployment group (the current and last good one are always kept)
+    #[arg(long, default_value_t = 5)]
+    keep_revisions: usize,
+    #[arg(long, value_enum, default_value_t)]
+    output: Format,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+#[value(rename_all = "UPPER")]
+enum Behavior {
+    Disallow,
+    Overwrite,
+    Retain,
+}
+
+pub async fn run(args: Args) -> Result<(), Exit> {
+    let Some(bundle) = args.local.clone() else {
+        return Err(Exit::invalid(hint(
+            anyhow::anyhow!("fleet deployments need a davit server, which this build does not have yet"),
+            "deploy on this host with `davit deploy --local <bundle>`",
+        )));
+    };
+    if !bundle.exists() {
+        return Err(Exit::invalid(anyhow::anyhow!("bundle `{}` does not exist", bundle.display())));
+    }
+    let opts = options(&args, &bundle)?;
+    std::fs::create_dir_all(opts.layout.root())
+        .with_context(|| format!("cannot create deployment root `{}`", opts.layout.root().display()))?;
+    let sandbox = Sandbox::new(Some(opts.layout.component_cache())).context("cannot start the sandbox")?;
+    let progress: Arc<dyn Progress> = match args.output {
+        Format::Json => Arc::new(Quiet),
+        Format::Text => Arc::new(Live::default()),
+    };
+    let report = davit_lifecycle::deploy(&sandbox, &bundle, &opts, progress)
+        .await
+        .map_err(deploy_error)?;
+    match args.output {
+        Format::Json => output::json(&report)?,
+        Format::Text => print_summary(&report),
+    }
+    if report.status == Status::Succeeded {
+        Ok(())
+    } else {
+        Err(Exit::failed())
+    }
+}
+
+fn options(args: &Args, bundle: &Path) -> Result<DeployOptions, Exit> {
+    let events = args
+        .events
+        .iter()
+        .map(|name| {
+            Event::parse(name).map_err(|e| Exit::invalid(anyhow::anyhow!("`--events`: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let policy = match &args.policy {
+        Some(path) => HostPolicy::load(path).map_err(Exit::invalid)?,
+        None if Path::new(DEFAULT_POLICY).exists() => {
+            HostPolicy::load(Path::new(DEFAULT_POLICY)).map_err(Exit::invalid)?
+        }
+        None => HostPolicy::default(),
+    };
+    let application = match &args.application_name {
+        Some(name) => name.clone(),
+        None => default_application(bundle),
+    };
+    Ok(DeployOptions {
+        application,
+        deployment_group: args.deployment_group.clone(),
+        events: (!events.is_empty()).then_some(events),
+        file_exists_behavior: args.file_exists_behavior.map(|b| match b {
+            Behavior::Disallow => FileExistsBehavior::Disallow,
+            Behavior::Overwrite => FileExistsBehavior::Overwrite,
+            Behavior::Retain => FileExistsBehavior::Retain,
+        }),
+        appspec_filename: args.appspec_filename.clone(),
+        layout: Layout::new(args.deployment_root.clone().unwrap_or_else(default_root)),
+        target_root: std::path::absolute(&args.target_root).context("resolving `--target-root`")?,
+        policy,
+        keep_revisions: args.keep_revisions,
+    })
+}
+
+/// The bundle's file name without archive extensions, made a safe name.
+fn default_application(bundle: &Path) -> String {
+    let absolute = std::path::absolute(bundle).unwrap_or_else(|_| bundle.to_path_buf());
+    let name = absolute.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let stem = [".tar.gz", ".tgz", ".tar", ".zip"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))
+        .unwrap_or(&name);
+    let safe: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+        .collect();
+    if safe.is_empty() || safe == "." || safe == ".." { "application".into() } else { safe }
+}
+
+fn default_root() -> PathBuf {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/davit");
+    }
+    if let Some(state) = std::env::var_os("XDG_STATE_HOME").filter(|s| !s.is_empty()) {
+        return PathBuf::from(state).join("davit");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".local/state/davit")
+}
+
+fn deploy_error(error: DeployError) -> Exit {
+    match error {
+        DeployError::Refused { refusals } => Exit::invalid(refused(refusals)),
+        e @ (DeployError::Appspec(_)
+        | DeployError::NoAppspec { .. }
+        | DeployError::NotRunnable { .. }
+        | DeployError::BadName { .. }
+        | DeployError::Load { .. }
+        | DeployError::HookFile { .. }
+        | DeployError::Stage { .. }) => Exit::invalid(e),
+        e @ DeployError::Lock(_) => Exit::from(hint(e, "wait for it to finish, or use another `--deployment-root`")),
+        e => Exit::from(e),
+    }
+}
+
+/// The error for grants the policy refuses: one line per refusal, then a hint.
+pub fn refused(refusals: Vec<davit_spec::Refusal>) -> anyhow::Error {
+    let count = refusals.len();
+    let mut message = format!(
+        "the host policy refuses {count} grant{} (no hook has run):",
+        if count == 1 { "" } else { "s" }
+    );
+    for r in &refusals {
+        message.push_str(&format!("\n  {r}"));
+    }
+    hint(
+        anyhow::Error::msg(message),
+        "ask the host's administrator to allow it in the policy, or remove the grant from the appspec",
+    )
+}
+
+/// Live progress on stderr: a spinner per event where stderr is a terminal, plain lines elsewhere.
+#[derive(Default)]
+struct Live {
+    bar: Mutex<Option<ProgressBar>>,
+}
+
+impl Live {
+    fn say(&self, text: String) {
+        match &*self.bar.lock().expect("bar") {
+            Some(bar) => bar.println(text),
+            None => eprintln!("{text}"),
+        }
+    }
+}
+
+impl Progress for Live {
+    fn event_started(&self, event: &str) {
+        if std::io::stderr().is_terminal() {
+            let bar = ProgressBar::new_spinner().with_message(event.to_string());
+            bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("template"));
+            bar.enable_steady_tick(Duration::from_millis(100));
+            *self.bar.lock().expect("bar") = Some(bar);
+        } else {
+            eprintln!("{event}: started");
+        }
+    }
+    fn line(&self, event: &str, location: &str, line: &Line) {
+        self.say(format!("  {event} {location} [{}] {}", line.stream, line.text));
+    }
+    fn hook_finished(&self, event: &str, hook: &HookReport) {
+        if let Some(error) = &hook.error {
+            self.say(format!("  {event} {}: {error}", hook.location));
+        }
+    }
+    fn event_finished(&self, event: &EventReport) {
+        if let Some(bar) = self.bar.lock().expect("bar").take() {
+            bar.finish_and_clear();
+        }
+        eprintln!("{}: {} ({:.2}s)", event.event, event.status, event.elapsed_ms as f64 / 1000.0);
+        for warning in &event.warnings {
+            eprintln!("  warning: {warning}");
+        }
+    }
+}
+
+fn print_summary(report: &DeploymentReport) {
+    if let Some(i) = &report.interrupted {
+        println!(
+            "warning: deployment {} of {}/{} was interrupted{} and is recorded as FailedAfterRestart",
+            i.deployment_id,
+            i.application,
+            i.deployment_group,
+            i.event.as_deref().map(|e| format!(" during {e}")).unwrap_or_default()
+        );
+    }
+    for event in &report.events {
+        let what = match (&event.detail, event.hooks.len()) {
+            (Some(detail), _) => detail.clone(),
+            (None, 0) => String::new(),
+            (None, n) => format!("{n} hook{}", if n == 1 { "" } else { "s" }),
+        };
+        println!("{:<18} {:<10} {:>7.2}s  {what}", event.event, event.status.to_string(), event.elapsed_ms as f64 / 1000.0);
+    }
+    let short = &report.revision[..report.revision.len().min(12)];
+    println!(
+        "deployment {} {}: revision {short} of {}/{} ({:.2}s)",
+        report.deployment_id,
+        report.status,
+        report.application,
+        report.deployment_group,
+        report.elapsed_ms as f64 / 1000.0
+    );
+}

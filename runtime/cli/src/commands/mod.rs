@@ -1,0 +1,5 @@
+//! One file per subcommand.
+
+pub mod appspec;
+pub mod deploy;
+pub mod hook;

@@ -1,0 +1,96 @@
+//! `davit`: deploy application revisions whose hooks run as sandboxed WebAssembly components.
+
+mod commands;
+mod output;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes, documented in `davit --help` and the README.
+pub mod exit {
+    /// Everything succeeded.
+    pub const OK: u8 = 0;
+    /// The deployment ran and an event failed (or a hook/health check failed).
+    pub const FAILED: u8 = 1;
+    /// Bad input: usage, malformed appspec or policy, a grant the policy refuses.
+    pub const INVALID: u8 = 2;
+    /// davit could not do its work: I/O, a busy deployment root, the sandbox.
+    pub const ERROR: u8 = 3;
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the deployment (or hook) ran and failed
+  2  invalid input: usage, malformed appspec or policy, a grant the policy refuses
+  3  davit could not do its work (I/O, busy deployment root, sandbox)";
+
+#[derive(Parser)]
+#[command(name = "davit", version, about, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Deploy a revision on this host (like `codedeploy-local`)
+    Deploy(commands::deploy::Args),
+    /// Work with hooks
+    #[command(subcommand)]
+    Hook(commands::hook::HookCommand),
+    /// Work with appspec files
+    #[command(subcommand)]
+    Appspec(commands::appspec::AppspecCommand),
+}
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: u8,
+    pub error: Option<anyhow::Error>,
+}
+
+impl Exit {
+    pub fn invalid(error: impl Into<anyhow::Error>) -> Self {
+        Exit { code: exit::INVALID, error: Some(error.into()) }
+    }
+    pub fn failed() -> Self {
+        Exit { code: exit::FAILED, error: None }
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Exit {
+    fn from(error: E) -> Self {
+        Exit { code: exit::ERROR, error: Some(error.into()) }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            render::error(&anyhow::Error::new(e).context("cannot start the async runtime"));
+            return ExitCode::from(exit::ERROR);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Deploy(args) => commands::deploy::run(args).await,
+            Command::Hook(cmd) => commands::hook::run(cmd).await,
+            Command::Appspec(cmd) => commands::appspec::run(cmd),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(Exit { code, error }) => {
+            if let Some(error) = error {
+                render::error(&error);
+            }
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! A local in-place deployment, as CodeDeploy runs one on a host.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use davit_sandbox::{DeploymentInfo, HookContext, Sandbox};
+use davit_spec::{AppSpec, EffectiveGrant, Event, FileExistsBehavior, HookId, HookKind, HostPolicy};
+
+use crate::hooks::{self, BUNDLE_GUEST_DIR, HookRun};
+use crate::install::{self, CleanupRecord, InstallRequest};
+use crate::journal::{JournalEntry, RootLock, SCHEMA_VERSION};
+use crate::layout::{GroupLayout, Layout, is_safe_name, write_atomically};
+use crate::report::{DeploymentReport, EventReport, HookReport, Interrupted, Progress, Status};
+use crate::stage::{self, StagedRevision};
+use crate::state::GroupState;
+use crate::DeployError;
+
+/// What to deploy and how (the flags of `davit deploy --local`).
+#[derive(Debug, Clone)]
+pub struct DeployOptions {
+    pub application: String,
+    pub deployment_group: String,
+    /// Events to run (`--events`); DownloadBundle and Install always run. None: the default events.
+    pub events: Option<Vec<Event>>,
+    /// Overrides the appspec's `file_exists_behavior`.
+    pub file_exists_behavior: Option<FileExistsBehavior>,
+    /// Name of the appspec at the bundle's root.
+    pub appspec_filename: String,
+    pub layout: Layout,
+    /// Every absolute destination and granted path is re-rooted under it (`/` on a live host).
+    pub target_root: PathBuf,
+    pub policy: HostPolicy,
+    /// Staged revisions kept per deployment group (never the current or last good one).
+    pub keep_revisions: usize,
+}
+
+/// The events a deployment runs, in order.
+pub fn plan(events: Option<&[Event]>) -> Vec<Event> {
+    let Some(wanted) = events else {
+        return Event::IN_PLACE_ORDER.to_vec();
+    };
+    let mut plan: Vec<Event> = Event::IN_PLACE_ORDER
+        .iter()
+        .filter(|e| matches!(e, Event::DownloadBundle | Event::Install) || wanted.contains(e))
+        .cloned()
+        .collect();
+    for event in wanted {
+        if !plan.contains(event) {
+            plan.push(event.clone());
+        }
+    }
+    plan
+}
+
+fn new_deployment_id() -> String {
+    let hex = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+    format!("d-{}", &hex[..9])
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A revision whose hooks may run in this deployment: the new one, or the last good one (for
+/// ApplicationStop).
+struct Revision {
+    staged: StagedRevision,
+    spec: AppSpec,
+    grants: BTreeMap<HookId, EffectiveGrant>,
+}
+
+/// Deploys `source` (a directory or archive) on this host.
+///
+/// Everything that can be checked before an event runs is checked first: names, the lock, the
+/// appspec, every hook's grants against the policy, and every wasm hook is compiled. Then the
+/// events run in order; the first failure stops the deployment and the rest are skipped.
+///
+/// # Errors
+///
+/// A [`DeployError`] when the deployment could not start. A deployment that started returns
+/// its report, whose status says whether it succeeded.
+pub async fn deploy(
+    sandbox: &Sandbox,
+    source: &Path,
+    opts: &DeployOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<DeploymentReport, DeployError> {
+    let started = Instant::now();
+    for name in [&opts.application, &opts.deployment_group] {
+        if !is_safe_name(name) {
+            return Err(DeployError::BadName { name: name.clone() });
+        }
+    }
+    let layout = &opts.layout;
+    let group = layout.group(&opts.application, &opts.deployment_group);
+    let (lock, interrupted) = RootLock::acquire(&layout.lock(), &layout.journal())?;
+    let interrupted = interrupted.map(|entry| record_interrupted(layout, entry));
+
+    let staged = stage::stage(source, &group.revisions()).map_err(|source_error| DeployError::Stage {
+        path: source.to_path_buf(),
+        source: source_error,
+    })?;
+    let spec = load_appspec(&staged.dir, &opts.appspec_filename)?;
+    spec.runnable_here().map_err(|reason| DeployError::NotRunnable { reason })?;
+    let mut state = GroupState::load(&group.state()).map_err(|e| DeployError::io("reading the group state", e))?;
+
+    // The last good revision's ApplicationStop hooks stop what is running now.
+    let last_good = match &state.last_good {
+        Some(good) if good.revision != staged.id.to_string() => {
+            let dir = group.revisions().join(&good.revision);
+            match load_appspec(&dir, &good.appspec_filename) {
+                Ok(spec) => Some((dir, good.revision.clone(), spec)),
+                Err(_) => None,
+            }
+        }
+        _ => None,
+    };
+
+    let mut refusals = Vec::new();
+    let grants = opts.policy.check_appspec(&spec).unwrap_or_else(|r| {
+        refusals.extend(r);
+        BTreeMap::new()
+    });
+    let old = last_good.and_then(|(dir, revision, spec)| {
+        let grants = opts.policy.check_appspec(&spec).unwrap_or_else(|r| {
+            refusals.extend(r.into_iter().filter(|r| r.hook.id.event == Event::ApplicationStop));
+            BTreeMap::new()
+        });
+        Some(Revision {
+            staged: StagedRevision { id: revision.parse().ok()?, dir },
+            spec,
+            grants,
+        })
+    });
+    if !refusals.is_empty() {
+        return Err(DeployError::Refused { refusals });
+    }
+    let new = Revision { staged, spec, grants };
+    let plan = plan(opts.events.as_deref());
+    preload(sandbox, &new, &plan, old.as_ref())?;
+
+    let deployment_id = new_deployment_id();
+    let mut journal = JournalEntry {
+        schema_version: SCHEMA_VERSION,
+        deployment_id: deployment_id.clone(),
+        application: opts.application.clone(),
+        deployment_group: opts.deployment_group.clone(),
+        revision: new.staged.id.to_string(),
+        pid: std::process::id(),
+        started_at: now(),
+        event: None,
+    };
+    lock.write(&journal).map_err(|e| DeployError::io("writing the journal", e))?;
+
+    let info = DeploymentInfo {
+        id: deployment_id.clone(),
+        application: opts.application.clone(),
+        deployment_group: opts.deployment_group.clone(),
+        revision: new.staged.id.to_string(),
+        last_good_revision: state.last_good.as_ref().map(|g| g.revision.clone()),
+    };
+    let mut events = Vec::new();
+    let mut failed = false;
+    for event in &plan {
+        if failed {
+            events.push(skipped(event));
+            continue;
+        }
+        journal.event = Some(event.name().to_string());
+        lock.write(&journal).map_err(|e| DeployError::io("writing the journal", e))?;
+        progress.event_started(event.name());
+        let report = run_event(sandbox, event, &new, old.as_ref(), &info, opts, &group, progress.clone()).await;
+        progress.event_finished(&report);
+        failed = report.status != Status::Succeeded;
+        events.push(report);
+    }
+
+    let validated = !failed && plan.contains(&Event::ValidateService);
+    if validated {
+        state.mark_good(&new.staged.id.to_string(), &deployment_id, &opts.appspec_filename, &now());
+    }
+    state.touch(&new.staged.id.to_string());
+    let removed = state.prune(opts.keep_revisions);
+    for revision in &removed {
+        let _ = std::fs::remove_dir_all(group.revisions().join(revision));
+    }
+    state.save(&group.state()).map_err(|e| DeployError::io("writing the group state", e))?;
+
+    let report = DeploymentReport {
+        schema_version: SCHEMA_VERSION,
+        deployment_id: deployment_id.clone(),
+        application: opts.application.clone(),
+        deployment_group: opts.deployment_group.clone(),
+        revision: new.staged.id.to_string(),
+        previous_revision: info.last_good_revision.clone(),
+        status: if failed { Status::Failed } else { Status::Succeeded },
+        started_at: journal.started_at.clone(),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        events,
+        interrupted,
+    };
+    let json = serde_json::to_vec_pretty(&report).expect("report serializes");
+    write_atomically(&group.report(&deployment_id), &json).map_err(|e| DeployError::io("writing the deployment report", e))?;
+    lock.clear().map_err(|e| DeployError::io("clearing the journal", e))?;
+    Ok(report)
+}
+
+/// Reads and validates the appspec at the root of a staged revision.
+fn load_appspec(dir: &Path, filename: &str) -> Result<AppSpec, DeployError> {
+    let mut path = dir.join(filename);
+    if !path.exists() && filename == "appspec.yml" && dir.join("appspec.yaml").exists() {
+        path = dir.join("appspec.yaml");
+    }
+    if !path.exists() {
+        return Err(DeployError::NoAppspec { name: filename.to_string() });
+    }
+    AppSpec::load(&path).map_err(DeployError::Appspec)
+}
+
+/// Compiles every wasm hook the plan will run, so a bad component fails before any event.
+fn preload(sandbox: &Sandbox, new: &Revision, plan: &[Event], old: Option<&Revision>) -> Result<(), DeployError> {
+    let mut hooks: Vec<(&Revision, &davit_spec::Hook)> = Vec::new();
+    for event in plan {
+        let source = if *event == Event::ApplicationStop { old } else { Some(new) };
+        if let Some(revision) = source {
+            hooks.extend(revision.spec.hooks_for(event).iter().map(|h| (revision, h)));
+        }
+    }
+    for (revision, hook) in hooks {
+        if hook.kind != HookKind::Wasm {
+            continue;
+        }
+        let path = revision.staged.dir.join(hook.location.as_str());
+        let wasm = std::fs::read(&path).map_err(|e| DeployError::HookFile {
+            location: hook.location.as_str().to_string(),
+            event: hook.id.event.name().to_string(),
+            source: e,
+        })?;
+        sandbox.load(&wasm).map_err(|e| DeployError::Load {
+            location: hook.location.as_str().to_string(),
+            event: hook.id.event.name().to_string(),
+            source: e,
+        })?;
+    }
+    Ok(())
+}
+
+fn skipped(event: &Event) -> EventReport {
+    EventReport {
+        event: event.name().to_string(),
+        status: Status::Skipped,
+        elapsed_ms: 0,
+        detail: None,
+        warnings: Vec::new(),
+        hooks: Vec::new(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_event(
+    sandbox: &Sandbox,
+    event: &Event,
+    new: &Revision,
+    old: Option<&Revision>,
+    info: &DeploymentInfo,
+    opts: &DeployOptions,
+    group: &GroupLayout,
+    progress: Arc<dyn Progress>,
+) -> EventReport {
+    let started = Instant::now();
+    let mut report = skipped(event);
+    report.status = Status::Succeeded;
+    match event {
+        Event::DownloadBundle => {
+            report.detail = Some(format!("revision {} staged", new.staged.id.short()));
+        }
+        Event::Install => match install_files(new, opts, group) {
+            Ok((detail, warnings)) => {
+                report.detail = Some(detail);
+                report.warnings = warnings;
+            }
+            Err(message) => {
+                report.status = Status::Failed;
+                report.detail = Some(message);
+            }
+        },
+        _ => {
+            let revision = if *event == Event::ApplicationStop { old } else { Some(new) };
+            if let Some(revision) = revision {
+                report.hooks = run_hooks(sandbox, event, revision, info, opts, progress).await;
+                if let Some(failed) = report.hooks.iter().find(|h| h.status != Status::Succeeded) {
+                    report.status = Status::Failed;
+                    report.detail = Some(format!(
+                        "hook `{}` failed: {}",
+                        failed.location,
+                        failed.error.as_deref().unwrap_or("no reason given")
+                    ));
+                }
+            } else {
+                report.detail = Some("no previous revision: nothing to stop".into());
+            }
+        }
+    }
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    report
+}
+
+async fn run_hooks(
+    sandbox: &Sandbox,
+    event: &Event,
+    revision: &Revision,
+    info: &DeploymentInfo,
+    opts: &DeployOptions,
+    progress: Arc<dyn Progress>,
+) -> Vec<HookReport> {
+    let mut reports = Vec::new();
+    for hook in revision.spec.hooks_for(event) {
+        let Some(grant) = revision.grants.get(&hook.id) else {
+            continue;
+        };
+        progress.hook_started(event.name(), hook.location.as_str());
+        let run = HookRun {
+            hook,
+            grant,
+            bundle_dir: &revision.staged.dir,
+            target_root: &opts.target_root,
+            scratch: &opts.layout.scratch(),
+            context: HookContext {
+                event: event.name().to_string(),
+                deployment: info.clone(),
+                bundle_dir: BUNDLE_GUEST_DIR.into(),
+                target_root: opts.target_root.display().to_string(),
+                parameters: hook.parameters.clone(),
+            },
+        };
+        let report = match hook.kind {
+            HookKind::Wasm => hooks::run_wasm(sandbox, run, event.name(), progress.clone()).await,
+            HookKind::NativeScript => hooks::run_native(run, event.name(), progress.clone()).await,
+        };
+        progress.hook_finished(event.name(), &report);
+        let ok = report.status == Status::Succeeded;
+        reports.push(report);
+        if !ok {
+            break;
+        }
+    }
+    reports
+}
+
+/// The Install event: removes the previous revision's files and copies the new ones, atomically.
+fn install_files(new: &Revision, opts: &DeployOptions, group: &GroupLayout) -> Result<(String, Vec<String>), String> {
+    let record_path = group.cleanup_record();
+    let previous = CleanupRecord::load(&record_path).map_err(|e| format!("cannot read the cleanup record: {e}"))?;
+    let backup = opts.layout.scratch().join(format!("install-backup-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&backup);
+    std::fs::create_dir_all(&backup).map_err(|e| format!("cannot create `{}`: {e}", backup.display()))?;
+    let behavior = opts
+        .file_exists_behavior
+        .or(new.spec.file_exists_behavior)
+        .unwrap_or(FileExistsBehavior::Disallow);
+    let request = InstallRequest {
+        bundle_dir: &new.staged.dir,
+        spec: &new.spec,
+        target_root: &opts.target_root,
+        behavior,
+        previous,
+        backup_dir: &backup,
+    };
+    let result = install::install(&request);
+    let _ = std::fs::remove_dir_all(&backup);
+    let report = result.map_err(|e| e.to_string())?;
+    report
+        .record
+        .save(&record_path)
+        .map_err(|e| format!("cannot write the cleanup record: {e}"))?;
+    Ok((
+        format!(
+            "{} files copied, {} retained, {} removed from the previous revision",
+            report.copied, report.retained, report.removed
+        ),
+        report.warnings,
+    ))
+}
+
+/// Writes the report of a deployment that was killed, and returns what to tell the user.
+fn record_interrupted(layout: &Layout, entry: JournalEntry) -> Interrupted {
+    let interrupted = Interrupted {
+        deployment_id: entry.deployment_id.clone(),
+        application: entry.application.clone(),
+        deployment_group: entry.deployment_group.clone(),
+        revision: entry.revision.clone(),
+        event: entry.event.clone(),
+        started_at: entry.started_at.clone(),
+    };
+    let report = DeploymentReport {
+        schema_version: SCHEMA_VERSION,
+        deployment_id: entry.deployment_id.clone(),
+        application: entry.application.clone(),
+        deployment_group: entry.deployment_group.clone(),
+        revision: entry.revision.clone(),
+        previous_revision: None,
+        status: Status::FailedAfterRestart,
+        started_at: entry.started_at.clone(),
+        elapsed_ms: 0,
+        events: entry
+            .event
+            .iter()
+            .map(|e| EventReport {
+                event: e.clone(),
+                status: Status::FailedAfterRestart,
+                elapsed_ms: 0,
+                detail: Some(format!("davit (pid {}) stopped during this event", entry.pid)),
+                warnings: Vec::new(),
+                hooks: Vec::new(),
+            })
+            .collect(),
+        interrupted: None,
+    };
+    if is_safe_name(&entry.application) && is_safe_name(&entry.deployment_group) {
+        let group = layout.group(&entry.application, &entry.deployment_group);
+        let json = serde_json::to_vec_pretty(&report).expect("report serializes");
+        let _ = write_atomically(&group.report(&entry.deployment_id), &json);
+    }
+    interrupted
+}

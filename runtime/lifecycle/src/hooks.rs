@@ -1,0 +1,291 @@
+//! Running one hook: a wasm component in the sandbox, or (only where the policy allows it) a
+//! native script, as CodeDeploy runs it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use davit_sandbox::{Access, Call, Grants, HookContext, Limits, LogLine, Mount, Sandbox, Verdict};
+use davit_spec::{EffectiveGrant, Hook, HookKind};
+
+use crate::report::{HookReport, Line, Progress, Status};
+
+/// Guest path of the revision's files, mounted read-only.
+pub const BUNDLE_GUEST_DIR: &str = "/bundle";
+/// Guest path of a fresh, empty read-write directory for each invocation.
+pub const SCRATCH_GUEST_DIR: &str = "/tmp";
+
+/// One hook to run, with everything it needs.
+pub(crate) struct HookRun<'a> {
+    pub hook: &'a Hook,
+    pub grant: &'a EffectiveGrant,
+    /// The staged revision the hook belongs to.
+    pub bundle_dir: &'a Path,
+    pub target_root: &'a Path,
+    /// Parent of per-invocation scratch directories.
+    pub scratch: &'a Path,
+    pub context: HookContext,
+}
+
+/// Host path for an absolute path under the target root.
+pub fn reroot(target_root: &Path, absolute: &Path) -> PathBuf {
+    let relative = absolute.strip_prefix("/").unwrap_or(absolute);
+    if relative.as_os_str().is_empty() {
+        target_root.to_path_buf()
+    } else {
+        target_root.join(relative)
+    }
+}
+
+/// The sandbox grants of a hook: its effective grant re-rooted, plus the bundle and a scratch dir.
+pub(crate) fn sandbox_grants(run: &HookRun<'_>, scratch_dir: &Path) -> Grants {
+    let grant = run.grant;
+    let mut mounts = vec![
+        Mount {
+            host: run.bundle_dir.to_path_buf(),
+            guest: BUNDLE_GUEST_DIR.into(),
+            access: Access::Read,
+        },
+        Mount {
+            host: scratch_dir.to_path_buf(),
+            guest: SCRATCH_GUEST_DIR.into(),
+            access: Access::ReadWrite,
+        },
+    ];
+    mounts.extend(grant.directories.iter().map(|dir| Mount {
+        host: reroot(run.target_root, dir.path.as_path()),
+        guest: dir.path.as_str().to_string(),
+        access: dir.access,
+    }));
+    Grants {
+        mounts,
+        tcp: grant.tcp.clone(),
+        urls: grant.urls.clone(),
+        commands: grant.commands.iter().map(|c| c.resolve(run.target_root)).collect(),
+        env: grant
+            .env
+            .iter()
+            .filter_map(|e| {
+                let value = match &e.value {
+                    Some(v) => v.clone(),
+                    None => std::env::var(e.name.as_str()).ok()?,
+                };
+                Some((e.name.as_str().to_string(), value))
+            })
+            .collect(),
+        limits: Limits {
+            timeout: grant.limits.timeout,
+            memory: grant.limits.memory.bytes(),
+            output: grant.limits.output.bytes(),
+        },
+    }
+}
+
+fn line_of(l: &LogLine) -> Line {
+    Line {
+        stream: l.stream.as_str().to_string(),
+        text: l.text.clone(),
+    }
+}
+
+/// Runs a wasm hook. Setup failures (missing granted directory, bad component) fail the hook.
+pub(crate) async fn run_wasm(
+    sandbox: &Sandbox,
+    run: HookRun<'_>,
+    event: &str,
+    progress: Arc<dyn Progress>,
+) -> HookReport {
+    let started = Instant::now();
+    let location = run.hook.location.as_str().to_string();
+    let mut report = HookReport {
+        location: location.clone(),
+        kind: "wasm".into(),
+        status: Status::Failed,
+        error: None,
+        elapsed_ms: 0,
+        peak_memory: None,
+        logs: Vec::new(),
+        dropped_output: 0,
+    };
+    let scratch = match tempfile_dir(run.scratch) {
+        Ok(dir) => dir,
+        Err(e) => {
+            report.error = Some(format!("cannot create a scratch directory: {e}"));
+            return report;
+        }
+    };
+    let outcome = async {
+        let path = run.bundle_dir.join(&location);
+        let wasm = std::fs::read(&path).map_err(|e| format!("cannot read `{location}` from the bundle: {e}"))?;
+        let plugin = sandbox.load(&wasm).map_err(|e| e.to_string())?;
+        let observer = {
+            let (progress, event, location) = (progress.clone(), event.to_string(), location.clone());
+            Arc::new(move |l: &LogLine| progress.line(&event, &location, &line_of(l)))
+        };
+        let call = Call {
+            context: run.context.clone(),
+            grants: sandbox_grants(&run, scratch.path()),
+            observer: Some(observer),
+        };
+        sandbox.invoke(&plugin, call).await.map_err(|e| e.to_string())
+    }
+    .await;
+    match outcome {
+        Err(message) => report.error = Some(message),
+        Ok(outcome) => {
+            report.logs = outcome.logs.iter().map(line_of).collect();
+            report.dropped_output = outcome.dropped_output;
+            report.peak_memory = Some(outcome.peak_memory);
+            match outcome.result {
+                Ok(Verdict::Succeeded) | Ok(Verdict::Healthy(_)) => report.status = Status::Succeeded,
+                Ok(Verdict::Failed(message)) => report.error = Some(message),
+                Ok(Verdict::Unhealthy(detail)) => report.error = Some(format!("unhealthy: {detail}")),
+                Err(fault) => report.error = Some(format!("hook {fault}")),
+            }
+        }
+    }
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    report
+}
+
+/// A fresh directory that is removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempfile_dir(parent: &Path) -> std::io::Result<ScratchDir> {
+    std::fs::create_dir_all(parent)?;
+    let dir = parent.join(format!("hook-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir(&dir)?;
+    Ok(ScratchDir(dir))
+}
+
+/// Runs a native script hook, as CodeDeploy does: the file itself is executed (it needs its
+/// `#!` line and the executable bit), with CodeDeploy's environment variables and timeout.
+pub(crate) async fn run_native(run: HookRun<'_>, event: &str, progress: Arc<dyn Progress>) -> HookReport {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let started = Instant::now();
+    let location = run.hook.location.as_str().to_string();
+    let mut report = HookReport {
+        location: location.clone(),
+        kind: "native".into(),
+        status: Status::Failed,
+        error: None,
+        elapsed_ms: 0,
+        peak_memory: None,
+        logs: Vec::new(),
+        dropped_output: 0,
+    };
+    debug_assert_eq!(run.hook.kind, HookKind::NativeScript);
+    let script = run.bundle_dir.join(&location);
+    let d = &run.context.deployment;
+    let mut cmd = tokio::process::Command::new(&script);
+    cmd.current_dir(run.bundle_dir)
+        .env("LIFECYCLE_EVENT", event)
+        .env("DEPLOYMENT_ID", &d.id)
+        .env("APPLICATION_NAME", &d.application)
+        .env("DEPLOYMENT_GROUP_NAME", &d.deployment_group)
+        .env("DAVIT_TARGET_ROOT", run.target_root)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(user) = &run.hook.runas
+        && let Err(e) = run_as(&mut cmd, user)
+    {
+        report.error = Some(e);
+        return report;
+    }
+    let mut child = match cmd.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            report.error = Some(format!("cannot run `{location}`: {e}"));
+            return report;
+        }
+    };
+    let pid = child.id();
+    let limit = run.grant.limits.output.bytes();
+    let lines = Arc::new(std::sync::Mutex::new((Vec::<Line>::new(), 0u64, 0u64)));
+    let pump = |reader: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>, stream: &'static str| {
+        let (lines, progress, event, location) = (lines.clone(), progress.clone(), event.to_string(), location.clone());
+        async move {
+            let Some(reader) = reader else { return };
+            let mut reader = BufReader::new(reader).lines();
+            while let Ok(Some(text)) = reader.next_line().await {
+                let line = Line { stream: stream.into(), text: text.chars().filter(|c| !c.is_control() || *c == '\t').collect() };
+                let mut guard = lines.lock().expect("lines");
+                let cost = line.text.len() as u64 + 1;
+                if guard.1 + cost > limit {
+                    guard.2 += cost;
+                    continue;
+                }
+                guard.1 += cost;
+                progress.line(&event, &location, &line);
+                guard.0.push(line);
+            }
+        }
+    };
+    let out = child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
+    let err = child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
+    let timeout = run.grant.limits.timeout;
+    let waited = tokio::time::timeout(timeout, async {
+        let (_, _, status) = tokio::join!(pump(out, "stdout"), pump(err, "stderr"), child.wait());
+        status
+    })
+    .await;
+    match waited {
+        Err(_) => {
+            if let Some(pid) = pid {
+                // SAFETY: plain syscall on the script's own process group.
+                unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            }
+            report.error = Some(format!("timed out after {}s (the hook's `timeout`)", timeout.as_secs()));
+        }
+        Ok(Err(e)) => report.error = Some(format!("waiting for `{location}`: {e}")),
+        Ok(Ok(status)) if status.success() => report.status = Status::Succeeded,
+        Ok(Ok(status)) => {
+            report.error = Some(match status.code() {
+                Some(code) => format!("script exited with status {code}"),
+                None => "script was killed by a signal".to_string(),
+            })
+        }
+    }
+    let (logs, _, dropped) = std::mem::take(&mut *lines.lock().expect("lines"));
+    report.logs = logs;
+    report.dropped_output = dropped;
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    report
+}
+
+/// Sets the uid and gid of `user` on the command (CodeDeploy's `runas`).
+fn run_as(cmd: &mut tokio::process::Command, user: &str) -> Result<(), String> {
+    let name = std::ffi::CString::new(user).map_err(|_| format!("bad `runas` user `{user}`"))?;
+    // SAFETY: getpwnam returns a pointer into static storage that we read at once.
+    let pw = unsafe { libc::getpwnam(name.as_ptr()) };
+    if pw.is_null() {
+        return Err(format!("`runas` user `{user}` does not exist on this host"));
+    }
+    // SAFETY: pw is non-null and points to a valid passwd record.
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if uid != me {
+        if me != 0 {
+            return Err(format!("`runas: {user}` needs davit to run as root"));
+        }
+        cmd.uid(uid).gid(gid);
+    }
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! Where davit keeps its state under the deployment root.
+//!
+//! ```text
+//! <deployment-root>/
+//!   lock                           held while a deployment runs
+//!   journal.json                   the deployment in flight (gone when it ends)
+//!   cache/components/              compiled components (sandbox cache)
+//!   apps/<application>/<group>/
+//!     state.json                   last good revision, revisions kept
+//!     cleanup.json                 what the last Install put on disk
+//!     revisions/<revision>/        staged bundle contents, one directory per revision
+//!     deployments/<id>.json        the report of every deployment
+//! ```
+
+use std::path::{Path, PathBuf};
+
+/// Paths under one deployment root.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Layout { root: root.into() }
+    }
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+    pub fn lock(&self) -> PathBuf {
+        self.root.join("lock")
+    }
+    pub fn journal(&self) -> PathBuf {
+        self.root.join("journal.json")
+    }
+    pub fn component_cache(&self) -> PathBuf {
+        self.root.join("cache").join("components")
+    }
+    pub fn scratch(&self) -> PathBuf {
+        self.root.join("scratch")
+    }
+    pub fn group(&self, application: &str, group: &str) -> GroupLayout {
+        GroupLayout {
+            dir: self.root.join("apps").join(application).join(group),
+        }
+    }
+}
+
+/// Paths of one application's deployment group.
+#[derive(Debug, Clone)]
+pub struct GroupLayout {
+    dir: PathBuf,
+}
+
+impl GroupLayout {
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn state(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+    pub fn cleanup_record(&self) -> PathBuf {
+        self.dir.join("cleanup.json")
+    }
+    pub fn revisions(&self) -> PathBuf {
+        self.dir.join("revisions")
+    }
+    pub fn deployments(&self) -> PathBuf {
+        self.dir.join("deployments")
+    }
+    pub fn report(&self, deployment_id: &str) -> PathBuf {
+        self.deployments().join(format!("{deployment_id}.json"))
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Checks that a name used as a directory under the root is one path component.
+pub(crate) fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 100
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}

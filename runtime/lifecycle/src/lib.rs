@@ -1,0 +1,97 @@
+//! Runs a deployment plan against a target root.
+//!
+//! The lifecycle engine stages a revision, checks every hook's grants against the host policy
+//! before anything runs, then runs CodeDeploy's in-place events in order: hooks through the
+//! sandbox, Install as an atomic file step. It keeps a journal so a killed run is reported at the
+//! next start, a cleanup record so the next revision removes this one's files, and the last
+//! good revision per deployment group. Everything absolute is re-rooted under a target root, so
+//! the same engine installs onto a live host (`/`) or into an image's root filesystem.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use davit_lifecycle::{DeployOptions, Layout, Quiet, deploy};
+//! let sandbox = davit_sandbox::Sandbox::new(None)?;
+//! let opts = DeployOptions {
+//!     application: "hello-web".into(),
+//!     deployment_group: "local".into(),
+//!     events: None,
+//!     file_exists_behavior: None,
+//!     appspec_filename: "appspec.yml".into(),
+//!     layout: Layout::new("/var/lib/davit"),
+//!     target_root: "/".into(),
+//!     policy: davit_spec::HostPolicy::default(),
+//!     keep_revisions: 5,
+//! };
+//! let report = deploy(&sandbox, "examples/hello-web".as_ref(), &opts, Arc::new(Quiet)).await?;
+//! println!("{}", report.status);
+//! # Ok(()) }
+//! ```
+
+mod deploy;
+pub mod digest;
+mod hooks;
+pub mod install;
+mod journal;
+mod layout;
+mod report;
+pub mod stage;
+mod state;
+
+use std::path::PathBuf;
+
+pub use deploy::{DeployOptions, deploy, plan};
+pub use hooks::{BUNDLE_GUEST_DIR, SCRATCH_GUEST_DIR, reroot};
+pub use journal::{JournalEntry, LockError};
+pub use layout::{GroupLayout, Layout};
+pub use report::{DeploymentReport, EventReport, HookReport, Interrupted, Line, Progress, Quiet, Status};
+pub use state::{GroupState, LastGood};
+
+/// Why a deployment could not start. Once events run, failures are in the report instead.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("`{name}` cannot name an application or deployment group (use letters, digits, `-`, `_`, `.`)")]
+    BadName { name: String },
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("cannot stage the revision from `{}`", path.display())]
+    Stage {
+        path: PathBuf,
+        #[source]
+        source: stage::StageError,
+    },
+    #[error("the revision has no `{name}` at its root")]
+    NoAppspec { name: String },
+    #[error(transparent)]
+    Appspec(davit_spec::SpecError),
+    #[error("this revision cannot run here: {reason}")]
+    NotRunnable { reason: String },
+    #[error("the host policy refuses {} grant{} (no hook has run)", refusals.len(), if refusals.len() == 1 { "" } else { "s" })]
+    Refused { refusals: Vec<davit_spec::Refusal> },
+    #[error("cannot read hook `{location}` ({event}) from the bundle")]
+    HookFile {
+        location: String,
+        event: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("hook `{location}` ({event}) cannot be loaded")]
+    Load {
+        location: String,
+        event: String,
+        #[source]
+        source: davit_sandbox::SandboxError,
+    },
+    #[error("{what}")]
+    Io {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl DeployError {
+    pub(crate) fn io(what: &'static str, source: std::io::Error) -> Self {
+        DeployError::Io { what, source }
+    }
+}

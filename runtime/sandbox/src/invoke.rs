@@ -1,0 +1,241 @@
+//! One invocation: a fresh store and WASI context built from the grant, run under its limits.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use davit_spec::{Host as TcpHost, TcpTarget};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
+use wasmtime_wasi_http::WasiHttpCtx;
+
+use crate::egress::Egress;
+use crate::grants::{Access, Grants};
+use crate::limiter::MemoryLimiter;
+use crate::sink::{LineObserver, LogLine, Sink, Stream};
+use crate::state::HookState;
+use crate::{Fault, HookContext, Plugin, Pre, Sandbox, SandboxError};
+
+/// One call of a plugin.
+#[derive(Clone, Default)]
+pub struct Call {
+    pub context: HookContext,
+    pub grants: Grants,
+    /// Sees each log line as it arrives.
+    pub observer: Option<LineObserver>,
+}
+
+/// What a plugin said when it returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// A hook returned `ok`.
+    Succeeded,
+    /// A hook returned `err(message)`, or a health check could not run.
+    Failed(String),
+    /// A health check reported healthy, with its detail.
+    Healthy(String),
+    /// A health check reported unhealthy, with its detail.
+    Unhealthy(String),
+}
+
+impl Verdict {
+    /// True when the event may go on.
+    pub fn is_success(&self) -> bool {
+        matches!(self, Verdict::Succeeded | Verdict::Healthy(_))
+    }
+}
+
+/// How an invocation ended, with everything it printed.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub result: Result<Verdict, Fault>,
+    pub logs: Vec<LogLine>,
+    /// Bytes of output dropped past the output limit.
+    pub dropped_output: u64,
+    pub elapsed: Duration,
+    /// Most linear memory in use at once, in bytes.
+    pub peak_memory: u64,
+}
+
+impl Outcome {
+    /// True when the plugin returned a verdict that lets the event go on.
+    pub fn succeeded(&self) -> bool {
+        matches!(&self.result, Ok(v) if v.is_success())
+    }
+}
+
+impl Sandbox {
+    /// Runs `plugin` once under `call`'s grants and limits.
+    ///
+    /// # Errors
+    ///
+    /// A [`SandboxError`] when the grant cannot be set up (a granted directory is missing, a
+    /// tcp grant does not resolve). Whatever the guest does is reported in the [`Outcome`].
+    pub async fn invoke(&self, plugin: &Plugin, call: Call) -> Result<Outcome, SandboxError> {
+        let started = Instant::now();
+        let grants = Arc::new(call.grants);
+        let sink = Sink::new(grants.limits.output, call.observer);
+        let wasi = wasi_context(&grants, &sink).await?;
+        let state = HookState {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            egress: Egress {
+                urls: Arc::new(grants.urls.clone()),
+                sink: sink.clone(),
+            },
+            limiter: MemoryLimiter::new(grants.limits.memory),
+            sink: sink.clone(),
+            grants: grants.clone(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
+        store.data_mut().table.set_max_capacity(10_000);
+
+        let _permit = self.permits.acquire().await.expect("semaphore never closed");
+        let context = call.context.to_wit();
+        let run = async {
+            match &plugin.inner.pre {
+                Pre::Hook(pre) => {
+                    let hook = pre.instantiate_async(&mut store).await.map_err(Start)?;
+                    let result = hook.call_run(&mut store, &context).await.map_err(Run)?;
+                    Ok(match result {
+                        Ok(()) => Verdict::Succeeded,
+                        Err(message) => Verdict::Failed(message),
+                    })
+                }
+                Pre::Check(pre) => {
+                    let check = pre.instantiate_async(&mut store).await.map_err(Start)?;
+                    let result = check.call_check(&mut store, &context).await.map_err(Run)?;
+                    Ok(match result {
+                        Ok(h) if h.healthy => Verdict::Healthy(h.detail),
+                        Ok(h) => Verdict::Unhealthy(h.detail),
+                        Err(message) => Verdict::Failed(message),
+                    })
+                }
+            }
+        };
+        let limit = grants.limits.timeout;
+        let result = match tokio::time::timeout(limit, run).await {
+            Err(_) => Err(Fault::Timeout { limit }),
+            Ok(Ok(verdict)) => Ok(verdict),
+            Ok(Err(Start(e))) => Err(Fault::Instantiate {
+                message: format!("{e:#}"),
+            }),
+            Ok(Err(Run(e))) => Err(classify(&e, &store.data().limiter)),
+        };
+        let peak_memory = store.data().limiter.peak;
+        drop(store);
+        if let Err(fault) = &result {
+            sink.line(Stream::Error, &format!("sandbox: hook {fault}"));
+        }
+        let (logs, dropped_output) = sink.finish();
+        Ok(Outcome {
+            result,
+            logs,
+            dropped_output,
+            elapsed: started.elapsed(),
+            peak_memory,
+        })
+    }
+}
+
+/// Failure while instantiating, or while the export ran.
+enum Failure {
+    Start(wasmtime::Error),
+    Run(wasmtime::Error),
+}
+use Failure::{Run, Start};
+
+fn classify(error: &wasmtime::Error, limiter: &MemoryLimiter) -> Fault {
+    if let Some(exit) = error.downcast_ref::<I32Exit>() {
+        return Fault::Exit { code: exit.0 };
+    }
+    if let Some(requested) = limiter.refused {
+        return Fault::MemoryLimit {
+            limit: limiter.limit(),
+            requested,
+        };
+    }
+    match error.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => Fault::StackOverflow,
+        Some(trap) => Fault::Trap {
+            message: trap.to_string(),
+        },
+        None => Fault::Trap {
+            message: format!("{error:#}"),
+        },
+    }
+}
+
+/// Builds a WASI context that holds exactly what `grants` allow, and nothing ambient.
+async fn wasi_context(grants: &Grants, sink: &Sink) -> Result<wasmtime_wasi::WasiCtx, SandboxError> {
+    let mut builder = WasiCtxBuilder::new();
+    builder
+        .stdout(sink.stream(Stream::Stdout))
+        .stderr(sink.stream(Stream::Stderr))
+        .max_random_size(1 << 20)
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
+    for (name, value) in &grants.env {
+        builder.env(name, value);
+    }
+    for mount in &grants.mounts {
+        let perms = match mount.access {
+            Access::Read => FsPerms::ReadOnly,
+            Access::ReadWrite => FsPerms::ReadWrite,
+        };
+        builder
+            .preopened_dir(&mount.host, &mount.guest, perms)
+            .map_err(|e| SandboxError::Mount {
+                host: mount.host.clone(),
+                guest: mount.guest.clone(),
+                reason: format!("{e:#}"),
+            })?;
+    }
+    if !grants.tcp.is_empty() {
+        let allowed = Arc::new(resolve_tcp(&grants.tcp).await?);
+        let names = grants.tcp.iter().any(|t| matches!(t.host, TcpHost::Name(_)));
+        builder
+            .allow_tcp(true)
+            .allow_ip_name_lookup(names)
+            .socket_addr_check(move |addr, use_| {
+                let ok = match use_ {
+                    SocketAddrUse::TcpConnect => allowed.contains(&addr),
+                    // Connecting binds an ephemeral local port first.
+                    SocketAddrUse::TcpBind => addr.port() == 0,
+                    _ => false,
+                };
+                Box::pin(async move { ok })
+            });
+    }
+    Ok(builder.build())
+}
+
+/// The exact socket addresses the tcp grants allow; names are resolved once, here.
+async fn resolve_tcp(targets: &[TcpTarget]) -> Result<BTreeSet<SocketAddr>, SandboxError> {
+    let mut allowed = BTreeSet::new();
+    for target in targets {
+        match &target.host {
+            TcpHost::Ip(ip) => {
+                allowed.insert(SocketAddr::new(*ip, target.port));
+            }
+            TcpHost::Name(name) => {
+                let found = tokio::net::lookup_host((name.as_str(), target.port))
+                    .await
+                    .map_err(|e| SandboxError::Resolve {
+                        target: format!("{name}:{}", target.port),
+                        reason: e.to_string(),
+                    })?;
+                allowed.extend(found);
+            }
+        }
+    }
+    Ok(allowed)
+}

@@ -1,0 +1,268 @@
+//! The CodeDeploy `appspec.yml` (EC2/on-premises flavour), with davit's per-hook `parameters`
+//! and `grants`.
+
+mod event;
+mod grants;
+mod hook;
+mod model;
+mod raw;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+pub use event::{Event, UnknownEvent};
+pub use hook::{Hook, HookId, HookKind, HookRef};
+pub use model::{FileExistsBehavior, FileMapping, Mode, ObjectType, Os, Permission, SeContext};
+
+use crate::error::SpecError;
+use crate::location::Source;
+
+/// A validated appspec.
+///
+/// ```yaml
+/// version: 0.0                      # must be 0.0
+/// os: linux                         # linux | windows
+/// files:
+///   - source: /                     # bundle path
+///     destination: /opt/hello-web   # absolute host path
+/// permissions:
+///   - {object: /opt/hello-web, owner: www, mode: "0755", type: [directory]}
+/// file_exists_behavior: OVERWRITE   # DISALLOW | OVERWRITE | RETAIN, any case
+/// hooks:
+///   AfterInstall:
+///     - location: hooks/after_install.wasm
+///       timeout: 60
+/// ```
+///
+/// Keys are checked strictly; the few CodeDeploy tolerates that davit ignores are listed in
+/// the module `raw` (`files[].overwrite`, `hooks.*[].sudo`, SELinux `context.name`/`role`, and
+/// the codedeploy-agent-go forms of `acls` and `context.range`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppSpec {
+    /// The document's name, as given to [`AppSpec::parse`].
+    pub file: String,
+    /// `os`.
+    pub os: Os,
+    /// `files`, in order.
+    pub files: Vec<FileMapping>,
+    /// `permissions`, in order.
+    pub permissions: Vec<Permission>,
+    /// `hooks`, by event in lifecycle order; events with no hooks are absent.
+    pub hooks: BTreeMap<Event, Vec<Hook>>,
+    /// `file_exists_behavior`, if given.
+    pub file_exists_behavior: Option<FileExistsBehavior>,
+}
+
+impl AppSpec {
+    /// Parses and validates the appspec `text`; `file` names it in errors.
+    ///
+    /// # Errors
+    ///
+    /// The first problem found, as a [`SpecError`] with its `file:line:column`: YAML syntax,
+    /// unknown or missing keys, and every semantic check (version, os, paths, modes, events,
+    /// timeouts, grants, duplicate hooks).
+    pub fn parse(file: &str, text: &str) -> Result<AppSpec, SpecError> {
+        let src = Source::new(file, text);
+        let raw = crate::parse::yaml::<raw::RawAppSpec>(src, text).map_err(|e| match e {
+            // A lifecycle event at the top level is a mis-indented `hooks` section.
+            SpecError::UnknownKey { at, key, expected }
+                if expected.iter().any(|k| k == "hooks")
+                    && Event::KNOWN.iter().any(|e| e.name() == key) =>
+            {
+                SpecError::MisplacedEvent { at, name: key }
+            }
+            other => other,
+        })?;
+        validate::appspec(src, raw)
+    }
+
+    /// Reads and parses the appspec at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`SpecError::Read`] if the file cannot be read, else as [`AppSpec::parse`].
+    pub fn load(path: &Path) -> Result<AppSpec, SpecError> {
+        let (file, text) = crate::parse::read(path)?;
+        Self::parse(&file, &text)
+    }
+
+    /// Every hook, in lifecycle order.
+    pub fn all_hooks(&self) -> impl Iterator<Item = &Hook> {
+        self.hooks.values().flatten()
+    }
+
+    /// The hooks of `event` (empty if none).
+    pub fn hooks_for(&self, event: &Event) -> &[Hook] {
+        self.hooks.get(event).map_or(&[], Vec::as_slice)
+    }
+
+    /// Counts for a one-line description.
+    pub fn summary(&self) -> Summary {
+        Summary {
+            os: self.os,
+            files: self.files.len(),
+            permissions: self.permissions.len(),
+            hooks: self
+                .hooks
+                .iter()
+                .map(|(e, hooks)| (e.clone(), hooks.len()))
+                .collect(),
+            file_exists_behavior: self.file_exists_behavior,
+        }
+    }
+
+    /// Whether this host can run the appspec: Linux appspecs run on any host davit runs on
+    /// except Windows, Windows appspecs only on Windows.
+    ///
+    /// # Errors
+    ///
+    /// A message like "not runnable on this host (os: windows)".
+    pub fn runnable_here(&self) -> Result<(), String> {
+        let here = if cfg!(windows) {
+            Os::Windows
+        } else {
+            Os::Linux
+        };
+        if self.os == here {
+            Ok(())
+        } else {
+            Err(format!("not runnable on this host (os: {})", self.os))
+        }
+    }
+}
+
+/// What an appspec holds, in numbers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// `os`.
+    pub os: Os,
+    /// Number of `files` mappings.
+    pub files: usize,
+    /// Number of `permissions` entries.
+    pub permissions: usize,
+    /// Hooks per event, in lifecycle order.
+    pub hooks: Vec<(Event, usize)>,
+    /// `file_exists_behavior`.
+    pub file_exists_behavior: Option<FileExistsBehavior>,
+}
+
+impl fmt::Display for Summary {
+    /// `os linux, 2 files, 0 permissions, hooks: BeforeInstall 1, ApplicationStart 1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "os {}, {} files, {} permissions",
+            self.os, self.files, self.permissions
+        )?;
+        if let Some(b) = self.file_exists_behavior {
+            write!(f, ", file_exists_behavior {b}")?;
+        }
+        if self.hooks.is_empty() {
+            return f.write_str(", no hooks");
+        }
+        f.write_str(", hooks:")?;
+        for (i, (event, n)) in self.hooks.iter().enumerate() {
+            let sep = if i == 0 { " " } else { ", " };
+            write!(f, "{sep}{event} {n}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Access, ByteSize};
+
+    const HELLO: &str = r#"version: 0.0
+os: linux
+hooks:
+  ApplicationStop:
+  Install:
+  AfterInstall:
+    - location: hooks/after_install.wasm
+      timeout: 60
+      parameters: {port: "8080", greeting: hello, debug: true, retries: 3}
+      grants:
+        directories:
+          - {path: /etc/hello-web, access: read-write}
+          - path: /var/log/hello-web
+        tcp: ["127.0.0.1:8080"]
+        urls: ["http://127.0.0.1:8080/"]
+        commands:
+          - {program: /usr/bin/python3, args: ["-m", "http.server", "*", "--directory", "{target-root}/opt/hello-web/www"]}
+        env: [LANG, {name: APP_MODE, value: production}]
+        limits: {memory: 64MiB, output: 1MiB}
+  Smoke-Test:
+    - location: hooks/smoke.WASM
+"#;
+
+    #[test]
+    fn hook_with_parameters_and_grants() {
+        let spec = AppSpec::parse("appspec.yml", HELLO).unwrap();
+        assert_eq!(spec.hooks.len(), 2, "empty events are dropped");
+        let hook = &spec.hooks_for(&Event::AfterInstall)[0];
+        assert_eq!(hook.kind, HookKind::Wasm);
+        assert_eq!(hook.at.to_string(), "appspec.yml:7:7");
+        let params: Vec<(&str, &str)> = hook
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            params,
+            [
+                ("port", "8080"),
+                ("greeting", "hello"),
+                ("debug", "true"),
+                ("retries", "3")
+            ]
+        );
+        let g = &hook.grants;
+        assert_eq!(g.directories[0].value.access, Access::ReadWrite);
+        assert_eq!(g.directories[1].value.access, Access::Read);
+        assert_eq!(g.directories[1].at.to_string(), "appspec.yml:13:13");
+        assert_eq!(g.tcp[0].value.port, 8080);
+        assert_eq!(g.urls[0].value.path, "/");
+        assert_eq!(g.commands[0].value.args.len(), 5);
+        assert_eq!(g.env[0].value.value, None);
+        assert_eq!(g.env[1].value.value.as_deref(), Some("production"));
+        assert_eq!(g.limits.memory.as_ref().unwrap().value, ByteSize::mib(64));
+        let smoke = &spec.hooks_for(&Event::Custom("Smoke-Test".into()))[0];
+        assert_eq!(smoke.kind, HookKind::Wasm);
+        assert!(smoke.grants.is_empty());
+        assert_eq!(
+            spec.summary().to_string(),
+            "os linux, 0 files, 0 permissions, hooks: AfterInstall 1, Smoke-Test 1"
+        );
+    }
+
+    #[test]
+    fn tolerated_keys_and_spellings() {
+        let text = r#"version: 0
+os: linux
+file_exists_behavior: retain
+files:
+  - {source: app, destination: /srv/app, overwrite: true}
+hooks:
+  BeforeInstall:
+    - {location: scripts/a.sh, sudo: true, runas: "  "}
+"#;
+        let spec = AppSpec::parse("a.yml", text).unwrap();
+        assert_eq!(spec.file_exists_behavior, Some(FileExistsBehavior::Retain));
+        assert_eq!(spec.hooks_for(&Event::BeforeInstall)[0].runas, None);
+        let quoted = "version: \"0.0\"\nos: linux\n";
+        assert!(AppSpec::parse("q.yml", quoted).is_ok());
+    }
+
+    #[test]
+    fn same_script_under_two_events_is_fine() {
+        let text = "version: 0.0\nos: linux\nhooks:\n  BeforeInstall:\n    - location: run.sh\n  AfterInstall:\n    - location: run.sh\n";
+        assert_eq!(
+            AppSpec::parse("a.yml", text).unwrap().all_hooks().count(),
+            2
+        );
+    }
+}

@@ -1,0 +1,201 @@
+//! The errors of this crate: [`SpecError`] (a document is wrong, and where) and [`ValueError`]
+//! (a single value is wrong, no location: what `TryFrom` on the newtypes returns).
+
+mod value;
+
+use std::fmt;
+
+use crate::appspec::{Event, UnknownEvent};
+use crate::location::Location;
+
+pub use value::ValueError;
+pub(crate) use value::expected_one_of;
+
+/// Why a document (appspec or host policy) was rejected. Every variant but [`SpecError::Read`]
+/// starts its message with the `file:line:column` of the offending text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpecError {
+    /// The file could not be read.
+    #[error("cannot read `{file}`: {error}")]
+    Read {
+        /// The path as given.
+        file: String,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// The text is not valid YAML or TOML, or a value has the wrong shape (a list where a string
+    /// belongs); the message comes from the parser.
+    #[error("{at}: {message}")]
+    Syntax {
+        /// Where the parser stopped.
+        at: Location,
+        /// The parser's message.
+        message: String,
+    },
+    /// The document is empty.
+    #[error("{at}: the document is empty, expected at least `version` and `os`")]
+    Empty {
+        /// The start of the document.
+        at: Location,
+    },
+    /// A key this format does not know.
+    #[error("{at}: unknown key `{key}`, expected {}", one_of(expected))]
+    UnknownKey {
+        /// Where the key is.
+        at: Location,
+        /// The key as written.
+        key: String,
+        /// The keys allowed at that place.
+        expected: Vec<String>,
+    },
+    /// A lifecycle event written outside `hooks`, usually a mis-indented hooks section.
+    #[error("{at}: `{name}` is a lifecycle event but is not under `hooks`, check its indentation")]
+    MisplacedEvent {
+        /// Where the key is.
+        at: Location,
+        /// The event name.
+        name: String,
+    },
+    /// A required key is absent.
+    #[error("{at}: missing key `{key}`")]
+    MissingKey {
+        /// The mapping that lacks it.
+        at: Location,
+        /// The missing key.
+        key: String,
+    },
+    /// The same key twice in one mapping.
+    #[error("{at}: duplicate key `{key}`")]
+    DuplicateKey {
+        /// The second occurrence.
+        at: Location,
+        /// The key.
+        key: String,
+    },
+    /// A value that does not validate.
+    #[error("{at}: `{key}` {error}")]
+    Invalid {
+        /// Where the value is.
+        at: Location,
+        /// The key it belongs to.
+        key: &'static str,
+        /// What is wrong with it.
+        error: ValueError,
+    },
+    /// An event name under `hooks` that looks like a misspelt CodeDeploy event.
+    #[error("{at}: {error}")]
+    Event {
+        /// Where the event name is.
+        at: Location,
+        /// The name and the closest known event.
+        error: UnknownEvent,
+    },
+    /// Hooks under an event CodeDeploy runs itself (`DownloadBundle`, `Install`).
+    #[error("{at}: `{event}` cannot have hooks, the agent runs it itself")]
+    NotScriptable {
+        /// Where the event name is.
+        at: Location,
+        /// The event.
+        event: Event,
+    },
+    /// The same hook location twice under one event.
+    #[error("{at}: hook `{location}` is listed twice under `{event}` (first at line {})", first.line)]
+    DuplicateHook {
+        /// The second occurrence.
+        at: Location,
+        /// The event.
+        event: Event,
+        /// The hook location, as written.
+        location: String,
+        /// The first occurrence.
+        first: Location,
+    },
+    /// `grants` on a hook that is not a Wasm component: native scripts are never sandboxed.
+    #[error("{at}: `grants` apply only to `.wasm` hooks, `{location}` is a native script")]
+    GrantsOnNativeScript {
+        /// Where `grants` is.
+        at: Location,
+        /// The hook location.
+        location: String,
+    },
+    /// `permissions` in a Windows appspec (CodeDeploy supports them on Linux only).
+    #[error("{at}: `permissions` are supported only with `os: linux`")]
+    PermissionsOnWindows {
+        /// Where `permissions` is.
+        at: Location,
+    },
+}
+
+impl SpecError {
+    /// Where the error is, if it is inside a document.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            Self::Read { .. } => None,
+            Self::Syntax { at, .. }
+            | Self::Empty { at }
+            | Self::UnknownKey { at, .. }
+            | Self::MisplacedEvent { at, .. }
+            | Self::MissingKey { at, .. }
+            | Self::DuplicateKey { at, .. }
+            | Self::Invalid { at, .. }
+            | Self::Event { at, .. }
+            | Self::NotScriptable { at, .. }
+            | Self::DuplicateHook { at, .. }
+            | Self::GrantsOnNativeScript { at, .. }
+            | Self::PermissionsOnWindows { at } => Some(at),
+        }
+    }
+}
+
+/// "`a`", "`a` or `b`", "one of `a`, `b`, `c`".
+pub(crate) fn one_of(items: &[String]) -> String {
+    struct List<'a>(&'a [String]);
+    impl fmt::Display for List<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            match self.0 {
+                [] => f.write_str("nothing"),
+                [one] => write!(f, "`{one}`"),
+                [a, b] => write!(f, "`{a}` or `{b}`"),
+                many => {
+                    f.write_str("one of ")?;
+                    for (i, item) in many.iter().enumerate() {
+                        let sep = if i == 0 { "" } else { ", " };
+                        write!(f, "{sep}`{item}`")?;
+                    }
+                    Ok(())
+                }
+            }
+        }
+    }
+    List(items).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_read_naturally() {
+        let s = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(one_of(&s(&["a"])), "`a`");
+        assert_eq!(one_of(&s(&["a", "b"])), "`a` or `b`");
+        assert_eq!(one_of(&s(&["a", "b", "c"])), "one of `a`, `b`, `c`");
+    }
+
+    #[test]
+    fn invalid_reads_as_a_sentence() {
+        let e = SpecError::Invalid {
+            at: Location::new("appspec.yml", 12, 7),
+            key: "timeout",
+            error: ValueError::TimeoutTooLong {
+                got: 7200,
+                max: 3600,
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "appspec.yml:12:7: `timeout` must be at most 3600 seconds, got 7200"
+        );
+    }
+}

@@ -1,0 +1,227 @@
+//! The intersection of what hooks ask for and what the host policy allows.
+
+mod rules;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::appspec::{AppSpec, HookId, HookKind, HookRef};
+use crate::command::CommandGrant;
+use crate::grant::{EnvGrant, Grant, GrantRequest, GrantedDir, Limits};
+use crate::location::{Located, Location};
+use crate::net::TcpTarget;
+use crate::policy::{HostPolicy, PolicyMax};
+use crate::refusal::{Reason, Refusal, RuleRef};
+use crate::units::format_duration;
+use crate::url::UrlPrefix;
+
+/// What a hook may use, checked against the host policy: what the sandbox builds its context
+/// from, and nothing more.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EffectiveGrant {
+    /// Directories and their access.
+    pub directories: Vec<GrantedDir>,
+    /// TCP addresses it may connect to.
+    pub tcp: Vec<TcpTarget>,
+    /// URL prefixes it may fetch.
+    pub urls: Vec<UrlPrefix>,
+    /// Commands it may run (`{target-root}` unresolved: see [`EffectiveGrant::resolve`]).
+    pub commands: Vec<CommandGrant>,
+    /// Environment variables it sees.
+    pub env: Vec<EnvGrant>,
+    /// Its limits: as requested, or the default capped by the policy.
+    pub limits: Limits,
+}
+
+impl EffectiveGrant {
+    /// The grant with `{target-root}` in command arguments replaced by `target_root`.
+    pub fn resolve(&self, target_root: &Path) -> Self {
+        Self {
+            commands: self
+                .commands
+                .iter()
+                .map(|c| c.resolve(target_root))
+                .collect(),
+            ..self.clone()
+        }
+    }
+}
+
+/// Collects refusals for one hook.
+struct Check<'a> {
+    policy: &'a HostPolicy,
+    hook: &'a HookRef,
+    refusals: Vec<Refusal>,
+}
+
+impl Check<'_> {
+    fn refuse(&mut self, grant: Grant, at: &Location, reason: Reason) {
+        self.refusals.push(Refusal {
+            hook: self.hook.clone(),
+            grant,
+            at: at.clone(),
+            reason,
+        });
+    }
+
+    fn no_rule(&self) -> Reason {
+        Reason::NoRule {
+            policy: self.policy.file.clone(),
+        }
+    }
+
+    /// The requested value if at most the policy maximum; the default capped by it if unset.
+    fn limit<T: Copy + Ord>(
+        &mut self,
+        key: &'static str,
+        requested: Option<(T, &Location)>,
+        default: T,
+        max: &PolicyMax<T>,
+        grant: fn(T) -> Grant,
+        show: fn(T) -> String,
+    ) -> T {
+        match requested {
+            Some((value, at)) if value > max.value => {
+                let reason = Reason::AboveMax {
+                    key,
+                    max: show(max.value),
+                    at: max.at.clone(),
+                    policy: self.policy.file.clone(),
+                };
+                self.refuse(grant(value), at, reason);
+                value
+            }
+            Some((value, _)) => value,
+            None => default.min(max.value),
+        }
+    }
+}
+
+fn pair<T: Copy>(r: &Option<Located<T>>) -> Option<(T, &Location)> {
+    r.as_ref().map(|r| (r.value, &r.at))
+}
+
+fn values<T: Clone>(v: &[Located<T>]) -> Vec<T> {
+    v.iter().map(|l| l.value.clone()).collect()
+}
+
+fn rule<T>(table: &'static str, rule: &Located<T>, summary: String) -> RuleRef {
+    RuleRef {
+        table,
+        at: rule.at.clone(),
+        summary,
+    }
+}
+
+impl HostPolicy {
+    /// Checks one hook's request against the policy.
+    ///
+    /// A Wasm hook's `runas` is ignored (components never run as a user). A native script is
+    /// refused unless `allow_native_scripts` is true, and then its `runas` (missing means
+    /// `root`) must be in `native_script_users` if that is set.
+    ///
+    /// # Errors
+    ///
+    /// Every [`Refusal`], not just the first.
+    pub fn check(
+        &self,
+        hook: &HookRef,
+        request: &GrantRequest,
+    ) -> Result<EffectiveGrant, Vec<Refusal>> {
+        let mut c = Check {
+            policy: self,
+            hook,
+            refusals: Vec::new(),
+        };
+        if hook.kind == HookKind::NativeScript {
+            self.check_native(&mut c);
+        }
+        for d in &request.directories {
+            self.check_directory(&mut c, d);
+        }
+        for t in &request.tcp {
+            self.check_tcp(&mut c, t);
+        }
+        for u in &request.urls {
+            self.check_url(&mut c, u);
+        }
+        for cmd in &request.commands {
+            self.check_command(&mut c, cmd);
+        }
+        for e in &request.env {
+            if !self
+                .env
+                .iter()
+                .any(|rule| rule.value.matches(&e.value.name))
+            {
+                let reason = c.no_rule();
+                c.refuse(Grant::Env(e.value.name.clone()), &e.at, reason);
+            }
+        }
+        let l = &self.limits;
+        let timeout = c.limit(
+            "max_timeout",
+            hook.timeout.map(|t| (t, &hook.at)),
+            crate::Hook::DEFAULT_TIMEOUT,
+            &l.max_timeout,
+            Grant::Timeout,
+            format_duration,
+        );
+        let limits = Limits {
+            timeout,
+            memory: c.limit(
+                "max_memory",
+                pair(&request.limits.memory),
+                Limits::DEFAULT_MEMORY,
+                &l.max_memory,
+                Grant::Memory,
+                |s| s.to_string(),
+            ),
+            output: c.limit(
+                "max_output",
+                pair(&request.limits.output),
+                Limits::DEFAULT_OUTPUT,
+                &l.max_output,
+                Grant::Output,
+                |s| s.to_string(),
+            ),
+        };
+        if !c.refusals.is_empty() {
+            return Err(c.refusals);
+        }
+        Ok(EffectiveGrant {
+            directories: values(&request.directories),
+            tcp: values(&request.tcp),
+            urls: values(&request.urls),
+            commands: values(&request.commands),
+            env: values(&request.env),
+            limits,
+        })
+    }
+
+    /// Checks every hook of `spec`, before anything runs.
+    ///
+    /// # Errors
+    ///
+    /// Every refusal of every hook, in lifecycle order.
+    pub fn check_appspec(
+        &self,
+        spec: &AppSpec,
+    ) -> Result<BTreeMap<HookId, EffectiveGrant>, Vec<Refusal>> {
+        let mut granted = BTreeMap::new();
+        let mut refusals = Vec::new();
+        for hook in spec.all_hooks() {
+            match self.check(&hook.hook_ref(), &hook.grants) {
+                Ok(grant) => {
+                    granted.insert(hook.id.clone(), grant);
+                }
+                Err(mut r) => refusals.append(&mut r),
+            }
+        }
+        if refusals.is_empty() {
+            Ok(granted)
+        } else {
+            Err(refusals)
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! [`Refusal`]: a grant a hook asked for that the host policy does not give, and why.
+
+use std::fmt;
+
+use crate::appspec::HookRef;
+use crate::command::ArgPattern;
+use crate::error::one_of;
+use crate::grant::{Access, Grant};
+use crate::location::Location;
+use crate::policy::PortRange;
+use crate::url::UrlPrefix;
+
+/// A policy rule, as named in a refusal: `policy.toml:14:1 ([[directories]] /opt/hello-web, read)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleRef {
+    /// The rule's table: `directories`, `tcp`, `urls`, `commands`.
+    pub table: &'static str,
+    /// Where the rule starts.
+    pub at: Location,
+    /// What the rule says, in short.
+    pub summary: String,
+}
+
+impl fmt::Display for RuleRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ([[{}]] {})", self.at, self.table, self.summary)
+    }
+}
+
+/// Why a grant was refused, naming the policy rule that came closest when there is one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reason {
+    /// No rule is anywhere near.
+    NoRule {
+        /// The policy's file name.
+        policy: String,
+    },
+    /// A directory rule covers the path with less access.
+    Access {
+        /// The rule.
+        rule: RuleRef,
+        /// What it allows.
+        allowed: Access,
+    },
+    /// A tcp rule covers the host, not the port.
+    Ports {
+        /// The rule.
+        rule: RuleRef,
+        /// The ports it allows.
+        ports: PortRange,
+    },
+    /// A url rule has the same origin, not a covering path.
+    UrlPath {
+        /// The rule.
+        rule: RuleRef,
+        /// Its prefix.
+        prefix: UrlPrefix,
+    },
+    /// A command rule names the program, not these arguments.
+    Argument {
+        /// The rule.
+        rule: RuleRef,
+        /// 1-based position of the first argument not covered.
+        position: usize,
+        /// The rule's pattern there (`None`: the rule takes fewer arguments).
+        allowed: Option<ArgPattern>,
+        /// The requested pattern there (`None`: the request has fewer arguments).
+        requested: Option<ArgPattern>,
+    },
+    /// A limit above the policy maximum.
+    AboveMax {
+        /// The policy key: `max_timeout`, `max_memory`, `max_output`.
+        key: &'static str,
+        /// The maximum, formatted.
+        max: String,
+        /// Where the maximum is set (`None`: the default maximum).
+        at: Option<Location>,
+        /// The policy's file name.
+        policy: String,
+    },
+    /// Native scripts are not allowed.
+    NativeScripts {
+        /// Where `allow_native_scripts` is set (to false), if it is.
+        at: Option<Location>,
+        /// The policy's file name.
+        policy: String,
+    },
+    /// The script's `runas` is not in `native_script_users`.
+    Runas {
+        /// Where `native_script_users` is set.
+        at: Location,
+        /// The users it allows.
+        allowed: Vec<String>,
+    },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoRule { policy } => write!(f, "no rule in {policy} allows it"),
+            Self::Access { rule, allowed } => {
+                write!(
+                    f,
+                    "[[{}]] at {} allows only `{allowed}`",
+                    rule.table, rule.at
+                )
+            }
+            Self::Ports { rule, ports } => {
+                write!(
+                    f,
+                    "[[{}]] at {} allows only ports `{ports}`",
+                    rule.table, rule.at
+                )
+            }
+            Self::UrlPath { rule, prefix } => {
+                write!(
+                    f,
+                    "[[{}]] at {} allows only `{prefix}`",
+                    rule.table, rule.at
+                )
+            }
+            Self::Argument {
+                rule,
+                position,
+                allowed,
+                requested,
+            } => {
+                write!(f, "[[{}]] at {} ", rule.table, rule.at)?;
+                match (allowed, requested) {
+                    (Some(a), Some(r)) => {
+                        write!(f, "allows `{a}` as argument {position}, not `{r}`")
+                    }
+                    (None, _) => write!(f, "allows only {} arguments", position - 1),
+                    (Some(a), None) => write!(f, "requires `{a}` as argument {position}"),
+                }
+            }
+            Self::AboveMax {
+                key,
+                max,
+                at: Some(at),
+                ..
+            } => write!(f, "`{key}` at {at} is {max}"),
+            Self::AboveMax {
+                key,
+                max,
+                at: None,
+                policy,
+            } => write!(f, "{policy} sets no `{key}` and the default is {max}"),
+            Self::NativeScripts { at: Some(at), .. } => {
+                write!(f, "`allow_native_scripts` at {at} is false")
+            }
+            Self::NativeScripts { at: None, policy } => {
+                write!(f, "{policy} does not set `allow_native_scripts = true`")
+            }
+            Self::Runas { at, allowed } => {
+                write!(
+                    f,
+                    "`native_script_users` at {at} allows only {}",
+                    one_of(allowed)
+                )
+            }
+        }
+    }
+}
+
+/// A grant refused to a hook: the hook, what it asked for and where, and why.
+///
+/// Displays as `appspec.yml:14:13: `AfterInstall` hook `hooks/x.wasm` requests directory
+/// `/var/www` read-write, but [[directories]] at policy.toml:9:1 allows only `read``.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{at}: {hook} requests {grant}, but {reason}")]
+pub struct Refusal {
+    /// The hook.
+    pub hook: HookRef,
+    /// What it asked for.
+    pub grant: Grant,
+    /// Where it asked for it (the grant entry, or the hook for timeouts and native scripts).
+    pub at: Location,
+    /// Why not.
+    pub reason: Reason,
+}

@@ -1,0 +1,302 @@
+//! Every appspec of the shared corpus parses, with facts we know about several; the malformed
+//! ones fail with a located error. The corpus is read at test time and never copied here.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use davit_spec::{
+    AppSpec, Destination, Event, FileExistsBehavior, HookKind, ObjectType, Os, SpecError,
+};
+
+/// `$DAVIT_CORPUS`, or `shared/corpus` next to the repository; `None` (with a loud message) if
+/// it is absent.
+fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("DAVIT_CORPUS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
+        PathBuf::from,
+    );
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "\n*** SKIPPED: appspec corpus not found at {} (set DAVIT_CORPUS) ***\n",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// Appspecs that must fail, by directory name, with the expected `line:column` and message
+/// fragment. Neither is a valid CodeDeploy appspec either: 15 has its events outside `hooks`
+/// (mis-indented), 09 is the appspec-assistant's placeholder template (`except:` a string where
+/// a list belongs, `mode: mode-specification`, `timeout: timeout-in-seconds`), which the
+/// CodeDeploy agent also rejects.
+const MUST_FAIL: &[(&str, &str, &str)] = &[
+    (
+        "15-saasscaleup-MALFORMED-hooks-indent",
+        "14:1",
+        "`AfterInstall` is a lifecycle event but is not under `hooks`",
+    ),
+    (
+        "09-appspec-assistant-placeholder-template",
+        "12:13",
+        "expected a list",
+    ),
+];
+
+fn all_appspecs(corpus: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for dir in [corpus.join("appspec"), corpus.join("appspec/bundles-gurre")] {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let file = entry.unwrap().path().join("appspec.yml");
+            if file.is_file() {
+                out.push(file);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn dir_name(file: &Path) -> &str {
+    file.parent()
+        .unwrap()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+}
+
+#[test]
+fn every_corpus_appspec_parses_except_the_malformed() {
+    let Some(corpus) = corpus() else { return };
+    let files = all_appspecs(&corpus);
+    assert!(files.len() >= 24, "found only {} appspecs", files.len());
+    for file in &files {
+        let result = AppSpec::load(file);
+        match MUST_FAIL.iter().find(|(dir, ..)| *dir == dir_name(file)) {
+            None => {
+                if let Err(e) = result {
+                    panic!("{} should parse: {e}", file.display());
+                }
+            }
+            Some((_, line_col, fragment)) => {
+                let err = result.expect_err("must fail");
+                let shown = err.to_string();
+                let at = err.location().expect("located");
+                assert_eq!(format!("{}:{}", at.line, at.column), *line_col, "{shown}");
+                assert!(shown.starts_with(&file.display().to_string()), "{shown}");
+                assert!(shown.contains(fragment), "{shown}");
+            }
+        }
+    }
+}
+
+fn load(name: &str) -> Option<AppSpec> {
+    let corpus = corpus()?;
+    let file = [
+        corpus.join("appspec").join(name),
+        corpus.join("appspec/bundles-gurre").join(name),
+    ]
+    .into_iter()
+    .map(|d| d.join("appspec.yml"))
+    .find(|f| f.is_file())
+    .unwrap_or_else(|| panic!("no corpus appspec {name}"));
+    Some(AppSpec::load(&file).unwrap())
+}
+
+#[test]
+fn sample_app_linux() {
+    let Some(spec) = load("01-aws-samples-SampleApp_Linux") else {
+        return;
+    };
+    assert_eq!(spec.os, Os::Linux);
+    assert!(spec.runnable_here().is_ok() || cfg!(windows));
+    assert_eq!(spec.files[0].destination.to_string(), "/var/www/html");
+    assert_eq!(spec.files[0].source.as_str(), "index.html");
+    let before = spec.hooks_for(&Event::BeforeInstall);
+    assert_eq!(before.len(), 2);
+    assert_eq!(before[1].location.as_str(), "scripts/start_server");
+    assert_eq!(before[1].id.index, 1);
+    assert_eq!(before[0].runas.as_deref(), Some("root"));
+    assert_eq!(before[0].timeout(), Duration::from_secs(300));
+    assert_eq!(before[0].kind, HookKind::NativeScript);
+    // Lifecycle order, not document order: ApplicationStop is written last.
+    let order: Vec<_> = spec.all_hooks().map(|h| h.id.event.clone()).collect();
+    assert_eq!(order[0], Event::ApplicationStop);
+}
+
+#[test]
+fn windows_parses_but_does_not_run_here() {
+    let Some(spec) = load("02-aws-samples-SampleApp_Windows") else {
+        return;
+    };
+    assert_eq!(spec.os, Os::Windows);
+    if !cfg!(windows) {
+        assert_eq!(
+            spec.runnable_here(),
+            Err("not runnable on this host (os: windows)".to_owned())
+        );
+    }
+    assert_eq!(
+        spec.files[0].destination,
+        Destination::Windows("C:\\inetpub\\wwwroot".to_owned())
+    );
+    let hook = &spec.hooks_for(&Event::BeforeInstall)[0];
+    assert_eq!(hook.location.as_str(), "before-install.bat");
+    assert_eq!(hook.timeout(), Duration::from_secs(900));
+    let Some(ps1) = load("12-lasuillard-windows-ps1") else {
+        return;
+    };
+    let stop = &ps1.hooks_for(&Event::ApplicationStop)[0];
+    assert_eq!(
+        stop.location.as_str(),
+        "deploy/aws-codedeploy/ApplicationStop.ps1"
+    );
+}
+
+#[test]
+fn missing_timeout_defaults_to_3600() {
+    let Some(spec) = load("03-aws-samples-chef-solo") else {
+        return;
+    };
+    let start = &spec.hooks_for(&Event::ApplicationStart)[0];
+    assert_eq!(start.requested_timeout, None);
+    assert_eq!(start.timeout(), Duration::from_secs(3600));
+    let install = &spec.hooks_for(&Event::BeforeInstall)[0];
+    assert_eq!(install.timeout(), Duration::from_secs(1800));
+    assert_eq!(spec.files.len(), 2);
+}
+
+#[test]
+fn all_nine_scriptable_events() {
+    let Some(spec) = load("06-codedeploy-agent-all-lifecycle-linux") else {
+        return;
+    };
+    let events: Vec<_> = spec.hooks.keys().cloned().collect();
+    let scriptable: Vec<_> = Event::KNOWN
+        .into_iter()
+        .filter(Event::is_scriptable)
+        .collect();
+    assert_eq!(events, scriptable);
+    assert_eq!(events.len(), 9);
+    assert!(spec.files.is_empty());
+}
+
+#[test]
+fn file_exists_behaviors() {
+    let cases = [
+        (
+            "07-codedeploy-agent-feb-disallow",
+            Some(FileExistsBehavior::Disallow),
+        ),
+        (
+            "11-bielosx-multi-files-overwrite",
+            Some(FileExistsBehavior::Overwrite),
+        ),
+        ("file-exists-retain", Some(FileExistsBehavior::Retain)),
+        ("file-exists-initial", None),
+    ];
+    for (name, expected) in cases {
+        let Some(spec) = load(name) else { return };
+        assert_eq!(spec.file_exists_behavior, expected, "{name}");
+    }
+}
+
+#[test]
+fn custom_event() {
+    let Some(spec) = load("08-codedeploy-agent-custom-event") else {
+        return;
+    };
+    let custom = Event::Custom("CustomEvent".to_owned());
+    assert_eq!(
+        spec.hooks_for(&custom)[0].location.as_str(),
+        "scripts/custom_event.sh"
+    );
+    assert_eq!(spec.hooks.keys().last(), Some(&custom));
+}
+
+#[test]
+fn many_hooks_keep_their_order() {
+    let Some(spec) = load("10-talosdigital-magento2-many-hooks") else {
+        return;
+    };
+    let after = spec.hooks_for(&Event::AfterInstall);
+    assert_eq!(after.len(), 8);
+    assert_eq!(
+        after[0].location.as_str(),
+        "deployment/scripts/system_configure.sh"
+    );
+    assert_eq!(
+        after[7].location.as_str(),
+        "deployment/scripts/deployment.sh"
+    );
+    assert_eq!(after[7].timeout(), Duration::from_secs(700));
+}
+
+#[test]
+fn permissions() {
+    let Some(spec) = load("13-magreiner-per-file-permissions") else {
+        return;
+    };
+    assert_eq!(spec.permissions.len(), 4);
+    assert_eq!(spec.permissions[0].mode.map(|m| m.bits()), Some(0o644));
+    assert_eq!(spec.permissions[3].mode.map(|m| m.bits()), Some(0o744));
+    assert_eq!(spec.permissions[0].pattern, "**");
+    assert_eq!(
+        spec.permissions[0].types,
+        [ObjectType::File, ObjectType::Directory]
+    );
+
+    let Some(basic) = load("files-basic") else {
+        return;
+    };
+    assert_eq!(basic.permissions[1].mode.map(|m| m.bits()), Some(0o600));
+    assert_eq!(basic.permissions[2].types, [ObjectType::Directory]);
+
+    let Some(acl) = load("permissions-acl") else {
+        return;
+    };
+    assert_eq!(acl.permissions[0].acls.len(), 6);
+    assert_eq!(acl.permissions[0].acls[3], "d:user::rwx");
+
+    let Some(selinux) = load("permissions-selinux") else {
+        return;
+    };
+    let context = selinux.permissions[0].context.as_ref().unwrap();
+    assert_eq!(context.kind, "httpd_sys_content_t");
+    assert_eq!(context.user.as_deref(), Some("system_u"));
+    assert_eq!(context.role.as_deref(), Some("object_r"));
+    assert_eq!(context.range.as_deref(), Some("s0"));
+}
+
+#[test]
+fn files_only_and_blank_lines() {
+    let Some(spec) = load("17-0num4-files-only-no-hooks") else {
+        return;
+    };
+    assert!(spec.hooks.is_empty());
+    assert_eq!(
+        spec.summary().to_string(),
+        "os linux, 1 files, 0 permissions, no hooks"
+    );
+    let Some(spec) = load("16-techtacles-overwrite-blank-lines") else {
+        return;
+    };
+    assert_eq!(spec.hooks_for(&Event::BeforeInstall).len(), 2);
+    let Some(spec) = load("11-bielosx-multi-files-overwrite") else {
+        return;
+    };
+    assert_eq!(spec.files.len(), 6);
+    assert_eq!(spec.hooks_for(&Event::ValidateService).len(), 1);
+}
+
+#[test]
+fn read_errors_name_the_file() {
+    let err = AppSpec::load(Path::new("/nonexistent/appspec.yml")).unwrap_err();
+    assert!(matches!(err, SpecError::Read { .. }));
+    assert!(
+        err.to_string()
+            .starts_with("cannot read `/nonexistent/appspec.yml`: ")
+    );
+}

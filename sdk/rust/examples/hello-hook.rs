@@ -1,0 +1,23 @@
+//! A complete hook: `cargo build --example hello-hook --target wasm32-wasip2 --release`.
+//!
+//! Parameters: `greeting` (optional). Grants: none.
+
+use davit_sdk::prelude::*;
+
+struct HelloHook;
+
+impl Hook for HelloHook {
+    fn run(ctx: HookContext) -> Result<(), String> {
+        let greeting = ctx.param_or("greeting", "hello");
+        info!(
+            "{greeting} from {} of deployment {} ({} to {})",
+            ctx.event, ctx.deployment.id, ctx.deployment.revision, ctx.deployment.deployment_group
+        );
+        if let Some(last) = &ctx.deployment.last_good_revision {
+            debug!("replacing revision {last}");
+        }
+        Ok(())
+    }
+}
+
+davit_sdk::export_hook!(HelloHook);

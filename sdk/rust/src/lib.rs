@@ -1,0 +1,171 @@
+//! Write davit lifecycle hooks and health checks in Rust.
+//!
+//! A davit plugin is a WebAssembly component built for `wasm32-wasip2`. It exports one function of
+//! the WIT package `davit:plugin` (in `sdk/wit/`): `run` for a lifecycle hook (world `hook`) or
+//! `check` for a health check (world `health-check`). Whatever it does outside the sandbox
+//! (files, sockets, URLs, native commands) must be granted to it in the appspec and allowed by the
+//! host's policy.
+//!
+//! This crate generates the bindings once, gives them friendlier helpers, and exports your type
+//! with one macro:
+//!
+//! ```no_run
+//! use davit_sdk::prelude::*;
+//!
+//! struct MyHook;
+//!
+//! impl Hook for MyHook {
+//!     fn run(ctx: HookContext) -> Result<(), String> {
+//!         info!("deploying {} to {}", ctx.deployment.revision, ctx.deployment.deployment_group);
+//!         let port: u16 = ctx.param_parse_or("port", 8080)?;
+//!         let out = command::run("/usr/bin/systemctl", &["restart", "app"])?;
+//!         out.ensure_success("/usr/bin/systemctl")?;
+//!         debug!("restarted app, listening on {port}");
+//!         Ok(())
+//!     }
+//! }
+//!
+//! davit_sdk::export_hook!(MyHook);
+//! ```
+//!
+//! A health check is the same with [`HealthCheck`] and [`export_health_check!`]:
+//!
+//! ```no_run
+//! use davit_sdk::prelude::*;
+//!
+//! struct Ready;
+//!
+//! impl HealthCheck for Ready {
+//!     fn check(ctx: HookContext) -> Result<Health, String> {
+//!         let path = ctx.target_path("/run/app/ready");
+//!         Ok(Health::healthy(format!("{path} is there")))
+//!     }
+//! }
+//!
+//! davit_sdk::export_health_check!(Ready);
+//! ```
+//!
+//! A guest crate is a `cdylib`; build it with `cargo build --target wasm32-wasip2 --release`
+//! (see the README for machines whose rustup cannot add that target).
+#![warn(missing_docs)]
+
+// Lets the generated bindings and export macros name this crate the same way from inside it and
+// from the guest crates that expand them.
+extern crate self as davit_sdk;
+
+pub mod command;
+mod context;
+pub mod log;
+
+pub use context::{Deployment, Event, Health, HookContext};
+
+/// What a hook usually needs: `use davit_sdk::prelude::*;`.
+pub mod prelude {
+    pub use crate::command;
+    pub use crate::log::Level;
+    pub use crate::{Deployment, Event, Health, HealthCheck, Hook, HookContext};
+    pub use crate::{debug, error, info, trace, warn};
+}
+
+/// A lifecycle hook: runs once for one event of one deployment. Export it with [`export_hook!`].
+pub trait Hook {
+    /// Does the hook's work.
+    ///
+    /// # Errors
+    ///
+    /// An error fails the lifecycle event; its message is shown to the person deploying, so make it
+    /// one line they can act on.
+    fn run(ctx: HookContext) -> Result<(), String>;
+}
+
+/// A health check: reports whether the deployed service is healthy. Export it with
+/// [`export_health_check!`].
+pub trait HealthCheck {
+    /// Checks the service.
+    ///
+    /// # Errors
+    ///
+    /// An error means the check itself could not run (a missing or invalid parameter, say), not that
+    /// the service is unhealthy: report that with [`Health::unhealthy`].
+    fn check(ctx: HookContext) -> Result<Health, String>;
+}
+
+/// Exports a type implementing [`Hook`] as the component's `run` function (world `hook`).
+///
+/// Use it once, at the top level of a `cdylib` crate.
+#[macro_export]
+macro_rules! export_hook {
+    ($ty:ty) => {
+        const _: () = {
+            struct __DavitHook;
+            impl $crate::__private::hook_bindings::Guest for __DavitHook {
+                fn run(context: $crate::HookContext) -> ::core::result::Result<(), $crate::__private::String> {
+                    <$ty as $crate::Hook>::run(context)
+                }
+            }
+            $crate::__private::hook_bindings::export!(
+                __DavitHook with_types_in $crate::__private::hook_bindings
+            );
+        };
+    };
+}
+
+/// Exports a type implementing [`HealthCheck`] as the component's `check` function
+/// (world `health-check`).
+///
+/// Use it once, at the top level of a `cdylib` crate.
+#[macro_export]
+macro_rules! export_health_check {
+    ($ty:ty) => {
+        const _: () = {
+            struct __DavitHealthCheck;
+            impl $crate::__private::health_check_bindings::Guest for __DavitHealthCheck {
+                fn check(
+                    context: $crate::HookContext,
+                ) -> ::core::result::Result<$crate::Health, $crate::__private::String> {
+                    <$ty as $crate::HealthCheck>::check(context)
+                }
+            }
+            $crate::__private::health_check_bindings::export!(
+                __DavitHealthCheck with_types_in $crate::__private::health_check_bindings
+            );
+        };
+    };
+}
+
+/// Generated bindings, used by the export macros. Not a stable API.
+#[doc(hidden)]
+pub mod __private {
+    pub use std::string::String;
+    pub use wit_bindgen;
+
+    /// World `hook`: generates the shared `types`, `log` and `command` interfaces.
+    pub mod hook_bindings {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "davit:plugin/hook@0.1.0",
+            runtime_path: "::davit_sdk::__private::wit_bindgen::rt",
+            default_bindings_module: "::davit_sdk::__private::hook_bindings",
+            export_macro_name: "export",
+            pub_export_macro: true,
+            additional_derives: [PartialEq, Eq],
+        });
+    }
+
+    /// World `health-check`: reuses the interfaces generated for `hook`.
+    pub mod health_check_bindings {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "davit:plugin/health-check@0.1.0",
+            runtime_path: "::davit_sdk::__private::wit_bindgen::rt",
+            default_bindings_module: "::davit_sdk::__private::health_check_bindings",
+            export_macro_name: "export",
+            pub_export_macro: true,
+            with: {
+                "davit:plugin/types@0.1.0": crate::__private::hook_bindings::davit::plugin::types,
+                "davit:plugin/log@0.1.0": crate::__private::hook_bindings::davit::plugin::log,
+                "davit:plugin/command@0.1.0": crate::__private::hook_bindings::davit::plugin::command,
+            },
+        });
+    }
+}
