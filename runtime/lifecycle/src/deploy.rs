@@ -353,6 +353,8 @@ async fn run_hooks(
 
 /// The Install event: removes the previous revision's files and copies the new ones, atomically.
 fn install_files(new: &Revision, opts: &DeployOptions, group: &GroupLayout) -> Result<(String, Vec<String>), String> {
+    std::fs::create_dir_all(&opts.target_root)
+        .map_err(|e| format!("cannot create the target root `{}`: {e}", opts.target_root.display()))?;
     let record_path = group.cleanup_record();
     let previous = CleanupRecord::load(&record_path).map_err(|e| format!("cannot read the cleanup record: {e}"))?;
     let backup = opts.layout.scratch().join(format!("install-backup-{}", std::process::id()));

@@ -1,8 +1,9 @@
 //! The content address of a staged revision: a blake3 digest over a directory tree.
 //!
-//! The digest covers, for every entry below the root in sorted order of relative path: the path,
-//! the entry type, the permission bits (`mode & 0o7777`; none for symlinks, whose mode means
-//! nothing on Linux), the link target of a symlink and the blake3 of a file's contents (streamed).
+//! The digest covers every entry below the root, in order of relative path (compared component
+//! by component, the same on every host): the path, the entry type, the permission bits
+//! (`mode & 0o7777`; none for symlinks, whose mode means nothing on Linux), the link target of a
+//! symlink and the blake3 of a file's contents (streamed).
 //! Owners, timestamps and the root directory's own mode are left out, so the same bundle gives the
 //! same id whether it arrived as a directory, a zip or a tarball, and on any host.
 
@@ -27,7 +28,9 @@ const DOMAIN: &[u8] = b"davit-tree-v1\0";
 /// assert_eq!(id.to_string(), hex);
 /// assert!(RevisionId::try_from("AF13").is_err());
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(try_from = "String", into = "String")]
 pub struct RevisionId(String);
 
@@ -52,7 +55,10 @@ impl RevisionId {
 
 /// Why a string is not a [`RevisionId`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("revision id must be {} lowercase hex characters, got `{got}`", RevisionId::LEN)]
+#[error(
+    "revision id must be {} lowercase hex characters, got `{got}`",
+    RevisionId::LEN
+)]
 pub struct InvalidRevisionId {
     /// The text as given.
     pub got: String,
@@ -111,7 +117,7 @@ impl fmt::Display for RevisionId {
 pub fn tree_digest(dir: &Path) -> io::Result<RevisionId> {
     let mut entries = Vec::new();
     collect(dir, &mut PathBuf::new(), &mut entries)?;
-    // Sort by the bytes of the relative path with `/` separators: the same on every host.
+    // `Path` orders by components: a pure function of the names, the same on every host.
     entries.sort_unstable();
 
     let mut tree = blake3::Hasher::new();
@@ -159,7 +165,10 @@ fn collect(root: &Path, rel: &mut PathBuf, out: &mut Vec<PathBuf>) -> io::Result
         let kind = entry.file_type().map_err(|e| with_path(e, &entry.path()))?;
         rel.push(entry.file_name());
         if !(kind.is_dir() || kind.is_file() || kind.is_symlink()) {
-            let msg = format!("`{}` is not a file, directory or symlink", dir.join(&*rel).display());
+            let msg = format!(
+                "`{}` is not a file, directory or symlink",
+                dir.join(&*rel).display()
+            );
             return Err(io::Error::new(io::ErrorKind::InvalidData, msg));
         }
         out.push(rel.clone());
@@ -225,6 +234,9 @@ mod tests {
         fs::create_dir(b.path().join("x")).unwrap();
         fs::set_permissions(a.path().join("x"), fs::Permissions::from_mode(0o755)).unwrap();
         fs::set_permissions(b.path().join("x"), fs::Permissions::from_mode(0o755)).unwrap();
-        assert_ne!(tree_digest(a.path()).unwrap(), tree_digest(b.path()).unwrap());
+        assert_ne!(
+            tree_digest(a.path()).unwrap(),
+            tree_digest(b.path()).unwrap()
+        );
     }
 }

@@ -328,7 +328,12 @@ fn copy_dir(tree: &mut Tree<'_>, src_root: &Path, rel: &mut PathBuf) -> Result<(
             let target = fs::read_link(&path).map_err(io_err("read", &path))?;
             tree.symlink(rel, &target)?;
         } else {
-            return Err(tree.refuse(rel, EntryProblem::Special { kind: special_kind(mode) }));
+            return Err(tree.refuse(
+                rel,
+                EntryProblem::Special {
+                    kind: special_kind(mode),
+                },
+            ));
         }
         rel.pop();
     }
@@ -478,7 +483,10 @@ impl<'a> Tree<'a> {
             return refuse(EntryProblem::Absolute);
         }
         // Backslashes are kept in names, but `..\` is refused as Windows tools would read it.
-        if name.split(|b| *b == b'/' || *b == b'\\').any(|c| c == b"..") {
+        if name
+            .split(|b| *b == b'/' || *b == b'\\')
+            .any(|c| c == b"..")
+        {
             return refuse(EntryProblem::ParentComponent);
         }
         let rel: PathBuf = name
@@ -555,8 +563,8 @@ impl<'a> Tree<'a> {
             })?;
         self.leaves.insert(rel.to_owned());
         let room = MAX_UNPACKED_BYTES - self.bytes;
-        let written = io::copy(&mut content.take(room + 1), &mut out)
-            .map_err(io_err("write", &abs))?;
+        let written =
+            io::copy(&mut content.take(room + 1), &mut out).map_err(io_err("write", &abs))?;
         if written > room {
             return Err(StageError::TooLarge {
                 path: self.origin.to_owned(),

@@ -54,8 +54,10 @@ pub fn run<S: AsRef<str>>(program: &str, args: &[S]) -> Result<Output, CommandEr
 }
 
 /// Starts a long-running service in its own session, detached from the hook, and returns its
-/// process id at once. Its output goes to `log_file` (a path under a granted read-write
-/// directory), or to `/dev/null` when `None`.
+/// process id at once. Its output goes to `log_file`, a path as the hook sees it (like
+/// `/var/log/app/server.log`) under a directory granted read-write, or to `/dev/null` when `None`.
+/// Arguments, unlike `log_file`, are host paths: build them with
+/// [`HookContext::target_path`](crate::HookContext::target_path).
 ///
 /// # Errors
 ///

@@ -179,10 +179,16 @@ mod tests {
     #[test]
     fn target_path_joins_root_and_absolute_path() {
         assert_eq!(ctx("/", &[]).target_path("/opt/x"), "/opt/x");
-        assert_eq!(ctx("/img/root/", &[]).target_path("/opt/x"), "/img/root/opt/x");
+        assert_eq!(
+            ctx("/img/root/", &[]).target_path("/opt/x"),
+            "/img/root/opt/x"
+        );
         assert_eq!(ctx("/img", &[]).target_path("etc"), "/img/etc");
         assert_eq!(ctx("/img", &[]).target_path("/"), "/img");
-        assert_eq!(ctx("/", &[]).bundle_path("www/index.html"), "/bundle/www/index.html");
+        assert_eq!(
+            ctx("/", &[]).bundle_path("www/index.html"),
+            "/bundle/www/index.html"
+        );
     }
 
     #[test]

@@ -56,6 +56,7 @@ extern crate self as davit_sdk;
 pub mod command;
 mod context;
 pub mod log;
+pub mod retry;
 
 pub use context::{Deployment, Event, Health, HookContext};
 
@@ -99,7 +100,9 @@ macro_rules! export_hook {
         const _: () = {
             struct __DavitHook;
             impl $crate::__private::hook_bindings::Guest for __DavitHook {
-                fn run(context: $crate::HookContext) -> ::core::result::Result<(), $crate::__private::String> {
+                fn run(
+                    context: $crate::HookContext,
+                ) -> ::core::result::Result<(), $crate::__private::String> {
                     <$ty as $crate::Hook>::run(context)
                 }
             }

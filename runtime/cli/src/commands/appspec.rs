@@ -30,6 +30,8 @@ struct CheckResult {
     os: String,
     runnable_here: bool,
     not_runnable_reason: Option<String>,
+    /// Values that keep the appspec from running (placeholders, relative paths), located.
+    problems: Vec<String>,
     files: usize,
     permissions: usize,
     file_exists_behavior: Option<String>,
@@ -61,6 +63,7 @@ pub fn run(cmd: AppspecCommand) -> Result<(), Exit> {
         os: spec.os.to_string(),
         runnable_here: runnable.is_ok(),
         not_runnable_reason: runnable.err(),
+        problems: spec.problems.iter().map(ToString::to_string).collect(),
         files: spec.files.len(),
         permissions: spec.permissions.len(),
         file_exists_behavior: spec.file_exists_behavior.map(|b| b.to_string()),
@@ -87,6 +90,9 @@ fn print_text(r: &CheckResult) {
     match &r.not_runnable_reason {
         None => println!("  runnable here: yes"),
         Some(reason) => println!("  runnable here: no, {reason}"),
+    }
+    for problem in &r.problems {
+        println!("  problem: {problem}");
     }
     println!("  files: {} mapping(s), permissions: {}", r.files, r.permissions);
     if let Some(b) = &r.file_exists_behavior {

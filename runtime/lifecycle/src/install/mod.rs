@@ -91,7 +91,9 @@ pub enum InstallError {
         source_path: String,
     },
     /// A Windows destination (this host installs Linux appspecs).
-    #[error("{at}: destination `{destination}` is a Windows path, this host installs only `os: linux` appspecs")]
+    #[error(
+        "{at}: destination `{destination}` is a Windows path, this host installs only `os: linux` appspecs"
+    )]
     WindowsDestination {
         /// The `files` entry.
         at: Location,
@@ -189,7 +191,11 @@ fn files_exist(paths: &[PathBuf]) -> String {
         0 => String::new(),
         n => format!(" and {n} more"),
     };
-    let (noun, verb) = if paths.len() == 1 { ("file", "exists") } else { ("files", "exist") };
+    let (noun, verb) = if paths.len() == 1 {
+        ("file", "exists")
+    } else {
+        ("files", "exist")
+    };
     format!(
         "{} {noun} already {verb} and `file_exists_behavior` is `DISALLOW`: {}{more}",
         paths.len(),
@@ -290,7 +296,7 @@ impl Run<'_> {
         let mut kept = Vec::new();
         let dirs = self.req.previous.iter().flat_map(|r| &r.dirs_created);
         for dir in dirs.rev() {
-            if !dir.starts_with(root) || dir == root {
+            if !plan::inside(root, dir, self.plan.follow_dir_links) {
                 continue;
             }
             let Ok(meta) = fs::symlink_metadata(dir) else {
@@ -327,7 +333,8 @@ impl Run<'_> {
             };
             match (op.kind, found) {
                 (OpKind::Dir { target }, Some(meta)) => {
-                    let linked_dir = meta.is_symlink() && self.plan.follow_dir_links && dest.is_dir();
+                    let linked_dir =
+                        meta.is_symlink() && self.plan.follow_dir_links && dest.is_dir();
                     if !(meta.is_dir() || linked_dir) {
                         let at = Some(self.req.spec.files[op.mapping].at.clone());
                         return Err(InstallError::NotADirectory {
@@ -457,7 +464,9 @@ thread_local! {
 fn failpoint(point: Point, count: usize, path: &Path) -> Result<(), InstallError> {
     #[cfg(test)]
     if FAIL_AFTER.get() == Some((point, count)) {
-        return Err(io_err("finish (injected failure)", path)(io::Error::other("injected")));
+        return Err(io_err("finish (injected failure)", path)(io::Error::other(
+            "injected",
+        )));
     }
     let _ = (point, count, path);
     Ok(())

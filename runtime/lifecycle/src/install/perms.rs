@@ -23,17 +23,21 @@ pub(super) struct Resolved<'a> {
 pub(super) fn resolve(entry: &Permission, object: PathBuf) -> Result<Resolved<'_>, InstallError> {
     let uid = match &entry.owner {
         None => None,
-        Some(name) => Some(lookup(name, Db::User).ok_or_else(|| InstallError::UnknownOwner {
-            at: entry.at.clone(),
-            name: name.clone(),
-        })?),
+        Some(name) => Some(
+            lookup(name, Db::User).ok_or_else(|| InstallError::UnknownOwner {
+                at: entry.at.clone(),
+                name: name.clone(),
+            })?,
+        ),
     };
     let gid = match &entry.group {
         None => None,
-        Some(name) => Some(lookup(name, Db::Group).ok_or_else(|| InstallError::UnknownGroup {
-            at: entry.at.clone(),
-            name: name.clone(),
-        })?),
+        Some(name) => Some(
+            lookup(name, Db::Group).ok_or_else(|| InstallError::UnknownGroup {
+                at: entry.at.clone(),
+                name: name.clone(),
+            })?,
+        ),
     };
     Ok(Resolved {
         spec: entry,
@@ -67,7 +71,11 @@ impl Resolved<'_> {
         let Ok(rel) = path.strip_prefix(&self.object) else {
             return false;
         };
-        let kind = if is_dir { ObjectType::Directory } else { ObjectType::File };
+        let kind = if is_dir {
+            ObjectType::Directory
+        } else {
+            ObjectType::File
+        };
         if !self.spec.types.is_empty() && !self.spec.types.contains(&kind) {
             return false;
         }
@@ -93,7 +101,10 @@ impl Resolved<'_> {
     pub(super) fn would_change(&self, meta: &std::fs::Metadata) -> bool {
         self.uid.is_some_and(|u| u != meta.uid())
             || self.gid.is_some_and(|g| g != meta.gid())
-            || self.spec.mode.is_some_and(|m| m.bits() != meta.mode() & 0o7777)
+            || self
+                .spec
+                .mode
+                .is_some_and(|m| m.bits() != meta.mode() & 0o7777)
     }
 
     /// Sets owner, group and mode of `path`. A `chown` to the owner a path already has is

@@ -47,6 +47,28 @@ pub(super) struct Plan<'a> {
     pub follow_dir_links: bool,
 }
 
+/// Whether `path` is strictly beneath `root`, and (unless `follow_links`) reached without
+/// passing through a symlink: a link put in an image's root filesystem since the last Install
+/// must not lead the cleanup out of it.
+pub(super) fn inside(root: &Path, path: &Path, follow_links: bool) -> bool {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return false;
+    };
+    if rel.as_os_str().is_empty()
+        || rel
+            .components()
+            .any(|c| !matches!(c, std::path::Component::Normal(_)))
+    {
+        return false;
+    }
+    follow_links
+        || path
+            .ancestors()
+            .skip(1)
+            .take_while(|a| *a != root)
+            .all(|a| !fs::symlink_metadata(a).is_ok_and(|m| m.is_symlink()))
+}
+
 /// `path` (absolute, as in the appspec) under `root`.
 pub(super) fn reroot(root: &Path, path: &AbsPath) -> PathBuf {
     root.join(path.as_str().trim_start_matches('/'))
@@ -61,14 +83,15 @@ pub(super) fn plan<'a>(req: &'a InstallRequest<'_>) -> Result<Plan<'a>, InstallE
             at: None,
         });
     }
+    let follow_dir_links = root == Path::new("/");
     let mut warnings = Vec::new();
     let mut previous_files = Vec::new();
     for file in req.previous.iter().flat_map(|r| &r.files) {
-        if file.starts_with(root) && file != root {
+        if inside(root, file, follow_dir_links) {
             previous_files.push(file.clone());
         } else {
             warnings.push(format!(
-                "`{}` of the previous revision is outside the target root `{}` and was left in place",
+                "`{}` of the previous revision is not inside the target root `{}` and was left in place",
                 file.display(),
                 root.display()
             ));
@@ -76,7 +99,7 @@ pub(super) fn plan<'a>(req: &'a InstallRequest<'_>) -> Result<Plan<'a>, InstallE
     }
     let mut planner = Planner {
         req,
-        follow_dir_links: root == Path::new("/"),
+        follow_dir_links,
         previous: previous_files.iter().map(PathBuf::as_path).collect(),
         seen: HashMap::new(),
         absent: HashSet::new(),
@@ -108,7 +131,11 @@ pub(super) fn plan<'a>(req: &'a InstallRequest<'_>) -> Result<Plan<'a>, InstallE
         if meta.is_dir() {
             planner.walk(&src, &dest, i)?;
         } else {
-            let kind = if meta.file_type().is_symlink() { OpKind::Link } else { OpKind::File };
+            let kind = if meta.file_type().is_symlink() {
+                OpKind::Link
+            } else {
+                OpKind::File
+            };
             let name = src.file_name().unwrap_or_default();
             planner.leaf(kind, src.clone(), dest.join(name), i)?;
         }
@@ -193,7 +220,9 @@ impl Planner<'_, '_> {
         if let Some(&i) = self.seen.get(path) {
             let first = &mut self.ops[i];
             if let OpKind::Dir { target: was } = first.kind {
-                first.kind = OpKind::Dir { target: was || target };
+                first.kind = OpKind::Dir {
+                    target: was || target,
+                };
                 return Ok(());
             }
             return Err(self.duplicate(path, mapping, i));
@@ -210,11 +239,22 @@ impl Planner<'_, '_> {
                 });
             }
         }
-        self.push(OpKind::Dir { target }, PathBuf::new(), path.to_owned(), mapping);
+        self.push(
+            OpKind::Dir { target },
+            PathBuf::new(),
+            path.to_owned(),
+            mapping,
+        );
         Ok(())
     }
 
-    fn leaf(&mut self, kind: OpKind, src: PathBuf, dest: PathBuf, mapping: usize) -> Result<(), InstallError> {
+    fn leaf(
+        &mut self,
+        kind: OpKind,
+        src: PathBuf,
+        dest: PathBuf,
+        mapping: usize,
+    ) -> Result<(), InstallError> {
         if let Some(&i) = self.seen.get(&dest) {
             return Err(self.duplicate(&dest, mapping, i));
         }
@@ -242,7 +282,9 @@ impl Planner<'_, '_> {
         names.sort();
         for name in names {
             let (from, to) = (src.join(&name), dest.join(&name));
-            let kind = fs::symlink_metadata(&from).map_err(io_err("read", &from))?.file_type();
+            let kind = fs::symlink_metadata(&from)
+                .map_err(io_err("read", &from))?
+                .file_type();
             if kind.is_dir() {
                 self.dir(&to, true, mapping)?;
                 self.walk(&from, &to, mapping)?;
@@ -257,7 +299,12 @@ impl Planner<'_, '_> {
 
     fn push(&mut self, kind: OpKind, src: PathBuf, dest: PathBuf, mapping: usize) {
         self.seen.insert(dest.clone(), self.ops.len());
-        self.ops.push(Op { kind, src, dest, mapping });
+        self.ops.push(Op {
+            kind,
+            src,
+            dest,
+            mapping,
+        });
     }
 
     fn duplicate(&self, path: &Path, mapping: usize, first: usize) -> InstallError {

@@ -179,8 +179,14 @@ mod tests {
         let path = tmp.path().join("cleanup.json");
         fs::write(&path, r#"{"schema_version": 2, "entries": {}}"#).unwrap();
         let err = CleanupRecord::load(&path).unwrap_err();
-        assert!(matches!(err, RecordError::Version { found: 2, .. }), "{err}");
+        assert!(
+            matches!(err, RecordError::Version { found: 2, .. }),
+            "{err}"
+        );
         fs::write(&path, "not json").unwrap();
-        assert!(matches!(CleanupRecord::load(&path), Err(RecordError::Json { .. })));
+        assert!(matches!(
+            CleanupRecord::load(&path),
+            Err(RecordError::Json { .. })
+        ));
     }
 }

@@ -98,7 +98,8 @@ impl<'a> Journal<'a> {
 
     /// Remembers the owner and mode of `path` before they are changed.
     pub(super) fn will_change(&mut self, path: &Path, meta: &fs::Metadata) {
-        self.steps.push(Step::Changed(path.to_owned(), Meta::of(meta)));
+        self.steps
+            .push(Step::Changed(path.to_owned(), Meta::of(meta)));
     }
 
     /// The Install succeeded: deletes the backups. Returns what could not be deleted.

@@ -39,6 +39,12 @@ use crate::location::Source;
 /// Keys are checked strictly; the few CodeDeploy tolerates that davit ignores are listed in
 /// the module `raw` (`files[].overwrite`, `hooks.*[].sudo`, SELinux `context.name`/`role`, and
 /// the codedeploy-agent-go forms of `acls` and `context.range`).
+///
+/// A value in a `files` or `permissions` entry that does not validate (a relative
+/// `destination`, `mode: mode-specification` …) or a hook `timeout` that is not a number does
+/// not fail [`AppSpec::parse`]: it is a located problem in [`AppSpec::problems`], its entry is
+/// left out, and [`AppSpec::runnable_here`] refuses the appspec. AWS's appspec template, full of
+/// such placeholders, can thus be checked and shown, but never deployed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppSpec {
     /// The document's name, as given to [`AppSpec::parse`].
@@ -53,6 +59,11 @@ pub struct AppSpec {
     pub hooks: BTreeMap<Event, Vec<Hook>>,
     /// `file_exists_behavior`, if given.
     pub file_exists_behavior: Option<FileExistsBehavior>,
+    /// Every value that does not validate in `files` and `permissions`, and every hook
+    /// `timeout` that is not a number, in document order, each a located
+    /// [`SpecError::Invalid`]. The entries they are in are not in `files`, `permissions` or
+    /// `hooks`. Not empty means not runnable.
+    pub problems: Vec<SpecError>,
 }
 
 impl AppSpec {
@@ -60,9 +71,11 @@ impl AppSpec {
     ///
     /// # Errors
     ///
-    /// The first problem found, as a [`SpecError`] with its `file:line:column`: YAML syntax,
-    /// unknown or missing keys, and every semantic check (version, os, paths, modes, events,
-    /// timeouts, grants, duplicate hooks).
+    /// The first error found, as a [`SpecError`] with its `file:line:column`: YAML syntax, a
+    /// value of the wrong shape, unknown or missing keys, and the checks of `version`, `os`,
+    /// `file_exists_behavior`, events, hooks (location, timeout 0 or above 3600, duplicates)
+    /// and grants. Invalid values in `files` and `permissions`, and a hook timeout that is not
+    /// a number, are not errors but [`AppSpec::problems`].
     pub fn parse(file: &str, text: &str) -> Result<AppSpec, SpecError> {
         let src = Source::new(file, text);
         let raw = crate::parse::yaml::<raw::RawAppSpec>(src, text).map_err(|e| match e {
@@ -110,26 +123,56 @@ impl AppSpec {
                 .map(|(e, hooks)| (e.clone(), hooks.len()))
                 .collect(),
             file_exists_behavior: self.file_exists_behavior,
+            problems: self.problems.len(),
         }
     }
 
     /// Whether this host can run the appspec: Linux appspecs run on any host davit runs on
-    /// except Windows, Windows appspecs only on Windows.
+    /// except Windows, Windows appspecs only on Windows; and only if it has no
+    /// [`AppSpec::problems`].
     ///
     /// # Errors
     ///
-    /// A message like "not runnable on this host (os: windows)".
+    /// A one-line message: "not runnable on this host (os: windows)", or "not runnable: 5
+    /// problems in files and permissions (first: appspec.yml:7:17: `destination` must be an
+    /// absolute path, got `destination-file-location`)".
     pub fn runnable_here(&self) -> Result<(), String> {
         let here = if cfg!(windows) {
             Os::Windows
         } else {
             Os::Linux
         };
-        if self.os == here {
-            Ok(())
-        } else {
-            Err(format!("not runnable on this host (os: {})", self.os))
+        if self.os != here {
+            return Err(format!("not runnable on this host (os: {})", self.os));
         }
+        let Some(first) = self.problems.first() else {
+            return Ok(());
+        };
+        let n = self.problems.len();
+        let plural = if n == 1 { "" } else { "s" };
+        let sections: Vec<&str> = ["files", "permissions", "hooks"]
+            .into_iter()
+            .filter(|s| self.problems.iter().any(|p| section(p) == *s))
+            .collect();
+        let sections = match sections.as_slice() {
+            [init @ .., last] if !init.is_empty() => format!("{} and {last}", init.join(", ")),
+            _ => sections.concat(),
+        };
+        Err(format!(
+            "not runnable: {n} problem{plural} in {sections} (first: {first})"
+        ))
+    }
+}
+
+/// The section of the appspec a problem is in, from its key.
+fn section(problem: &SpecError) -> &'static str {
+    match problem {
+        SpecError::Invalid {
+            key: "source" | "destination",
+            ..
+        } => "files",
+        SpecError::Invalid { key: "timeout", .. } => "hooks",
+        _ => "permissions",
     }
 }
 
@@ -146,16 +189,23 @@ pub struct Summary {
     pub hooks: Vec<(Event, usize)>,
     /// `file_exists_behavior`.
     pub file_exists_behavior: Option<FileExistsBehavior>,
+    /// Number of [`AppSpec::problems`].
+    pub problems: usize,
 }
 
 impl fmt::Display for Summary {
-    /// `os linux, 2 files, 0 permissions, hooks: BeforeInstall 1, ApplicationStart 1`.
+    /// `os linux, 2 files, 0 permissions, hooks: BeforeInstall 1, ApplicationStart 1`, with
+    /// `, 3 problems` after the permissions if there are any.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "os {}, {} files, {} permissions",
             self.os, self.files, self.permissions
         )?;
+        if self.problems > 0 {
+            let plural = if self.problems == 1 { "" } else { "s" };
+            write!(f, ", {} problem{plural}", self.problems)?;
+        }
         if let Some(b) = self.file_exists_behavior {
             write!(f, ", file_exists_behavior {b}")?;
         }
@@ -255,6 +305,71 @@ hooks:
         assert_eq!(spec.hooks_for(&Event::BeforeInstall)[0].runas, None);
         let quoted = "version: \"0.0\"\nos: linux\n";
         assert!(AppSpec::parse("q.yml", quoted).is_ok());
+    }
+
+    #[test]
+    fn except_may_be_one_string() {
+        let text = "version: 0.0\nos: linux\npermissions:\n  - object: /srv\n    except: \"*.log\"\n  - object: /srv\n    except: [a, b]\n";
+        let spec = AppSpec::parse("a.yml", text).unwrap();
+        assert!(spec.problems.is_empty());
+        assert_eq!(spec.permissions[0].except, ["*.log"]);
+        assert_eq!(spec.permissions[1].except, ["a", "b"]);
+        let bad = "version: 0.0\nos: linux\npermissions:\n  - object: /srv\n    except: {a: b}\n";
+        assert!(AppSpec::parse("a.yml", bad).is_err());
+    }
+
+    #[test]
+    fn value_problems_are_collected_and_their_entries_dropped() {
+        let text = r#"version: 0.0
+os: linux
+files:
+  - {source: app, destination: /srv/app}
+  - {source: web, destination: srv/web}
+permissions:
+  - {object: /srv/app, mode: "0750"}
+  - {object: /srv/app, mode: "rw-r--r--", owner: app}
+"#;
+        let spec = AppSpec::parse("a.yml", text).unwrap();
+        assert_eq!(spec.files.len(), 1);
+        assert_eq!(spec.permissions.len(), 1);
+        assert_eq!(spec.permissions[0].mode.map(Mode::bits), Some(0o750));
+        assert_eq!(spec.problems.len(), 2);
+        assert_eq!(
+            spec.problems[1].location().unwrap().to_string(),
+            "a.yml:8:30"
+        );
+        if !cfg!(windows) {
+            assert_eq!(
+                spec.runnable_here().unwrap_err(),
+                "not runnable: 2 problems in files and permissions (first: a.yml:5:32: \
+                 `destination` must be an absolute path, got `srv/web`)"
+            );
+            let one = text.replace("srv/web", "/srv/web");
+            let spec = AppSpec::parse("a.yml", &one).unwrap();
+            assert_eq!(
+                spec.runnable_here().unwrap_err(),
+                "not runnable: 1 problem in permissions (first: a.yml:8:30: `mode` must be an \
+                 octal mode of 1 to 4 digits like `644` or `0755`, got `rw-r--r--`)"
+            );
+        }
+        assert_eq!(spec.clone(), spec, "problems compare and clone");
+    }
+
+    #[test]
+    fn hook_errors_stay_errors() {
+        let parse = |hook: &str| {
+            let text = format!("version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n{hook}");
+            AppSpec::parse("a.yml", &text).map(|s| s.problems.len())
+        };
+        assert_eq!(parse("    - {location: a.sh, timeout: soon}\n"), Ok(1));
+        for bad in [
+            "    - {location: a.sh, timeout: 0}\n",
+            "    - {location: a.sh, timeout: 3601}\n",
+            "    - {location: a.sh}\n    - {location: a.sh}\n",
+            "    - {location: a.wasm, timeout: soon, grants: {tcp: [nowhere]}}\n",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

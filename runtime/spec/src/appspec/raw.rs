@@ -10,6 +10,8 @@
 //! - `permissions[].acls` as `{entries: [...]}` and `context.range` as `{low, high}`, the forms
 //!   of the codedeploy-agent-go bundles, next to CodeDeploy's list and string forms.
 //!
+//! `permissions[].except` may also be one string, read as a one-element list.
+//!
 //! Unknown top-level keys are refused although the CodeDeploy agent skips them: a lifecycle
 //! event that slipped out of `hooks` by mis-indentation must not be silently dropped.
 
@@ -47,7 +49,8 @@ pub(crate) struct RawFile {
 pub(crate) struct RawPermission {
     pub object: S<String>,
     pub pattern: Option<S<String>>,
-    pub except: Option<Vec<S<String>>>,
+    /// A list, or one pattern written as a plain string (as CodeDeploy users often do).
+    pub except: Option<S<StrOrList<Vec<S<String>>>>>,
     pub owner: Option<S<String>>,
     pub group: Option<S<String>>,
     pub mode: Option<S<String>>,
@@ -188,6 +191,12 @@ pub(crate) enum StrOrMap<M> {
     Map(M),
 }
 
+/// A scalar (kept as its text) or a sequence.
+pub(crate) enum StrOrList<L> {
+    Str(String),
+    List(L),
+}
+
 /// A sequence or a mapping.
 pub(crate) enum ListOrMap<L, M> {
     List(L),
@@ -197,9 +206,9 @@ pub(crate) enum ListOrMap<L, M> {
 struct ShapeVisitor<T>(&'static str, PhantomData<T>);
 
 macro_rules! scalar_to_string {
-    ($($method:ident: $ty:ty),*) => {$(
+    ($shape:ident, $($method:ident: $ty:ty),*) => {$(
         fn $method<E: serde::de::Error>(self, v: $ty) -> Result<Self::Value, E> {
-            Ok(StrOrMap::Str(v.to_string()))
+            Ok($shape::Str(v.to_string()))
         }
     )*};
 }
@@ -209,9 +218,20 @@ impl<'de, M: Deserialize<'de>> Visitor<'de> for ShapeVisitor<StrOrMap<M>> {
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0)
     }
-    scalar_to_string!(visit_str: &str, visit_u64: u64, visit_i64: i64, visit_f64: f64, visit_bool: bool);
+    scalar_to_string!(StrOrMap, visit_str: &str, visit_u64: u64, visit_i64: i64, visit_f64: f64, visit_bool: bool);
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         M::deserialize(MapAccessDeserializer::new(map)).map(StrOrMap::Map)
+    }
+}
+
+impl<'de, L: Deserialize<'de>> Visitor<'de> for ShapeVisitor<StrOrList<L>> {
+    type Value = StrOrList<L>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+    scalar_to_string!(StrOrList, visit_str: &str, visit_u64: u64, visit_i64: i64, visit_f64: f64, visit_bool: bool);
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        L::deserialize(SeqAccessDeserializer::new(seq)).map(StrOrList::List)
     }
 }
 
@@ -231,6 +251,12 @@ impl<'de, L: Deserialize<'de>, M: Deserialize<'de>> Visitor<'de> for ShapeVisito
 impl<'de, M: Deserialize<'de>> Deserialize<'de> for StrOrMap<M> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_any(ShapeVisitor::<Self>("a string or a mapping", PhantomData))
+    }
+}
+
+impl<'de, L: Deserialize<'de>> Deserialize<'de> for StrOrList<L> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ShapeVisitor::<Self>("a string or a list", PhantomData))
     }
 }
 

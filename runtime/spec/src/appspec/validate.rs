@@ -1,10 +1,18 @@
-//! Raw appspec → [`AppSpec`]: every check that needs more than the YAML shape, each failing with
-//! the location of the value at fault.
+//! Raw appspec → [`AppSpec`]: every check that needs more than the YAML shape, each with the
+//! location of the value at fault.
+//!
+//! Two kinds of findings. Errors fail the parse: the document's structure, `version`, `os`,
+//! `file_exists_behavior`, events, hooks (except a timeout that is not a number), grants.
+//! Problems — a value in a `files` or `permissions` entry that does not validate, as in AWS's
+//! placeholder template (`destination: destination-file-location`, `mode: mode-specification`),
+//! and a hook `timeout` that is not a number (`timeout: timeout-in-seconds`) — are collected
+//! into [`AppSpec::problems`], every one of them, and the entry they are in is dropped: the
+//! appspec can still be checked and described, but [`AppSpec::runnable_here`] refuses it.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::raw::{ListOrMap, RawAppSpec, RawHook, RawPermission, S, StrOrMap};
+use super::raw::{ListOrMap, RawAppSpec, RawHook, RawPermission, S, StrOrList, StrOrMap};
 use super::{AppSpec, Event, FileExistsBehavior, FileMapping, Hook, HookId, HookKind, Os};
 use super::{Mode, ObjectType, Permission, SeContext, model::check_acl};
 use crate::error::{SpecError, ValueError, expected_one_of};
@@ -35,6 +43,20 @@ impl Ctx<'_> {
             error,
         })
     }
+
+    /// Validates one value like [`Ctx::check`], but a failure is a problem, pushed to
+    /// `problems`, not an error.
+    pub fn soft<'s, V>(
+        &self,
+        problems: &mut Vec<SpecError>,
+        key: &'static str,
+        s: &'s S<String>,
+        parse: impl FnOnce(&'s str) -> Result<V, ValueError>,
+    ) -> Option<V> {
+        self.check(key, s, parse)
+            .map_err(|problem| problems.push(problem))
+            .ok()
+    }
 }
 
 pub(crate) fn appspec(src: Source<'_>, raw: RawAppSpec) -> Result<AppSpec, SpecError> {
@@ -52,15 +74,22 @@ pub(crate) fn appspec(src: Source<'_>, raw: RawAppSpec) -> Result<AppSpec, SpecE
         Some(s) => Some(cx.check("file_exists_behavior", s, FileExistsBehavior::try_from)?),
         None => None,
     };
+    let mut problems = Vec::new();
     let mut files = Vec::new();
     for f in raw.files.unwrap_or_default() {
-        files.push(FileMapping {
-            source: cx.check("source", &f.value.source, |t| BundlePath::parse(t, cx.os))?,
-            destination: cx.check("destination", &f.value.destination, |t| {
-                Destination::parse(t, cx.os)
-            })?,
-            at: cx.at(&f),
+        let source = cx.soft(&mut problems, "source", &f.value.source, |t| {
+            BundlePath::parse(t, cx.os)
         });
+        let destination = cx.soft(&mut problems, "destination", &f.value.destination, |t| {
+            Destination::parse(t, cx.os)
+        });
+        if let (Some(source), Some(destination)) = (source, destination) {
+            files.push(FileMapping {
+                source,
+                destination,
+                at: cx.at(&f),
+            });
+        }
     }
     let mut permissions = Vec::new();
     if let Some(list) = raw.permissions {
@@ -69,7 +98,7 @@ pub(crate) fn appspec(src: Source<'_>, raw: RawAppSpec) -> Result<AppSpec, SpecE
         }
         for p in list.value {
             let at = cx.at(&p);
-            permissions.push(permission(&cx, p.value, at)?);
+            permissions.extend(permission(&cx, p.value, at, &mut problems));
         }
     }
     let mut hooks: BTreeMap<Event, Vec<Hook>> = BTreeMap::new();
@@ -86,13 +115,17 @@ pub(crate) fn appspec(src: Source<'_>, raw: RawAppSpec) -> Result<AppSpec, SpecE
             });
         }
         let mut seen: Vec<(BundlePath, Location)> = Vec::new();
-        for (index, raw_hook) in list.into_iter().enumerate() {
+        for raw_hook in list {
             let id = HookId {
                 event: event.clone(),
-                index,
+                index: seen.len(),
             };
             let at = cx.at(&raw_hook);
-            let h = hook(&cx, id, raw_hook.value, at)?;
+            // A hook with a problem is dropped before the duplicate check: the template's
+            // second `script-location` is the one with `timeout: timeout-in-seconds`.
+            let Some(h) = hook(&cx, id, raw_hook.value, at, &mut problems)? else {
+                continue;
+            };
             if let Some((_, first)) = seen.iter().find(|(loc, _)| *loc == h.location) {
                 return Err(SpecError::DuplicateHook {
                     at: h.at,
@@ -105,6 +138,7 @@ pub(crate) fn appspec(src: Source<'_>, raw: RawAppSpec) -> Result<AppSpec, SpecE
             hooks.entry(event.clone()).or_default().push(h);
         }
     }
+    problems.sort_by(|a, b| a.location().cmp(&b.location()));
     Ok(AppSpec {
         file: src.file.to_owned(),
         os: cx.os,
@@ -112,10 +146,18 @@ pub(crate) fn appspec(src: Source<'_>, raw: RawAppSpec) -> Result<AppSpec, SpecE
         permissions,
         hooks,
         file_exists_behavior,
+        problems,
     })
 }
 
-fn hook(cx: &Ctx<'_>, id: HookId, raw: RawHook, at: Location) -> Result<Hook, SpecError> {
+/// A validated hook, or `None` if its `timeout` is not a number (a problem, pushed).
+fn hook(
+    cx: &Ctx<'_>,
+    id: HookId,
+    raw: RawHook,
+    at: Location,
+    problems: &mut Vec<SpecError>,
+) -> Result<Option<Hook>, SpecError> {
     let location = cx.check("location", &raw.location, |t| {
         let p = BundlePath::parse(t.trim(), cx.os)?;
         if p.is_root() {
@@ -125,7 +167,13 @@ fn hook(cx: &Ctx<'_>, id: HookId, raw: RawHook, at: Location) -> Result<Hook, Sp
         }
     })?;
     let kind = HookKind::of(location.as_str());
+    let mut dropped = false;
     let requested_timeout = match &raw.timeout {
+        // Not a number at all, like `timeout-in-seconds`: a placeholder left in a template.
+        Some(t) if t.value.trim().parse::<u64>().is_err() => {
+            dropped = true;
+            cx.soft(problems, "timeout", t, timeout)
+        }
         Some(t) => Some(cx.check("timeout", t, timeout)?),
         None => None,
     };
@@ -146,7 +194,10 @@ fn hook(cx: &Ctx<'_>, id: HookId, raw: RawHook, at: Location) -> Result<Hook, Sp
         Some(g) => super::grants::request(cx, g.value)?,
         None => Default::default(),
     };
-    Ok(Hook {
+    if dropped {
+        return Ok(None);
+    }
+    Ok(Some(Hook {
         id,
         location,
         kind,
@@ -158,7 +209,7 @@ fn hook(cx: &Ctx<'_>, id: HookId, raw: RawHook, at: Location) -> Result<Hook, Sp
         parameters,
         grants,
         at,
-    })
+    }))
 }
 
 /// A hook timeout: whole seconds, 1 to 3600 (CodeDeploy's maximum).
@@ -173,20 +224,67 @@ fn timeout(text: &str) -> Result<Duration, ValueError> {
     }
 }
 
-fn permission(cx: &Ctx<'_>, raw: RawPermission, at: Location) -> Result<Permission, SpecError> {
-    let strings = |list: Option<Vec<S<String>>>| -> Vec<S<String>> { list.unwrap_or_default() };
+/// A validated permission, or `None` if any of its values has a problem (each one pushed).
+fn permission(
+    cx: &Ctx<'_>,
+    raw: RawPermission,
+    at: Location,
+    problems: &mut Vec<SpecError>,
+) -> Option<Permission> {
+    let before = problems.len();
+    let object = cx.soft(problems, "object", &raw.object, |t| {
+        AbsPath::try_from(t.trim())
+    });
+    let pattern = match &raw.pattern {
+        Some(p) => cx.soft(problems, "pattern", p, glob),
+        None => Some("**".to_owned()),
+    };
+    let except = match raw.except {
+        None => Vec::new(),
+        Some(S {
+            value: StrOrList::Str(one),
+            referenced,
+            defined,
+        }) => vec![S {
+            value: one,
+            referenced,
+            defined,
+        }],
+        Some(S {
+            value: StrOrList::List(list),
+            ..
+        }) => list,
+    };
+    let except: Vec<String> = except
+        .iter()
+        .filter_map(|e| cx.soft(problems, "except", e, glob))
+        .collect();
+    let owner = raw
+        .owner
+        .as_ref()
+        .and_then(|o| cx.soft(problems, "owner", o, name));
+    let group = raw
+        .group
+        .as_ref()
+        .and_then(|g| cx.soft(problems, "group", g, name));
+    let mode = raw
+        .mode
+        .as_ref()
+        .and_then(|m| cx.soft(problems, "mode", m, |t| Mode::try_from(t.trim())));
     let acls = match raw.acls {
         None => Vec::new(),
         Some(ListOrMap::List(list)) => list,
         Some(ListOrMap::Map(map)) => map.entries,
     };
     for acl in &acls {
-        cx.check("acls", acl, check_acl)?;
+        cx.soft(problems, "acls", acl, check_acl);
     }
-    let mut types = Vec::new();
-    for t in strings(raw.types) {
-        types.push(cx.check("type", &t, ObjectType::try_from)?);
-    }
+    let mut types: Vec<ObjectType> = raw
+        .types
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| cx.soft(problems, "type", t, ObjectType::try_from))
+        .collect();
     if types.is_empty() {
         types = vec![ObjectType::File, ObjectType::Directory];
     }
@@ -202,19 +300,39 @@ fn permission(cx: &Ctx<'_>, raw: RawPermission, at: Location) -> Result<Permissi
             },
         }),
     });
-    Ok(Permission {
-        object: cx.check("object", &raw.object, |t| AbsPath::try_from(t.trim()))?,
-        pattern: raw.pattern.map_or_else(|| "**".to_owned(), |p| p.value),
-        except: strings(raw.except).into_iter().map(|s| s.value).collect(),
-        owner: raw.owner.map(|s| s.value),
-        group: raw.group.map(|s| s.value),
-        mode: match &raw.mode {
-            Some(m) => Some(cx.check("mode", m, |t| Mode::try_from(t.trim()))?),
-            None => None,
-        },
+    if problems.len() > before {
+        return None;
+    }
+    Some(Permission {
+        object: object?,
+        pattern: pattern?,
+        except,
+        owner,
+        group,
+        mode,
         acls: acls.into_iter().map(|s| s.value).collect(),
         context,
         types,
         at,
     })
+}
+
+/// A `pattern` or `except` glob: not empty, no NUL byte.
+fn glob(text: &str) -> Result<String, ValueError> {
+    if text.trim().is_empty() {
+        Err(ValueError::Empty)
+    } else if text.contains('\0') {
+        Err(ValueError::Nul)
+    } else {
+        Ok(text.to_owned())
+    }
+}
+
+/// An `owner` or `group`: a user or group name (or id), not blank.
+fn name(text: &str) -> Result<String, ValueError> {
+    if text.trim().is_empty() {
+        Err(ValueError::Empty)
+    } else {
+        Ok(text.to_owned())
+    }
 }

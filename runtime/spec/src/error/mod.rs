@@ -148,6 +148,81 @@ impl SpecError {
     }
 }
 
+/// A copy; an I/O error is copied as its kind and message.
+impl Clone for SpecError {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Read { file, error } => Self::Read {
+                file: file.clone(),
+                error: std::io::Error::new(error.kind(), error.to_string()),
+            },
+            Self::Syntax { at, message } => Self::Syntax {
+                at: at.clone(),
+                message: message.clone(),
+            },
+            Self::Empty { at } => Self::Empty { at: at.clone() },
+            Self::UnknownKey { at, key, expected } => Self::UnknownKey {
+                at: at.clone(),
+                key: key.clone(),
+                expected: expected.clone(),
+            },
+            Self::MisplacedEvent { at, name } => Self::MisplacedEvent {
+                at: at.clone(),
+                name: name.clone(),
+            },
+            Self::MissingKey { at, key } => Self::MissingKey {
+                at: at.clone(),
+                key: key.clone(),
+            },
+            Self::DuplicateKey { at, key } => Self::DuplicateKey {
+                at: at.clone(),
+                key: key.clone(),
+            },
+            Self::Invalid { at, key, error } => Self::Invalid {
+                at: at.clone(),
+                key,
+                error: error.clone(),
+            },
+            Self::Event { at, error } => Self::Event {
+                at: at.clone(),
+                error: error.clone(),
+            },
+            Self::NotScriptable { at, event } => Self::NotScriptable {
+                at: at.clone(),
+                event: event.clone(),
+            },
+            Self::DuplicateHook {
+                at,
+                event,
+                location,
+                first,
+            } => Self::DuplicateHook {
+                at: at.clone(),
+                event: event.clone(),
+                location: location.clone(),
+                first: first.clone(),
+            },
+            Self::GrantsOnNativeScript { at, location } => Self::GrantsOnNativeScript {
+                at: at.clone(),
+                location: location.clone(),
+            },
+            Self::PermissionsOnWindows { at } => Self::PermissionsOnWindows { at: at.clone() },
+        }
+    }
+}
+
+/// Two errors are equal when they are the same kind of error, at the same place, with the same
+/// message (an I/O error compares by its message).
+impl PartialEq for SpecError {
+    fn eq(&self, other: &Self) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+            && self.location() == other.location()
+            && self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for SpecError {}
+
 /// "`a`", "`a` or `b`", "one of `a`, `b`, `c`".
 pub(crate) fn one_of(items: &[String]) -> String {
     struct List<'a>(&'a [String]);

@@ -1,5 +1,6 @@
 //! Every appspec of the shared corpus parses, with facts we know about several; the malformed
-//! ones fail with a located error. The corpus is read at test time and never copied here.
+//! one fails with a located error, and AWS's placeholder template parses with located problems
+//! and is not runnable. The corpus is read at test time and never copied here.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -27,22 +28,17 @@ fn corpus() -> Option<PathBuf> {
 }
 
 /// Appspecs that must fail, by directory name, with the expected `line:column` and message
-/// fragment. Neither is a valid CodeDeploy appspec either: 15 has its events outside `hooks`
-/// (mis-indented), 09 is the appspec-assistant's placeholder template (`except:` a string where
-/// a list belongs, `mode: mode-specification`, `timeout: timeout-in-seconds`), which the
-/// CodeDeploy agent also rejects.
-const MUST_FAIL: &[(&str, &str, &str)] = &[
-    (
-        "15-saasscaleup-MALFORMED-hooks-indent",
-        "14:1",
-        "`AfterInstall` is a lifecycle event but is not under `hooks`",
-    ),
-    (
-        "09-appspec-assistant-placeholder-template",
-        "12:13",
-        "expected a list",
-    ),
-];
+/// fragment: 15 has its events outside `hooks` (mis-indented).
+const MUST_FAIL: &[(&str, &str, &str)] = &[(
+    "15-saasscaleup-MALFORMED-hooks-indent",
+    "14:1",
+    "`AfterInstall` is a lifecycle event but is not under `hooks`",
+)];
+
+/// Appspecs that parse with problems: 09 is the appspec-assistant's placeholder template
+/// (`destination: destination-file-location`, `mode: mode-specification`,
+/// `timeout: timeout-in-seconds` …), which the CodeDeploy agent rejects too.
+const WITH_PROBLEMS: &[&str] = &["09-appspec-assistant-placeholder-template"];
 
 fn all_appspecs(corpus: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -76,9 +72,16 @@ fn every_corpus_appspec_parses_except_the_malformed() {
         let result = AppSpec::load(file);
         match MUST_FAIL.iter().find(|(dir, ..)| *dir == dir_name(file)) {
             None => {
-                if let Err(e) = result {
-                    panic!("{} should parse: {e}", file.display());
-                }
+                let spec =
+                    result.unwrap_or_else(|e| panic!("{} should parse: {e}", file.display()));
+                let expect_problems = WITH_PROBLEMS.contains(&dir_name(file));
+                assert_eq!(
+                    !spec.problems.is_empty(),
+                    expect_problems,
+                    "{}: {:?}",
+                    file.display(),
+                    spec.problems
+                );
             }
             Some((_, line_col, fragment)) => {
                 let err = result.expect_err("must fail");
@@ -166,6 +169,64 @@ fn missing_timeout_defaults_to_3600() {
     let install = &spec.hooks_for(&Event::BeforeInstall)[0];
     assert_eq!(install.timeout(), Duration::from_secs(1800));
     assert_eq!(spec.files.len(), 2);
+}
+
+#[test]
+fn placeholder_template_parses_with_located_problems() {
+    let Some(spec) = load("09-appspec-assistant-placeholder-template") else {
+        return;
+    };
+    let file = spec.file.clone();
+    let problems: Vec<String> = spec
+        .problems
+        .iter()
+        .map(|p| {
+            let shown = p.to_string();
+            assert!(shown.starts_with(&file), "{shown}");
+            assert!(matches!(p, SpecError::Invalid { .. }), "{shown}");
+            shown[file.len() + 1..].to_owned()
+        })
+        .collect();
+    assert_eq!(
+        problems,
+        [
+            "7:17: `destination` must be an absolute path, got `destination-file-location`",
+            "10:13: `object` must be an absolute path, got `object-specification`",
+            "15:11: `mode` must be an octal mode of 1 to 4 digits like `644` or `0755`, got \
+             `mode-specification`",
+            "17:9: `acls` must be an ACL entry like `u:bob:rw` or `d:group::r-x`, got \
+             `acls-specification`",
+            "23:9: `type` must be `file` or `directory`, got `object-type`",
+            "31:16: `timeout` must be a whole number of seconds greater than 0, got \
+             `timeout-in-seconds`",
+        ]
+    );
+    let mode = spec
+        .problems
+        .iter()
+        .find(|p| matches!(p, SpecError::Invalid { key: "mode", .. }))
+        .unwrap();
+    let at = mode.location().unwrap();
+    assert_eq!((at.line, at.column), (15, 11));
+    // The entries with problems are left out; the rest is there.
+    assert!(spec.files.is_empty());
+    assert!(spec.permissions.is_empty());
+    assert_eq!(spec.hooks_for(&Event::ApplicationStop).len(), 1);
+    assert_eq!(spec.hooks_for(&Event::BeforeInstall).len(), 1);
+    let reason = spec.runnable_here().unwrap_err();
+    if !cfg!(windows) {
+        assert_eq!(
+            reason,
+            format!(
+                "not runnable: 6 problems in files, permissions and hooks (first: {file}:7:17: \
+                 `destination` must be an absolute path, got `destination-file-location`)"
+            )
+        );
+    }
+    assert_eq!(
+        spec.summary().to_string(),
+        "os linux, 0 files, 0 permissions, 6 problems, hooks: ApplicationStop 1, BeforeInstall 1"
+    );
 }
 
 #[test]

@@ -1,0 +1,5 @@
+//! End-to-end tests of the `davit` binary: real bundles, real components, real files on disk.
+
+mod appspec_check;
+mod deploy_local;
+mod support;

@@ -1,0 +1,51 @@
+//! Running `davit` and building throwaway bundles.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn davit() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_davit"));
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn corpus() -> Option<PathBuf> {
+    let dir = std::env::var_os("DAVIT_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("../shared/corpus"));
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: no corpus at {} (set DAVIT_CORPUS)", dir.display());
+        None
+    }
+}
+
+/// A test guest built by `scripts/build-guests`.
+pub fn test_guest(name: &str) -> PathBuf {
+    let path = repo().join("target/guests/wasm").join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} is missing: run `scripts/build-guests --only tests`", path.display());
+    path
+}
+
+pub fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Writes a bundle: `appspec.yml` plus `(path, bytes)` files.
+pub fn write_bundle(dir: &Path, appspec: &str, files: &[(&str, &[u8])]) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("appspec.yml"), appspec).unwrap();
+    for (path, bytes) in files {
+        let path = dir.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+}
