@@ -122,9 +122,16 @@ pub(crate) async fn run_wasm(
             let (progress, event, location) = (progress.clone(), event.to_string(), location.clone());
             Arc::new(move |l: &LogLine| progress.line(&event, &location, &line_of(l)))
         };
+        let grants = sandbox_grants(&run, scratch.path());
+        // A read-write directory the policy allows is created when missing (as an installer
+        // would); a missing read-only one stays an error.
+        for mount in grants.mounts.iter().filter(|m| m.access == Access::ReadWrite) {
+            std::fs::create_dir_all(&mount.host)
+                .map_err(|e| format!("cannot create granted directory `{}`: {e}", mount.host.display()))?;
+        }
         let call = Call {
             context: run.context.clone(),
-            grants: sandbox_grants(&run, scratch.path()),
+            grants,
             observer: Some(observer),
         };
         sandbox.invoke(&plugin, call).await.map_err(|e| e.to_string())
