@@ -2,4 +2,5 @@
 
 mod appspec_check;
 mod deploy_local;
+mod hello_web;
 mod support;
