@@ -55,22 +55,34 @@ pub struct Exit {
 
 impl Exit {
     pub fn invalid(error: impl Into<anyhow::Error>) -> Self {
-        Exit { code: exit::INVALID, error: Some(error.into()) }
+        Exit {
+            code: exit::INVALID,
+            error: Some(error.into()),
+        }
     }
     pub fn failed() -> Self {
-        Exit { code: exit::FAILED, error: None }
+        Exit {
+            code: exit::FAILED,
+            error: None,
+        }
     }
 }
 
 impl<E: Into<anyhow::Error>> From<E> for Exit {
     fn from(error: E) -> Self {
-        Exit { code: exit::ERROR, error: Some(error.into()) }
+        Exit {
+            code: exit::ERROR,
+            error: Some(error.into()),
+        }
     }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             render::error(&anyhow::Error::new(e).context("cannot start the async runtime"));

@@ -6,8 +6,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use davit_sandbox::{DeploymentInfo, HookContext, Sandbox};
-use davit_spec::{AppSpec, EffectiveGrant, Event, FileExistsBehavior, HookId, HookKind, HostPolicy};
+use davit_spec::{
+    AppSpec, EffectiveGrant, Event, FileExistsBehavior, HookId, HookKind, HostPolicy,
+};
 
+use crate::DeployError;
 use crate::hooks::{self, BUNDLE_GUEST_DIR, HookRun};
 use crate::install::{self, CleanupRecord, InstallRequest};
 use crate::journal::{JournalEntry, RootLock, SCHEMA_VERSION};
@@ -15,7 +18,6 @@ use crate::layout::{GroupLayout, Layout, is_safe_name, write_atomically};
 use crate::report::{DeploymentReport, EventReport, HookReport, Interrupted, Progress, Status};
 use crate::stage::{self, StagedRevision};
 use crate::state::GroupState;
-use crate::DeployError;
 
 /// What to deploy and how (the flags of `davit deploy --local`).
 #[derive(Debug, Clone)]
@@ -100,13 +102,16 @@ pub async fn deploy(
     let (lock, interrupted) = RootLock::acquire(&layout.lock(), &layout.journal())?;
     let interrupted = interrupted.map(|entry| record_interrupted(layout, entry));
 
-    let staged = stage::stage(source, &group.revisions()).map_err(|source_error| DeployError::Stage {
-        path: source.to_path_buf(),
-        source: source_error,
-    })?;
+    let staged =
+        stage::stage(source, &group.revisions()).map_err(|source_error| DeployError::Stage {
+            path: source.to_path_buf(),
+            source: source_error,
+        })?;
     let spec = load_appspec(&staged.dir, &opts.appspec_filename)?;
-    spec.runnable_here().map_err(|reason| DeployError::NotRunnable { reason })?;
-    let mut state = GroupState::load(&group.state()).map_err(|e| DeployError::io("reading the group state", e))?;
+    spec.runnable_here()
+        .map_err(|reason| DeployError::NotRunnable { reason })?;
+    let mut state = GroupState::load(&group.state())
+        .map_err(|e| DeployError::io("reading the group state", e))?;
 
     // The last good revision's ApplicationStop hooks stop what is running now.
     let last_good = match &state.last_good {
@@ -127,11 +132,17 @@ pub async fn deploy(
     });
     let old = last_good.and_then(|(dir, revision, spec)| {
         let grants = opts.policy.check_appspec(&spec).unwrap_or_else(|r| {
-            refusals.extend(r.into_iter().filter(|r| r.hook.id.event == Event::ApplicationStop));
+            refusals.extend(
+                r.into_iter()
+                    .filter(|r| r.hook.id.event == Event::ApplicationStop),
+            );
             BTreeMap::new()
         });
         Some(Revision {
-            staged: StagedRevision { id: revision.parse().ok()?, dir },
+            staged: StagedRevision {
+                id: revision.parse().ok()?,
+                dir,
+            },
             spec,
             grants,
         })
@@ -139,7 +150,11 @@ pub async fn deploy(
     if !refusals.is_empty() {
         return Err(DeployError::Refused { refusals });
     }
-    let new = Revision { staged, spec, grants };
+    let new = Revision {
+        staged,
+        spec,
+        grants,
+    };
     let plan = plan(opts.events.as_deref());
     preload(sandbox, &new, &plan, old.as_ref())?;
 
@@ -154,7 +169,8 @@ pub async fn deploy(
         started_at: now(),
         event: None,
     };
-    lock.write(&journal).map_err(|e| DeployError::io("writing the journal", e))?;
+    lock.write(&journal)
+        .map_err(|e| DeployError::io("writing the journal", e))?;
 
     let info = DeploymentInfo {
         id: deployment_id.clone(),
@@ -171,9 +187,20 @@ pub async fn deploy(
             continue;
         }
         journal.event = Some(event.name().to_string());
-        lock.write(&journal).map_err(|e| DeployError::io("writing the journal", e))?;
+        lock.write(&journal)
+            .map_err(|e| DeployError::io("writing the journal", e))?;
         progress.event_started(event.name());
-        let report = run_event(sandbox, event, &new, old.as_ref(), &info, opts, &group, progress.clone()).await;
+        let report = run_event(
+            sandbox,
+            event,
+            &new,
+            old.as_ref(),
+            &info,
+            opts,
+            &group,
+            progress.clone(),
+        )
+        .await;
         progress.event_finished(&report);
         failed = report.status != Status::Succeeded;
         events.push(report);
@@ -181,14 +208,21 @@ pub async fn deploy(
 
     let validated = !failed && plan.contains(&Event::ValidateService);
     if validated {
-        state.mark_good(&new.staged.id.to_string(), &deployment_id, &opts.appspec_filename, &now());
+        state.mark_good(
+            &new.staged.id.to_string(),
+            &deployment_id,
+            &opts.appspec_filename,
+            &now(),
+        );
     }
     state.touch(&new.staged.id.to_string());
     let removed = state.prune(opts.keep_revisions);
     for revision in &removed {
         let _ = std::fs::remove_dir_all(group.revisions().join(revision));
     }
-    state.save(&group.state()).map_err(|e| DeployError::io("writing the group state", e))?;
+    state
+        .save(&group.state())
+        .map_err(|e| DeployError::io("writing the group state", e))?;
 
     let report = DeploymentReport {
         schema_version: SCHEMA_VERSION,
@@ -197,15 +231,21 @@ pub async fn deploy(
         deployment_group: opts.deployment_group.clone(),
         revision: new.staged.id.to_string(),
         previous_revision: info.last_good_revision.clone(),
-        status: if failed { Status::Failed } else { Status::Succeeded },
+        status: if failed {
+            Status::Failed
+        } else {
+            Status::Succeeded
+        },
         started_at: journal.started_at.clone(),
         elapsed_ms: started.elapsed().as_millis() as u64,
         events,
         interrupted,
     };
     let json = serde_json::to_vec_pretty(&report).expect("report serializes");
-    write_atomically(&group.report(&deployment_id), &json).map_err(|e| DeployError::io("writing the deployment report", e))?;
-    lock.clear().map_err(|e| DeployError::io("clearing the journal", e))?;
+    write_atomically(&group.report(&deployment_id), &json)
+        .map_err(|e| DeployError::io("writing the deployment report", e))?;
+    lock.clear()
+        .map_err(|e| DeployError::io("clearing the journal", e))?;
     Ok(report)
 }
 
@@ -216,16 +256,27 @@ fn load_appspec(dir: &Path, filename: &str) -> Result<AppSpec, DeployError> {
         path = dir.join("appspec.yaml");
     }
     if !path.exists() {
-        return Err(DeployError::NoAppspec { name: filename.to_string() });
+        return Err(DeployError::NoAppspec {
+            name: filename.to_string(),
+        });
     }
-    AppSpec::load(&path).map_err(DeployError::Appspec)
+    AppSpec::load(&path).map_err(|e| DeployError::Appspec(Box::new(e)))
 }
 
 /// Compiles every wasm hook the plan will run, so a bad component fails before any event.
-fn preload(sandbox: &Sandbox, new: &Revision, plan: &[Event], old: Option<&Revision>) -> Result<(), DeployError> {
+fn preload(
+    sandbox: &Sandbox,
+    new: &Revision,
+    plan: &[Event],
+    old: Option<&Revision>,
+) -> Result<(), DeployError> {
     let mut hooks: Vec<(&Revision, &davit_spec::Hook)> = Vec::new();
     for event in plan {
-        let source = if *event == Event::ApplicationStop { old } else { Some(new) };
+        let source = if *event == Event::ApplicationStop {
+            old
+        } else {
+            Some(new)
+        };
         if let Some(revision) = source {
             hooks.extend(revision.spec.hooks_for(event).iter().map(|h| (revision, h)));
         }
@@ -289,7 +340,11 @@ async fn run_event(
             }
         },
         _ => {
-            let revision = if *event == Event::ApplicationStop { old } else { Some(new) };
+            let revision = if *event == Event::ApplicationStop {
+                old
+            } else {
+                Some(new)
+            };
             if let Some(revision) = revision {
                 report.hooks = run_hooks(sandbox, event, revision, info, opts, progress).await;
                 if let Some(failed) = report.hooks.iter().find(|h| h.status != Status::Succeeded) {
@@ -352,14 +407,27 @@ async fn run_hooks(
 }
 
 /// The Install event: removes the previous revision's files and copies the new ones, atomically.
-fn install_files(new: &Revision, opts: &DeployOptions, group: &GroupLayout) -> Result<(String, Vec<String>), String> {
-    std::fs::create_dir_all(&opts.target_root)
-        .map_err(|e| format!("cannot create the target root `{}`: {e}", opts.target_root.display()))?;
+fn install_files(
+    new: &Revision,
+    opts: &DeployOptions,
+    group: &GroupLayout,
+) -> Result<(String, Vec<String>), String> {
+    std::fs::create_dir_all(&opts.target_root).map_err(|e| {
+        format!(
+            "cannot create the target root `{}`: {e}",
+            opts.target_root.display()
+        )
+    })?;
     let record_path = group.cleanup_record();
-    let previous = CleanupRecord::load(&record_path).map_err(|e| format!("cannot read the cleanup record: {e}"))?;
-    let backup = opts.layout.scratch().join(format!("install-backup-{}", std::process::id()));
+    let previous = CleanupRecord::load(&record_path)
+        .map_err(|e| format!("cannot read the cleanup record: {e}"))?;
+    let backup = opts
+        .layout
+        .scratch()
+        .join(format!("install-backup-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&backup);
-    std::fs::create_dir_all(&backup).map_err(|e| format!("cannot create `{}`: {e}", backup.display()))?;
+    std::fs::create_dir_all(&backup)
+        .map_err(|e| format!("cannot create `{}`: {e}", backup.display()))?;
     let behavior = opts
         .file_exists_behavior
         .or(new.spec.file_exists_behavior)
@@ -373,8 +441,11 @@ fn install_files(new: &Revision, opts: &DeployOptions, group: &GroupLayout) -> R
         backup_dir: &backup,
     };
     let result = install::install(&request);
-    let _ = std::fs::remove_dir_all(&backup);
-    let report = result.map_err(|e| e.to_string())?;
+    if !matches!(result, Err(install::InstallError::NotUndone { .. })) {
+        // On NotUndone the old files are still in the backup: keep it for the operator.
+        let _ = std::fs::remove_dir_all(&backup);
+    }
+    let report = result.map_err(|e| with_causes(&e))?;
     report
         .record
         .save(&record_path)
@@ -415,7 +486,10 @@ fn record_interrupted(layout: &Layout, entry: JournalEntry) -> Interrupted {
                 event: e.clone(),
                 status: Status::FailedAfterRestart,
                 elapsed_ms: 0,
-                detail: Some(format!("davit (pid {}) stopped during this event", entry.pid)),
+                detail: Some(format!(
+                    "davit (pid {}) stopped during this event",
+                    entry.pid
+                )),
                 warnings: Vec::new(),
                 hooks: Vec::new(),
             })
@@ -428,4 +502,19 @@ fn record_interrupted(layout: &Layout, entry: JournalEntry) -> Interrupted {
         let _ = write_atomically(&group.report(&entry.deployment_id), &json);
     }
     interrupted
+}
+
+/// An error and its sources on one line, for a report's detail.
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }

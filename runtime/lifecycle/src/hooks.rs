@@ -61,7 +61,11 @@ pub(crate) fn sandbox_grants(run: &HookRun<'_>, scratch_dir: &Path) -> Grants {
         mounts,
         tcp: grant.tcp.clone(),
         urls: grant.urls.clone(),
-        commands: grant.commands.iter().map(|c| c.resolve(run.target_root)).collect(),
+        commands: grant
+            .commands
+            .iter()
+            .map(|c| c.resolve(run.target_root))
+            .collect(),
         env: grant
             .env
             .iter()
@@ -116,25 +120,38 @@ pub(crate) async fn run_wasm(
     };
     let outcome = async {
         let path = run.bundle_dir.join(&location);
-        let wasm = std::fs::read(&path).map_err(|e| format!("cannot read `{location}` from the bundle: {e}"))?;
+        let wasm = std::fs::read(&path)
+            .map_err(|e| format!("cannot read `{location}` from the bundle: {e}"))?;
         let plugin = sandbox.load(&wasm).map_err(|e| e.to_string())?;
         let observer = {
-            let (progress, event, location) = (progress.clone(), event.to_string(), location.clone());
+            let (progress, event, location) =
+                (progress.clone(), event.to_string(), location.clone());
             Arc::new(move |l: &LogLine| progress.line(&event, &location, &line_of(l)))
         };
         let grants = sandbox_grants(&run, scratch.path());
         // A read-write directory the policy allows is created when missing (as an installer
         // would); a missing read-only one stays an error.
-        for mount in grants.mounts.iter().filter(|m| m.access == Access::ReadWrite) {
-            std::fs::create_dir_all(&mount.host)
-                .map_err(|e| format!("cannot create granted directory `{}`: {e}", mount.host.display()))?;
+        for mount in grants
+            .mounts
+            .iter()
+            .filter(|m| m.access == Access::ReadWrite)
+        {
+            std::fs::create_dir_all(&mount.host).map_err(|e| {
+                format!(
+                    "cannot create granted directory `{}`: {e}",
+                    mount.host.display()
+                )
+            })?;
         }
         let call = Call {
             context: run.context.clone(),
             grants,
             observer: Some(observer),
         };
-        sandbox.invoke(&plugin, call).await.map_err(|e| e.to_string())
+        sandbox
+            .invoke(&plugin, call)
+            .await
+            .map_err(|e| e.to_string())
     }
     .await;
     match outcome {
@@ -144,9 +161,13 @@ pub(crate) async fn run_wasm(
             report.dropped_output = outcome.dropped_output;
             report.peak_memory = Some(outcome.peak_memory);
             match outcome.result {
-                Ok(Verdict::Succeeded) | Ok(Verdict::Healthy(_)) => report.status = Status::Succeeded,
+                Ok(Verdict::Succeeded) | Ok(Verdict::Healthy(_)) => {
+                    report.status = Status::Succeeded
+                }
                 Ok(Verdict::Failed(message)) => report.error = Some(message),
-                Ok(Verdict::Unhealthy(detail)) => report.error = Some(format!("unhealthy: {detail}")),
+                Ok(Verdict::Unhealthy(detail)) => {
+                    report.error = Some(format!("unhealthy: {detail}"))
+                }
                 Err(fault) => report.error = Some(format!("hook {fault}")),
             }
         }
@@ -179,7 +200,11 @@ fn tempfile_dir(parent: &Path) -> std::io::Result<ScratchDir> {
 
 /// Runs a native script hook, as CodeDeploy does: the file itself is executed (it needs its
 /// `#!` line and the executable bit), with CodeDeploy's environment variables and timeout.
-pub(crate) async fn run_native(run: HookRun<'_>, event: &str, progress: Arc<dyn Progress>) -> HookReport {
+pub(crate) async fn run_native(
+    run: HookRun<'_>,
+    event: &str,
+    progress: Arc<dyn Progress>,
+) -> HookReport {
     use tokio::io::{AsyncBufReadExt, BufReader};
 
     let started = Instant::now();
@@ -225,13 +250,25 @@ pub(crate) async fn run_native(run: HookRun<'_>, event: &str, progress: Arc<dyn 
     let pid = child.id();
     let limit = run.grant.limits.output.bytes();
     let lines = Arc::new(std::sync::Mutex::new((Vec::<Line>::new(), 0u64, 0u64)));
-    let pump = |reader: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>, stream: &'static str| {
-        let (lines, progress, event, location) = (lines.clone(), progress.clone(), event.to_string(), location.clone());
+    let pump = |reader: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
+                stream: &'static str| {
+        let (lines, progress, event, location) = (
+            lines.clone(),
+            progress.clone(),
+            event.to_string(),
+            location.clone(),
+        );
         async move {
             let Some(reader) = reader else { return };
             let mut reader = BufReader::new(reader).lines();
             while let Ok(Some(text)) = reader.next_line().await {
-                let line = Line { stream: stream.into(), text: text.chars().filter(|c| !c.is_control() || *c == '\t').collect() };
+                let line = Line {
+                    stream: stream.into(),
+                    text: text
+                        .chars()
+                        .filter(|c| !c.is_control() || *c == '\t')
+                        .collect(),
+                };
                 let mut guard = lines.lock().expect("lines");
                 let cost = line.text.len() as u64 + 1;
                 if guard.1 + cost > limit {
@@ -244,8 +281,14 @@ pub(crate) async fn run_native(run: HookRun<'_>, event: &str, progress: Arc<dyn 
             }
         }
     };
-    let out = child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
-    let err = child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
+    let out = child
+        .stdout
+        .take()
+        .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
+    let err = child
+        .stderr
+        .take()
+        .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
     let timeout = run.grant.limits.timeout;
     let waited = tokio::time::timeout(timeout, async {
         let (_, _, status) = tokio::join!(pump(out, "stdout"), pump(err, "stderr"), child.wait());
@@ -258,7 +301,10 @@ pub(crate) async fn run_native(run: HookRun<'_>, event: &str, progress: Arc<dyn 
                 // SAFETY: plain syscall on the script's own process group.
                 unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
             }
-            report.error = Some(format!("timed out after {}s (the hook's `timeout`)", timeout.as_secs()));
+            report.error = Some(format!(
+                "timed out after {}s (the hook's `timeout`)",
+                timeout.as_secs()
+            ));
         }
         Ok(Err(e)) => report.error = Some(format!("waiting for `{location}`: {e}")),
         Ok(Ok(status)) if status.success() => report.status = Status::Succeeded,

@@ -42,7 +42,7 @@ pub enum LockError {
     #[error("another deployment is running under `{root}`{}", holder.as_ref().map(|j| format!(" ({} of `{}`, pid {})", j.deployment_id, j.application, j.pid)).unwrap_or_default())]
     Busy {
         root: PathBuf,
-        holder: Option<JournalEntry>,
+        holder: Option<Box<JournalEntry>>,
     },
     #[error("cannot use deployment root `{root}`")]
     Io {
@@ -58,16 +58,27 @@ impl RootLock {
     /// # Errors
     ///
     /// [`LockError::Busy`] while another process deploys under the same root.
-    pub fn acquire(lock: &Path, journal: &Path) -> Result<(RootLock, Option<JournalEntry>), LockError> {
+    pub fn acquire(
+        lock: &Path,
+        journal: &Path,
+    ) -> Result<(RootLock, Option<JournalEntry>), LockError> {
         let root = lock.parent().unwrap_or(Path::new("/")).to_path_buf();
-        let io = |source| LockError::Io { root: root.clone(), source };
+        let io = |source| LockError::Io {
+            root: root.clone(),
+            source,
+        };
         std::fs::create_dir_all(&root).map_err(io)?;
-        let file = File::options().create(true).truncate(false).write(true).open(lock).map_err(io)?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(lock)
+            .map_err(io)?;
         // SAFETY: flock on a descriptor we own; no memory is shared.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return Err(LockError::Busy {
                 root: root.clone(),
-                holder: read(journal),
+                holder: read(journal).map(Box::new),
             });
         }
         let interrupted = read(journal);

@@ -44,13 +44,17 @@ pub use deploy::{DeployOptions, deploy, plan};
 pub use hooks::{BUNDLE_GUEST_DIR, SCRATCH_GUEST_DIR, reroot};
 pub use journal::{JournalEntry, LockError};
 pub use layout::{GroupLayout, Layout};
-pub use report::{DeploymentReport, EventReport, HookReport, Interrupted, Line, Progress, Quiet, Status};
+pub use report::{
+    DeploymentReport, EventReport, HookReport, Interrupted, Line, Progress, Quiet, Status,
+};
 pub use state::{GroupState, LastGood};
 
 /// Why a deployment could not start. Once events run, failures are in the report instead.
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
-    #[error("`{name}` cannot name an application or deployment group (use letters, digits, `-`, `_`, `.`)")]
+    #[error(
+        "`{name}` cannot name an application or deployment group (use letters, digits, `-`, `_`, `.`)"
+    )]
     BadName { name: String },
     #[error(transparent)]
     Lock(#[from] LockError),
@@ -63,7 +67,7 @@ pub enum DeployError {
     #[error("the revision has no `{name}` at its root")]
     NoAppspec { name: String },
     #[error(transparent)]
-    Appspec(davit_spec::SpecError),
+    Appspec(Box<davit_spec::SpecError>),
     #[error("this revision cannot run here: {reason}")]
     NotRunnable { reason: String },
     #[error("the host policy refuses {} grant{} (no hook has run)", refusals.len(), if refusals.len() == 1 { "" } else { "s" })]

@@ -58,7 +58,13 @@ impl GroupState {
         write_atomically(path, &json)
     }
 
-    pub(crate) fn mark_good(&mut self, revision: &str, deployment_id: &str, appspec_filename: &str, at: &str) {
+    pub(crate) fn mark_good(
+        &mut self,
+        revision: &str,
+        deployment_id: &str,
+        appspec_filename: &str,
+        at: &str,
+    ) {
         self.last_good = Some(LastGood {
             revision: revision.to_string(),
             deployment_id: deployment_id.to_string(),

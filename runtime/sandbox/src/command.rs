@@ -88,9 +88,8 @@ impl Host for HookState {
         let mut guard = GroupKiller(child.id());
         let cap = self.grants.limits.output;
         let (out, err) = (child.stdout.take(), child.stderr.take());
-        let readers = tokio::spawn(async move {
-            tokio::join!(read_capped(out, cap), read_capped(err, cap))
-        });
+        let readers =
+            tokio::spawn(async move { tokio::join!(read_capped(out, cap), read_capped(err, cap)) });
         let status = child
             .wait()
             .await
@@ -192,7 +191,10 @@ impl Drop for GroupKiller {
     }
 }
 
-async fn read_capped<R: tokio::io::AsyncRead + Unpin>(reader: Option<R>, cap: u64) -> (Vec<u8>, bool) {
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(
+    reader: Option<R>,
+    cap: u64,
+) -> (Vec<u8>, bool) {
     let Some(mut reader) = reader else {
         return (Vec::new(), false);
     };

@@ -41,11 +41,16 @@ impl WasiHttpHooks for Egress {
         Box::new(async move {
             let url = request.uri().to_string();
             let deny = |why: String| {
-                sink.line(Stream::Warn, &format!("sandbox: http request denied: {why}"));
+                sink.line(
+                    Stream::Warn,
+                    &format!("sandbox: http request denied: {why}"),
+                );
                 HttpError::HttpRequestDenied
             };
             if !urls.iter().any(|prefix| prefix.matches(&url)) {
-                return Err(deny(format!("`{url}` is not under any of the hook's url grants")));
+                return Err(deny(format!(
+                    "`{url}` is not under any of the hook's url grants"
+                )));
             }
             let uri = request.uri().clone();
             let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?;
@@ -62,15 +67,20 @@ impl WasiHttpHooks for Egress {
                     .build()
                     .map_err(|_| HttpError::HttpRequestUriInvalid)?;
             }
-            let clamp = |asked: Option<Duration>, most: Duration| Some(asked.map_or(most, |d| d.min(most)));
+            let clamp =
+                |asked: Option<Duration>, most: Duration| Some(asked.map_or(most, |d| d.min(most)));
             let options = options.unwrap_or_default();
             let options = RequestOptions {
                 connect_timeout: clamp(options.connect_timeout, CONNECT_TIMEOUT),
                 first_byte_timeout: clamp(options.first_byte_timeout, BYTE_TIMEOUT),
                 between_bytes_timeout: clamp(options.between_bytes_timeout, BYTE_TIMEOUT),
             };
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as IoFuture))
+            let (response, io) =
+                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as IoFuture,
+            ))
         })
     }
 }
@@ -135,7 +145,17 @@ mod tests {
 
     #[test]
     fn private_and_metadata_addresses_are_not_public() {
-        for ip in ["127.0.0.1", "10.1.2.3", "192.168.1.1", "169.254.169.254", "100.64.0.1", "::1", "fe80::1", "fd00::1", "::ffff:10.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:10.0.0.1",
+        ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["1.1.1.1", "2606:4700::1111"] {
@@ -145,7 +165,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_name_may_not_resolve_to_loopback_but_localhost_must() {
-        assert!(resolve_checked("localhost", 80).await.unwrap().ip().is_loopback());
+        assert!(
+            resolve_checked("localhost", 80)
+                .await
+                .unwrap()
+                .ip()
+                .is_loopback()
+        );
         assert!(resolve_checked("127.0.0.1", 80).await.is_ok());
     }
 }

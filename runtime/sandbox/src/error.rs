@@ -13,7 +13,9 @@ pub enum SandboxError {
     Engine(#[source] wasmtime::Error),
     #[error("`{digest}` is not a valid wasm component: {reason}")]
     InvalidComponent { digest: String, reason: String },
-    #[error("component `{digest}` exports neither `run` (hook world) nor `check` (health-check world)")]
+    #[error(
+        "component `{digest}` exports neither `run` (hook world) nor `check` (health-check world)"
+    )]
     UnknownWorld { digest: String },
     #[error("component `{digest}` needs an import the sandbox does not provide: {reason}")]
     Link { digest: String, reason: String },

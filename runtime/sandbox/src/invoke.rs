@@ -97,7 +97,11 @@ impl Sandbox {
         store.epoch_deadline_async_yield_and_update(1);
         store.data_mut().table.set_max_capacity(10_000);
 
-        let _permit = self.permits.acquire().await.expect("semaphore never closed");
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .expect("semaphore never closed");
         let context = call.context.to_wit();
         let run = async {
             match &plugin.inner.pre {
@@ -174,7 +178,10 @@ fn classify(error: &wasmtime::Error, limiter: &MemoryLimiter) -> Fault {
 }
 
 /// Builds a WASI context that holds exactly what `grants` allow, and nothing ambient.
-async fn wasi_context(grants: &Grants, sink: &Sink) -> Result<wasmtime_wasi::WasiCtx, SandboxError> {
+async fn wasi_context(
+    grants: &Grants,
+    sink: &Sink,
+) -> Result<wasmtime_wasi::WasiCtx, SandboxError> {
     let mut builder = WasiCtxBuilder::new();
     builder
         .stdout(sink.stream(Stream::Stdout))
@@ -201,7 +208,10 @@ async fn wasi_context(grants: &Grants, sink: &Sink) -> Result<wasmtime_wasi::Was
     }
     if !grants.tcp.is_empty() {
         let allowed = Arc::new(resolve_tcp(&grants.tcp).await?);
-        let names = grants.tcp.iter().any(|t| matches!(t.host, TcpHost::Name(_)));
+        let names = grants
+            .tcp
+            .iter()
+            .any(|t| matches!(t.host, TcpHost::Name(_)));
         builder
             .allow_tcp(true)
             .allow_ip_name_lookup(names)

@@ -139,16 +139,25 @@ impl Sandbox {
         let started = Instant::now();
         let (component, cache_use) = self.cache.load(&self.engine, wasm, &digest)?;
         let ty = component.component_type();
-        let exports: Vec<String> = ty.exports(&self.engine).map(|(name, _)| name.to_string()).collect();
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
         let link = |e: wasmtime::Error| SandboxError::Link {
             digest: digest.clone(),
             reason: format!("{e:#}"),
         };
         let pre = self.linker.instantiate_pre(&component).map_err(link)?;
         let (kind, pre) = if exports.iter().any(|e| e == "run") {
-            (PluginKind::Hook, Pre::Hook(HookPre::new(pre).map_err(link)?))
+            (
+                PluginKind::Hook,
+                Pre::Hook(HookPre::new(pre).map_err(link)?),
+            )
         } else if exports.iter().any(|e| e == "check") {
-            (PluginKind::HealthCheck, Pre::Check(HealthCheckPre::new(pre).map_err(link)?))
+            (
+                PluginKind::HealthCheck,
+                Pre::Check(HealthCheckPre::new(pre).map_err(link)?),
+            )
         } else {
             return Err(SandboxError::UnknownWorld { digest });
         };
@@ -161,7 +170,10 @@ impl Sandbox {
                 load_time: started.elapsed(),
             }),
         };
-        self.loaded.lock().expect("plugin map").insert(digest, plugin.clone());
+        self.loaded
+            .lock()
+            .expect("plugin map")
+            .insert(digest, plugin.clone());
         Ok(plugin)
     }
 }

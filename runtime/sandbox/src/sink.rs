@@ -111,7 +111,10 @@ impl Sink {
             }
         }
         for line in complete {
-            self.line(stream, String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']));
+            self.line(
+                stream,
+                String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']),
+            );
         }
     }
 
@@ -119,7 +122,10 @@ impl Sink {
     pub(crate) fn finish(&self) -> (Vec<LogLine>, u64) {
         let (out, err) = {
             let mut inner = self.inner.lock().expect("sink lock");
-            (std::mem::take(&mut inner.stdout), std::mem::take(&mut inner.stderr))
+            (
+                std::mem::take(&mut inner.stdout),
+                std::mem::take(&mut inner.stderr),
+            )
         };
         for (stream, rest) in [(Stream::Stdout, out), (Stream::Stderr, err)] {
             if !rest.is_empty() {

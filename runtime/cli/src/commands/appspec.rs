@@ -6,8 +6,8 @@ use clap::Subcommand;
 use davit_spec::AppSpec;
 use serde::Serialize;
 
-use crate::output::{self, Format};
 use crate::Exit;
+use crate::output::{self, Format};
 
 #[derive(Subcommand)]
 pub enum AppspecCommand {
@@ -48,7 +48,11 @@ struct HookSummary {
 }
 
 pub fn run(cmd: AppspecCommand) -> Result<(), Exit> {
-    let AppspecCommand::Check { file, output, policy } = cmd;
+    let AppspecCommand::Check {
+        file,
+        output,
+        policy,
+    } = cmd;
     let spec = AppSpec::load(&file).map_err(Exit::invalid)?;
     if let Some(policy) = policy {
         let policy = davit_spec::HostPolicy::load(&policy).map_err(Exit::invalid)?;
@@ -94,7 +98,10 @@ fn print_text(r: &CheckResult) {
     for problem in &r.problems {
         println!("  problem: {problem}");
     }
-    println!("  files: {} mapping(s), permissions: {}", r.files, r.permissions);
+    println!(
+        "  files: {} mapping(s), permissions: {}",
+        r.files, r.permissions
+    );
     if let Some(b) = &r.file_exists_behavior {
         println!("  file_exists_behavior: {b}");
     }
@@ -102,7 +109,10 @@ fn print_text(r: &CheckResult) {
         println!("  hooks: none");
     }
     for h in &r.hooks {
-        println!("  {:<18} {} ({}, timeout {}s)", h.event, h.location, h.kind, h.timeout_secs);
+        println!(
+            "  {:<18} {} ({}, timeout {}s)",
+            h.event, h.location, h.kind, h.timeout_secs
+        );
         for g in &h.grants {
             println!("  {:<18}   grant: {g}", "");
         }
@@ -113,11 +123,36 @@ fn print_text(r: &CheckResult) {
 fn describe(request: &davit_spec::GrantRequest) -> Vec<String> {
     use davit_spec::Grant;
     let mut out: Vec<String> = Vec::new();
-    out.extend(request.directories.iter().map(|d| Grant::Directory(d.value.clone()).to_string()));
-    out.extend(request.tcp.iter().map(|t| Grant::Tcp(t.value.clone()).to_string()));
-    out.extend(request.urls.iter().map(|u| Grant::Url(u.value.clone()).to_string()));
-    out.extend(request.commands.iter().map(|c| Grant::Command(c.value.clone()).to_string()));
-    out.extend(request.env.iter().map(|e| Grant::Env(e.value.name.clone()).to_string()));
+    out.extend(
+        request
+            .directories
+            .iter()
+            .map(|d| Grant::Directory(d.value.clone()).to_string()),
+    );
+    out.extend(
+        request
+            .tcp
+            .iter()
+            .map(|t| Grant::Tcp(t.value.clone()).to_string()),
+    );
+    out.extend(
+        request
+            .urls
+            .iter()
+            .map(|u| Grant::Url(u.value.clone()).to_string()),
+    );
+    out.extend(
+        request
+            .commands
+            .iter()
+            .map(|c| Grant::Command(c.value.clone()).to_string()),
+    );
+    out.extend(
+        request
+            .env
+            .iter()
+            .map(|e| Grant::Env(e.value.name.clone()).to_string()),
+    );
     if let Some(m) = &request.limits.memory {
         out.push(Grant::Memory(m.value).to_string());
     }

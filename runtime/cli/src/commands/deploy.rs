@@ -7,14 +7,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::ValueEnum;
-use davit_lifecycle::{DeployError, DeployOptions, DeploymentReport, EventReport, HookReport, Layout, Line, Progress, Quiet, Status};
+use davit_lifecycle::{
+    DeployError, DeployOptions, DeploymentReport, EventReport, HookReport, Layout, Line, Progress,
+    Quiet, Status,
+};
 use davit_sandbox::Sandbox;
 use davit_spec::{Event, FileExistsBehavior, HostPolicy};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::Exit;
 use crate::output::{self, Format};
 use crate::render::hint;
-use crate::Exit;
 
 /// Where the host policy lives when `--policy` is not given.
 const DEFAULT_POLICY: &str = "/etc/davit/policy.toml";
@@ -66,17 +69,27 @@ enum Behavior {
 pub async fn run(args: Args) -> Result<(), Exit> {
     let Some(bundle) = args.local.clone() else {
         return Err(Exit::invalid(hint(
-            anyhow::anyhow!("fleet deployments need a davit server, which this build does not have yet"),
+            anyhow::anyhow!(
+                "fleet deployments need a davit server, which this build does not have yet"
+            ),
             "deploy on this host with `davit deploy --local <bundle>`",
         )));
     };
     if !bundle.exists() {
-        return Err(Exit::invalid(anyhow::anyhow!("bundle `{}` does not exist", bundle.display())));
+        return Err(Exit::invalid(anyhow::anyhow!(
+            "bundle `{}` does not exist",
+            bundle.display()
+        )));
     }
     let opts = options(&args, &bundle)?;
-    std::fs::create_dir_all(opts.layout.root())
-        .with_context(|| format!("cannot create deployment root `{}`", opts.layout.root().display()))?;
-    let sandbox = Sandbox::new(Some(opts.layout.component_cache())).context("cannot start the sandbox")?;
+    std::fs::create_dir_all(opts.layout.root()).with_context(|| {
+        format!(
+            "cannot create deployment root `{}`",
+            opts.layout.root().display()
+        )
+    })?;
+    let sandbox =
+        Sandbox::new(Some(opts.layout.component_cache())).context("cannot start the sandbox")?;
     let progress: Arc<dyn Progress> = match args.output {
         Format::Json => Arc::new(Quiet),
         Format::Text => Arc::new(Live::default()),
@@ -134,16 +147,29 @@ fn options(args: &Args, bundle: &Path) -> Result<DeployOptions, Exit> {
 /// The bundle's file name without archive extensions, made a safe name.
 fn default_application(bundle: &Path) -> String {
     let absolute = std::path::absolute(bundle).unwrap_or_else(|_| bundle.to_path_buf());
-    let name = absolute.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = absolute
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let stem = [".tar.gz", ".tgz", ".tar", ".zip"]
         .iter()
         .find_map(|ext| name.strip_suffix(ext))
         .unwrap_or(&name);
     let safe: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
-    if safe.is_empty() || safe == "." || safe == ".." { "application".into() } else { safe }
+    if safe.is_empty() || safe == "." || safe == ".." {
+        "application".into()
+    } else {
+        safe
+    }
 }
 
 fn default_root() -> PathBuf {
@@ -168,7 +194,10 @@ fn deploy_error(error: DeployError) -> Exit {
         | DeployError::Load { .. }
         | DeployError::HookFile { .. }
         | DeployError::Stage { .. }) => Exit::invalid(e),
-        e @ DeployError::Lock(_) => Exit::from(hint(e, "wait for it to finish, or use another `--deployment-root`")),
+        e @ DeployError::Lock(_) => Exit::from(hint(
+            e,
+            "wait for it to finish, or use another `--deployment-root`",
+        )),
         e => Exit::from(e),
     }
 }
@@ -208,7 +237,9 @@ impl Progress for Live {
     fn event_started(&self, event: &str) {
         if std::io::stderr().is_terminal() {
             let bar = ProgressBar::new_spinner().with_message(event.to_string());
-            bar.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("template"));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("template"),
+            );
             bar.enable_steady_tick(Duration::from_millis(100));
             *self.bar.lock().expect("bar") = Some(bar);
         } else {
@@ -216,7 +247,10 @@ impl Progress for Live {
         }
     }
     fn line(&self, event: &str, location: &str, line: &Line) {
-        self.say(format!("  {event} {location} [{}] {}", line.stream, line.text));
+        self.say(format!(
+            "  {event} {location} [{}] {}",
+            line.stream, line.text
+        ));
     }
     fn hook_finished(&self, event: &str, hook: &HookReport) {
         if let Some(error) = &hook.error {
@@ -227,7 +261,12 @@ impl Progress for Live {
         if let Some(bar) = self.bar.lock().expect("bar").take() {
             bar.finish_and_clear();
         }
-        eprintln!("{}: {} ({:.2}s)", event.event, event.status, event.elapsed_ms as f64 / 1000.0);
+        eprintln!(
+            "{}: {} ({:.2}s)",
+            event.event,
+            event.status,
+            event.elapsed_ms as f64 / 1000.0
+        );
         for warning in &event.warnings {
             eprintln!("  warning: {warning}");
         }
@@ -241,7 +280,10 @@ fn print_summary(report: &DeploymentReport) {
             i.deployment_id,
             i.application,
             i.deployment_group,
-            i.event.as_deref().map(|e| format!(" during {e}")).unwrap_or_default()
+            i.event
+                .as_deref()
+                .map(|e| format!(" during {e}"))
+                .unwrap_or_default()
         );
     }
     for event in &report.events {
@@ -250,7 +292,12 @@ fn print_summary(report: &DeploymentReport) {
             (None, 0) => String::new(),
             (None, n) => format!("{n} hook{}", if n == 1 { "" } else { "s" }),
         };
-        println!("{:<18} {:<10} {:>7.2}s  {what}", event.event, event.status.to_string(), event.elapsed_ms as f64 / 1000.0);
+        println!(
+            "{:<18} {:<10} {:>7.2}s  {what}",
+            event.event,
+            event.status.to_string(),
+            event.elapsed_ms as f64 / 1000.0
+        );
     }
     let short = &report.revision[..report.revision.len().min(12)];
     println!(

@@ -5,13 +5,18 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Subcommand;
-use davit_sandbox::{Access, Call, CacheUse, DeploymentInfo, Grants, HookContext, Limits, LogLine, Mount, Sandbox, Verdict};
-use davit_spec::{AbsPath, ArgPattern, ByteSize, CommandGrant, Event, TcpTarget, UrlPrefix, parse_duration};
+use davit_sandbox::{
+    Access, CacheUse, Call, DeploymentInfo, Grants, HookContext, Limits, LogLine, Mount, Sandbox,
+    Verdict,
+};
+use davit_spec::{
+    AbsPath, ArgPattern, ByteSize, CommandGrant, Event, TcpTarget, UrlPrefix, parse_duration,
+};
 use serde::Serialize;
 
+use crate::Exit;
 use crate::output::{self, Format};
 use crate::render::hint;
-use crate::Exit;
 
 #[derive(Subcommand)]
 pub enum HookCommand {
@@ -82,7 +87,9 @@ pub async fn run(cmd: HookCommand) -> Result<(), Exit> {
     let plugin = sandbox.load(&wasm).map_err(Exit::invalid)?;
     let (cache_use, load_time) = plugin.load_stats();
     let observer: Option<davit_sandbox::LineObserver> = match args.output {
-        Format::Text => Some(Arc::new(|l: &LogLine| eprintln!("[{}] {}", l.stream.as_str(), l.text))),
+        Format::Text => Some(Arc::new(|l: &LogLine| {
+            eprintln!("[{}] {}", l.stream.as_str(), l.text)
+        })),
         Format::Json => None,
     };
     let parameters = args
@@ -91,7 +98,9 @@ pub async fn run(cmd: HookCommand) -> Result<(), Exit> {
         .map(|p| {
             p.split_once('=')
                 .map(|(k, v)| (k.to_string(), v.to_string()))
-                .ok_or_else(|| Exit::invalid(anyhow::anyhow!("`--param {p}`: expected `key=value`")))
+                .ok_or_else(|| {
+                    Exit::invalid(anyhow::anyhow!("`--param {p}`: expected `key=value`"))
+                })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let call = Call {
@@ -134,12 +143,24 @@ pub async fn run(cmd: HookCommand) -> Result<(), Exit> {
         elapsed_ms: outcome.elapsed.as_secs_f64() * 1000.0,
         peak_memory_bytes: outcome.peak_memory,
         dropped_output_bytes: outcome.dropped_output,
-        logs: outcome.logs.iter().map(|l| (l.stream.as_str().to_string(), l.text.clone())).collect(),
+        logs: outcome
+            .logs
+            .iter()
+            .map(|l| (l.stream.as_str().to_string(), l.text.clone()))
+            .collect(),
     };
     match args.output {
         Format::Json => output::json(&summary)?,
         Format::Text => {
-            println!("result: {}{}", summary.result, summary.detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default());
+            println!(
+                "result: {}{}",
+                summary.result,
+                summary
+                    .detail
+                    .as_deref()
+                    .map(|d| format!(": {d}"))
+                    .unwrap_or_default()
+            );
             println!(
                 "time: {:.2} ms (load {:.2} ms, {}), peak memory: {:.1} KiB{}",
                 summary.elapsed_ms,
@@ -154,7 +175,11 @@ pub async fn run(cmd: HookCommand) -> Result<(), Exit> {
             );
         }
     }
-    if summary.succeeded { Ok(()) } else { Err(Exit::failed()) }
+    if summary.succeeded {
+        Ok(())
+    } else {
+        Err(Exit::failed())
+    }
 }
 
 /// Turns `--grant` flags and limits into the sandbox's grants.
@@ -167,8 +192,11 @@ fn grants(args: &RunArgs) -> anyhow::Result<Grants> {
     };
     let mut grants = Grants {
         limits: Limits {
-            timeout: parse_duration(&args.timeout).map_err(|e| anyhow::anyhow!("`--timeout`: {e}"))?,
-            memory: ByteSize::try_from(args.memory.as_str()).map_err(|e| anyhow::anyhow!("`--memory`: {e}"))?.bytes(),
+            timeout: parse_duration(&args.timeout)
+                .map_err(|e| anyhow::anyhow!("`--timeout`: {e}"))?,
+            memory: ByteSize::try_from(args.memory.as_str())
+                .map_err(|e| anyhow::anyhow!("`--memory`: {e}"))?
+                .bytes(),
             output: ByteSize::try_from(args.output_limit.as_str())
                 .map_err(|e| anyhow::anyhow!("`--output-limit`: {e}"))?
                 .bytes(),
@@ -183,7 +211,9 @@ fn grants(args: &RunArgs) -> anyhow::Result<Grants> {
         });
     }
     for flag in &args.grants {
-        let (kind, value) = flag.split_once('=').ok_or_else(|| bad(flag, &"expected `KIND=VALUE`"))?;
+        let (kind, value) = flag
+            .split_once('=')
+            .ok_or_else(|| bad(flag, &"expected `KIND=VALUE`"))?;
         match kind {
             "dir" => {
                 let (path, access) = match value.rsplit_once(':') {
@@ -198,11 +228,16 @@ fn grants(args: &RunArgs) -> anyhow::Result<Grants> {
                     access,
                 });
             }
-            "tcp" => grants.tcp.push(TcpTarget::try_from(value).map_err(|e| bad(flag, &e))?),
-            "url" => grants.urls.push(UrlPrefix::try_from(value).map_err(|e| bad(flag, &e))?),
+            "tcp" => grants
+                .tcp
+                .push(TcpTarget::try_from(value).map_err(|e| bad(flag, &e))?),
+            "url" => grants
+                .urls
+                .push(UrlPrefix::try_from(value).map_err(|e| bad(flag, &e))?),
             "cmd" => {
                 let mut words = value.split_whitespace();
-                let program = AbsPath::try_from(words.next().unwrap_or_default()).map_err(|e| bad(flag, &e))?;
+                let program = AbsPath::try_from(words.next().unwrap_or_default())
+                    .map_err(|e| bad(flag, &e))?;
                 let patterns = words
                     .map(ArgPattern::try_from)
                     .collect::<Result<Vec<_>, _>>()

@@ -6,14 +6,27 @@ use crate::support::*;
 fn every_corpus_appspec_but_the_malformed_one_passes() {
     let Some(corpus) = corpus() else { return };
     let mut checked = 0;
-    let mut dirs: Vec<_> = std::fs::read_dir(corpus.join("appspec")).unwrap().flatten().map(|e| e.path()).collect();
-    dirs.extend(std::fs::read_dir(corpus.join("appspec/bundles-gurre")).unwrap().flatten().map(|e| e.path()));
+    let mut dirs: Vec<_> = std::fs::read_dir(corpus.join("appspec"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    dirs.extend(
+        std::fs::read_dir(corpus.join("appspec/bundles-gurre"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path()),
+    );
     for dir in dirs {
         let file = dir.join("appspec.yml");
         if !file.exists() {
             continue;
         }
-        let output = davit().args(["appspec", "check"]).arg(&file).output().unwrap();
+        let output = davit()
+            .args(["appspec", "check"])
+            .arg(&file)
+            .output()
+            .unwrap();
         let (out, err) = text(&output);
         checked += 1;
         if dir.to_string_lossy().contains("MALFORMED") {
@@ -36,8 +49,15 @@ fn a_malformed_appspec_names_file_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("appspec.yml");
     std::fs::write(&file, "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: a.wasm\n      timeout: 7200\n").unwrap();
-    let output = davit().args(["appspec", "check"]).arg(&file).output().unwrap();
+    let output = davit()
+        .args(["appspec", "check"])
+        .arg(&file)
+        .output()
+        .unwrap();
     let (_, err) = text(&output);
     assert_eq!(output.status.code(), Some(2));
-    assert!(err.starts_with(&format!("error: {}:6:16:", file.display())), "{err}");
+    assert!(
+        err.starts_with(&format!("error: {}:6:16:", file.display())),
+        "{err}"
+    );
 }

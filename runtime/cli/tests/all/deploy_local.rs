@@ -5,10 +5,19 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-fn deploy(bundle: &Path, root: &Path, target: &Path, policy: Option<&Path>, extra: &[&str]) -> std::process::Output {
+fn deploy(
+    bundle: &Path,
+    root: &Path,
+    target: &Path,
+    policy: Option<&Path>,
+    extra: &[&str],
+) -> std::process::Output {
     let mut cmd = davit();
     cmd.args(["deploy", "--local"]).arg(bundle);
-    cmd.arg("--deployment-root").arg(root).arg("--target-root").arg(target);
+    cmd.arg("--deployment-root")
+        .arg(root)
+        .arg("--target-root")
+        .arg(target);
     if let Some(policy) = policy {
         cmd.arg("--policy").arg(policy);
     }
@@ -42,15 +51,34 @@ hooks:
 ";
     write_bundle(&bundle, appspec, &[("hooks/hook.wasm", &hook)]);
     let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, "[[directories]]\npath = \"/etc/app\"\naccess = \"read\"\n").unwrap();
-    let output = deploy(&bundle, &dir.path().join("root"), &dir.path().join("target"), Some(&policy), &[]);
+    std::fs::write(
+        &policy,
+        "[[directories]]\npath = \"/etc/app\"\naccess = \"read\"\n",
+    )
+    .unwrap();
+    let output = deploy(
+        &bundle,
+        &dir.path().join("root"),
+        &dir.path().join("target"),
+        Some(&policy),
+        &[],
+    );
     let (_, err) = text(&output);
     assert_eq!(output.status.code(), Some(2), "{err}");
-    assert!(err.contains("the host policy refuses 1 grant (no hook has run)"), "{err}");
-    assert!(err.contains("appspec.yml:8:13"), "hook grant location: {err}");
+    assert!(
+        err.contains("the host policy refuses 1 grant (no hook has run)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("appspec.yml:8:13"),
+        "hook grant location: {err}"
+    );
     assert!(err.contains("`hooks/hook.wasm`"), "{err}");
     assert!(err.contains("directory `/etc/app` read-write"), "{err}");
-    assert!(err.contains(&format!("{}:1:1", policy.display())), "policy rule: {err}");
+    assert!(
+        err.contains(&format!("{}:1:1", policy.display())),
+        "policy rule: {err}"
+    );
     assert!(err.contains("hint:"), "{err}");
     // Nothing ran: no report, no journal.
     assert!(!dir.path().join("root/journal.json").exists());
@@ -61,7 +89,14 @@ fn a_killed_deployment_is_reported_as_failed_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let bundle = dir.path().join("bundle");
     let sleepy = std::fs::read(test_guest("sleep-forever")).unwrap();
-    write_bundle(&bundle, SLEEPY_APPSPEC, &[("hooks/sleep.wasm", &sleepy), ("site/index.html", b"hi".as_slice())]);
+    write_bundle(
+        &bundle,
+        SLEEPY_APPSPEC,
+        &[
+            ("hooks/sleep.wasm", &sleepy),
+            ("site/index.html", b"hi".as_slice()),
+        ],
+    );
     let (root, target) = (dir.path().join("root"), dir.path().join("target"));
     let mut child = davit()
         .args(["deploy", "--local"])
@@ -78,7 +113,10 @@ fn a_killed_deployment_is_reported_as_failed_after_restart() {
     let journal = root.join("journal.json");
     let started = Instant::now();
     while !std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("BeforeInstall")) {
-        assert!(started.elapsed() < Duration::from_secs(30), "the hook never started");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the hook never started"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     child.kill().unwrap();
@@ -86,14 +124,24 @@ fn a_killed_deployment_is_reported_as_failed_after_restart() {
 
     // The next run finds the journal, reports the killed deployment, and goes on.
     std::fs::write(bundle.join("appspec.yml"), "version: 0.0\nos: linux\n").unwrap();
-    let output = deploy(&bundle, &root, &target, None, &["-a", "app", "-g", "group", "--output", "json"]);
+    let output = deploy(
+        &bundle,
+        &root,
+        &target,
+        None,
+        &["-a", "app", "-g", "group", "--output", "json"],
+    );
     let (out, err) = text(&output);
     assert_eq!(output.status.code(), Some(0), "{err}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     let interrupted = &report["interrupted"];
     assert_eq!(interrupted["event"], "BeforeInstall");
-    let old = root.join(format!("apps/app/group/deployments/{}.json", interrupted["deployment_id"].as_str().unwrap()));
-    let old: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(old).unwrap()).unwrap();
+    let old = root.join(format!(
+        "apps/app/group/deployments/{}.json",
+        interrupted["deployment_id"].as_str().unwrap()
+    ));
+    let old: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(old).unwrap()).unwrap();
     assert_eq!(old["status"], "FailedAfterRestart");
     assert!(!journal.exists());
 }
@@ -114,7 +162,11 @@ fn a_corpus_bundle_installs_its_files_under_the_target_root() {
     let (out, err) = text(&output);
     assert_eq!(output.status.code(), Some(0), "{out}\n{err}");
     let installed: Vec<_> = walk(&target);
-    assert!(!installed.is_empty(), "nothing installed under {}", target.display());
+    assert!(
+        !installed.is_empty(),
+        "nothing installed under {}",
+        target.display()
+    );
     assert!(out.contains("Install"), "{out}");
 }
 

@@ -6,7 +6,11 @@ use crate::support::*;
 
 /// Copies the example (and its policy) with the port rewritten to a free one.
 fn example_on_free_port(dir: &Path) -> (PathBuf, PathBuf, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let from = repo().join("examples/hello-web");
     let to = dir.join("hello-web");
     copy_rewriting(&from, &to, port);
@@ -52,7 +56,9 @@ struct Server(PathBuf);
 impl Drop for Server {
     fn drop(&mut self) {
         if let Ok(pid) = std::fs::read_to_string(self.0.join("var/lib/hello-web/hello-web.pid")) {
-            let _ = std::process::Command::new("/bin/kill").arg(pid.trim()).status();
+            let _ = std::process::Command::new("/bin/kill")
+                .arg(pid.trim())
+                .status();
         }
     }
 }
@@ -89,7 +95,10 @@ fn v1_then_v2_then_a_broken_v3_leaves_v2_as_last_good() {
     let v2 = deploy(&example.join("versions/v2"));
     assert_eq!(v2.status.code(), Some(0), "{:?}", text(&v2));
     assert!(get(port).contains("hello-web version 2"));
-    assert!(!www.join("v1-only.txt").exists(), "v1's files are cleaned up");
+    assert!(
+        !www.join("v1-only.txt").exists(),
+        "v1's files are cleaned up"
+    );
     assert!(www.join("v2-only.txt").exists());
     let v2: serde_json::Value = serde_json::from_slice(&v2.stdout).unwrap();
 
@@ -97,14 +106,28 @@ fn v1_then_v2_then_a_broken_v3_leaves_v2_as_last_good() {
     assert_eq!(v3.status.code(), Some(1));
     let v3: serde_json::Value = serde_json::from_slice(&v3.stdout).unwrap();
     assert_eq!(v3["status"], "Failed");
-    let failed: Vec<_> = v3["events"].as_array().unwrap().iter().filter(|e| e["status"] == "Failed").collect();
+    let failed: Vec<_> = v3["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["status"] == "Failed")
+        .collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["event"], "ValidateService");
-    assert!(failed[0]["detail"].as_str().unwrap().contains("does not contain `hello-web version 3`"));
+    assert!(
+        failed[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("does not contain `hello-web version 3`")
+    );
 
     let state = root.join("apps/hello-web/default-local-deployment-group/state.json");
-    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
-    assert_eq!(state["last_good"]["revision"], v2["revision"], "last good stays at v2");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(state).unwrap()).unwrap();
+    assert_eq!(
+        state["last_good"]["revision"], v2["revision"],
+        "last good stays at v2"
+    );
 }
 
 #[test]
@@ -112,8 +135,17 @@ fn the_versions_carry_the_same_hooks_as_the_example() {
     let hooks = repo().join("examples/hello-web/hooks");
     for version in ["v2", "v3-broken"] {
         for entry in std::fs::read_dir(&hooks).unwrap().flatten() {
-            let copy = repo().join("examples/hello-web/versions").join(version).join("hooks").join(entry.file_name());
-            assert_eq!(std::fs::read(entry.path()).unwrap(), std::fs::read(&copy).unwrap(), "{}", copy.display());
+            let copy = repo()
+                .join("examples/hello-web/versions")
+                .join(version)
+                .join("hooks")
+                .join(entry.file_name());
+            assert_eq!(
+                std::fs::read(entry.path()).unwrap(),
+                std::fs::read(&copy).unwrap(),
+                "{}",
+                copy.display()
+            );
         }
     }
 }

@@ -27,8 +27,14 @@ pub fn corpus() -> Option<PathBuf> {
 
 /// A test guest built by `scripts/build-guests`.
 pub fn test_guest(name: &str) -> PathBuf {
-    let path = repo().join("target/guests/wasm").join(format!("{name}.wasm"));
-    assert!(path.exists(), "{} is missing: run `scripts/build-guests --only tests`", path.display());
+    let path = repo()
+        .join("target/guests/wasm")
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `scripts/build-guests --only tests`",
+        path.display()
+    );
     path
 }
 

@@ -19,7 +19,10 @@ fn data_dir() -> (tempfile::TempDir, Grants) {
     std::os::unix::fs::symlink("/etc/hostname", data.join("abs-link")).unwrap();
     std::os::unix::fs::symlink("..", data.join("up-link")).unwrap();
     std::os::unix::fs::symlink(root.path(), data.join("dir-link")).unwrap();
-    let grants = Grants { mounts: vec![mount(&data, "/data", Access::Read)], ..Grants::default() };
+    let grants = Grants {
+        mounts: vec![mount(&data, "/data", Access::Read)],
+        ..Grants::default()
+    };
     (root, grants)
 }
 
@@ -32,25 +35,37 @@ async fn path_traversal_with_dot_dot_is_refused() {
 #[tokio::test]
 async fn an_absolute_path_outside_every_grant_is_not_found() {
     let (_root, grants) = data_dir();
-    assert_contained(&run("fs-absolute", grants, &[]).await, "Capabilities insufficient");
+    assert_contained(
+        &run("fs-absolute", grants, &[]).await,
+        "Capabilities insufficient",
+    );
 }
 
 #[tokio::test]
 async fn a_symlink_to_an_absolute_path_is_not_followed() {
     let (_root, grants) = data_dir();
-    assert_contained(&run("fs-symlink-absolute", grants, &[]).await, "not permitted");
+    assert_contained(
+        &run("fs-symlink-absolute", grants, &[]).await,
+        "not permitted",
+    );
 }
 
 #[tokio::test]
 async fn a_relative_symlink_climbing_out_is_not_followed() {
     let (_root, grants) = data_dir();
-    assert_contained(&run("fs-symlink-relative", grants, &[]).await, "not permitted");
+    assert_contained(
+        &run("fs-symlink-relative", grants, &[]).await,
+        "not permitted",
+    );
 }
 
 #[tokio::test]
 async fn a_trailing_slash_does_not_escape_through_a_symlink() {
     let (_root, grants) = data_dir();
-    assert_contained(&run("fs-trailing-slash", grants, &[]).await, "not permitted");
+    assert_contained(
+        &run("fs-trailing-slash", grants, &[]).await,
+        "not permitted",
+    );
 }
 
 #[tokio::test]
@@ -64,7 +79,10 @@ async fn writing_a_read_only_grant_creates_nothing() {
 async fn truncating_a_read_only_file_leaves_it_whole() {
     let (root, grants) = data_dir();
     assert_contained(&run("fs-truncate-readonly", grants, &[]).await, "ermi");
-    assert_eq!(std::fs::read_to_string(root.path().join("data/keep.txt")).unwrap(), "original");
+    assert_eq!(
+        std::fs::read_to_string(root.path().join("data/keep.txt")).unwrap(),
+        "original"
+    );
 }
 
 #[tokio::test]
@@ -85,7 +103,10 @@ async fn deleting_in_a_read_only_grant_is_refused() {
 #[tokio::test]
 async fn a_symlink_to_an_absolute_host_path_cannot_be_planted() {
     let work = tempfile::tempdir().unwrap();
-    let grants = Grants { mounts: vec![mount(work.path(), "/work", Access::ReadWrite)], ..Grants::default() };
+    let grants = Grants {
+        mounts: vec![mount(work.path(), "/work", Access::ReadWrite)],
+        ..Grants::default()
+    };
     assert_contained(&run("fs-plant-symlink", grants, &[]).await, "not-permitted");
     assert!(std::fs::symlink_metadata(work.path().join("shadow-link")).is_err());
 }
@@ -111,7 +132,10 @@ fn accepted(listener: &TcpListener) -> usize {
 #[tokio::test]
 async fn tcp_without_a_grant_is_refused_before_connecting() {
     let (listener, addr) = listener();
-    assert_contained(&run("tcp-no-grant", Grants::default(), &[("address", &addr)]).await, "access-denied");
+    assert_contained(
+        &run("tcp-no-grant", Grants::default(), &[("address", &addr)]).await,
+        "access-denied",
+    );
     assert_eq!(accepted(&listener), 0);
 }
 
@@ -119,8 +143,16 @@ async fn tcp_without_a_grant_is_refused_before_connecting() {
 async fn tcp_to_a_port_beside_the_granted_one_is_refused() {
     let (granted, granted_addr) = listener();
     let (other, other_addr) = listener();
-    let grants = Grants { tcp: vec![TcpTarget::try_from(granted_addr.as_str()).unwrap()], ..Grants::default() };
-    let outcome = run("tcp-other-port", grants, &[("granted", &granted_addr), ("other", &other_addr)]).await;
+    let grants = Grants {
+        tcp: vec![TcpTarget::try_from(granted_addr.as_str()).unwrap()],
+        ..Grants::default()
+    };
+    let outcome = run(
+        "tcp-other-port",
+        grants,
+        &[("granted", &granted_addr), ("other", &other_addr)],
+    )
+    .await;
     assert_contained(&outcome, "access-denied");
     assert_eq!(accepted(&granted), 1, "the granted connection went through");
     assert_eq!(accepted(&other), 0);
@@ -128,12 +160,18 @@ async fn tcp_to_a_port_beside_the_granted_one_is_refused() {
 
 #[tokio::test]
 async fn name_lookup_without_a_grant_is_refused() {
-    assert_contained(&run("dns-no-grant", Grants::default(), &[]).await, "permanent-resolver-failure");
+    assert_contained(
+        &run("dns-no-grant", Grants::default(), &[]).await,
+        "permanent-resolver-failure",
+    );
 }
 
 #[tokio::test]
 async fn udp_is_never_granted() {
-    assert_contained(&run("udp-no-grant", Grants::default(), &[]).await, "access-denied");
+    assert_contained(
+        &run("udp-no-grant", Grants::default(), &[]).await,
+        "access-denied",
+    );
 }
 
 /// A tiny HTTP server that answers 200 to everything and counts requests.
@@ -148,7 +186,8 @@ fn http_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let mut buf = [0u8; 4096];
             let _ = stream.read(&mut buf);
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
         }
     });
     (addr, hits)
@@ -158,12 +197,25 @@ fn http_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
 async fn http_outside_the_url_grant_is_denied() {
     let (granted, granted_hits) = http_server();
     let (other, other_hits) = http_server();
-    let grants = Grants { urls: vec![UrlPrefix::try_from(format!("http://{granted}/").as_str()).unwrap()], ..Grants::default() };
-    let outcome = run("http-outside-grant", grants, &[("granted", &granted), ("other", &other)]).await;
+    let grants = Grants {
+        urls: vec![UrlPrefix::try_from(format!("http://{granted}/").as_str()).unwrap()],
+        ..Grants::default()
+    };
+    let outcome = run(
+        "http-outside-grant",
+        grants,
+        &[("granted", &granted), ("other", &other)],
+    )
+    .await;
     assert_contained(&outcome, "HttpRequestDenied");
     assert_eq!(granted_hits.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(other_hits.load(std::sync::atomic::Ordering::SeqCst), 0);
-    assert!(outcome.logs.iter().any(|l| l.text.contains("not under any of the hook's url grants")));
+    assert!(
+        outcome
+            .logs
+            .iter()
+            .any(|l| l.text.contains("not under any of the hook's url grants"))
+    );
 }
 
 #[tokio::test]
@@ -173,17 +225,26 @@ async fn dot_dot_in_a_url_does_not_climb_out_of_the_granted_path() {
         urls: vec![UrlPrefix::try_from(format!("http://{granted}/allowed/").as_str()).unwrap()],
         ..Grants::default()
     };
-    assert_contained(&run("http-path-escape", grants, &[("granted", &granted)]).await, "HttpRequestDenied");
+    assert_contained(
+        &run("http-path-escape", grants, &[("granted", &granted)]).await,
+        "HttpRequestDenied",
+    );
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
 async fn the_cloud_metadata_address_is_not_reachable() {
-    assert_contained(&run("http-metadata", Grants::default(), &[]).await, "HttpRequestDenied");
+    assert_contained(
+        &run("http-metadata", Grants::default(), &[]).await,
+        "HttpRequestDenied",
+    );
 }
 
 fn command(program: &str, args: &[&str]) -> CommandGrant {
-    let args = args.iter().map(|a| ArgPattern::try_from(*a).unwrap()).collect();
+    let args = args
+        .iter()
+        .map(|a| ArgPattern::try_from(*a).unwrap())
+        .collect();
     CommandGrant::new(AbsPath::try_from(program).unwrap(), args).unwrap()
 }
 
@@ -196,16 +257,29 @@ async fn a_command_outside_the_allow_list_is_denied() {
 
 #[tokio::test]
 async fn an_argument_outside_the_granted_pattern_is_denied() {
-    let grants = Grants { commands: vec![command("/bin/echo", &["hello"])], ..Grants::default() };
+    let grants = Grants {
+        commands: vec![command("/bin/echo", &["hello"])],
+        ..Grants::default()
+    };
     let outcome = run("cmd-arg-injection", grants, &[]).await;
     assert_contained(&outcome, "Denied");
-    assert!(outcome.logs.iter().any(|l| l.text == "granted: hello"), "{:?}", outcome.logs);
+    assert!(
+        outcome.logs.iter().any(|l| l.text == "granted: hello"),
+        "{:?}",
+        outcome.logs
+    );
 }
 
 #[tokio::test]
 async fn a_log_file_outside_a_read_write_grant_is_refused() {
-    let grants = Grants { commands: vec![command("/bin/sleep", &["1"])], ..Grants::default() };
-    assert_contained(&run("spawn-log-outside", grants, &[]).await, "not under a read-write directory grant");
+    let grants = Grants {
+        commands: vec![command("/bin/sleep", &["1"])],
+        ..Grants::default()
+    };
+    assert_contained(
+        &run("spawn-log-outside", grants, &[]).await,
+        "not under a read-write directory grant",
+    );
     assert!(!std::path::Path::new("/etc/davit-pwned.log").exists());
 }
 
@@ -219,45 +293,89 @@ async fn a_hook_blocked_in_a_command_times_out_and_the_command_is_killed() {
     };
     let started = Instant::now();
     let outcome = run("cmd-hang", grants, &[("seconds", marker)]).await;
-    assert_eq!(outcome.result, Err(Fault::Timeout { limit: Duration::from_secs(1) }));
+    assert_eq!(
+        outcome.result,
+        Err(Fault::Timeout {
+            limit: Duration::from_secs(1)
+        })
+    );
     assert!(started.elapsed() < Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(200));
-    let ps = std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap();
-    assert!(!String::from_utf8_lossy(&ps.stdout).contains("sleep 4242"), "the command outlived its hook");
+    let ps = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&ps.stdout).contains("sleep 4242"),
+        "the command outlived its hook"
+    );
 }
 
 #[tokio::test]
 async fn environment_variables_are_not_inherited() {
     // SAFETY: set before any guest reads it; no other thread of this test reads it.
     unsafe { std::env::set_var("DAVIT_TEST_SECRET", "hunter2") };
-    let grants = Grants { env: vec![("GRANTED".into(), "yes".into())], ..Grants::default() };
+    let grants = Grants {
+        env: vec![("GRANTED".into(), "yes".into())],
+        ..Grants::default()
+    };
     let outcome = run("env-not-granted", grants, &[]).await;
     assert_contained(&outcome, "environment variable not found");
-    assert!(outcome.logs.iter().any(|l| l.text == r#"visible: ["GRANTED"]"#), "{:?}", outcome.logs);
+    assert!(
+        outcome
+            .logs
+            .iter()
+            .any(|l| l.text == r#"visible: ["GRANTED"]"#),
+        "{:?}",
+        outcome.logs
+    );
 }
 
 #[tokio::test]
 async fn an_infinite_loop_is_stopped_at_the_timeout() {
-    let grants = Grants { limits: limits(500), ..Grants::default() };
+    let grants = Grants {
+        limits: limits(500),
+        ..Grants::default()
+    };
     let started = Instant::now();
     let outcome = run("infinite-loop", grants, &[]).await;
-    assert_eq!(outcome.result, Err(Fault::Timeout { limit: Duration::from_millis(500) }));
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert_eq!(
+        outcome.result,
+        Err(Fault::Timeout {
+            limit: Duration::from_millis(500)
+        })
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
 async fn a_hook_asleep_in_a_host_call_is_stopped_at_the_timeout() {
-    let grants = Grants { limits: limits(500), ..Grants::default() };
+    let grants = Grants {
+        limits: limits(500),
+        ..Grants::default()
+    };
     let started = Instant::now();
     let outcome = run("sleep-forever", grants, &[]).await;
-    assert_eq!(outcome.result, Err(Fault::Timeout { limit: Duration::from_millis(500) }));
+    assert_eq!(
+        outcome.result,
+        Err(Fault::Timeout {
+            limit: Duration::from_millis(500)
+        })
+    );
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
 #[tokio::test]
 async fn a_memory_bomb_hits_the_memory_limit() {
     let grants = Grants {
-        limits: davit_sandbox::Limits { memory: 64 << 20, ..limits(10_000) },
+        limits: davit_sandbox::Limits {
+            memory: 64 << 20,
+            ..limits(10_000)
+        },
         ..Grants::default()
     };
     let outcome = run("memory-bomb", grants, &[]).await;
@@ -280,21 +398,37 @@ async fn deep_recursion_overflows_the_wasm_stack_not_the_host() {
 #[tokio::test]
 async fn an_output_flood_is_cut_not_fatal() {
     let grants = Grants {
-        limits: davit_sandbox::Limits { output: 64 << 10, ..limits(30_000) },
+        limits: davit_sandbox::Limits {
+            output: 64 << 10,
+            ..limits(30_000)
+        },
         ..Grants::default()
     };
     let outcome = run("output-flood", grants, &[]).await;
     assert_eq!(outcome.result, Ok(Verdict::Succeeded));
     let kept: usize = outcome.logs.iter().map(|l| l.text.len() + 1).sum();
     assert!(kept <= 64 << 10, "kept {kept} bytes");
-    assert!(outcome.dropped_output > 90_000_000, "dropped {}", outcome.dropped_output);
+    assert!(
+        outcome.dropped_output > 90_000_000,
+        "dropped {}",
+        outcome.dropped_output
+    );
 }
 
 #[tokio::test]
 async fn a_panic_is_a_trap_with_its_message_in_the_log() {
     let outcome = run("trap-panic", Grants::default(), &[]).await;
-    assert!(matches!(&outcome.result, Err(Fault::Trap { message }) if message.contains("unreachable")), "{:?}", outcome.result);
-    assert!(outcome.logs.iter().any(|l| l.stream == Stream::Stderr && l.text.contains("boom from the guest")));
+    assert!(
+        matches!(&outcome.result, Err(Fault::Trap { message }) if message.contains("unreachable")),
+        "{:?}",
+        outcome.result
+    );
+    assert!(
+        outcome
+            .logs
+            .iter()
+            .any(|l| l.stream == Stream::Stderr && l.text.contains("boom from the guest"))
+    );
 }
 
 #[tokio::test]
@@ -317,10 +451,15 @@ fn malformed_components_are_refused_with_a_typed_error() {
     for (bytes, what) in [
         (b"not wasm at all".to_vec(), "garbage"),
         (b"\0asm\x01\0\0\0".to_vec(), "a core module"),
-        (b"\0asm\x0d\0\x01\0\x01\x02".to_vec(), "a truncated component"),
+        (
+            b"\0asm\x0d\0\x01\0\x01\x02".to_vec(),
+            "a truncated component",
+        ),
     ] {
         match sandbox().load(&bytes) {
-            Err(davit_sandbox::SandboxError::InvalidComponent { reason, .. }) => assert!(!reason.is_empty(), "{what}"),
+            Err(davit_sandbox::SandboxError::InvalidComponent { reason, .. }) => {
+                assert!(!reason.is_empty(), "{what}")
+            }
             Err(other) => panic!("{what}: unexpected error {other}"),
             Ok(_) => panic!("{what} loaded"),
         }

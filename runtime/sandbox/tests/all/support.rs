@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use davit_sandbox::{Access, Call, Grants, HookContext, Limits, Mount, Outcome, Plugin, Sandbox, Verdict};
+use davit_sandbox::{
+    Access, Call, Grants, HookContext, Limits, Mount, Outcome, Plugin, Sandbox, Verdict,
+};
 
 pub fn sandbox() -> &'static Sandbox {
     static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
@@ -21,30 +23,46 @@ pub fn guest_dir() -> PathBuf {
 pub fn guest(name: &str) -> Plugin {
     let path = guest_dir().join(format!("{name}.wasm"));
     let wasm = std::fs::read(&path).unwrap_or_else(|e| {
-        panic!("{}: {e}; build the test guests first with `scripts/build-guests --only tests`", path.display())
+        panic!(
+            "{}: {e}; build the test guests first with `scripts/build-guests --only tests`",
+            path.display()
+        )
     });
     sandbox().load(&wasm).expect("guest loads")
 }
 
 pub fn mount(host: &Path, guest: &str, access: Access) -> Mount {
-    Mount { host: host.to_path_buf(), guest: guest.into(), access }
+    Mount {
+        host: host.to_path_buf(),
+        guest: guest.into(),
+        access,
+    }
 }
 
 pub fn limits(timeout_ms: u64) -> Limits {
-    Limits { timeout: std::time::Duration::from_millis(timeout_ms), ..Limits::default() }
+    Limits {
+        timeout: std::time::Duration::from_millis(timeout_ms),
+        ..Limits::default()
+    }
 }
 
 pub async fn run(name: &str, grants: Grants, params: &[(&str, &str)]) -> Outcome {
     let call = Call {
         context: HookContext {
             event: "AfterInstall".into(),
-            parameters: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            parameters: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             ..HookContext::default()
         },
         grants,
         observer: None,
     };
-    sandbox().invoke(&guest(name), call).await.expect("invocation set up")
+    sandbox()
+        .invoke(&guest(name), call)
+        .await
+        .expect("invocation set up")
 }
 
 /// Asserts the guest reported its attack contained, with `needle` in the reason.
@@ -52,9 +70,19 @@ pub async fn run(name: &str, grants: Grants, params: &[(&str, &str)]) -> Outcome
 pub fn assert_contained(outcome: &Outcome, needle: &str) {
     match &outcome.result {
         Ok(Verdict::Failed(message)) => {
-            assert!(message.starts_with("contained: "), "not contained: {message}\nlogs: {:?}", outcome.logs);
-            assert!(message.contains(needle), "expected `{needle}` in `{message}`");
+            assert!(
+                message.starts_with("contained: "),
+                "not contained: {message}\nlogs: {:?}",
+                outcome.logs
+            );
+            assert!(
+                message.contains(needle),
+                "expected `{needle}` in `{message}`"
+            );
         }
-        other => panic!("expected a contained attack, got {other:?}\nlogs: {:?}", outcome.logs),
+        other => panic!(
+            "expected a contained attack, got {other:?}\nlogs: {:?}",
+            outcome.logs
+        ),
     }
 }

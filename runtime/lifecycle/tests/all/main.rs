@@ -1,0 +1,6 @@
+//! Integration tests of davit-lifecycle's staging and Install, on real files in temp dirs.
+
+mod corpus;
+mod install;
+mod stage;
+mod util;
