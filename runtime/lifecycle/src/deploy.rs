@@ -115,14 +115,15 @@ pub async fn deploy(
 
     // The last good revision's ApplicationStop hooks stop what is running now.
     let last_good = match &state.last_good {
-        Some(good) if good.revision != staged.id.to_string() => {
+        // Also when the same revision is deployed again: its own ApplicationStop stops it.
+        Some(good) => {
             let dir = group.revisions().join(&good.revision);
             match load_appspec(&dir, &good.appspec_filename) {
                 Ok(spec) => Some((dir, good.revision.clone(), spec)),
                 Err(_) => None,
             }
         }
-        _ => None,
+        None => None,
     };
 
     let mut refusals = Vec::new();

@@ -92,6 +92,18 @@ fn v1_then_v2_then_a_broken_v3_leaves_v2_as_last_good() {
     let config = std::fs::read_to_string(target.join("etc/hello-web/config.json")).unwrap();
     assert!(config.contains(&port.to_string()), "{config}");
 
+    // The same revision again: its ApplicationStop must stop the running server first.
+    let again = deploy(&example);
+    assert_eq!(again.status.code(), Some(0), "{:?}", text(&again));
+    let again: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["events"][0]["event"], "ApplicationStop");
+    assert_eq!(
+        again["events"][0]["hooks"].as_array().unwrap().len(),
+        1,
+        "{}",
+        again["events"][0]
+    );
+
     let v2 = deploy(&example.join("versions/v2"));
     assert_eq!(v2.status.code(), Some(0), "{:?}", text(&v2));
     assert!(get(port).contains("hello-web version 2"));
