@@ -85,6 +85,20 @@ pub(crate) fn sandbox_grants(run: &HookRun<'_>, scratch_dir: &Path) -> Grants {
     }
 }
 
+/// A hook's report before it ran: failed until the run says otherwise.
+fn not_yet_run(location: &str, kind: &str) -> HookReport {
+    HookReport {
+        location: location.to_string(),
+        kind: kind.to_string(),
+        status: Status::Failed,
+        error: None,
+        elapsed_ms: 0,
+        peak_memory: None,
+        logs: Vec::new(),
+        dropped_output: 0,
+    }
+}
+
 fn line_of(l: &LogLine) -> Line {
     Line {
         stream: l.stream.as_str().to_string(),
@@ -101,16 +115,7 @@ pub(crate) async fn run_wasm(
 ) -> HookReport {
     let started = Instant::now();
     let location = run.hook.location.as_str().to_string();
-    let mut report = HookReport {
-        location: location.clone(),
-        kind: "wasm".into(),
-        status: Status::Failed,
-        error: None,
-        elapsed_ms: 0,
-        peak_memory: None,
-        logs: Vec::new(),
-        dropped_output: 0,
-    };
+    let mut report = not_yet_run(&location, "wasm");
     let scratch = match tempfile_dir(run.scratch) {
         Ok(dir) => dir,
         Err(e) => {
@@ -209,16 +214,7 @@ pub(crate) async fn run_native(
 
     let started = Instant::now();
     let location = run.hook.location.as_str().to_string();
-    let mut report = HookReport {
-        location: location.clone(),
-        kind: "native".into(),
-        status: Status::Failed,
-        error: None,
-        elapsed_ms: 0,
-        peak_memory: None,
-        logs: Vec::new(),
-        dropped_output: 0,
-    };
+    let mut report = not_yet_run(&location, "native");
     debug_assert_eq!(run.hook.kind, HookKind::NativeScript);
     let script = run.bundle_dir.join(&location);
     let d = &run.context.deployment;
