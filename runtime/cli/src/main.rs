@@ -44,6 +44,9 @@ enum Command {
     /// Work with appspec files
     #[command(subcommand)]
     Appspec(commands::appspec::AppspecCommand),
+    /// The plugins built into davit
+    #[command(subcommand)]
+    Plugin(commands::plugin::PluginCommand),
 }
 
 /// A failure with the exit code it maps to.
@@ -94,6 +97,7 @@ fn main() -> ExitCode {
             Command::Deploy(args) => commands::deploy::run(args).await,
             Command::Hook(cmd) => commands::hook::run(cmd).await,
             Command::Appspec(cmd) => commands::appspec::run(cmd),
+            Command::Plugin(cmd) => commands::plugin::run(cmd),
         }
     });
     match result {

@@ -286,14 +286,15 @@ fn preload(
         if hook.kind != HookKind::Wasm {
             continue;
         }
-        let path = revision.staged.dir.join(hook.location.as_str());
-        let wasm = std::fs::read(&path).map_err(|e| DeployError::HookFile {
-            location: hook.location.as_str().to_string(),
-            event: hook.id.event.name().to_string(),
-            source: e,
+        let wasm = hooks::component(&revision.staged.dir, &hook.location).map_err(|e| {
+            DeployError::HookFile {
+                location: hook.location.to_string(),
+                event: hook.id.event.name().to_string(),
+                source: e,
+            }
         })?;
         sandbox.load(&wasm).map_err(|e| DeployError::Load {
-            location: hook.location.as_str().to_string(),
+            location: hook.location.to_string(),
             event: hook.id.event.name().to_string(),
             source: e,
         })?;
@@ -378,7 +379,7 @@ async fn run_hooks(
         let Some(grant) = revision.grants.get(&hook.id) else {
             continue;
         };
-        progress.hook_started(event.name(), hook.location.as_str());
+        progress.hook_started(event.name(), &hook.location.as_str());
         let run = HookRun {
             hook,
             grant,

@@ -1,12 +1,13 @@
 //! Running one hook: a wasm component in the sandbox, or (only where the policy allows it) a
 //! native script, as CodeDeploy runs it.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use davit_sandbox::{Access, Call, Grants, HookContext, Limits, LogLine, Mount, Sandbox, Verdict};
-use davit_spec::{EffectiveGrant, Hook, HookKind};
+use davit_spec::{EffectiveGrant, Hook, HookKind, HookLocation};
 
 use crate::report::{HookReport, Line, Progress, Status};
 
@@ -106,6 +107,19 @@ fn line_of(l: &LogLine) -> Line {
     }
 }
 
+/// The bytes of a wasm hook's component: a file of the bundle, or a built-in plugin.
+pub(crate) fn component(
+    bundle_dir: &Path,
+    location: &HookLocation,
+) -> std::io::Result<Cow<'static, [u8]>> {
+    match location {
+        HookLocation::Bundle(path) => std::fs::read(bundle_dir.join(path.as_str())).map(Cow::Owned),
+        HookLocation::Builtin(name) => davit_plugins::find(name)
+            .map(|b| Cow::Borrowed(b.wasm))
+            .ok_or_else(|| std::io::Error::other(format!("davit has no built-in plugin `{name}`"))),
+    }
+}
+
 /// Runs a wasm hook. Setup failures (missing granted directory, bad component) fail the hook.
 pub(crate) async fn run_wasm(
     sandbox: &Sandbox,
@@ -124,9 +138,8 @@ pub(crate) async fn run_wasm(
         }
     };
     let outcome = async {
-        let path = run.bundle_dir.join(&location);
-        let wasm = std::fs::read(&path)
-            .map_err(|e| format!("cannot read `{location}` from the bundle: {e}"))?;
+        let wasm = component(run.bundle_dir, &run.hook.location)
+            .map_err(|e| format!("cannot read `{location}`: {e}"))?;
         let plugin = sandbox.load(&wasm).map_err(|e| e.to_string())?;
         let observer = {
             let (progress, event, location) =

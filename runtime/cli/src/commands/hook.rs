@@ -1,6 +1,7 @@
 //! `davit hook run`: run one hook outside a deployment, under the same sandbox and limits.
 
-use std::path::PathBuf;
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -26,7 +27,7 @@ pub enum HookCommand {
 
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// The hook or health-check component (.wasm)
+    /// The hook or health-check component: a .wasm file, or `builtin:NAME` (see `davit plugin list`)
     file: PathBuf,
     /// Lifecycle event the hook is told it serves
     #[arg(long, default_value = "AfterInstall")]
@@ -80,9 +81,7 @@ pub async fn run(cmd: HookCommand) -> Result<(), Exit> {
     let HookCommand::Run(args) = cmd;
     Event::parse(&args.event).map_err(|e| Exit::invalid(anyhow::anyhow!("`--event`: {e}")))?;
     let grants = grants(&args).map_err(Exit::invalid)?;
-    let wasm = std::fs::read(&args.file)
-        .with_context(|| format!("cannot read `{}`", args.file.display()))
-        .map_err(Exit::invalid)?;
+    let wasm = component(&args.file).map_err(Exit::invalid)?;
     let sandbox = Sandbox::new(args.cache_dir.clone()).context("cannot start the sandbox")?;
     let plugin = sandbox.load(&wasm).map_err(Exit::invalid)?;
     let (cache_use, load_time) = plugin.load_stats();
@@ -180,6 +179,22 @@ pub async fn run(cmd: HookCommand) -> Result<(), Exit> {
     } else {
         Err(Exit::failed())
     }
+}
+
+/// The component's bytes: a built-in plugin's for `builtin:NAME`, else the file's.
+fn component(file: &Path) -> anyhow::Result<Cow<'static, [u8]>> {
+    let text = file.to_string_lossy();
+    if let Some(name) = text.strip_prefix(davit_plugins::PREFIX) {
+        return match davit_plugins::find(name) {
+            Some(builtin) => Ok(Cow::Borrowed(builtin.wasm)),
+            None => Err(hint(
+                anyhow::anyhow!("davit has no built-in plugin `{name}`"),
+                format!("the built-in plugins are: {}", davit_plugins::names()),
+            )),
+        };
+    }
+    let wasm = std::fs::read(file).with_context(|| format!("cannot read `{}`", file.display()))?;
+    Ok(Cow::Owned(wasm))
 }
 
 /// Turns `--grant` flags and limits into the sandbox's grants.

@@ -3,3 +3,4 @@
 pub mod appspec;
 pub mod deploy;
 pub mod hook;
+pub mod plugin;

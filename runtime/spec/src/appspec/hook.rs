@@ -3,15 +3,17 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::Event;
+use super::{Event, Os};
+use crate::error::ValueError;
 use crate::grant::GrantRequest;
 use crate::location::Location;
 use crate::path::BundlePath;
 
-/// How a hook runs, from its location's extension.
+/// How a hook runs, from its location.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HookKind {
-    /// A WebAssembly component (`.wasm`, any case), run in the sandbox with its grants.
+    /// A WebAssembly component (`.wasm`, any case, or a built-in plugin), run in the sandbox with
+    /// its grants.
     Wasm,
     /// Anything else: a native script as CodeDeploy runs it, refused unless the host policy
     /// allows native scripts.
@@ -20,11 +22,66 @@ pub enum HookKind {
 
 impl HookKind {
     /// The kind of a hook at `location`.
-    pub fn of(location: &str) -> Self {
-        let wasm = location
-            .rsplit_once('.')
-            .is_some_and(|(_, ext)| ext.eq_ignore_ascii_case("wasm"));
-        if wasm { Self::Wasm } else { Self::NativeScript }
+    pub fn of(location: &HookLocation) -> Self {
+        match location {
+            HookLocation::Builtin(_) => Self::Wasm,
+            HookLocation::Bundle(path) => {
+                let wasm = path
+                    .as_str()
+                    .rsplit_once('.')
+                    .is_some_and(|(_, ext)| ext.eq_ignore_ascii_case("wasm"));
+                if wasm { Self::Wasm } else { Self::NativeScript }
+            }
+        }
+    }
+}
+
+/// Where a hook's code is: a file in the bundle, or a plugin built into davit
+/// (`builtin:http-check`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum HookLocation {
+    /// A file, relative to the bundle root.
+    Bundle(BundlePath),
+    /// A built-in plugin, by name (see the `davit-plugins` crate).
+    Builtin(String),
+}
+
+impl HookLocation {
+    /// Parses a `location` as written in an appspec for `os`.
+    ///
+    /// # Errors
+    ///
+    /// [`ValueError::UnknownBuiltin`] for a `builtin:` name davit does not have; otherwise as
+    /// [`BundlePath::parse`], and [`ValueError::Empty`] for the bundle root.
+    pub fn parse(text: &str, os: Os) -> Result<Self, ValueError> {
+        if let Some(name) = text.strip_prefix(davit_plugins::PREFIX) {
+            return match davit_plugins::find(name) {
+                Some(builtin) => Ok(Self::Builtin(builtin.name.to_owned())),
+                None => Err(ValueError::UnknownBuiltin {
+                    got: name.to_owned(),
+                    known: davit_plugins::names(),
+                }),
+            };
+        }
+        let path = BundlePath::parse(text, os)?;
+        if path.is_root() {
+            return Err(ValueError::Empty);
+        }
+        Ok(Self::Bundle(path))
+    }
+
+    /// The location as davit shows it: the normalised bundle path, or `builtin:<name>`.
+    pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Self::Bundle(path) => path.as_str().into(),
+            Self::Builtin(name) => format!("{}{name}", davit_plugins::PREFIX).into(),
+        }
+    }
+}
+
+impl fmt::Display for HookLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_str())
     }
 }
 
@@ -49,7 +106,7 @@ pub struct HookRef {
     /// Event and position.
     pub id: HookId,
     /// `location`.
-    pub location: BundlePath,
+    pub location: HookLocation,
     /// Wasm or native.
     pub kind: HookKind,
     /// `runas`. Ignored for Wasm hooks: a component runs with its grants, never as a user.
@@ -82,8 +139,8 @@ impl fmt::Display for HookRef {
 pub struct Hook {
     /// Event and position.
     pub id: HookId,
-    /// `location`, relative to the bundle root.
-    pub location: BundlePath,
+    /// `location`: a file relative to the bundle root, or a built-in plugin.
+    pub location: HookLocation,
     /// Wasm or native, from the location.
     pub kind: HookKind,
     /// `timeout` as written; see [`Hook::timeout`].
@@ -126,15 +183,33 @@ impl Hook {
 mod tests {
     use super::*;
 
+    fn kind(location: &str) -> HookKind {
+        HookKind::of(&HookLocation::parse(location, Os::Linux).unwrap())
+    }
+
     #[test]
-    fn kind_from_extension() {
-        assert_eq!(HookKind::of("hooks/a.wasm"), HookKind::Wasm);
-        assert_eq!(HookKind::of("hooks/A.WASM"), HookKind::Wasm);
-        assert_eq!(HookKind::of("scripts/start.sh"), HookKind::NativeScript);
+    fn kind_from_location() {
+        assert_eq!(kind("hooks/a.wasm"), HookKind::Wasm);
+        assert_eq!(kind("hooks/A.WASM"), HookKind::Wasm);
+        assert_eq!(kind("builtin:http-check"), HookKind::Wasm);
+        assert_eq!(kind("scripts/start.sh"), HookKind::NativeScript);
+        assert_eq!(kind("scripts/install_dependencies"), HookKind::NativeScript);
+        assert_eq!(kind("wasm"), HookKind::NativeScript);
+    }
+
+    #[test]
+    fn builtin_locations_name_a_plugin_davit_has() {
+        let tcp = HookLocation::parse("builtin:tcp-check", Os::Linux).unwrap();
+        assert_eq!(tcp, HookLocation::Builtin("tcp-check".into()));
+        assert_eq!(tcp.to_string(), "builtin:tcp-check");
+        let err = HookLocation::parse("builtin:ftp-check", Os::Linux).unwrap_err();
         assert_eq!(
-            HookKind::of("scripts/install_dependencies"),
-            HookKind::NativeScript
+            err.to_string(),
+            "must name a built-in plugin (command, http-check, tcp-check), got `builtin:ftp-check`"
         );
-        assert_eq!(HookKind::of("wasm"), HookKind::NativeScript);
+        assert_eq!(
+            HookLocation::parse("/", Os::Linux).unwrap_err(),
+            ValueError::Empty
+        );
     }
 }

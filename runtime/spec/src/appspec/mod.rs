@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::Path;
 
 pub use event::{Event, UnknownEvent};
-pub use hook::{Hook, HookId, HookKind, HookRef};
+pub use hook::{Hook, HookId, HookKind, HookLocation, HookRef};
 pub use model::{FileExistsBehavior, FileMapping, Mode, ObjectType, Os, Permission, SeContext};
 
 use crate::error::SpecError;

@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::raw::{ListOrMap, RawAppSpec, RawHook, RawPermission, S, StrOrList, StrOrMap};
-use super::{AppSpec, Event, FileExistsBehavior, FileMapping, Hook, HookId, HookKind, Os};
+use super::{
+    AppSpec, Event, FileExistsBehavior, FileMapping, Hook, HookId, HookKind, HookLocation, Os,
+};
 use super::{Mode, ObjectType, Permission, SeContext, model::check_acl};
 use crate::error::{SpecError, ValueError, expected_one_of};
 use crate::location::{Location, Source};
@@ -114,7 +116,7 @@ pub(crate) fn appspec(src: Source<'_>, raw: RawAppSpec) -> Result<AppSpec, SpecE
                 event,
             });
         }
-        let mut seen: Vec<(BundlePath, Location)> = Vec::new();
+        let mut seen: Vec<(HookLocation, Location)> = Vec::new();
         for raw_hook in list {
             let id = HookId {
                 event: event.clone(),
@@ -126,7 +128,9 @@ pub(crate) fn appspec(src: Source<'_>, raw: RawAppSpec) -> Result<AppSpec, SpecE
             let Some(h) = hook(&cx, id, raw_hook.value, at, &mut problems)? else {
                 continue;
             };
-            if let Some((_, first)) = seen.iter().find(|(loc, _)| *loc == h.location) {
+            // A built-in plugin may run twice with other parameters (two URLs to check).
+            let file = matches!(h.location, HookLocation::Bundle(_));
+            if let Some((_, first)) = seen.iter().find(|(loc, _)| file && *loc == h.location) {
                 return Err(SpecError::DuplicateHook {
                     at: h.at,
                     event,
@@ -159,14 +163,9 @@ fn hook(
     problems: &mut Vec<SpecError>,
 ) -> Result<Option<Hook>, SpecError> {
     let location = cx.check("location", &raw.location, |t| {
-        let p = BundlePath::parse(t.trim(), cx.os)?;
-        if p.is_root() {
-            Err(ValueError::Empty)
-        } else {
-            Ok(p)
-        }
+        HookLocation::parse(t.trim(), cx.os)
     })?;
-    let kind = HookKind::of(location.as_str());
+    let kind = HookKind::of(&location);
     let mut dropped = false;
     let requested_timeout = match &raw.timeout {
         // Not a number at all, like `timeout-in-seconds`: a placeholder left in a template.

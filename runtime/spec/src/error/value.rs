@@ -39,6 +39,14 @@ pub enum ValueError {
         /// The path.
         got: String,
     },
+    /// A `builtin:` hook location naming no built-in plugin.
+    #[error("must name a built-in plugin ({known}), got `builtin:{got}`")]
+    UnknownBuiltin {
+        /// The name after `builtin:`.
+        got: String,
+        /// The built-in plugins, comma separated.
+        known: String,
+    },
     /// A hook timeout that is not a positive whole number of seconds.
     #[error("must be a whole number of seconds greater than 0, got `{got}`")]
     Timeout {
