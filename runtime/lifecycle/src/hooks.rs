@@ -229,7 +229,25 @@ pub(crate) async fn run_native(
     let location = run.hook.location.as_str().to_string();
     let mut report = not_yet_run(&location, "native");
     debug_assert_eq!(run.hook.kind, HookKind::NativeScript);
-    let script = run.bundle_dir.join(&location);
+    let script = match executable(&run.bundle_dir.join(&location)) {
+        Ok((script, made)) => {
+            if made {
+                let line = Line {
+                    stream: "warn".into(),
+                    text: format!(
+                        "`{location}` was not executable: made it executable, as CodeDeploy does"
+                    ),
+                };
+                progress.line(event, &location, &line);
+                report.logs.push(line);
+            }
+            script
+        }
+        Err(e) => {
+            report.error = Some(format!("cannot run `{location}`: {e}"));
+            return report;
+        }
+    };
     let d = &run.context.deployment;
     let mut cmd = tokio::process::Command::new(&script);
     cmd.current_dir(run.bundle_dir)
@@ -325,10 +343,25 @@ pub(crate) async fn run_native(
         }
     }
     let (logs, _, dropped) = std::mem::take(&mut *lines.lock().expect("lines"));
-    report.logs = logs;
+    report.logs.extend(logs);
     report.dropped_output = dropped;
     report.elapsed_ms = started.elapsed().as_millis() as u64;
     report
+}
+
+/// The script's absolute path, made executable (`chmod +x`) if it was not, as the CodeDeploy agent
+/// does for files whose mode an archive lost; the flag says whether it had to.
+fn executable(script: &Path) -> std::io::Result<(PathBuf, bool)> {
+    use std::os::unix::fs::PermissionsExt;
+
+    let script = std::path::absolute(script)?;
+    let mut permissions = std::fs::metadata(&script)?.permissions();
+    let made = permissions.mode() & 0o111 == 0;
+    if made {
+        permissions.set_mode(permissions.mode() | 0o111);
+        std::fs::set_permissions(&script, permissions)?;
+    }
+    Ok((script, made))
 }
 
 /// Sets the uid and gid of `user` on the command (CodeDeploy's `runas`).

@@ -95,6 +95,13 @@ async fn resolve_checked(host: &str, port: u16) -> Result<SocketAddr, String> {
         .await
         .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
         .collect();
+    pick_resolved(host, &addrs)
+}
+
+/// Of the addresses `host` resolved to, the first one a name grant may reach: for `localhost`
+/// a loopback address, for any other name a public one.
+fn pick_resolved(host: &str, addrs: &[SocketAddr]) -> Result<SocketAddr, String> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
     let local_name = bare.eq_ignore_ascii_case("localhost");
     addrs
         .iter()
@@ -163,15 +170,48 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_name_may_not_resolve_to_loopback_but_localhost_must() {
+    fn addrs(ips: &[&str]) -> Vec<SocketAddr> {
+        ips.iter()
+            .map(|ip| SocketAddr::new(ip.parse().unwrap(), 443))
+            .collect()
+    }
+
+    #[test]
+    fn a_name_that_resolves_to_a_private_address_is_refused() {
+        for ip in ["10.0.0.5", "127.0.0.1", "169.254.169.254", "fd00::7"] {
+            let err = pick_resolved("intranet.example.com", &addrs(&[ip])).unwrap_err();
+            assert_eq!(
+                err,
+                format!(
+                    "`intranet.example.com` resolves to {ip}, which a name grant may not reach (grant the address itself to allow it)"
+                )
+            );
+        }
         assert!(
-            resolve_checked("localhost", 80)
-                .await
-                .unwrap()
-                .ip()
-                .is_loopback()
+            pick_resolved("nothing.example", &[])
+                .unwrap_err()
+                .contains("resolves to nothing")
         );
-        assert!(resolve_checked("127.0.0.1", 80).await.is_ok());
+    }
+
+    #[test]
+    fn of_mixed_answers_only_a_public_address_is_used() {
+        let picked = pick_resolved("api.example.com", &addrs(&["10.0.0.5", "1.1.1.1"])).unwrap();
+        assert_eq!(picked.ip().to_string(), "1.1.1.1");
+    }
+
+    #[test]
+    fn localhost_may_reach_only_loopback() {
+        let picked = pick_resolved("localhost", &addrs(&["10.0.0.5", "::1"])).unwrap();
+        assert!(picked.ip().is_loopback());
+        assert!(pick_resolved("localhost", &addrs(&["1.1.1.1"])).is_err());
+    }
+
+    #[tokio::test]
+    async fn localhost_and_addresses_resolve_through_the_system() {
+        let local = resolve_checked("localhost", 80).await.unwrap();
+        assert!(local.ip().is_loopback());
+        let literal = resolve_checked("[::1]", 80).await.unwrap();
+        assert_eq!(literal.to_string(), "[::1]:80");
     }
 }

@@ -88,6 +88,8 @@ pub async fn run(args: Args) -> Result<(), Exit> {
             opts.layout.root().display()
         )
     })?;
+    std::fs::create_dir_all(&opts.target_root)
+        .with_context(|| format!("cannot create target root `{}`", opts.target_root.display()))?;
     let sandbox =
         Sandbox::new(Some(opts.layout.component_cache())).context("cannot start the sandbox")?;
     let progress: Arc<dyn Progress> = match args.output {
@@ -137,7 +139,10 @@ fn options(args: &Args, bundle: &Path) -> Result<DeployOptions, Exit> {
             Behavior::Retain => FileExistsBehavior::Retain,
         }),
         appspec_filename: args.appspec_filename.clone(),
-        layout: Layout::new(args.deployment_root.clone().unwrap_or_else(default_root)),
+        layout: Layout::new(
+            std::path::absolute(args.deployment_root.clone().unwrap_or_else(default_root))
+                .context("resolving `--deployment-root`")?,
+        ),
         target_root: std::path::absolute(&args.target_root).context("resolving `--target-root`")?,
         policy,
         keep_revisions: args.keep_revisions,

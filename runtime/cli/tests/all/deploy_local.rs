@@ -193,3 +193,170 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A bundle whose native scripts record their event and CodeDeploy environment in
+/// `$DAVIT_TARGET_ROOT/events.log`; AfterInstall's script can be told to hang.
+fn native_bundle(bundle: &Path, after_install_timeout: u32) {
+    let record = b"#!/bin/sh\necho \"$LIFECYCLE_EVENT $DEPLOYMENT_ID $APPLICATION_NAME $DEPLOYMENT_GROUP_NAME\" >> \"$DAVIT_TARGET_ROOT/events.log\"\necho \"ran $LIFECYCLE_EVENT\"\n";
+    let hang = b"#!/bin/sh\necho \"$LIFECYCLE_EVENT\" >> \"$DAVIT_TARGET_ROOT/events.log\"\nif [ -f \"$DAVIT_TARGET_ROOT/hang\" ]; then sleep 60 & echo $! > \"$DAVIT_TARGET_ROOT/sleep.pid\"; wait; fi\n";
+    let appspec = format!(
+        "version: 0.0
+os: linux
+files:
+  - source: site
+    destination: /srv/app
+hooks:
+  BeforeInstall:
+    - location: scripts/record.sh
+  AfterInstall:
+    - location: scripts/hang.sh
+      timeout: {after_install_timeout}
+  ApplicationStart:
+    - location: scripts/record.sh
+  ValidateService:
+    - location: scripts/record.sh
+"
+    );
+    write_bundle(
+        bundle,
+        &appspec,
+        &[
+            ("scripts/record.sh", record.as_slice()),
+            ("scripts/hang.sh", hang.as_slice()),
+            ("site/index.html", b"hi".as_slice()),
+        ],
+    );
+}
+
+fn report(output: &std::process::Output) -> serde_json::Value {
+    let (out, err) = text(output);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"))
+}
+
+fn event_status(report: &serde_json::Value, event: &str) -> String {
+    report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event"] == event)
+        .map(|e| e["status"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| "absent".into())
+}
+
+#[test]
+fn native_scripts_are_refused_unless_the_policy_allows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    native_bundle(&bundle, 5);
+    let (root, target) = (dir.path().join("root"), dir.path().join("target"));
+    let output = deploy(&bundle, &root, &target, None, &[]);
+    let (_, err) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`BeforeInstall` hook `scripts/record.sh` requests to run as a native script"),
+        "{err}"
+    );
+    assert!(err.contains("allow_native_scripts = true"), "{err}");
+    assert!(!target.join("events.log").exists(), "no script may run");
+}
+
+#[test]
+fn native_scripts_run_with_codedeploys_environment_and_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    native_bundle(&bundle, 1);
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "allow_native_scripts = true\n").unwrap();
+    let (root, target) = (dir.path().join("root"), dir.path().join("target"));
+    let args = ["-a", "shop", "-g", "blue", "--output", "json"];
+
+    let output = deploy(&bundle, &root, &target, Some(&policy), &args);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    let first = report(&output);
+    let id = first["deployment_id"].as_str().unwrap();
+    let log = std::fs::read_to_string(target.join("events.log")).unwrap();
+    assert_eq!(
+        log,
+        format!(
+            "BeforeInstall {id} shop blue\nAfterInstall\nApplicationStart {id} shop blue\nValidateService {id} shop blue\n"
+        )
+    );
+    let before = &first["events"][2];
+    assert_eq!(before["event"], "BeforeInstall");
+    assert_eq!(before["hooks"][0]["kind"], "native");
+    // The bundle's scripts lost their mode (as in a zip): made executable, with a warning.
+    let logs = &before["hooks"][0]["logs"];
+    assert_eq!(logs[0]["stream"], "warn");
+    assert_eq!(
+        logs[0]["text"],
+        "`scripts/record.sh` was not executable: made it executable, as CodeDeploy does"
+    );
+    assert_eq!(logs[1]["text"], "ran BeforeInstall");
+
+    // A script that outlives its `timeout` fails the event, and its process group is killed.
+    std::fs::write(target.join("hang"), "").unwrap();
+    let started = Instant::now();
+    let output = deploy(&bundle, &root, &target, Some(&policy), &args);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output).1);
+    assert!(started.elapsed() < Duration::from_secs(30));
+    let failed = report(&output);
+    assert_eq!(event_status(&failed, "AfterInstall"), "Failed");
+    assert_eq!(
+        failed["events"][4]["hooks"][0]["error"],
+        "timed out after 1s (the hook's `timeout`)"
+    );
+    assert_eq!(event_status(&failed, "ApplicationStart"), "Skipped");
+    let pid: i32 = std::fs::read_to_string(target.join("sleep.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // SAFETY: signal 0 only asks whether the process exists.
+    while unsafe { libc::kill(pid, 0) } == 0 {
+        assert!(Instant::now() < deadline, "the script's `sleep` survived");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn events_limits_the_run_and_a_revision_without_validate_service_is_not_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    native_bundle(&bundle, 5);
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "allow_native_scripts = true\n").unwrap();
+    let (root, target) = (dir.path().join("root"), dir.path().join("target"));
+    let run = |events: &str| {
+        let args = ["-a", "shop", "--events", events, "--output", "json"];
+        let output = deploy(&bundle, &root, &target, Some(&policy), &args);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+        report(&output)
+    };
+
+    let partial = run("BeforeInstall,ApplicationStart");
+    let log = std::fs::read_to_string(target.join("events.log")).unwrap();
+    let ran: Vec<&str> = log.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    assert_eq!(ran, ["BeforeInstall", "ApplicationStart"]);
+    for (event, status) in [
+        ("ApplicationStop", "absent"),
+        ("DownloadBundle", "Succeeded"),
+        ("BeforeInstall", "Succeeded"),
+        ("Install", "Succeeded"),
+        ("AfterInstall", "absent"),
+        ("ApplicationStart", "Succeeded"),
+        ("ValidateService", "absent"),
+    ] {
+        assert_eq!(event_status(&partial, event), status, "{event}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(target.join("srv/app/index.html")).unwrap(),
+        "hi"
+    );
+
+    // Not validated, so not the last good revision: the next deployment has no previous one.
+    let full = run("ValidateService");
+    assert!(full["previous_revision"].is_null(), "{full}");
+    let validated = run("ValidateService");
+    assert_eq!(validated["previous_revision"], full["revision"]);
+}
