@@ -47,6 +47,9 @@ enum Command {
     /// The plugins built into davit
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCommand),
+    /// Work with host policies
+    #[command(subcommand)]
+    Policy(commands::policy::PolicyCommand),
 }
 
 /// A failure with the exit code it maps to.
@@ -98,6 +101,7 @@ fn main() -> ExitCode {
             Command::Hook(cmd) => commands::hook::run(cmd).await,
             Command::Appspec(cmd) => commands::appspec::run(cmd),
             Command::Plugin(cmd) => commands::plugin::run(cmd),
+            Command::Policy(cmd) => commands::policy::run(cmd),
         }
     });
     match result {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use davit_sandbox::{DeploymentInfo, HookContext, Sandbox};
 use davit_spec::{
-    AppSpec, EffectiveGrant, Event, FileExistsBehavior, HookId, HookKind, HostPolicy,
+    AppSpec, EffectiveGrant, Event, FileExistsBehavior, HookId, HookKind, HostPolicy, SpecError,
 };
 
 use crate::DeployError;
@@ -107,7 +107,7 @@ pub async fn deploy(
             path: source.to_path_buf(),
             source: source_error,
         })?;
-    let spec = load_appspec(&staged.dir, &opts.appspec_filename)?;
+    let spec = load_appspec(&staged.dir, &opts.appspec_filename, Some(source))?;
     spec.runnable_here()
         .map_err(|reason| DeployError::NotRunnable { reason })?;
     let mut state = GroupState::load(&group.state())
@@ -118,7 +118,7 @@ pub async fn deploy(
         // Also when the same revision is deployed again: its own ApplicationStop stops it.
         Some(good) => {
             let dir = group.revisions().join(&good.revision);
-            match load_appspec(&dir, &good.appspec_filename) {
+            match load_appspec(&dir, &good.appspec_filename, None) {
                 Ok(spec) => Some((dir, good.revision.clone(), spec)),
                 Err(_) => None,
             }
@@ -250,18 +250,31 @@ pub async fn deploy(
     Ok(report)
 }
 
-/// Reads and validates the appspec at the root of a staged revision.
-fn load_appspec(dir: &Path, filename: &str) -> Result<AppSpec, DeployError> {
-    let mut path = dir.join(filename);
-    if !path.exists() && filename == "appspec.yml" && dir.join("appspec.yaml").exists() {
-        path = dir.join("appspec.yaml");
+/// Reads and validates the appspec at the root of a staged revision. Errors name it as the user
+/// knows it when `source` (the bundle deployed) is given: `bundle/appspec.yml`, or
+/// `bundle.tgz!appspec.yml` in an archive; else by its staged path.
+fn load_appspec(dir: &Path, filename: &str, source: Option<&Path>) -> Result<AppSpec, DeployError> {
+    let mut name = filename;
+    if !dir.join(name).exists() && filename == "appspec.yml" && dir.join("appspec.yaml").exists() {
+        name = "appspec.yaml";
     }
+    let path = dir.join(name);
     if !path.exists() {
         return Err(DeployError::NoAppspec {
+            bundle: source.unwrap_or(dir).to_path_buf(),
             name: filename.to_string(),
         });
     }
-    AppSpec::load(&path).map_err(|e| DeployError::Appspec(Box::new(e)))
+    let file = match source {
+        Some(bundle) if bundle.is_dir() => bundle.join(name).display().to_string(),
+        Some(archive) => format!("{}!{name}", archive.display()),
+        None => path.display().to_string(),
+    };
+    let spec = match std::fs::read_to_string(&path) {
+        Ok(text) => AppSpec::parse(&file, &text),
+        Err(error) => Err(SpecError::Read { file, error }),
+    };
+    spec.map_err(|e| DeployError::Appspec(Box::new(e)))
 }
 
 /// Compiles every wasm hook the plan will run, so a bad component fails before any event.

@@ -64,8 +64,8 @@ pub enum DeployError {
         #[source]
         source: stage::StageError,
     },
-    #[error("the revision has no `{name}` at its root")]
-    NoAppspec { name: String },
+    #[error("bundle `{}` has no `{name}` at its root", bundle.display())]
+    NoAppspec { bundle: PathBuf, name: String },
     #[error(transparent)]
     Appspec(Box<davit_spec::SpecError>),
     #[error("this revision cannot run here: {reason}")]

@@ -1,15 +1,18 @@
-//! Benchmark: a warm sandboxed hook next to `bash` running the same one-line script, and a
+//! Benchmark: warm sandboxed hooks next to `bash` running the same one-line script, and a
 //! component's first compile next to its load from the on-disk cache. Prints a table and the
 //! ratios; asserts nothing about time.
 //!
-//! Run: `cargo bench -p davit-sandbox --bench hooks` (release build). `DAVIT_BENCH_RUNS` sets the
-//! number of warm invocations (default 2000; bash gets a quarter as many, at least 100).
+//! Run: `scripts/build-guests --only tests && cargo bench -p davit-sandbox --bench hooks`
+//! (release build). `DAVIT_BENCH_RUNS` sets the number of warm invocations per hook (default
+//! 2000; bash gets a quarter as many, at least 100).
 //!
-//! The hook is hello-web's AfterInstall (`examples/hello-web/hooks/after-install.wasm`): it writes
-//! `config.json` and `hello-web.conf` into a granted directory and logs a line for each. The bash
-//! script writes the same two files with the same contents and echoes the same lines. Each side
-//! is timed from the call to the result, with a fresh store (wasm) or a fresh process (bash) each
-//! time, as a deployment runs them.
+//! Two hooks, each timed from the call to the result with a fresh store (wasm) or a fresh process
+//! (bash) every time, as a deployment runs them:
+//! - `log-line` (tests/guests): logs one line naming its event and deployment; bash `echo`es it.
+//! - hello-web's AfterInstall (`examples/hello-web/hooks/after-install.wasm`): writes
+//!   `config.json` and `hello-web.conf` into a granted directory and logs a line for each; the
+//!   bash script writes the same two files with the same contents. File system calls dominate
+//!   both, so the same two writes from native Rust are timed too.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -19,9 +22,15 @@ use davit_sandbox::{
     Access, CacheUse, Call, DeploymentInfo, Grants, HookContext, Mount, Plugin, Sandbox,
 };
 
-const COMPONENT: &str = "../../examples/hello-web/hooks/after-install.wasm";
 const REVISION: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const DEPLOYMENT: &str = "d-BENCH0001";
+
+const LOG_LINE: &str = r#"echo "$LIFECYCLE_EVENT: hello from $DEPLOYMENT_ID""#;
+const WRITE_CONFIG: &str = concat!(
+    r#"d="$1"; "#,
+    r#"printf '{\n  "port": %s,\n  "version": "%s",\n  "revision": "%s",\n  "deployment": "%s"\n}\n' 8080 1 "$REVISION" "$DEPLOYMENT_ID" > "$d/config.json" && echo "wrote $d/config.json"; "#,
+    r#"printf '# Written by the hello-web AfterInstall hook, deployment %s.\nport=%s\nversion=%s\nrevision=%s\n' "$DEPLOYMENT_ID" 8080 1 "$REVISION" > "$d/hello-web.conf" && echo "wrote $d/hello-web.conf""#,
+);
 
 fn main() {
     let runs: usize = std::env::var("DAVIT_BENCH_RUNS")
@@ -29,25 +38,44 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
     let bash_runs = (runs / 4).max(100);
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(COMPONENT);
-    let wasm = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let read = |path: &str| {
+        let path = repo.join(path);
+        std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run `scripts/build-guests --only tests` first)",
+                path.display()
+            )
+        })
+    };
+    let log_line = read("target/guests/wasm/log-line.wasm");
+    let after_install = read("examples/hello-web/hooks/after-install.wasm");
     let scratch = tempfile::tempdir().expect("scratch directory");
-
-    let (compile, cached) = compile_vs_cached(&wasm, scratch.path());
-
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     let sandbox = Sandbox::new(None).expect("sandbox");
-    let plugin = sandbox.load(&wasm).expect("component loads");
-    let wasm_dir = scratch.path().join("wasm-config");
-    std::fs::create_dir(&wasm_dir).unwrap();
-    let wasm_times = runtime.block_on(warm_hook(&sandbox, &plugin, &wasm_dir, runs));
 
-    let bash_dir = scratch.path().join("bash-config");
+    println!(
+        "{:<44} {:>6} {:>10} {:>10}",
+        "warm hook, call to result", "runs", "p50", "p99"
+    );
+    let wasm = {
+        let plugin = sandbox.load(&log_line).expect("component loads");
+        runtime.block_on(warm_hook(&sandbox, &plugin, None, runs))
+    };
+    let bash = bash_hook(LOG_LINE, None, bash_runs);
+    report("log-line", &wasm, &bash);
+
+    let (wasm_dir, bash_dir) = (scratch.path().join("wasm"), scratch.path().join("bash"));
+    let wasm = {
+        std::fs::create_dir(&wasm_dir).unwrap();
+        let plugin = sandbox.load(&after_install).expect("component loads");
+        runtime.block_on(warm_hook(&sandbox, &plugin, Some(&wasm_dir), runs))
+    };
     std::fs::create_dir(&bash_dir).unwrap();
-    let bash_times = bash_hook(&bash_dir, bash_runs);
+    let bash = bash_hook(WRITE_CONFIG, Some(&bash_dir), bash_runs);
     for file in ["config.json", "hello-web.conf"] {
         let (w, b) = (
             std::fs::read_to_string(wasm_dir.join(file)).unwrap(),
@@ -55,27 +83,33 @@ fn main() {
         );
         assert_eq!(w, b, "the two hooks must write the same `{file}`");
     }
+    report("hello-web AfterInstall (2 file writes)", &wasm, &bash);
+    let native = native_writes(&wasm_dir, runs);
+    row("  the same 2 writes from native Rust", runs, &native);
 
-    let (w50, w99) = (percentile(&wasm_times, 50.0), percentile(&wasm_times, 99.0));
-    let (b50, b99) = (percentile(&bash_times, 50.0), percentile(&bash_times, 99.0));
+    let (compile, cached) = compile_vs_cached(&after_install, scratch.path());
+    println!();
     println!(
-        "hook: hello-web AfterInstall ({} KiB component), writes 2 files, logs 2 lines",
-        wasm.len() / 1024
+        "{:<44} {:>10}",
+        format!("component load ({} KiB)", after_install.len() / 1024),
+        "median"
     );
-    println!("{:<34} {:>6} {:>10} {:>10}", "", "runs", "p50", "p99");
-    row("davit sandbox, warm (new store)", runs, w50, w99);
-    row("bash -c '<one-line script>'", bash_runs, b50, b99);
+    println!("{:<44} {:>10}", "first compile (cranelift)", fmt(compile));
+    println!("{:<44} {:>10}", "from the on-disk cache", fmt(cached));
+    println!("ratio compile/cached: {:.0}x", ratio(compile, cached));
+}
+
+/// Prints the two rows of a hook and their ratios, against the goal of 1/50.
+fn report(name: &str, wasm: &[Duration], bash: &[Duration]) {
+    row(&format!("{name}: davit sandbox"), wasm.len(), wasm);
+    row(&format!("{name}: bash -c"), bash.len(), bash);
+    let (w50, b50) = (percentile(wasm, 50.0), percentile(bash, 50.0));
     println!(
-        "ratio bash/wasm: p50 {:.1}x, p99 {:.1}x  (goal: wasm <= 1/50 of bash, p50 {})",
+        "  ratio bash/wasm: p50 {:.1}x, p99 {:.1}x (goal 50x: {})",
         ratio(b50, w50),
-        ratio(b99, w99),
+        ratio(percentile(bash, 99.0), percentile(wasm, 99.0)),
         if w50 * 50 <= b50 { "met" } else { "not met" }
     );
-    println!();
-    println!("{:<34} {:>10}", "component load", "median");
-    println!("{:<34} {:>10}", "first compile (cranelift)", fmt(compile));
-    println!("{:<34} {:>10}", "from the on-disk cache", fmt(cached));
-    println!("ratio compile/cached: {:.0}x", ratio(compile, cached));
 }
 
 /// Median times of compiling the component into a fresh cache, and of loading it back from
@@ -99,7 +133,12 @@ fn compile_vs_cached(wasm: &[u8], scratch: &Path) -> (Duration, Duration) {
     (percentile(&compiled, 50.0), percentile(&cached, 50.0))
 }
 
-async fn warm_hook(sandbox: &Sandbox, plugin: &Plugin, dir: &Path, runs: usize) -> Vec<Duration> {
+async fn warm_hook(
+    sandbox: &Sandbox,
+    plugin: &Plugin,
+    config_dir: Option<&Path>,
+    runs: usize,
+) -> Vec<Duration> {
     let call = || Call {
         context: HookContext {
             event: "AfterInstall".into(),
@@ -118,11 +157,14 @@ async fn warm_hook(sandbox: &Sandbox, plugin: &Plugin, dir: &Path, runs: usize) 
             ..HookContext::default()
         },
         grants: Grants {
-            mounts: vec![Mount {
-                host: dir.to_path_buf(),
-                guest: "/etc/hello-web".into(),
-                access: Access::ReadWrite,
-            }],
+            mounts: config_dir
+                .map(|dir| Mount {
+                    host: dir.to_path_buf(),
+                    guest: "/etc/hello-web".into(),
+                    access: Access::ReadWrite,
+                })
+                .into_iter()
+                .collect(),
             ..Grants::default()
         },
         observer: None,
@@ -142,16 +184,13 @@ async fn warm_hook(sandbox: &Sandbox, plugin: &Plugin, dir: &Path, runs: usize) 
     times
 }
 
-/// The same work as the AfterInstall hook, as the one-line bash script a CodeDeploy user writes.
-fn bash_hook(dir: &Path, runs: usize) -> Vec<Duration> {
-    let script = concat!(
-        r#"d="$1"; "#,
-        r#"printf '{\n  "port": %s,\n  "version": "%s",\n  "revision": "%s",\n  "deployment": "%s"\n}\n' 8080 1 "$REVISION" "$DEPLOYMENT_ID" > "$d/config.json" && echo "wrote $d/config.json"; "#,
-        r#"printf '# Written by the hello-web AfterInstall hook, deployment %s.\nport=%s\nversion=%s\nrevision=%s\n' "$DEPLOYMENT_ID" 8080 1 "$REVISION" > "$d/hello-web.conf" && echo "wrote $d/hello-web.conf""#,
-    );
+/// `script` run by a fresh `bash -c` with CodeDeploy's variables and `dir` as `$1`.
+fn bash_hook(script: &str, dir: Option<&Path>, runs: usize) -> Vec<Duration> {
+    let dir = dir.map(|d| d.display().to_string()).unwrap_or_default();
     let run = || {
         let output = Command::new("bash")
-            .args(["-c", script, "hook", &dir.display().to_string()])
+            .args(["-c", script, "hook", &dir])
+            .env("LIFECYCLE_EVENT", "AfterInstall")
             .env("REVISION", REVISION)
             .env("DEPLOYMENT_ID", DEPLOYMENT)
             .output()
@@ -161,6 +200,20 @@ fn bash_hook(dir: &Path, runs: usize) -> Vec<Duration> {
     for _ in 0..10 {
         run();
     }
+    timed(runs, run)
+}
+
+/// The file system work of the AfterInstall hook, without a sandbox or a process.
+fn native_writes(dir: &Path, runs: usize) -> Vec<Duration> {
+    let json = std::fs::read(dir.join("config.json")).unwrap();
+    let conf = std::fs::read(dir.join("hello-web.conf")).unwrap();
+    timed(runs, || {
+        std::fs::write(dir.join("config.json"), &json).unwrap();
+        std::fs::write(dir.join("hello-web.conf"), &conf).unwrap();
+    })
+}
+
+fn timed(runs: usize, mut run: impl FnMut()) -> Vec<Duration> {
     (0..runs)
         .map(|_| {
             let started = Instant::now();
@@ -190,6 +243,10 @@ fn fmt(d: Duration) -> String {
     }
 }
 
-fn row(name: &str, runs: usize, p50: Duration, p99: Duration) {
-    println!("{name:<34} {runs:>6} {:>10} {:>10}", fmt(p50), fmt(p99));
+fn row(name: &str, runs: usize, times: &[Duration]) {
+    println!(
+        "{name:<44} {runs:>6} {:>10} {:>10}",
+        fmt(percentile(times, 50.0)),
+        fmt(percentile(times, 99.0))
+    );
 }

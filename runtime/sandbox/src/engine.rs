@@ -33,7 +33,12 @@ pub(crate) fn new_engine() -> Result<Engine, SandboxError> {
         .max_tables_per_module(2)
         .table_elements(100_000)
         .max_memory_size(MAX_MEMORY_SLOT as usize)
-        .linear_memory_keep_resident(1 << 20);
+        // A freed slot's first 4 MiB of memory (and 1 MiB of tables) are zeroed in place rather
+        // than returned to the kernel: a small hook fits, and its next invocation skips the
+        // madvise and page faults (24 µs instead of 41 µs per warm call in the benchmark, where
+        // syscalls are slow). At most 64 slots × 5 MiB stay resident, and only slots in use.
+        .linear_memory_keep_resident(4 << 20)
+        .table_keep_resident(1 << 20);
     let mut config = Config::new();
     config
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))

@@ -57,7 +57,7 @@ pub fn run(cmd: AppspecCommand) -> Result<(), Exit> {
     if let Some(policy) = policy {
         let policy = davit_spec::HostPolicy::load(&policy).map_err(Exit::invalid)?;
         if let Err(refusals) = policy.check_appspec(&spec) {
-            return Err(Exit::invalid(super::deploy::refused(refusals)));
+            return Err(Exit::invalid(super::deploy::refused(refusals, None)));
         }
     }
     let runnable = spec.runnable_here();

@@ -98,7 +98,13 @@ pub async fn run(args: Args) -> Result<(), Exit> {
     };
     let report = davit_lifecycle::deploy(&sandbox, &bundle, &opts, progress)
         .await
-        .map_err(deploy_error)?;
+        .map_err(|e| match e {
+            DeployError::Refused { refusals } => Exit::invalid(refused(
+                refusals,
+                policy_file(&args).is_none().then_some(&bundle),
+            )),
+            e => deploy_error(e),
+        })?;
     match args.output {
         Format::Json => output::json(&report)?,
         Format::Text => print_summary(&report),
@@ -118,11 +124,8 @@ fn options(args: &Args, bundle: &Path) -> Result<DeployOptions, Exit> {
             Event::parse(name).map_err(|e| Exit::invalid(anyhow::anyhow!("`--events`: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let policy = match &args.policy {
+    let policy = match policy_file(args) {
         Some(path) => HostPolicy::load(path).map_err(Exit::invalid)?,
-        None if Path::new(DEFAULT_POLICY).exists() => {
-            HostPolicy::load(Path::new(DEFAULT_POLICY)).map_err(Exit::invalid)?
-        }
         None => HostPolicy::default(),
     };
     let application = match &args.application_name {
@@ -147,6 +150,14 @@ fn options(args: &Args, bundle: &Path) -> Result<DeployOptions, Exit> {
         policy,
         keep_revisions: args.keep_revisions,
     })
+}
+
+/// The policy file in force: `--policy`, else /etc/davit/policy.toml if it exists.
+fn policy_file(args: &Args) -> Option<&Path> {
+    match &args.policy {
+        Some(path) => Some(path),
+        None => Some(Path::new(DEFAULT_POLICY)).filter(|p| p.exists()),
+    }
 }
 
 /// The bundle's file name without archive extensions, made a safe name.
@@ -191,14 +202,17 @@ fn default_root() -> PathBuf {
 
 fn deploy_error(error: DeployError) -> Exit {
     match error {
-        DeployError::Refused { refusals } => Exit::invalid(refused(refusals)),
-        e @ (DeployError::Appspec(_)
-        | DeployError::NoAppspec { .. }
+        e @ (DeployError::Refused { .. }
+        | DeployError::Appspec(_)
         | DeployError::NotRunnable { .. }
         | DeployError::BadName { .. }
         | DeployError::Load { .. }
         | DeployError::HookFile { .. }
         | DeployError::Stage { .. }) => Exit::invalid(e),
+        e @ DeployError::NoAppspec { .. } => Exit::invalid(hint(
+            e,
+            "a bundle has its appspec at its root; name another file with `--appspec-filename`",
+        )),
         e @ DeployError::Lock(_) => Exit::from(hint(
             e,
             "wait for it to finish, or use another `--deployment-root`",
@@ -207,8 +221,10 @@ fn deploy_error(error: DeployError) -> Exit {
     }
 }
 
-/// The error for grants the policy refuses: one line per refusal, then a hint.
-pub fn refused(refusals: Vec<davit_spec::Refusal>) -> anyhow::Error {
+/// The error for grants the policy refuses: one line per refusal, then a hint. `unpoliced` is
+/// the bundle when no policy file is in force (nothing can be granted), so the hint can say how to
+/// write one.
+pub fn refused(refusals: Vec<davit_spec::Refusal>, unpoliced: Option<&Path>) -> anyhow::Error {
     let count = refusals.len();
     let mut message = format!(
         "the host policy refuses {count} grant{} (no hook has run):",
@@ -217,10 +233,16 @@ pub fn refused(refusals: Vec<davit_spec::Refusal>) -> anyhow::Error {
     for r in &refusals {
         message.push_str(&format!("\n  {r}"));
     }
-    hint(
-        anyhow::Error::msg(message),
-        "ask the host's administrator to allow it in the policy, or remove the grant from the appspec",
-    )
+    let advice = match unpoliced {
+        Some(bundle) => format!(
+            "no host policy is installed ({DEFAULT_POLICY} does not exist), so nothing can be granted: \
+             review the policy this bundle needs with `davit policy suggest {}`, then install it there \
+             or pass it with `--policy FILE`",
+            bundle.display()
+        ),
+        None => "ask the host's administrator to allow it in the policy, or remove the grant from the appspec".into(),
+    };
+    hint(anyhow::Error::msg(message), advice)
 }
 
 /// Live progress on stderr: a spinner per event where stderr is a terminal, plain lines elsewhere.

@@ -4,3 +4,4 @@ pub mod appspec;
 pub mod deploy;
 pub mod hook;
 pub mod plugin;
+pub mod policy;

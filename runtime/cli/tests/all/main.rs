@@ -2,5 +2,6 @@
 
 mod appspec_check;
 mod deploy_local;
+mod golden;
 mod hello_web;
 mod support;

@@ -1,6 +1,7 @@
 //! The host policy: what any bundle may be granted on this host, written by its administrator.
 
 mod raw;
+mod suggest;
 mod tcp;
 mod validate;
 
@@ -107,6 +108,12 @@ impl HostPolicy {
     pub fn load(path: &Path) -> Result<HostPolicy, SpecError> {
         let (file, text) = crate::parse::read(path)?;
         Self::parse(&file, &text)
+    }
+
+    /// The policy text (TOML) that allows exactly what `spec` asks for, for an administrator to
+    /// review: every grant, native script user and limit of its hooks, and nothing more.
+    pub fn suggest(spec: &crate::AppSpec) -> String {
+        suggest::suggest(spec)
     }
 
     /// Whether native (non-Wasm) hooks may run at all.

@@ -11,7 +11,7 @@ use davit_spec::{
 
 /// `$DAVIT_CORPUS`, or `shared/corpus` next to the repository; `None` (with a loud message) if
 /// it is absent.
-fn corpus() -> Option<PathBuf> {
+pub fn corpus() -> Option<PathBuf> {
     let dir = std::env::var_os("DAVIT_CORPUS").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
         PathBuf::from,
@@ -40,7 +40,7 @@ const MUST_FAIL: &[(&str, &str, &str)] = &[(
 /// `timeout: timeout-in-seconds` …), which the CodeDeploy agent rejects too.
 const WITH_PROBLEMS: &[&str] = &["09-appspec-assistant-placeholder-template"];
 
-fn all_appspecs(corpus: &Path) -> Vec<PathBuf> {
+pub fn all_appspecs(corpus: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for dir in [corpus.join("appspec"), corpus.join("appspec/bundles-gurre")] {
         for entry in std::fs::read_dir(&dir).unwrap() {

@@ -1,0 +1,115 @@
+//! Golden files for the CLI's errors as a user sees them: each case runs `davit` and its exit code
+//! and stderr must equal `golden/NAME.txt`, with the scratch directory shown as `<tmp>` and the
+//! repository as `<repo>`. Run with `DAVIT_BLESS=1` to rewrite them after a deliberate wording
+//! change, then review the diff.
+
+use std::path::Path;
+
+use crate::support::*;
+
+/// Files to write under `<tmp>` before a case runs: path and contents.
+type Files = &'static [(&'static str, &'static str)];
+
+/// The cases: a name, the arguments (`<tmp>` and `<repo>` are substituted), and files.
+const CASES: &[(&str, &str, Files)] = &[
+    (
+        "appspec-malformed",
+        "appspec check <tmp>/appspec.yml",
+        &[(
+            "appspec.yml",
+            "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: a.wasm\n     timeout: 5\n",
+        )],
+    ),
+    (
+        "appspec-unknown-builtin",
+        "appspec check <tmp>/appspec.yml",
+        &[(
+            "appspec.yml",
+            "version: 0.0\nos: linux\nhooks:\n  ValidateService:\n    - location: builtin:http-chek\n",
+        )],
+    ),
+    (
+        "deploy-no-policy",
+        "deploy --local <repo>/examples/hello-web --deployment-root <tmp>/root --target-root <tmp>/target",
+        &[],
+    ),
+    (
+        "deploy-policy-malformed",
+        "deploy --local <repo>/examples/hello-web --policy <tmp>/policy.toml --deployment-root <tmp>/root --target-root <tmp>/target",
+        &[(
+            "policy.toml",
+            "[[directories]]\npath = \"/etc/app\"\naccess = \"write\"\n",
+        )],
+    ),
+    (
+        "deploy-missing-bundle",
+        "deploy --local <tmp>/nothing-here --deployment-root <tmp>/root",
+        &[],
+    ),
+    (
+        "deploy-no-appspec",
+        "deploy --local <tmp>/bundle --deployment-root <tmp>/root --target-root <tmp>/target",
+        &[("bundle/index.html", "hi")],
+    ),
+    (
+        "deploy-unknown-event",
+        "deploy --local <repo>/examples/hello-web --events BeforeInstall,AfterInstal --deployment-root <tmp>/root",
+        &[],
+    ),
+    (
+        "deploy-without-local",
+        "deploy --deployment-root <tmp>/root",
+        &[],
+    ),
+    ("hook-unknown-builtin", "hook run builtin:tcp", &[]),
+    (
+        "hook-bad-grant",
+        "hook run builtin:tcp-check --grant dir=relative/path",
+        &[],
+    ),
+];
+
+#[test]
+fn cli_errors_match_their_golden_files() {
+    let repo = repo().canonicalize().unwrap();
+    let golden_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/all/golden");
+    let bless = std::env::var_os("DAVIT_BLESS").is_some();
+    let mut mismatches = Vec::new();
+    for (name, args, files) in CASES {
+        let tmp = tempfile::tempdir().unwrap();
+        let tmp_path = tmp.path().to_str().unwrap();
+        for (path, contents) in *files {
+            let path = tmp.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, contents).unwrap();
+        }
+        let repo_path = repo.to_str().unwrap();
+        let output = davit()
+            .args(
+                args.split(' ')
+                    .map(|a| a.replace("<tmp>", tmp_path).replace("<repo>", repo_path)),
+            )
+            .output()
+            .unwrap();
+        let (_, err) = text(&output);
+        let actual = format!(
+            "$ davit {args}\nexit: {}\n{}",
+            output.status.code().unwrap_or(-1),
+            err.replace(tmp_path, "<tmp>").replace(repo_path, "<repo>")
+        );
+        let golden = golden_dir.join(format!("{name}.txt"));
+        if bless {
+            std::fs::create_dir_all(&golden_dir).unwrap();
+            std::fs::write(&golden, &actual).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&golden).unwrap_or_default();
+        if expected != actual {
+            mismatches.push(format!(
+                "{}:\n--- expected\n{expected}--- actual\n{actual}",
+                golden.display()
+            ));
+        }
+    }
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}

@@ -1,0 +1,13 @@
+//! Not an attack: the smallest useful hook, one log line naming its event and deployment (the
+//! `echo` of a shell hook). The benchmark in runtime/sandbox/benches/hooks.rs times it.
+
+use davit_sdk::prelude::*;
+struct LogLine;
+impl Hook for LogLine {
+    fn run(ctx: HookContext) -> Result<(), String> {
+        info!("{}: hello from {}", ctx.event, ctx.deployment.id);
+        Ok(())
+    }
+}
+
+davit_sdk::export_hook!(LogLine);
