@@ -1,6 +1,6 @@
 //! `davit deploy --local` end to end.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -228,6 +228,20 @@ hooks:
     );
 }
 
+/// A scratch directory with a [`native_bundle`], a policy allowing native scripts, and the
+/// deployment and target roots to use: (dir, bundle, policy, root, target).
+fn native_setup(
+    after_install_timeout: u32,
+) -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    native_bundle(&bundle, after_install_timeout);
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "allow_native_scripts = true\n").unwrap();
+    let (root, target) = (dir.path().join("root"), dir.path().join("target"));
+    (dir, bundle, policy, root, target)
+}
+
 fn report(output: &std::process::Output) -> serde_json::Value {
     let (out, err) = text(output);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"))
@@ -262,12 +276,7 @@ fn native_scripts_are_refused_unless_the_policy_allows_them() {
 
 #[test]
 fn native_scripts_run_with_codedeploys_environment_and_timeout() {
-    let dir = tempfile::tempdir().unwrap();
-    let bundle = dir.path().join("bundle");
-    native_bundle(&bundle, 1);
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, "allow_native_scripts = true\n").unwrap();
-    let (root, target) = (dir.path().join("root"), dir.path().join("target"));
+    let (_dir, bundle, policy, root, target) = native_setup(1);
     let args = ["-a", "shop", "-g", "blue", "--output", "json"];
 
     let output = deploy(&bundle, &root, &target, Some(&policy), &args);
@@ -321,12 +330,7 @@ fn native_scripts_run_with_codedeploys_environment_and_timeout() {
 
 #[test]
 fn events_limits_the_run_and_a_revision_without_validate_service_is_not_good() {
-    let dir = tempfile::tempdir().unwrap();
-    let bundle = dir.path().join("bundle");
-    native_bundle(&bundle, 5);
-    let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, "allow_native_scripts = true\n").unwrap();
-    let (root, target) = (dir.path().join("root"), dir.path().join("target"));
+    let (_dir, bundle, policy, root, target) = native_setup(5);
     let run = |events: &str| {
         let args = ["-a", "shop", "--events", events, "--output", "json"];
         let output = deploy(&bundle, &root, &target, Some(&policy), &args);
