@@ -38,6 +38,12 @@ struct Cli {
 enum Command {
     /// Deploy a revision on this host (like `codedeploy-local`)
     Deploy(commands::deploy::Args),
+    /// Push and pull revisions as chunks in a store
+    #[command(subcommand)]
+    Bundle(commands::bundle::BundleCommand),
+    /// Run a bundle store
+    #[command(subcommand)]
+    Store(commands::bundle::StoreCommand),
     /// Work with hooks
     #[command(subcommand)]
     Hook(commands::hook::HookCommand),
@@ -99,6 +105,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Deploy(args) => commands::deploy::run(args).await,
             Command::Hook(cmd) => commands::hook::run(cmd).await,
+            Command::Bundle(cmd) => commands::bundle::run(cmd).await,
+            Command::Store(cmd) => commands::bundle::serve(cmd).await,
             Command::Appspec(cmd) => commands::appspec::run(cmd),
             Command::Plugin(cmd) => commands::plugin::run(cmd),
             Command::Policy(cmd) => commands::policy::run(cmd),

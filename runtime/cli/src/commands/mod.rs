@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub mod appspec;
+pub mod bundle;
 pub mod deploy;
 pub mod hook;
 pub mod plugin;

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `davit` binary: real bundles, real components, real files on disk.
 
 mod appspec_check;
+mod bundle;
 mod deploy_local;
 mod golden;
 mod hello_web;

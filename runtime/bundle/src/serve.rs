@@ -1,0 +1,152 @@
+//! davit's HTTP store: a directory of chunks and manifests served over HTTP (`davit store
+//! serve`), so hosts pull from the server. It speaks the subset of HTTP that the `object_store`
+//! HTTP client uses: GET, HEAD and PUT of one object.
+//!
+//! Only the store's own keys exist (`chunks/ab/<digest>`, `manifests/<digest>`): any other path
+//! is 404 and can name no file outside the directory. An upload must hash to its name, so a
+//! client cannot plant a corrupt chunk. With a token, uploads need `Authorization: Bearer TOKEN`.
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::cache::write_atomically;
+use crate::digest::Digest;
+
+/// The largest upload accepted (a manifest of a very large tree).
+const MAX_UPLOAD: usize = 256 << 20;
+
+/// Serves the store in `root` on `listener` until the task is dropped.
+///
+/// # Errors
+///
+/// When accepting connections fails.
+pub async fn serve(
+    root: PathBuf,
+    listener: TcpListener,
+    token: Option<String>,
+) -> std::io::Result<()> {
+    let shared = Arc::new((root, token));
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(handle(&shared.0, shared.1.as_deref(), request).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(
+    root: &Path,
+    token: Option<&str>,
+    request: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let Some((digest, path)) = object_path(root, request.uri().path()) else {
+        return status(StatusCode::NOT_FOUND, "no such object");
+    };
+    match *request.method() {
+        Method::GET | Method::HEAD => match tokio::fs::read(&path).await {
+            Ok(data) => {
+                let len = data.len();
+                let body = if request.method() == Method::HEAD {
+                    Bytes::new()
+                } else {
+                    Bytes::from(data)
+                };
+                let mut response = Response::new(Full::new(body));
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_LENGTH, len.into());
+                response
+            }
+            Err(_) => status(StatusCode::NOT_FOUND, "no such object"),
+        },
+        Method::PUT => {
+            if let Some(token) = token {
+                let expected = format!("Bearer {token}");
+                let given = request.headers().get(header::AUTHORIZATION);
+                if given.is_none_or(|g| g.as_bytes() != expected.as_bytes()) {
+                    return status(StatusCode::UNAUTHORIZED, "uploads need the store's token");
+                }
+            }
+            let body = match Limited::new(request.into_body(), MAX_UPLOAD)
+                .collect()
+                .await
+            {
+                Ok(body) => body.to_bytes(),
+                Err(_) => return status(StatusCode::PAYLOAD_TOO_LARGE, "upload too large"),
+            };
+            if Digest::of(&body) != digest {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    "the upload does not hash to its name",
+                );
+            }
+            let written = tokio::task::spawn_blocking(move || write_atomically(&path, &body)).await;
+            match written {
+                Ok(Ok(())) => status(StatusCode::CREATED, ""),
+                _ => status(StatusCode::INTERNAL_SERVER_ERROR, "cannot store the upload"),
+            }
+        }
+        _ => status(StatusCode::METHOD_NOT_ALLOWED, "GET, HEAD or PUT"),
+    }
+}
+
+/// The digest and file of a store key in the URL path, or `None` for anything else.
+fn object_path(root: &Path, url_path: &str) -> Option<(Digest, PathBuf)> {
+    let parts: Vec<&str> = url_path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["chunks", shard, hex] => {
+            let digest: Digest = hex.parse().ok()?;
+            (*shard == &hex[..2]).then(|| (digest, root.join("chunks").join(shard).join(hex)))
+        }
+        ["manifests", hex] => {
+            let digest: Digest = hex.parse().ok()?;
+            Some((digest, root.join("manifests").join(hex)))
+        }
+        _ => None,
+    }
+}
+
+fn status(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(text.as_bytes())));
+    *response.status_mut() = code;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_store_keys_name_files() {
+        let root = Path::new("/store");
+        let d = Digest::of(b"x").to_hex();
+        let (_, path) = object_path(root, &format!("/chunks/{}/{d}", &d[..2])).unwrap();
+        assert_eq!(path, root.join("chunks").join(&d[..2]).join(&d));
+        assert!(object_path(root, &format!("/manifests/{d}")).is_some());
+        for bad in [
+            format!("/chunks/zz/{d}"),
+            "/chunks/../../etc/passwd".to_string(),
+            "/manifests/..%2f..%2fetc".to_string(),
+            format!("/manifests/{d}/x"),
+            "/".to_string(),
+        ] {
+            assert!(object_path(root, &bad).is_none(), "{bad}");
+        }
+    }
+}

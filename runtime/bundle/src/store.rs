@@ -1,0 +1,219 @@
+//! Where bundles live: a directory, davit's own HTTP store (`davit store serve`), or an
+//! S3-compatible bucket, all through the `object_store` crate.
+//!
+//! Layout, the same in every store:
+//! - `chunks/<first 2 hex>/<digest>`: a chunk's bytes;
+//! - `manifests/<revision id>`: a manifest's bytes.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::path::Path as Key;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::digest::Digest;
+
+/// A bundle store.
+#[derive(Clone, Debug)]
+pub struct Store {
+    inner: Arc<dyn ObjectStore>,
+    url: String,
+}
+
+/// A store that cannot be opened or answered wrongly.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL names no store davit knows.
+    #[error("`{url}` is not a store: {reason}")]
+    BadUrl {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The store has no such object.
+    #[error("{what} is not in the store `{url}`")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+        /// The store.
+        url: String,
+    },
+    /// The store failed.
+    #[error("store `{url}`: {source}")]
+    Backend {
+        /// The store.
+        url: String,
+        /// What it said.
+        source: object_store::Error,
+    },
+}
+
+impl Store {
+    /// Opens the store at `url`:
+    /// - a path or `file:///path`: a directory (created if missing);
+    /// - `http://host:port/prefix`: davit's HTTP store;
+    /// - `s3://bucket/prefix`: an S3 bucket; credentials, region and endpoint come from the
+    ///   usual `AWS_*` variables (`AWS_ENDPOINT_URL` for an S3-compatible server;
+    ///   `AWS_ALLOW_HTTP=true` lets it be plain http).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::BadUrl`] for a URL of another kind, or a store that cannot be set up.
+    pub fn open(url: &str) -> Result<Store, StoreError> {
+        let bad = |reason: String| StoreError::BadUrl {
+            url: url.to_owned(),
+            reason,
+        };
+        let inner: Arc<dyn ObjectStore> = if let Some(rest) = url.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(bad("it names no bucket".into()));
+            }
+            let s3 = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            prefixed(Arc::new(s3), prefix)
+        } else if url.starts_with("http://") || url.starts_with("https://") {
+            let options = object_store::ClientOptions::new().with_allow_http(true);
+            let http = object_store::http::HttpBuilder::new()
+                .with_url(url)
+                .with_client_options(options)
+                .build()
+                .map_err(|e| bad(e.to_string()))?;
+            Arc::new(http)
+        } else if url.contains("://") && !url.starts_with("file://") {
+            return Err(bad(
+                "use a directory, file://, http://, https:// or s3:// URL".into(),
+            ));
+        } else {
+            let dir = url.strip_prefix("file://").unwrap_or(url);
+            std::fs::create_dir_all(dir).map_err(|e| bad(format!("cannot create it: {e}")))?;
+            let local = object_store::local::LocalFileSystem::new_with_prefix(dir)
+                .map_err(|e| bad(e.to_string()))?;
+            Arc::new(local)
+        };
+        Ok(Store {
+            inner,
+            url: url.to_owned(),
+        })
+    }
+
+    /// The URL it was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether the store has the chunk.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn has_chunk(&self, digest: &Digest) -> Result<bool, StoreError> {
+        match self.inner.head(&chunk_key(digest)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.backend(e)),
+        }
+    }
+
+    /// Stores a chunk (its digest is its name; the caller computed it).
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn put_chunk(&self, digest: &Digest, data: Bytes) -> Result<(), StoreError> {
+        self.put(&chunk_key(digest), data).await
+    }
+
+    /// A chunk's bytes, unverified: the caller checks them against `digest`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`], or when the store fails.
+    pub async fn get_chunk(&self, digest: &Digest) -> Result<Bytes, StoreError> {
+        self.get(&chunk_key(digest), || format!("chunk {digest}"))
+            .await
+    }
+
+    /// Stores a manifest under its revision id.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn put_manifest(&self, id: &Digest, data: Bytes) -> Result<(), StoreError> {
+        self.put(&manifest_key(id), data).await
+    }
+
+    /// Whether the store has the revision's manifest.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn has_manifest(&self, id: &Digest) -> Result<bool, StoreError> {
+        match self.inner.head(&manifest_key(id)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(self.backend(e)),
+        }
+    }
+
+    /// A manifest's bytes, unverified: [`Manifest::decode`](crate::Manifest::decode) checks them.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`], or when the store fails.
+    pub async fn get_manifest(&self, id: &Digest) -> Result<Bytes, StoreError> {
+        self.get(&manifest_key(id), || format!("revision {id}"))
+            .await
+    }
+
+    async fn put(&self, key: &Key, data: Bytes) -> Result<(), StoreError> {
+        self.inner
+            .put(key, PutPayload::from_bytes(data))
+            .await
+            .map(drop)
+            .map_err(|e| self.backend(e))
+    }
+
+    async fn get(&self, key: &Key, what: impl Fn() -> String) -> Result<Bytes, StoreError> {
+        let result = match self.inner.get(key).await {
+            Ok(result) => result.bytes().await,
+            Err(e) => Err(e),
+        };
+        result.map_err(|e| match e {
+            object_store::Error::NotFound { .. } => StoreError::NotFound {
+                what: what(),
+                url: self.url.clone(),
+            },
+            e => self.backend(e),
+        })
+    }
+
+    fn backend(&self, source: object_store::Error) -> StoreError {
+        StoreError::Backend {
+            url: self.url.clone(),
+            source,
+        }
+    }
+}
+
+fn prefixed(store: Arc<dyn ObjectStore>, prefix: &str) -> Arc<dyn ObjectStore> {
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty() {
+        store
+    } else {
+        Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+    }
+}
+
+/// Where a chunk lives in a store (and in a host's cache).
+pub fn chunk_key(digest: &Digest) -> Key {
+    let hex = digest.to_hex();
+    Key::from(format!("chunks/{}/{hex}", &hex[..2]))
+}
+
+fn manifest_key(id: &Digest) -> Key {
+    Key::from(format!("manifests/{id}"))
+}

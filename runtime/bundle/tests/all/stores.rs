@@ -1,0 +1,131 @@
+//! Push and pull through each store: the same tree comes back, a second push sends nothing, a
+//! small change moves a few chunks, and an interrupted pull resumes.
+
+use davit_bundle::{BundleError, ChunkCache, Quiet, Store, StoreError, push};
+
+use crate::support::*;
+
+/// The whole round trip against one store.
+async fn round_trip(store: Store) {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    sample_tree(&tree);
+
+    let first = push(&tree, &store, 8, &Quiet).await.unwrap();
+    assert_eq!(first.files, 5);
+    assert!(first.new_manifest);
+    assert_eq!(first.new_chunks, first.chunks);
+    assert!(first.total_bytes > 3 << 20);
+    let again = push(&tree, &store, 8, &Quiet).await.unwrap();
+    assert_eq!(
+        again.revision, first.revision,
+        "same tree, same revision id"
+    );
+    assert_eq!((again.new_chunks, again.new_bytes), (0, 0));
+    assert!(!again.new_manifest);
+
+    let cache = ChunkCache::new(work.path().join("cache"));
+    let out = work.path().join("out");
+    let pulled = davit_bundle::pull(&first.revision, &store, &cache, &out, &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(pulled.fetched_chunks, pulled.chunks);
+    assert_same_tree(&tree, &out);
+
+    // Change 4 KiB in the middle of the 3 MiB file: only the chunks around it move.
+    let mut big = std::fs::read(tree.join("www/big.bin")).unwrap();
+    big[1_500_000..1_504_096].copy_from_slice(&noise(4096, 99));
+    std::fs::write(tree.join("www/big.bin"), &big).unwrap();
+    let second = push(&tree, &store, 8, &Quiet).await.unwrap();
+    assert_ne!(second.revision, first.revision);
+    assert!((1..=3).contains(&second.new_chunks), "{second:?}");
+    let out2 = work.path().join("out2");
+    let delta = davit_bundle::pull(&second.revision, &store, &cache, &out2, &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(delta.fetched_chunks, second.new_chunks);
+    assert!(delta.fetched_bytes * 10 < delta.total_bytes, "{delta:?}");
+    assert_same_tree(&tree, &out2);
+
+    // The destination must be new: an existing directory is never overwritten.
+    let err = davit_bundle::pull(&second.revision, &store, &cache, &out2, &Quiet)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, BundleError::Io { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_directory_store_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    round_trip(Store::open(dir.path().to_str().unwrap()).unwrap()).await;
+}
+
+#[tokio::test]
+async fn the_http_store_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    round_trip(http_store(dir.path()).await).await;
+}
+
+#[tokio::test]
+async fn an_s3_store_round_trips() {
+    if let Some(store) = s3_store("round-trip") {
+        round_trip(store).await;
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_pull_resumes_without_downloading_again() {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    sample_tree(&tree);
+    let store_dir = work.path().join("store");
+    let store = Store::open(store_dir.to_str().unwrap()).unwrap();
+    let pushed = push(&tree, &store, 8, &Quiet).await.unwrap();
+
+    // Take one chunk away: the pull stops on it, keeping what it fetched.
+    let chunks_dir = store_dir.join("chunks");
+    let first_shard = std::fs::read_dir(&chunks_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let victim = std::fs::read_dir(&first_shard)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let saved = std::fs::read(&victim).unwrap();
+    std::fs::remove_file(&victim).unwrap();
+    let cache = ChunkCache::new(work.path().join("cache"));
+    let out = work.path().join("out");
+    let err = davit_bundle::pull(&pushed.revision, &store, &cache, &out, &Quiet)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, BundleError::Store(StoreError::NotFound { .. })),
+        "{err}"
+    );
+    assert!(!out.exists(), "nothing materialized");
+
+    let kept = count_files(&work.path().join("cache/chunks"));
+    assert!(kept < pushed.chunks);
+
+    std::fs::write(&victim, saved).unwrap();
+    let resumed = davit_bundle::pull(&pushed.revision, &store, &cache, &out, &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(resumed.fetched_chunks, pushed.chunks - kept, "{resumed:?}");
+    assert!(resumed.manifest_cached);
+    assert_same_tree(&tree, &out);
+}
+
+fn count_files(dir: &std::path::Path) -> usize {
+    let Ok(shards) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    shards
+        .map(|s| std::fs::read_dir(s.unwrap().path()).unwrap().count())
+        .sum()
+}
