@@ -1,21 +1,12 @@
-//! The content address of a staged revision: a blake3 digest over a directory tree.
-//!
-//! The digest covers every entry below the root, in order of relative path (compared component
-//! by component, the same on every host): the path, the entry type, the permission bits
-//! (`mode & 0o7777`; none for symlinks, whose mode means nothing on Linux), the link target of a
-//! symlink and the blake3 of a file's contents (streamed).
-//! Owners, timestamps and the root directory's own mode are left out, so the same bundle gives the
-//! same id whether it arrived as a directory, a zip or a tarball, and on any host.
+//! The content address of a staged revision: the blake3 digest of its bundle manifest (see
+//! `davit_bundle::Manifest`), which covers every path, its kind, permission bits, a file's
+//! content and a link's target. Owners, timestamps and the root directory's own mode are left
+//! out, so the same tree gives the same id whether it arrived as a directory, a zip, a tarball or
+//! from a bundle store, and on any host.
 
 use std::fmt;
-use std::fs;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-/// Bumped whenever the byte stream fed to the hasher changes.
-const DOMAIN: &[u8] = b"davit-tree-v1\0";
+use std::path::Path;
 
 /// The id of a staged revision: the lowercase hex of a 32-byte blake3 digest.
 ///
@@ -46,10 +37,6 @@ impl RevisionId {
     /// The first 12 hex characters, for messages and listings.
     pub fn short(&self) -> &str {
         &self.0[..12]
-    }
-
-    fn from_hash(hash: blake3::Hash) -> Self {
-        Self(hash.to_hex().to_string())
     }
 }
 
@@ -107,77 +94,20 @@ impl fmt::Display for RevisionId {
     }
 }
 
-/// Computes the [`RevisionId`] of the tree at `dir` (see the module docs for what it covers).
-/// Symlinks are hashed as links, never followed.
+/// Computes the [`RevisionId`] of the tree at `dir`: the id of its bundle manifest, so a tree
+/// deployed from a directory or archive has the id `davit bundle push` gives it. Symlinks are
+/// recorded as links, never followed.
 ///
 /// # Errors
 ///
-/// Any I/O error reading the tree, with the path in its message; `InvalidData` for an entry
-/// that is not a file, directory or symlink (a fifo, socket or device).
+/// Any I/O error reading the tree, and `InvalidData` for what a bundle cannot hold (a fifo,
+/// socket or device, a name that is not UTF-8, a symlink leaving the tree), each naming the path.
 pub fn tree_digest(dir: &Path) -> io::Result<RevisionId> {
-    let mut entries = Vec::new();
-    collect(dir, &mut PathBuf::new(), &mut entries)?;
-    // `Path` orders by components: a pure function of the names, the same on every host.
-    entries.sort_unstable();
-
-    let mut tree = blake3::Hasher::new();
-    tree.update(DOMAIN);
-    for rel in &entries {
-        let path = dir.join(rel);
-        let meta = fs::symlink_metadata(&path).map_err(|e| with_path(e, &path))?;
-        let name = rel.as_os_str().as_bytes();
-        let kind = meta.file_type();
-        let tag = if kind.is_dir() {
-            b'd'
-        } else if kind.is_symlink() {
-            b'l'
-        } else {
-            b'f'
-        };
-        tree.update(&[tag]);
-        tree.update(&(name.len() as u64).to_le_bytes());
-        tree.update(name);
-        if kind.is_symlink() {
-            let target = fs::read_link(&path).map_err(|e| with_path(e, &path))?;
-            let target = target.as_os_str().as_bytes();
-            tree.update(&(target.len() as u64).to_le_bytes());
-            tree.update(target);
-            continue;
-        }
-        tree.update(&(meta.permissions().mode() & 0o7777).to_le_bytes());
-        if kind.is_file() {
-            let mut file = fs::File::open(&path).map_err(|e| with_path(e, &path))?;
-            let mut content = blake3::Hasher::new();
-            io::copy(&mut file, &mut content).map_err(|e| with_path(e, &path))?;
-            tree.update(content.finalize().as_bytes());
-        }
-    }
-    Ok(RevisionId::from_hash(tree.finalize()))
-}
-
-/// Pushes the relative path of every entry under `root/rel`, depth first, without following
-/// symlinks.
-fn collect(root: &Path, rel: &mut PathBuf, out: &mut Vec<PathBuf>) -> io::Result<()> {
-    let dir = root.join(&*rel);
-    let listing = fs::read_dir(&dir).map_err(|e| with_path(e, &dir))?;
-    for entry in listing {
-        let entry = entry.map_err(|e| with_path(e, &dir))?;
-        let kind = entry.file_type().map_err(|e| with_path(e, &entry.path()))?;
-        rel.push(entry.file_name());
-        if !(kind.is_dir() || kind.is_file() || kind.is_symlink()) {
-            let msg = format!(
-                "`{}` is not a file, directory or symlink",
-                dir.join(&*rel).display()
-            );
-            return Err(io::Error::new(io::ErrorKind::InvalidData, msg));
-        }
-        out.push(rel.clone());
-        if kind.is_dir() {
-            collect(root, rel, out)?;
-        }
-        rel.pop();
-    }
-    Ok(())
+    let manifest = davit_bundle::Manifest::build(dir, |_| Ok(())).map_err(|e| match e {
+        davit_bundle::ManifestError::Io { path, source } => with_path(source, &path),
+        e => io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
+    })?;
+    Ok(RevisionId(manifest.id().to_hex()))
 }
 
 /// Adds the path to an I/O error's message (std's messages never name the file).
@@ -187,6 +117,9 @@ pub(crate) fn with_path(error: io::Error, path: &Path) -> io::Error {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]

@@ -5,6 +5,7 @@
 //!   lock                           held while a deployment runs
 //!   journal.json                   the deployment in flight (gone when it ends)
 //!   cache/components/              compiled components (sandbox cache)
+//!   cache/chunks/                  chunks and manifests pulled from bundle stores
 //!   apps/<application>/<group>/
 //!     state.json                   last good revision, revisions kept
 //!     cleanup.json                 what the last Install put on disk
@@ -35,6 +36,10 @@ impl Layout {
     }
     pub fn component_cache(&self) -> PathBuf {
         self.root.join("cache").join("components")
+    }
+    /// The host's chunk cache, shared by every revision pulled from a store.
+    pub fn chunk_cache(&self) -> PathBuf {
+        self.root.join("cache").join("chunks")
     }
     pub fn scratch(&self) -> PathBuf {
         self.root.join("scratch")

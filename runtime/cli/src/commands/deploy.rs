@@ -24,9 +24,14 @@ const DEFAULT_POLICY: &str = "/etc/davit/policy.toml";
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Deploy on this host from a bundle directory or a .zip, .tar, .tgz archive
+    /// Deploy on this host from a bundle directory or a .zip, .tar, .tgz archive, or (with
+    /// `--store`) a revision id
     #[arg(long, value_name = "BUNDLE")]
     local: Option<PathBuf>,
+    /// Pull the revision `--local` names from this store (a directory, http://HOST:PORT or
+    /// s3://BUCKET/PREFIX), downloading only the chunks this host lacks
+    #[arg(long)]
+    store: Option<String>,
     /// Application name [default: the bundle's file name]
     #[arg(long, short = 'a')]
     application_name: Option<String>,
@@ -75,12 +80,25 @@ pub async fn run(args: Args) -> Result<(), Exit> {
             "deploy on this host with `davit deploy --local <bundle>`",
         )));
     };
-    if !bundle.exists() {
-        return Err(Exit::invalid(anyhow::anyhow!(
-            "bundle `{}` does not exist",
-            bundle.display()
-        )));
-    }
+    let from_store = match &args.store {
+        Some(_) if args.application_name.is_none() => {
+            return Err(Exit::invalid(hint(
+                anyhow::anyhow!("a revision from a store needs `--application-name`"),
+                "name the application, so this deployment follows its last good revision",
+            )));
+        }
+        Some(store) => Some((
+            super::bundle::open(store)?,
+            super::bundle::revision_id(&bundle.to_string_lossy())?,
+        )),
+        None if !bundle.exists() => {
+            return Err(Exit::invalid(anyhow::anyhow!(
+                "bundle `{}` does not exist",
+                bundle.display()
+            )));
+        }
+        None => None,
+    };
     let opts = options(&args, &bundle)?;
     std::fs::create_dir_all(opts.layout.root()).with_context(|| {
         format!(
@@ -90,6 +108,16 @@ pub async fn run(args: Args) -> Result<(), Exit> {
     })?;
     std::fs::create_dir_all(&opts.target_root)
         .with_context(|| format!("cannot create target root `{}`", opts.target_root.display()))?;
+    // A revision from a store is pulled through the host's chunk cache into scratch space,
+    // then deployed like a directory.
+    let pulled = match &from_store {
+        Some((store, id)) => Some(pull(store, id, &opts.layout, args.output).await?),
+        None => None,
+    };
+    let bundle = match &pulled {
+        Some(dir) => dir.path().join("revision"),
+        None => bundle,
+    };
     let sandbox =
         Sandbox::new(Some(opts.layout.component_cache())).context("cannot start the sandbox")?;
     let progress: Arc<dyn Progress> = match args.output {
@@ -150,6 +178,39 @@ fn options(args: &Args, bundle: &Path) -> Result<DeployOptions, Exit> {
         policy,
         keep_revisions: args.keep_revisions,
     })
+}
+
+/// Pulls revision `id` into `revision/` of a scratch directory under the deployment root, which
+/// is removed when dropped.
+async fn pull(
+    store: &davit_bundle::Store,
+    id: &davit_bundle::Digest,
+    layout: &Layout,
+    output: Format,
+) -> Result<tempfile::TempDir, Exit> {
+    std::fs::create_dir_all(layout.scratch()).context("cannot create the scratch directory")?;
+    let scratch =
+        tempfile::tempdir_in(layout.scratch()).context("cannot create a scratch directory")?;
+    let dest = scratch.path().join("revision");
+    let cache = davit_bundle::ChunkCache::new(layout.chunk_cache());
+    let report = davit_bundle::pull(id, store, &cache, &dest, &davit_bundle::Quiet)
+        .await
+        .map_err(|e| match e {
+            e @ (davit_bundle::BundleError::Manifest(_)
+            | davit_bundle::BundleError::ChunkMismatch { .. }) => Exit::invalid(e),
+            e => Exit::from(anyhow::Error::new(e).context("cannot pull the revision")),
+        })?;
+    if output == Format::Text {
+        eprintln!(
+            "pulled revision {} from {}: {} of {} chunks downloaded ({} bytes)",
+            report.revision.short(),
+            store.url(),
+            report.fetched_chunks,
+            report.chunks,
+            report.fetched_bytes
+        );
+    }
+    Ok(scratch)
 }
 
 /// The policy file in force: `--policy`, else /etc/davit/policy.toml if it exists.

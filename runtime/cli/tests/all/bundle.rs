@@ -103,3 +103,59 @@ fn a_bad_revision_id_or_store_is_a_clear_error() {
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("`ftp://x` is not a store"), "{err}");
 }
+
+#[test]
+fn deploy_pulls_a_revision_from_a_store_with_the_same_revision_id() {
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    let pushed = json(
+        &davit()
+            .args(["bundle", "push"])
+            .arg(repo().join("examples/hello-web"))
+            .arg("--store")
+            .arg(&store)
+            .args(["--output", "json"])
+            .output()
+            .unwrap(),
+    );
+    let id = pushed["revision"].as_str().unwrap();
+    let deploy = |extra: &[&str]| {
+        davit()
+            .args(["deploy", "--local", id, "--store"])
+            .arg(&store)
+            .arg("--policy")
+            .arg(repo().join("examples/hello-web/host-policy.toml"))
+            .arg("--deployment-root")
+            .arg(work.path().join("root"))
+            .arg("--target-root")
+            .arg(work.path().join("target"))
+            .args(["--events", "BeforeInstall", "--output", "json"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let report = json(&deploy(&["-a", "hello-web"]));
+    assert_eq!(
+        report["revision"], id,
+        "the deployed revision is the pushed one"
+    );
+    assert!(
+        work.path()
+            .join("target/opt/hello-web/www/index.html")
+            .is_file()
+    );
+    let chunks = work.path().join("root/cache/chunks/chunks");
+    assert!(chunks.is_dir(), "pulled through the host's chunk cache");
+    assert_eq!(
+        std::fs::read_dir(work.path().join("root/scratch"))
+            .unwrap()
+            .count(),
+        0,
+        "the pulled copy is cleaned up"
+    );
+
+    let output = deploy(&[]);
+    let (_, err) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("needs `--application-name`"), "{err}");
+}
