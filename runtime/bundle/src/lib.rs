@@ -14,6 +14,7 @@ mod manifest;
 mod pull;
 mod push;
 pub mod serve;
+pub mod sign;
 mod store;
 
 use std::path::{Path, PathBuf};

@@ -2,9 +2,10 @@
 //! serve`), so hosts pull from the server. It speaks the subset of HTTP that the `object_store`
 //! HTTP client uses: GET, HEAD and PUT of one object.
 //!
-//! Only the store's own keys exist (`chunks/ab/<digest>`, `manifests/<digest>`): any other path
-//! is 404 and can name no file outside the directory. An upload must hash to its name, so a
-//! client cannot plant a corrupt chunk. With a token, uploads need `Authorization: Bearer TOKEN`.
+//! Only the store's own keys exist (`chunks/ab/<digest>`, `manifests/<digest>`,
+//! `signatures/<digest>/<key id>`): any other path is 404 and can name no file outside the
+//! directory. An upload must hash to its name (a signature: verify by the key it names), so a
+//! client cannot plant a corrupt chunk or a bogus signature. With a token, uploads need `Authorization: Bearer TOKEN`.
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use tokio::net::TcpListener;
 
 use crate::cache::write_atomically;
 use crate::digest::Digest;
+use crate::sign::{PublicKey, SignatureRecord};
 
 /// The largest upload accepted (a manifest of a very large tree).
 const MAX_UPLOAD: usize = 256 << 20;
@@ -55,7 +57,7 @@ async fn handle(
     token: Option<&str>,
     request: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    let Some((digest, path)) = object_path(root, request.uri().path()) else {
+    let Some((object, path)) = object_path(root, request.uri().path()) else {
         return status(StatusCode::NOT_FOUND, "no such object");
     };
     match *request.method() {
@@ -90,10 +92,10 @@ async fn handle(
                 Ok(body) => body.to_bytes(),
                 Err(_) => return status(StatusCode::PAYLOAD_TOO_LARGE, "upload too large"),
             };
-            if Digest::of(&body) != digest {
+            if !object.accepts(&body) {
                 return status(
                     StatusCode::BAD_REQUEST,
-                    "the upload does not hash to its name",
+                    "the upload does not hash to its name, or is not a valid signature by its key",
                 );
             }
             let written = tokio::task::spawn_blocking(move || write_atomically(&path, &body)).await;
@@ -106,20 +108,58 @@ async fn handle(
     }
 }
 
-/// The digest and file of a store key in the URL path, or `None` for anything else.
-fn object_path(root: &Path, url_path: &str) -> Option<(Digest, PathBuf)> {
+/// An object of the store, by its key.
+enum Object {
+    /// `chunks/ab/<digest>` or `manifests/<digest>`: content named by its digest.
+    Named(Digest),
+    /// `signatures/<revision>/<key id>`.
+    Signature(Digest, String),
+}
+
+impl Object {
+    /// Whether `body` may be stored under this key.
+    fn accepts(&self, body: &[u8]) -> bool {
+        match self {
+            Object::Named(digest) => Digest::of(body) == *digest,
+            Object::Signature(revision, key_id) => {
+                let Ok(record) = serde_json::from_slice::<SignatureRecord>(body) else {
+                    return false;
+                };
+                record
+                    .key
+                    .parse::<PublicKey>()
+                    .is_ok_and(|key| key.id() == *key_id && key.verifies(revision, &record))
+            }
+        }
+    }
+}
+
+/// The object and file of a store key in the URL path, or `None` for anything else.
+fn object_path(root: &Path, url_path: &str) -> Option<(Object, PathBuf)> {
     let parts: Vec<&str> = url_path.trim_start_matches('/').split('/').collect();
     match parts.as_slice() {
         ["chunks", shard, hex] => {
             let digest: Digest = hex.parse().ok()?;
-            (*shard == &hex[..2]).then(|| (digest, root.join("chunks").join(shard).join(hex)))
+            (*shard == &hex[..2]).then(|| {
+                let path = root.join("chunks").join(shard).join(hex);
+                (Object::Named(digest), path)
+            })
         }
         ["manifests", hex] => {
             let digest: Digest = hex.parse().ok()?;
-            Some((digest, root.join("manifests").join(hex)))
+            Some((Object::Named(digest), root.join("manifests").join(hex)))
+        }
+        ["signatures", hex, key_id] if is_key_id(key_id) => {
+            let digest: Digest = hex.parse().ok()?;
+            let path = root.join("signatures").join(hex).join(key_id);
+            Some((Object::Signature(digest, (*key_id).to_owned()), path))
         }
         _ => None,
     }
+}
+
+fn is_key_id(text: &str) -> bool {
+    text.len() == 16 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 fn status(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {

@@ -3,7 +3,8 @@
 //!
 //! Layout, the same in every store:
 //! - `chunks/<first 2 hex>/<digest>`: a chunk's bytes;
-//! - `manifests/<revision id>`: a manifest's bytes.
+//! - `manifests/<revision id>`: a manifest's bytes;
+//! - `signatures/<revision id>/<key id>`: a signature of the revision (see [`crate::sign`]).
 
 use std::sync::Arc;
 
@@ -169,6 +170,38 @@ impl Store {
             .await
     }
 
+    /// Stores a signature of revision `id` by the key `key_id` names.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn put_signature(
+        &self,
+        id: &Digest,
+        key_id: &str,
+        data: Bytes,
+    ) -> Result<(), StoreError> {
+        self.put(&signature_key(id, key_id), data).await
+    }
+
+    /// The signature of revision `id` by the key `key_id` names, if the store has one
+    /// (unverified).
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn get_signature(
+        &self,
+        id: &Digest,
+        key_id: &str,
+    ) -> Result<Option<Bytes>, StoreError> {
+        match self.get(&signature_key(id, key_id), String::new).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn put(&self, key: &Key, data: Bytes) -> Result<(), StoreError> {
         self.inner
             .put(key, PutPayload::from_bytes(data))
@@ -216,4 +249,8 @@ pub fn chunk_key(digest: &Digest) -> Key {
 
 fn manifest_key(id: &Digest) -> Key {
     Key::from(format!("manifests/{id}"))
+}
+
+fn signature_key(id: &Digest, key_id: &str) -> Key {
+    Key::from(format!("signatures/{id}/{key_id}"))
 }

@@ -44,6 +44,9 @@ enum Command {
     /// Run a bundle store
     #[command(subcommand)]
     Store(commands::bundle::StoreCommand),
+    /// Signing keys for revisions
+    #[command(subcommand)]
+    Key(commands::bundle::KeyCommand),
     /// Work with hooks
     #[command(subcommand)]
     Hook(commands::hook::HookCommand),
@@ -107,6 +110,7 @@ fn main() -> ExitCode {
             Command::Hook(cmd) => commands::hook::run(cmd).await,
             Command::Bundle(cmd) => commands::bundle::run(cmd).await,
             Command::Store(cmd) => commands::bundle::serve(cmd).await,
+            Command::Key(cmd) => commands::bundle::key(cmd),
             Command::Appspec(cmd) => commands::appspec::run(cmd),
             Command::Plugin(cmd) => commands::plugin::run(cmd),
             Command::Policy(cmd) => commands::policy::run(cmd),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::Subcommand;
+use davit_bundle::sign::SecretKey;
 use davit_bundle::{ChunkCache, Digest, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -26,6 +27,9 @@ pub enum BundleCommand {
         /// Uploads in flight at once
         #[arg(long, default_value_t = 16)]
         concurrency: usize,
+        /// Sign the revision with this secret key (from `davit key generate`)
+        #[arg(long, value_name = "KEY")]
+        sign: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t)]
         output: Format,
     },
@@ -44,6 +48,16 @@ pub enum BundleCommand {
         cache: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t)]
         output: Format,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Create an ed25519 signing key; prints its public key for host policies' `trusted_keys`
+    Generate {
+        /// Where to write the secret key (mode 0600; never overwritten)
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -70,12 +84,27 @@ pub async fn run(cmd: BundleCommand) -> Result<(), Exit> {
             source,
             store,
             concurrency,
+            sign,
             output,
         } => {
+            let key = match &sign {
+                Some(path) => Some(SecretKey::load(path).map_err(Exit::invalid)?),
+                None => None,
+            };
             let store = open(&store)?;
             let bar = Bar::new(output, "chunking");
             let report = push_any(&source, &store, concurrency, &bar).await?;
             bar.done();
+            if let Some(key) = key {
+                let record = serde_json::to_vec(&key.sign(&report.revision))?;
+                store
+                    .put_signature(&report.revision, &key.public().id(), record.into())
+                    .await
+                    .context("cannot store the signature")?;
+                if output == Format::Text {
+                    eprintln!("signed by {}", key.public());
+                }
+            }
             match output {
                 Format::Json => output::json(&report)?,
                 Format::Text => println!(
@@ -126,6 +155,23 @@ pub async fn run(cmd: BundleCommand) -> Result<(), Exit> {
             Ok(())
         }
     }
+}
+
+pub fn key(cmd: KeyCommand) -> Result<(), Exit> {
+    let KeyCommand::Generate { out } = cmd;
+    let key = SecretKey::generate().map_err(anyhow::Error::new)?;
+    key.save(&out).map_err(Exit::invalid)?;
+    let public = key.public();
+    let public_file = out.with_extension("pub");
+    std::fs::write(&public_file, format!("{public}\n"))
+        .with_context(|| format!("cannot write `{}`", public_file.display()))?;
+    println!("{public}");
+    eprintln!(
+        "secret key in {}, public key in {}; trust it with `[signatures] trusted_keys = [\"{public}\"]`",
+        out.display(),
+        public_file.display()
+    );
+    Ok(())
 }
 
 pub async fn serve(cmd: StoreCommand) -> Result<(), Exit> {

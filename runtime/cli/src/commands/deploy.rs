@@ -110,6 +110,9 @@ pub async fn run(args: Args) -> Result<(), Exit> {
         .with_context(|| format!("cannot create target root `{}`", opts.target_root.display()))?;
     // A revision from a store is pulled through the host's chunk cache into scratch space,
     // then deployed like a directory.
+    if opts.policy.signature_required() {
+        check_signature(&opts.policy, from_store.as_ref()).await?;
+    }
     let pulled = match &from_store {
         Some((store, id)) => Some(pull(store, id, &opts.layout, args.output).await?),
         None => None,
@@ -178,6 +181,45 @@ fn options(args: &Args, bundle: &Path) -> Result<DeployOptions, Exit> {
         policy,
         keep_revisions: args.keep_revisions,
     })
+}
+
+/// Refuses, before anything is fetched or run, a revision that no key the policy trusts signed;
+/// a directory or archive carries no signature at all.
+async fn check_signature(
+    policy: &HostPolicy,
+    from_store: Option<&(davit_bundle::Store, davit_bundle::Digest)>,
+) -> Result<(), Exit> {
+    let rule = policy
+        .require_signature
+        .as_ref()
+        .map(|r| r.at.to_string())
+        .unwrap_or_default();
+    let Some((store, id)) = from_store else {
+        return Err(Exit::invalid(hint(
+            anyhow::anyhow!(
+                "the host policy requires signed revisions ({rule}), and a directory or archive carries no signature"
+            ),
+            "push it with `davit bundle push --sign KEY --store URL`, then deploy it with `--store URL`",
+        )));
+    };
+    let trusted = policy
+        .trusted_keys
+        .iter()
+        .map(|k| k.value.parse())
+        .collect::<Result<Vec<davit_bundle::sign::PublicKey>, _>>()
+        .map_err(Exit::invalid)?;
+    match davit_bundle::sign::verify_signed(id, store, &trusted).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(unsigned)) => Err(Exit::invalid(hint(
+            anyhow::Error::new(unsigned).context(format!(
+                "the host policy requires a signature by a trusted key ({rule}); nothing was fetched or run"
+            )),
+            "sign it with `davit bundle push --sign KEY`, using a key the policy trusts",
+        ))),
+        Err(e) => Err(Exit::from(
+            anyhow::Error::new(e).context("cannot read the revision's signatures"),
+        )),
+    }
 }
 
 /// Pulls revision `id` into `revision/` of a scratch directory under the deployment root, which

@@ -159,3 +159,121 @@ fn deploy_pulls_a_revision_from_a_store_with_the_same_revision_id() {
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(err.contains("needs `--application-name`"), "{err}");
 }
+
+#[test]
+fn a_policy_requiring_signatures_deploys_only_what_a_trusted_key_signed() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let store = w.join("store");
+    let generate = |name: &str| -> String {
+        let output = davit()
+            .args(["key", "generate", "--out"])
+            .arg(w.join(name))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output).1);
+        text(&output).0.trim().to_string()
+    };
+    let trusted = generate("trusted.key");
+    generate("other.key");
+    let policy = w.join("policy.toml");
+    let example_policy =
+        std::fs::read_to_string(repo().join("examples/hello-web/host-policy.toml")).unwrap();
+    std::fs::write(
+        &policy,
+        format!("{example_policy}\n[signatures]\nrequire = true\ntrusted_keys = [\"{trusted}\"]\n"),
+    )
+    .unwrap();
+
+    // Three revisions: signed by the trusted key, by another key, and not at all.
+    let tree = |name: &str, version: &str| {
+        let dir = w.join(name);
+        copy_tree(&repo().join("examples/hello-web"), &dir);
+        std::fs::write(dir.join("www/version.txt"), version).unwrap();
+        dir
+    };
+    let push = |dir: &std::path::Path, key: Option<&str>| -> String {
+        let mut cmd = davit();
+        cmd.args(["bundle", "push"])
+            .arg(dir)
+            .arg("--store")
+            .arg(&store);
+        if let Some(key) = key {
+            cmd.arg("--sign").arg(w.join(key));
+        }
+        json(&cmd.args(["--output", "json"]).output().unwrap())["revision"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let good = push(&tree("good", "1"), Some("trusted.key"));
+    let foreign = push(&tree("foreign", "2"), Some("other.key"));
+    let unsigned = push(&tree("unsigned", "3"), None);
+
+    let deploy = |source: &str, from_store: bool| {
+        let mut cmd = davit();
+        cmd.args(["deploy", "--local", source, "-a", "hello-web"]);
+        if from_store {
+            cmd.arg("--store").arg(&store);
+        }
+        cmd.arg("--policy")
+            .arg(&policy)
+            .arg("--deployment-root")
+            .arg(w.join("root"))
+            .arg("--target-root")
+            .arg(w.join("target"))
+            .args(["--events", "BeforeInstall"])
+            .output()
+            .unwrap()
+    };
+    let output = deploy(&good, true);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+
+    for (revision, expect) in [
+        (&foreign, "no signature in the store"),
+        (&unsigned, "no signature in the store"),
+    ] {
+        let output = deploy(revision, true);
+        let (_, err) = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("requires a signature by a trusted key"),
+            "{err}"
+        );
+        assert!(err.contains(&format!("{trusted}: {expect}")), "{err}");
+    }
+
+    // A signature object moved onto another revision does not verify for it.
+    let key_id = std::fs::read_dir(store.join("signatures").join(&good))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let moved = store.join("signatures").join(&unsigned);
+    std::fs::create_dir_all(&moved).unwrap();
+    std::fs::copy(
+        store.join("signatures").join(&good).join(&key_id),
+        moved.join(&key_id),
+    )
+    .unwrap();
+    let output = deploy(&unsigned, true);
+    let (_, err) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("signature does not verify"), "{err}");
+
+    // A directory carries no signature.
+    let output = deploy(w.join("good").to_str().unwrap(), false);
+    let (_, err) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("a directory or archive carries no signature"),
+        "{err}"
+    );
+    assert!(
+        !w.join("target/opt/hello-web/www/version.txt").exists()
+            || std::fs::read_to_string(w.join("target/opt/hello-web/www/version.txt")).unwrap()
+                == "1",
+        "only the signed revision was ever installed"
+    );
+}

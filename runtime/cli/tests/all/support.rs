@@ -55,3 +55,16 @@ pub fn write_bundle(dir: &Path, appspec: &str, files: &[(&str, &[u8])]) {
         std::fs::write(path, bytes).unwrap();
     }
 }
+
+/// Copies a tree of directories and regular files.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let dest = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}

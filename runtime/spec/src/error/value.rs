@@ -47,6 +47,17 @@ pub enum ValueError {
         /// The built-in plugins, comma separated.
         known: String,
     },
+    /// Not an `ed25519:<64 hex>` public key.
+    #[error(
+        "must be a public key like `ed25519:<64 lowercase hex>` (from `davit key generate`), got `{got}`"
+    )]
+    PublicKey {
+        /// The value.
+        got: String,
+    },
+    /// Signatures required, but no key trusted.
+    #[error("needs at least one key in `trusted_keys`, or nothing could ever be deployed")]
+    NoTrustedKeys,
     /// A hook timeout that is not a positive whole number of seconds.
     #[error("must be a whole number of seconds greater than 0, got `{got}`")]
     Timeout {

@@ -49,6 +49,10 @@ pub use tcp::{HostPattern, PortRange, TcpRule};
 ///
 /// [[env]]
 /// name = "LANG"               # exact or glob like "APP_*"
+///
+/// [signatures]
+/// require = true              # deploy only revisions signed by a trusted key
+/// trusted_keys = ["ed25519:…"]  # public keys from `davit key generate`
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostPolicy {
@@ -70,6 +74,10 @@ pub struct HostPolicy {
     pub commands: Vec<Located<CommandGrant>>,
     /// `[[env]]`.
     pub env: Vec<Located<EnvPattern>>,
+    /// `[signatures] require`: only revisions signed by a trusted key may be deployed.
+    pub require_signature: Option<Located<bool>>,
+    /// `[signatures] trusted_keys`: `ed25519:<hex>` public keys.
+    pub trusted_keys: Vec<Located<String>>,
 }
 
 impl Default for HostPolicy {
@@ -84,6 +92,8 @@ impl Default for HostPolicy {
             urls: Vec::new(),
             commands: Vec::new(),
             env: Vec::new(),
+            require_signature: None,
+            trusted_keys: Vec::new(),
         }
     }
 }
@@ -114,6 +124,11 @@ impl HostPolicy {
     /// review: every grant, native script user and limit of its hooks, and nothing more.
     pub fn suggest(spec: &crate::AppSpec) -> String {
         suggest::suggest(spec)
+    }
+
+    /// Whether only revisions signed by one of [`HostPolicy::trusted_keys`] may be deployed.
+    pub fn signature_required(&self) -> bool {
+        self.require_signature.as_ref().is_some_and(|r| r.value)
     }
 
     /// Whether native (non-Wasm) hooks may run at all.

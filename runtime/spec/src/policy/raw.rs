@@ -25,6 +25,15 @@ pub(crate) struct RawPolicy {
     pub commands: Vec<S<RawCommand>>,
     #[serde(default)]
     pub env: Vec<S<RawEnv>>,
+    pub signatures: Option<RawSignatures>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSignatures {
+    pub require: Option<S<bool>>,
+    #[serde(default)]
+    pub trusted_keys: Vec<S<String>>,
 }
 
 #[derive(Deserialize)]

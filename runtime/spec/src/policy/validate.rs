@@ -58,6 +58,36 @@ pub(super) fn policy(src: Source<'_>, raw: RawPolicy) -> Result<HostPolicy, Spec
     if let Some(limits) = raw.limits {
         out.limits = self::limits(&cx, limits)?;
     }
+    if let Some(signatures) = raw.signatures {
+        out.require_signature = signatures
+            .require
+            .as_ref()
+            .map(|r| Located::new(*r.get_ref(), cx.at(r)));
+        for key in &signatures.trusted_keys {
+            let text = cx.check("trusted_keys", key, |t| {
+                let hex = t.strip_prefix("ed25519:").unwrap_or("");
+                if hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                    Ok(t.to_owned())
+                } else {
+                    Err(ValueError::PublicKey { got: t.to_owned() })
+                }
+            })?;
+            out.trusted_keys.push(Located::new(text, cx.at(key)));
+        }
+        if out.signature_required() && out.trusted_keys.is_empty() {
+            let at = out
+                .require_signature
+                .as_ref()
+                .expect("require is set")
+                .at
+                .clone();
+            return Err(SpecError::Invalid {
+                at,
+                key: "require",
+                error: ValueError::NoTrustedKeys,
+            });
+        }
+    }
     for d in raw.directories {
         let access = match &d.get_ref().access {
             Some(a) => cx.check("access", a, Access::try_from)?,
