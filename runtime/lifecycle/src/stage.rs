@@ -25,6 +25,24 @@ use crate::digest::{RevisionId, tree_digest};
 pub const MAX_ENTRIES: usize = 100_000;
 /// Most bytes of file content a bundle may unpack to (4 GiB).
 pub const MAX_UNPACKED_BYTES: u64 = 4 << 30;
+
+/// What staging one bundle may unpack: [`MAX_ENTRIES`] and [`MAX_UNPACKED_BYTES`] by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StageLimits {
+    /// Entries (files, directories, links).
+    pub max_entries: usize,
+    /// Bytes of file content.
+    pub max_unpacked_bytes: u64,
+}
+
+impl Default for StageLimits {
+    fn default() -> Self {
+        Self {
+            max_entries: MAX_ENTRIES,
+            max_unpacked_bytes: MAX_UNPACKED_BYTES,
+        }
+    }
+}
 /// The permission bits kept from a bundle: `rwx` for everyone and the sticky bit. Setuid and
 /// setgid bits are dropped: a bundle does not get to mint privileged executables.
 pub const KEPT_MODE_BITS: u32 = 0o1777;
@@ -192,6 +210,19 @@ pub enum EntryProblem {
 ///
 /// A [`StageError`]: an unknown format, a refused entry ([`EntryProblem`]), a limit, or I/O.
 pub fn stage(source: &Path, revisions_dir: &Path) -> Result<StagedRevision, StageError> {
+    stage_with(source, revisions_dir, StageLimits::default())
+}
+
+/// [`stage`] with other limits.
+///
+/// # Errors
+///
+/// As [`stage`].
+pub fn stage_with(
+    source: &Path,
+    revisions_dir: &Path,
+    limits: StageLimits,
+) -> Result<StagedRevision, StageError> {
     let kind = source_kind(source)?;
     fs::create_dir_all(revisions_dir).map_err(io_err("create", revisions_dir))?;
     if kind == SourceKind::Directory {
@@ -207,7 +238,7 @@ pub fn stage(source: &Path, revisions_dir: &Path) -> Result<StagedRevision, Stag
 
     let temp = revisions_dir.join(format!(".staging-{}", uuid::Uuid::new_v4()));
     fs::create_dir(&temp).map_err(io_err("create", &temp))?;
-    let staged = fill(kind, source, &temp).and_then(|()| {
+    let staged = fill(kind, source, &temp, limits).and_then(|()| {
         fs::set_permissions(&temp, fs::Permissions::from_mode(DEFAULT_DIR_MODE))
             .map_err(io_err("set the mode of", &temp))?;
         tree_digest(&temp).map_err(io_err("hash", &temp))
@@ -287,8 +318,13 @@ fn sniff(head: &[u8]) -> Option<SourceKind> {
     }
 }
 
-fn fill(kind: SourceKind, source: &Path, temp: &Path) -> Result<(), StageError> {
-    let mut tree = Tree::new(temp, source);
+fn fill(
+    kind: SourceKind,
+    source: &Path,
+    temp: &Path,
+    limits: StageLimits,
+) -> Result<(), StageError> {
+    let mut tree = Tree::new(temp, source, limits);
     match kind {
         SourceKind::Directory => copy_dir(&mut tree, source, &mut PathBuf::new())?,
         SourceKind::Zip => unzip(&mut tree, source)?,
@@ -384,7 +420,7 @@ fn unzip(tree: &mut Tree<'_>, source: &Path) -> Result<(), StageError> {
     };
     let file = fs::File::open(source).map_err(io_err("open", source))?;
     let mut archive = zip::ZipArchive::new(io::BufReader::new(file)).map_err(zip_err)?;
-    if archive.len() > MAX_ENTRIES {
+    if archive.len() > tree.limits.max_entries {
         return Err(tree.too_many());
     }
     for i in 0..archive.len() {
@@ -433,6 +469,7 @@ fn special_kind(mode: u32) -> &'static str {
 struct Tree<'a> {
     root: &'a Path,
     origin: &'a Path,
+    limits: StageLimits,
     entries: usize,
     bytes: u64,
     /// Paths of non-directories already written (to refuse duplicates and paths beneath them).
@@ -442,10 +479,11 @@ struct Tree<'a> {
 }
 
 impl<'a> Tree<'a> {
-    fn new(root: &'a Path, origin: &'a Path) -> Self {
+    fn new(root: &'a Path, origin: &'a Path, limits: StageLimits) -> Self {
         Self {
             root,
             origin,
+            limits,
             entries: 0,
             bytes: 0,
             leaves: HashSet::new(),
@@ -468,7 +506,7 @@ impl<'a> Tree<'a> {
     fn too_many(&self) -> StageError {
         StageError::TooManyEntries {
             path: self.origin.to_owned(),
-            limit: MAX_ENTRIES,
+            limit: self.limits.max_entries,
         }
     }
 
@@ -499,7 +537,7 @@ impl<'a> Tree<'a> {
 
     fn count(&mut self) -> Result<(), StageError> {
         self.entries += 1;
-        if self.entries > MAX_ENTRIES {
+        if self.entries > self.limits.max_entries {
             return Err(self.too_many());
         }
         Ok(())
@@ -562,13 +600,13 @@ impl<'a> Tree<'a> {
                 _ => io_err("create", &abs)(e),
             })?;
         self.leaves.insert(rel.to_owned());
-        let room = MAX_UNPACKED_BYTES - self.bytes;
+        let room = self.limits.max_unpacked_bytes - self.bytes;
         let written =
             io::copy(&mut content.take(room + 1), &mut out).map_err(io_err("write", &abs))?;
         if written > room {
             return Err(StageError::TooLarge {
                 path: self.origin.to_owned(),
-                limit: MAX_UNPACKED_BYTES,
+                limit: self.limits.max_unpacked_bytes,
             });
         }
         self.bytes += written;

@@ -5,7 +5,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use davit_lifecycle::digest::tree_digest;
-use davit_lifecycle::stage::{EntryProblem, MAX_ENTRIES, StageError, stage};
+use davit_lifecycle::stage::{
+    EntryProblem, MAX_ENTRIES, StageError, StageLimits, stage, stage_with,
+};
 use tar::EntryType;
 
 use crate::util::{
@@ -323,4 +325,51 @@ fn too_many_entries_are_refused() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn a_duplicate_path_is_refused() {
+    let tmp = crate::util::tempdir();
+    let t = tmp.path();
+    let file = |data: &'static [u8]| RawEntry {
+        name: b"app/config",
+        kind: EntryType::Regular,
+        link: b"",
+        data,
+    };
+    // The second copy would silently replace what a reviewer saw in the first.
+    raw_tar(&t.join("twice.tar"), &[file(b"reviewed"), file(b"evil")]);
+    refused(&t.join("twice.tar"), EntryProblem::Duplicate);
+    // zip writers refuse the same name twice; `./a.txt` names the same path.
+    raw_zip(&t.join("twice.zip"), &[("a.txt", None), ("./a.txt", None)]);
+    refused(&t.join("twice.zip"), EntryProblem::Duplicate);
+}
+
+#[test]
+fn a_decompression_bomb_stops_at_the_size_limit() {
+    // 64 MiB of zeros gzip to about 64 KiB; the limit here is 8 MiB.
+    let tmp = crate::util::tempdir();
+    let src = tmp.path().join("src");
+    fs::create_dir(&src).unwrap();
+    fs::write(src.join("zeros"), vec![0u8; 64 << 20]).unwrap();
+    let bomb = tmp.path().join("bomb.tgz");
+    tar_dir(&src, &bomb, true);
+    assert!(fs::metadata(&bomb).unwrap().len() < 1 << 20);
+    let revs = tmp.path().join("revisions");
+    let limits = StageLimits {
+        max_unpacked_bytes: 8 << 20,
+        ..StageLimits::default()
+    };
+    let err = stage_with(&bomb, &revs, limits).unwrap_err();
+    assert!(
+        matches!(err, StageError::TooLarge { limit, .. } if limit == 8 << 20),
+        "{err}"
+    );
+    assert!(listing(&revs).is_empty(), "the partial tree is removed");
+
+    let zip = tmp.path().join("bomb.zip");
+    zip_dir(&src, &zip);
+    let err = stage_with(&zip, &revs, limits).unwrap_err();
+    assert!(matches!(err, StageError::TooLarge { .. }), "{err}");
+    assert!(listing(&revs).is_empty());
 }
