@@ -750,7 +750,7 @@ mod tests {
     #[test]
     fn entry_names() {
         let tmp = tempfile::tempdir().unwrap();
-        let tree = Tree::new(tmp.path(), Path::new("b.zip"));
+        let tree = Tree::new(tmp.path(), Path::new("b.zip"), StageLimits::default());
         let p = |n: &str| tree.entry_path(n.as_bytes());
         assert_eq!(p("./a//b/").unwrap(), Some(PathBuf::from("a/b")));
         assert_eq!(p("./").unwrap(), None);
