@@ -73,6 +73,93 @@ impl ChunkCache {
     }
 }
 
+/// What a collection removed and kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct GcReport {
+    /// Manifests kept (the revisions asked for that are cached).
+    pub kept_manifests: usize,
+    /// Chunks kept: those the kept manifests use.
+    pub kept_chunks: usize,
+    /// Their bytes.
+    pub kept_bytes: u64,
+    /// Manifests removed.
+    pub removed_manifests: usize,
+    /// Chunks removed.
+    pub removed_chunks: usize,
+    /// Their bytes.
+    pub removed_bytes: u64,
+}
+
+impl ChunkCache {
+    /// Removes every manifest but those of `keep`, and every chunk those manifests do not use
+    /// (a cached manifest that is corrupt is removed, and its chunks with it). Stray temporary
+    /// files of an interrupted write go too.
+    ///
+    /// # Errors
+    ///
+    /// When the cache cannot be listed or a file cannot be removed.
+    pub fn gc(&self, keep: &std::collections::HashSet<Digest>) -> io::Result<GcReport> {
+        use crate::manifest::{Limits, Manifest};
+
+        let mut report = GcReport::default();
+        let mut live = std::collections::HashSet::new();
+        for (path, name) in files(&self.root.join("manifests"))? {
+            let id = name.parse::<Digest>().ok().filter(|id| keep.contains(id));
+            let manifest = id.and_then(|id| {
+                let bytes = std::fs::read(&path).ok()?;
+                Manifest::decode(&bytes, &id, &Limits::default()).ok()
+            });
+            match manifest {
+                Some(m) => {
+                    live.extend(m.unique_chunks().into_iter().map(|c| c.0));
+                    report.kept_manifests += 1;
+                }
+                None => {
+                    std::fs::remove_file(&path)?;
+                    report.removed_manifests += 1;
+                }
+            }
+        }
+        let chunks = self.root.join("chunks");
+        if let Ok(shards) = std::fs::read_dir(&chunks) {
+            for shard in shards {
+                for (path, name) in files(&shard?.path())? {
+                    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                    if name.parse::<Digest>().is_ok_and(|d| live.contains(&d)) {
+                        report.kept_chunks += 1;
+                        report.kept_bytes += size;
+                    } else {
+                        std::fs::remove_file(&path)?;
+                        report.removed_chunks += 1;
+                        report.removed_bytes += size;
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The files directly in `dir` with their names (none if it does not exist).
+fn files(dir: &Path) -> io::Result<Vec<(PathBuf, String)>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_file() {
+            out.push((
+                entry.path(),
+                entry.file_name().to_string_lossy().into_owned(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// Writes `data` to `path` through a temporary file in the same directory and a rename.
 pub(crate) fn write_atomically(path: &Path, data: &[u8]) -> io::Result<()> {
     let dir = path.parent().expect("a cache path has a parent");

@@ -19,7 +19,7 @@ mod store;
 
 use std::path::{Path, PathBuf};
 
-pub use cache::ChunkCache;
+pub use cache::{ChunkCache, GcReport};
 pub use chunker::{Chunk, Chunking, chunks};
 pub use digest::{BadDigest, Digest};
 pub use manifest::{

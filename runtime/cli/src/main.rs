@@ -47,6 +47,9 @@ enum Command {
     /// Signing keys for revisions
     #[command(subcommand)]
     Key(commands::bundle::KeyCommand),
+    /// The host's chunk cache
+    #[command(subcommand)]
+    Cache(commands::bundle::CacheCommand),
     /// Work with hooks
     #[command(subcommand)]
     Hook(commands::hook::HookCommand),
@@ -111,6 +114,7 @@ fn main() -> ExitCode {
             Command::Bundle(cmd) => commands::bundle::run(cmd).await,
             Command::Store(cmd) => commands::bundle::serve(cmd).await,
             Command::Key(cmd) => commands::bundle::key(cmd),
+            Command::Cache(cmd) => commands::bundle::cache(cmd),
             Command::Appspec(cmd) => commands::appspec::run(cmd),
             Command::Plugin(cmd) => commands::plugin::run(cmd),
             Command::Policy(cmd) => commands::policy::run(cmd),

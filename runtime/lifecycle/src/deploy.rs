@@ -224,6 +224,9 @@ pub async fn deploy(
     state
         .save(&group.state())
         .map_err(|e| DeployError::io("writing the group state", e))?;
+    // Chunks only removed revisions used go with them. A failure here costs disk, not the
+    // deployment: the next collection retries.
+    let _ = crate::cache::collect_locked(layout);
 
     let report = DeploymentReport {
         schema_version: SCHEMA_VERSION,

@@ -58,11 +58,14 @@ pub struct GroupLayout {
 }
 
 impl GroupLayout {
+    /// The name of a group's state file in its directory.
+    pub const STATE: &str = "state.json";
+
     pub fn dir(&self) -> &Path {
         &self.dir
     }
     pub fn state(&self) -> PathBuf {
-        self.dir.join("state.json")
+        self.dir.join(Self::STATE)
     }
     pub fn cleanup_record(&self) -> PathBuf {
         self.dir.join("cleanup.json")

@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod cache;
 mod deploy;
 pub mod digest;
 mod hooks;
@@ -40,6 +41,7 @@ mod state;
 
 use std::path::PathBuf;
 
+pub use cache::{collect_garbage, kept_revisions};
 pub use deploy::{DeployOptions, deploy, plan};
 pub use hooks::{BUNDLE_GUEST_DIR, SCRATCH_GUEST_DIR, reroot};
 pub use journal::{JournalEntry, LockError};

@@ -129,3 +129,43 @@ fn count_files(dir: &std::path::Path) -> usize {
         .map(|s| std::fs::read_dir(s.unwrap().path()).unwrap().count())
         .sum()
 }
+
+#[tokio::test]
+async fn gc_keeps_exactly_the_chunks_of_kept_revisions() {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    sample_tree(&tree);
+    let store = Store::open(work.path().join("store").to_str().unwrap()).unwrap();
+    let cache = ChunkCache::new(work.path().join("cache"));
+    let mut ids = Vec::new();
+    for (i, seed) in [3u64, 5, 9].iter().enumerate() {
+        std::fs::write(tree.join("www/big.bin"), noise(1 << 20, *seed)).unwrap();
+        let pushed = push(&tree, &store, 8, &Quiet).await.unwrap();
+        let out = work.path().join(format!("out{i}"));
+        davit_bundle::pull(&pushed.revision, &store, &cache, &out, &Quiet)
+            .await
+            .unwrap();
+        ids.push(pushed.revision);
+    }
+    let keep: std::collections::HashSet<_> = ids[1..].iter().copied().collect();
+    let report = cache.gc(&keep).unwrap();
+    assert_eq!(report.kept_manifests, 2);
+    assert_eq!(report.removed_manifests, 1);
+    assert!(
+        report.removed_chunks > 0 && report.removed_bytes >= 900 << 10,
+        "{report:?}"
+    );
+
+    // The kept revisions pull with nothing to download; the dropped one downloads its own.
+    for (id, fetched) in [(ids[1], false), (ids[2], false), (ids[0], true)] {
+        let out = work.path().join(format!("again-{id}"));
+        let pulled = davit_bundle::pull(&id, &store, &cache, &out, &Quiet)
+            .await
+            .unwrap();
+        assert_eq!(pulled.fetched_chunks > 0, fetched, "{pulled:?}");
+    }
+    // Collecting again with nothing kept empties the cache.
+    let report = cache.gc(&Default::default()).unwrap();
+    assert_eq!((report.kept_chunks, report.kept_manifests), (0, 0));
+    assert_eq!(count_files(&work.path().join("cache/chunks")), 0);
+}

@@ -52,6 +52,19 @@ pub enum BundleCommand {
 }
 
 #[derive(Subcommand)]
+pub enum CacheCommand {
+    /// Remove chunks and manifests that no kept revision uses (deployments do this after
+    /// they finish)
+    Gc {
+        /// The deployment root whose cache to collect [default: as `davit deploy`]
+        #[arg(long)]
+        deployment_root: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t)]
+        output: Format,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum KeyCommand {
     /// Create an ed25519 signing key; prints its public key for host policies' `trusted_keys`
     Generate {
@@ -155,6 +168,29 @@ pub async fn run(cmd: BundleCommand) -> Result<(), Exit> {
             Ok(())
         }
     }
+}
+
+pub fn cache(cmd: CacheCommand) -> Result<(), Exit> {
+    let CacheCommand::Gc {
+        deployment_root,
+        output,
+    } = cmd;
+    let root = deployment_root.unwrap_or_else(super::deploy::default_root);
+    let layout = davit_lifecycle::Layout::new(root);
+    let report = davit_lifecycle::collect_garbage(&layout).map_err(super::deploy::deploy_error)?;
+    match output {
+        Format::Json => output::json(&report)?,
+        Format::Text => println!(
+            "removed {} chunks ({}) and {} manifests; kept {} chunks ({}) of {} revisions",
+            report.removed_chunks,
+            bytes(report.removed_bytes),
+            report.removed_manifests,
+            report.kept_chunks,
+            bytes(report.kept_bytes),
+            report.kept_manifests
+        ),
+    }
+    Ok(())
 }
 
 pub fn key(cmd: KeyCommand) -> Result<(), Exit> {

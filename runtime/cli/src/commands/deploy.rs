@@ -291,7 +291,7 @@ fn default_application(bundle: &Path) -> String {
     }
 }
 
-fn default_root() -> PathBuf {
+pub fn default_root() -> PathBuf {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         return PathBuf::from("/var/lib/davit");
@@ -303,7 +303,7 @@ fn default_root() -> PathBuf {
     PathBuf::from(home).join(".local/state/davit")
 }
 
-fn deploy_error(error: DeployError) -> Exit {
+pub fn deploy_error(error: DeployError) -> Exit {
     match error {
         e @ (DeployError::Refused { .. }
         | DeployError::Appspec(_)

@@ -277,3 +277,77 @@ fn a_policy_requiring_signatures_deploys_only_what_a_trusted_key_signed() {
         "only the signed revision was ever installed"
     );
 }
+
+#[test]
+fn the_chunk_cache_keeps_only_what_kept_revisions_use() {
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let store = w.join("store");
+    let root = w.join("root");
+    let mut revisions = Vec::new();
+    for version in ["1", "2", "3"] {
+        let dir = w.join(format!("v{version}"));
+        copy_tree(&repo().join("examples/hello-web"), &dir);
+        // A 2 MiB file of its own per version, so each revision has chunks of its own.
+        let noise: Vec<u8> = (0..2u32 << 20)
+            .map(|i| {
+                (i.wrapping_mul(2654435761)
+                    .wrapping_add(version.as_bytes()[0] as u32)
+                    >> 13) as u8
+            })
+            .collect();
+        std::fs::write(dir.join("www/data.bin"), noise).unwrap();
+        let pushed = json(
+            &davit()
+                .args(["bundle", "push"])
+                .arg(&dir)
+                .arg("--store")
+                .arg(&store)
+                .args(["--output", "json"])
+                .output()
+                .unwrap(),
+        );
+        let id = pushed["revision"].as_str().unwrap().to_string();
+        let output = davit()
+            .args([
+                "deploy",
+                "--local",
+                &id,
+                "-a",
+                "hello-web",
+                "--keep-revisions",
+                "1",
+            ])
+            .arg("--store")
+            .arg(&store)
+            .arg("--policy")
+            .arg(repo().join("examples/hello-web/host-policy.toml"))
+            .arg("--deployment-root")
+            .arg(&root)
+            .arg("--target-root")
+            .arg(w.join("target"))
+            .args(["--events", "BeforeInstall"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output).1);
+        revisions.push(id);
+    }
+    // Only the current revision is kept (none was validated), so only its manifest remains.
+    let manifests: Vec<String> = std::fs::read_dir(root.join("cache/chunks/manifests"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(manifests, [revisions[2].clone()]);
+
+    let gc = json(
+        &davit()
+            .args(["cache", "gc", "--output", "json", "--deployment-root"])
+            .arg(&root)
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(gc["removed_chunks"], 0, "the deployment already collected");
+    assert_eq!(gc["kept_manifests"], 1);
+    let kept = gc["kept_bytes"].as_u64().unwrap();
+    assert!((2 << 20..4 << 20).contains(&kept), "{gc}");
+}
