@@ -26,7 +26,7 @@ pub use manifest::{
     ChunkRef, Entry, EntryProblem, Limits, MAX_CHUNK, Manifest, ManifestError, SCHEMA_VERSION,
     link_stays_inside,
 };
-pub use pull::{PullReport, fetch, materialize};
+pub use pull::{Fetched, PullReport, fetch, materialize};
 pub use push::{PushReport, push};
 pub use store::{Store, StoreError, chunk_key};
 
@@ -102,7 +102,7 @@ pub async fn pull(
     dest: &Path,
     progress: &dyn Progress,
 ) -> Result<PullReport, BundleError> {
-    let (manifest, report) = fetch(
+    let fetched = fetch(
         id,
         store,
         cache,
@@ -112,7 +112,12 @@ pub async fn pull(
     )
     .await?;
     let (cache, dest) = (cache.clone(), dest.to_path_buf());
-    tokio::task::spawn_blocking(move || materialize(&manifest, &cache, &dest))
+    let Fetched {
+        manifest,
+        report,
+        fresh,
+    } = fetched;
+    tokio::task::spawn_blocking(move || materialize(&manifest, &cache, &dest, &fresh))
         .await
         .expect("materialize task")?;
     Ok(report)

@@ -58,10 +58,25 @@ impl Store {
     ///   usual `AWS_*` variables (`AWS_ENDPOINT_URL` for an S3-compatible server;
     ///   `AWS_ALLOW_HTTP=true` lets it be plain http).
     ///
+    /// For an HTTP store, the token in `DAVIT_STORE_TOKEN` (if set) is sent with every request,
+    /// as `davit store serve --token-env` requires for uploads.
+    ///
     /// # Errors
     ///
     /// [`StoreError::BadUrl`] for a URL of another kind, or a store that cannot be set up.
     pub fn open(url: &str) -> Result<Store, StoreError> {
+        let token = std::env::var("DAVIT_STORE_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty());
+        Self::open_with_token(url, token.as_deref())
+    }
+
+    /// [`Store::open`] with an explicit token for an HTTP store (`None`: no token).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open`], and for a token that cannot be sent as a header.
+    pub fn open_with_token(url: &str, token: Option<&str>) -> Result<Store, StoreError> {
         let bad = |reason: String| StoreError::BadUrl {
             url: url.to_owned(),
             reason,
@@ -77,7 +92,14 @@ impl Store {
                 .map_err(|e| bad(e.to_string()))?;
             prefixed(Arc::new(s3), prefix)
         } else if url.starts_with("http://") || url.starts_with("https://") {
-            let options = object_store::ClientOptions::new().with_allow_http(true);
+            let mut options = object_store::ClientOptions::new().with_allow_http(true);
+            if let Some(token) = token {
+                let value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+                    .map_err(|_| bad("the token is not valid in an HTTP header".into()))?;
+                let mut headers = http::HeaderMap::new();
+                headers.insert(http::header::AUTHORIZATION, value);
+                options = options.with_default_headers(headers);
+            }
             let http = object_store::http::HttpBuilder::new()
                 .with_url(url)
                 .with_client_options(options)

@@ -169,3 +169,39 @@ async fn gc_keeps_exactly_the_chunks_of_kept_revisions() {
     assert_eq!((report.kept_chunks, report.kept_manifests), (0, 0));
     assert_eq!(count_files(&work.path().join("cache/chunks")), 0);
 }
+
+#[tokio::test]
+async fn an_http_store_with_a_token_takes_uploads_only_with_it() {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("a.txt"), "content").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    let served = work.path().join("served");
+    tokio::spawn(davit_bundle::serve::serve(
+        served.clone(),
+        listener,
+        Some("s3cret".into()),
+    ));
+
+    let anonymous = Store::open_with_token(&url, None).unwrap();
+    let err = push(&tree, &anonymous, 2, &Quiet).await.unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+    let wrong = Store::open_with_token(&url, Some("guess")).unwrap();
+    assert!(push(&tree, &wrong, 2, &Quiet).await.is_err());
+    assert!(!served.join("manifests").exists(), "nothing was stored");
+
+    let holder = Store::open_with_token(&url, Some("s3cret")).unwrap();
+    let pushed = push(&tree, &holder, 2, &Quiet).await.unwrap();
+    // Reading needs no token.
+    let out = work.path().join("out");
+    let cache = ChunkCache::new(work.path().join("cache"));
+    davit_bundle::pull(&pushed.revision, &anonymous, &cache, &out, &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out.join("a.txt")).unwrap(),
+        "content"
+    );
+}
