@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -156,8 +156,8 @@ pub enum EntryProblem {
     /// Beneath a file or a symlink.
     #[error("lies beneath `{0}`, which is not a directory")]
     BeneathNonDirectory(String),
-    /// A symlink that leaves the tree.
-    #[error("symlink to `{0}` leaves the tree")]
+    /// A symlink that leaves the tree, or may (`..` after a name).
+    #[error("symlink to `{0}` may point outside the tree")]
     LinkEscapes(String),
     /// A mode with more than permission bits.
     #[error("mode {0:o} has bits beyond 0o777 (setuid, setgid or sticky)")]
@@ -301,26 +301,12 @@ impl Manifest {
                     limit("the size of all files", total, limits.max_total_size)?;
                     not_dirs.insert(path);
                 }
-                Entry::Symlink { .. } => {
+                Entry::Symlink { target, .. } => {
+                    if !link_stays_inside(Path::new(path), Path::new(target)) {
+                        return Err(bad(EntryProblem::LinkEscapes(target.clone())));
+                    }
                     not_dirs.insert(path);
                 }
-            }
-        }
-        // Links last: a target may name a link that sorts after it.
-        let links: HashSet<&str> = self
-            .entries
-            .iter()
-            .filter(|e| matches!(e, Entry::Symlink { .. }))
-            .map(Entry::path)
-            .collect();
-        for entry in &self.entries {
-            if let Entry::Symlink { path, target } = entry
-                && !link_stays_inside(path, target, |p| links.contains(p))
-            {
-                return Err(ManifestError::Entry {
-                    path: path.escape_debug().to_string(),
-                    problem: EntryProblem::LinkEscapes(target.clone()),
-                });
             }
         }
         Ok(())
@@ -469,34 +455,26 @@ fn special_kind(kind: &std::fs::FileType) -> &'static str {
     }
 }
 
-/// Whether a symlink at `path` (relative to the tree's root, `/`-separated) pointing at `target`
-/// resolves inside the tree, judged on the text and the tree's other links: absolute targets
-/// never do, `..` may not climb above the root, and the walk may not pass through another link
-/// of the tree (`l -> .` then `m -> l/../etc` would climb out physically while staying in on
-/// paper). The link it lands on, if any, is judged on its own.
-pub fn link_stays_inside(path: &str, target: &str, is_link: impl Fn(&str) -> bool) -> bool {
-    if target.is_empty() || target.starts_with('/') || target.contains('\0') {
+/// Whether a symlink at `rel` (relative to the tree's root) pointing at `target` stays inside
+/// the tree, judged on the text alone: the target is relative, all its `..` come first (none after
+/// a name: `l/../x` could climb through a link `l`), and it climbs no higher than the link's own
+/// directory is deep. Each link checked this way stays inside, so chains of them do too.
+pub fn link_stays_inside(rel: &Path, target: &Path) -> bool {
+    let depth = rel.components().count().saturating_sub(1);
+    let mut ups = 0;
+    let mut descended = false;
+    if target.as_os_str().is_empty() {
         return false;
     }
-    let mut at: Vec<&str> = path.split('/').collect();
-    at.pop();
-    let parts: Vec<&str> = target
-        .split('/')
-        .filter(|p| !p.is_empty() && *p != ".")
-        .collect();
-    for (i, part) in parts.iter().enumerate() {
-        if *part == ".." {
-            if at.pop().is_none() {
-                return false;
-            }
-            continue;
-        }
-        at.push(part);
-        if i + 1 < parts.len() && is_link(&at.join("/")) {
-            return false;
+    for part in target.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir if !descended => ups += 1,
+            Component::Normal(_) => descended = true,
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return false,
         }
     }
-    true
+    ups <= depth
 }
 
 #[cfg(test)]
@@ -505,21 +483,18 @@ mod tests {
 
     #[test]
     fn links_inside_and_outside() {
-        let none = |_: &str| false;
-        assert!(link_stays_inside("a/b", "c", none));
-        assert!(link_stays_inside("a/b", "../c", none));
-        assert!(!link_stays_inside("a/b", "../../c", none));
-        assert!(!link_stays_inside("b", "/etc/passwd", none));
-        assert!(!link_stays_inside("b", "", none));
-        assert!(link_stays_inside("a/b", "./x/../y", none));
-        // Through another link: `l -> .` makes `l/..` the root's parent.
-        let l = |p: &str| p == "l";
-        assert!(link_stays_inside("l", ".", l));
-        assert!(!link_stays_inside("m", "l/../etc", l));
-        assert!(
-            link_stays_inside("m", "l", l),
-            "landing on a link is judged there"
-        );
+        let ok = |rel: &str, target: &str| link_stays_inside(Path::new(rel), Path::new(target));
+        assert!(ok("a", "b"));
+        assert!(ok("a", "./b/c"));
+        assert!(ok("d/a", "../b"));
+        assert!(ok("d/e/a", "../../b"));
+        assert!(ok("l", "."));
+        assert!(!ok("a", "../b"), "climbs above the root");
+        assert!(!ok("d/a", "../../b"));
+        assert!(!ok("a", "/etc/passwd"));
+        assert!(!ok("d/a", "x/../.."), "climbs after descending");
+        assert!(!ok("m", "l/../etc"), "could climb through a link `l -> .`");
+        assert!(!ok("a", ""));
     }
 
     #[test]
