@@ -1,0 +1,469 @@
+//! The batch planner: which hosts of a group to deploy next, so the group never drops below its
+//! healthy minimum, and when a deployment has succeeded or failed. Pure state, no I/O: the server
+//! drives it with reports from agents, and a simulation drives it with random ones.
+//!
+//! Rules (CodeDeploy's, with continuous batches instead of fixed waves unless a ramp is given):
+//! - hosts unhealthy at the start (never deployed, or last deployment failed) go first, and do not
+//!   count against the minimum, since they are not healthy anyway;
+//! - a healthy host is taken down only if the hosts still healthy after that are at least the
+//!   minimum; a host being deployed counts as unhealthy until it succeeds;
+//! - with a ramp (`1,5,20%`), each batch must finish before the next starts;
+//! - the deployment fails as soon as more hosts failed than the minimum allows (`n - minimum`),
+//!   or when no host can be deployed without breaking the minimum and none is running; nothing
+//!   new starts after that, and it ends when the running hosts have reported;
+//! - it succeeds when every host has been deployed, no more failed than allowed, and at least one
+//!   succeeded.
+
+use crate::config::{Amount, DeploymentConfig};
+
+/// Why one host's deployment failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostFailure {
+    /// A lifecycle event failed (a hook, Install, ValidateService).
+    Event(String),
+    /// The agent stopped answering mid-deployment.
+    Lost,
+    /// The host's agent never enrolled, so nothing ran there.
+    NeverEnrolled,
+    /// The agent restarted in the middle of the deployment (CodeDeploy's FailedAfterRestart).
+    FailedAfterRestart,
+}
+
+/// Where one host stands in a deployment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HostState {
+    /// Not started.
+    Pending,
+    /// Its agent is running the lifecycle.
+    Running,
+    /// Deployed and validated.
+    Succeeded,
+    /// Failed, and why.
+    Failed(HostFailure),
+    /// Never started: the deployment failed or was stopped first.
+    Skipped,
+}
+
+/// One host of the group.
+#[derive(Clone, Debug)]
+pub struct Host {
+    /// Its name.
+    pub id: String,
+    /// Whether it runs a good revision now (counts toward the minimum).
+    pub healthy: bool,
+    /// Where it stands.
+    pub state: HostState,
+    /// Healthy when the deployment began.
+    healthy_at_start: bool,
+}
+
+/// What the server should do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Start these hosts now.
+    Dispatch(Vec<String>),
+    /// Wait for a running host to report.
+    Wait,
+    /// The deployment is over.
+    Done(Outcome),
+}
+
+/// How a deployment ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every host deployed, within the failures allowed, and at least one succeeded.
+    Succeeded,
+    /// Why it failed.
+    Failed(String),
+}
+
+/// A group that cannot be planned.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// No hosts.
+    #[error("the deployment group has no hosts")]
+    Empty,
+    /// A minimum that leaves no host to deploy.
+    #[error("a minimum of {min} healthy hosts leaves none of the {n} hosts free to deploy")]
+    MinimumTooHigh {
+        /// The minimum.
+        min: usize,
+        /// The hosts.
+        n: usize,
+    },
+}
+
+/// One deployment's plan.
+#[derive(Clone, Debug)]
+pub struct Planner {
+    hosts: Vec<Host>,
+    min_healthy: usize,
+    batches: Vec<usize>,
+    /// Hosts started in the current batch (with a ramp), and its index.
+    batch: (usize, usize),
+    stopped: Option<String>,
+}
+
+impl Planner {
+    /// Plans a deployment to `hosts` (name, healthy now) under `config`.
+    ///
+    /// # Errors
+    ///
+    /// An empty group, or a minimum of healthy hosts that leaves no host to deploy.
+    pub fn new(
+        hosts: Vec<(String, bool)>,
+        config: &DeploymentConfig,
+    ) -> Result<Planner, PlanError> {
+        let n = hosts.len();
+        if n == 0 {
+            return Err(PlanError::Empty);
+        }
+        let min_healthy = match config.min_healthy {
+            // A percentage keeps at least one host free (CodeDeploy's OneAtATime is 99 %).
+            Amount::Percent(_) => config.min_healthy.of(n, true).min(n - 1),
+            Amount::Hosts(h) if h >= n => return Err(PlanError::MinimumTooHigh { min: h, n }),
+            Amount::Hosts(h) => h,
+        };
+        let batches = config
+            .batches
+            .iter()
+            .map(|b| b.of(n, false).max(1))
+            .collect();
+        let mut hosts: Vec<Host> = hosts
+            .into_iter()
+            .map(|(id, healthy)| Host {
+                id,
+                healthy,
+                state: HostState::Pending,
+                healthy_at_start: healthy,
+            })
+            .collect();
+        // Unhealthy hosts first, then by name: the order is the same on every server.
+        hosts.sort_by(|a, b| (a.healthy, &a.id).cmp(&(b.healthy, &b.id)));
+        Ok(Planner {
+            hosts,
+            min_healthy,
+            batches,
+            batch: (0, 0),
+            stopped: None,
+        })
+    }
+
+    /// The minimum of healthy hosts, in hosts.
+    pub fn min_healthy(&self) -> usize {
+        self.min_healthy
+    }
+
+    /// Hosts healthy now.
+    pub fn healthy(&self) -> usize {
+        self.hosts.iter().filter(|h| h.healthy).count()
+    }
+
+    /// Every host and where it stands, unhealthy-first order.
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+
+    /// Hosts whose revision this deployment changed or tried to (what a rollback redeploys).
+    pub fn changed_hosts(&self) -> Vec<&str> {
+        self.hosts
+            .iter()
+            .filter(|h| {
+                matches!(
+                    h.state,
+                    HostState::Succeeded
+                        | HostState::Failed(HostFailure::Event(_))
+                        | HostState::Failed(HostFailure::Lost)
+                        | HostState::Failed(HostFailure::FailedAfterRestart)
+                )
+            })
+            .map(|h| h.id.as_str())
+            .collect()
+    }
+
+    /// Stops the deployment (`davit deploy stop`): nothing new starts.
+    pub fn stop(&mut self, reason: &str) {
+        self.stopped.get_or_insert_with(|| reason.to_owned());
+    }
+
+    /// Records what a running host's agent reported.
+    ///
+    /// # Panics
+    ///
+    /// For a host that is not running: the server must not report twice.
+    pub fn report(&mut self, host: &str, result: Result<(), HostFailure>) {
+        let h = self
+            .hosts
+            .iter_mut()
+            .find(|h| h.id == host)
+            .unwrap_or_else(|| panic!("unknown host `{host}`"));
+        assert_eq!(h.state, HostState::Running, "`{host}` is not running");
+        match result {
+            Ok(()) => {
+                h.state = HostState::Succeeded;
+                h.healthy = true;
+            }
+            Err(f) => h.state = HostState::Failed(f),
+        }
+    }
+
+    /// The next step. Call it after every report; `Dispatch` marks the hosts running.
+    pub fn step(&mut self) -> Step {
+        let n = self.hosts.len();
+        let failed = self.count(|s| matches!(s, HostState::Failed(_)));
+        let running = self.count(|s| *s == HostState::Running);
+        let allowed = n - self.min_healthy;
+        if failed > allowed && self.stopped.is_none() {
+            self.stopped = Some(format!(
+                "{failed} of {n} hosts failed; a minimum of {} healthy hosts allows {allowed}",
+                self.min_healthy
+            ));
+        }
+        if self.stopped.is_none() {
+            let dispatch = self.dispatchable();
+            if !dispatch.is_empty() {
+                for &i in &dispatch {
+                    let h = &mut self.hosts[i];
+                    h.state = HostState::Running;
+                    h.healthy = false;
+                }
+                self.batch.1 += dispatch.len();
+                return Step::Dispatch(
+                    dispatch.iter().map(|&i| self.hosts[i].id.clone()).collect(),
+                );
+            }
+            let pending = self.count(|s| *s == HostState::Pending);
+            if pending > 0 && running == 0 {
+                self.stopped = Some(format!(
+                    "no host can be deployed without going below {} healthy hosts ({} healthy now)",
+                    self.min_healthy,
+                    self.healthy()
+                ));
+            }
+        }
+        if running > 0 {
+            return Step::Wait;
+        }
+        if let Some(reason) = &self.stopped {
+            let reason = reason.clone();
+            for h in &mut self.hosts {
+                if h.state == HostState::Pending {
+                    h.state = HostState::Skipped;
+                }
+            }
+            return Step::Done(Outcome::Failed(reason));
+        }
+        if self.count(|s| *s == HostState::Succeeded) == 0 {
+            return Step::Done(Outcome::Failed("no host succeeded".into()));
+        }
+        Step::Done(Outcome::Succeeded)
+    }
+
+    fn count(&self, pred: impl Fn(&HostState) -> bool) -> usize {
+        self.hosts.iter().filter(|h| pred(&h.state)).count()
+    }
+
+    /// Pending hosts that may start now, in order.
+    fn dispatchable(&mut self) -> Vec<usize> {
+        let running = self.count(|s| *s == HostState::Running);
+        let mut room = usize::MAX;
+        if !self.batches.is_empty() {
+            let size = self.batches[self.batch.0.min(self.batches.len() - 1)];
+            if self.batch.1 >= size {
+                if running > 0 {
+                    return Vec::new();
+                }
+                self.batch = (self.batch.0 + 1, 0);
+            }
+            room = self.batches[self.batch.0.min(self.batches.len() - 1)] - self.batch.1;
+        }
+        let mut healthy = self.healthy();
+        let mut out = Vec::new();
+        for (i, h) in self.hosts.iter().enumerate() {
+            if out.len() == room {
+                break;
+            }
+            if h.state != HostState::Pending {
+                continue;
+            }
+            if h.healthy {
+                if healthy <= self.min_healthy {
+                    continue;
+                }
+                healthy -= 1;
+            }
+            out.push(i);
+        }
+        out
+    }
+
+    /// Whether the healthy count is at least what the rules promise: the minimum, or (if the
+    /// group started below it) what it started with. For tests and assertions.
+    pub fn keeps_minimum(&self) -> bool {
+        let at_start = self.hosts.iter().filter(|h| h.healthy_at_start).count();
+        self.healthy() >= self.min_healthy.min(at_start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(healthy: &[bool]) -> Vec<(String, bool)> {
+        healthy
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (format!("h{i}"), *h))
+            .collect()
+    }
+
+    fn dispatched(step: Step) -> Vec<String> {
+        match step {
+            Step::Dispatch(hosts) => hosts,
+            other => panic!("expected a dispatch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn half_at_a_time_keeps_half_and_goes_on_as_hosts_succeed() {
+        let mut p = Planner::new(group(&[true; 4]), &DeploymentConfig::half_at_a_time()).unwrap();
+        assert_eq!(p.min_healthy(), 2);
+        let first = dispatched(p.step());
+        assert_eq!(first, ["h0", "h1"]);
+        assert_eq!(p.step(), Step::Wait);
+        p.report("h0", Ok(()));
+        assert_eq!(dispatched(p.step()), ["h2"]);
+        p.report("h1", Ok(()));
+        assert_eq!(dispatched(p.step()), ["h3"]);
+        p.report("h2", Ok(()));
+        p.report("h3", Ok(()));
+        assert_eq!(p.step(), Step::Done(Outcome::Succeeded));
+    }
+
+    #[test]
+    fn unhealthy_hosts_go_first_and_do_not_count_against_the_minimum() {
+        let config = DeploymentConfig {
+            min_healthy: Amount::Hosts(2),
+            batches: Vec::new(),
+        };
+        let mut p = Planner::new(group(&[true, false, true, false]), &config).unwrap();
+        assert_eq!(
+            dispatched(p.step()),
+            ["h1", "h3"],
+            "the two unhealthy ones, nothing healthy"
+        );
+    }
+
+    #[test]
+    fn one_at_a_time_ends_at_the_first_failure_and_skips_the_rest() {
+        let mut p = Planner::new(group(&[true; 5]), &DeploymentConfig::one_at_a_time()).unwrap();
+        assert_eq!(p.min_healthy(), 4, "99 % keeps all but one");
+        assert_eq!(dispatched(p.step()), ["h0"]);
+        p.report("h0", Ok(()));
+        assert_eq!(dispatched(p.step()), ["h1"]);
+        p.report("h1", Err(HostFailure::Event("AfterInstall".into())));
+        assert_eq!(
+            p.step(),
+            Step::Done(Outcome::Failed(
+                "no host can be deployed without going below 4 healthy hosts (4 healthy now)"
+                    .into()
+            ))
+        );
+        let skipped = p
+            .hosts()
+            .iter()
+            .filter(|h| h.state == HostState::Skipped)
+            .count();
+        assert_eq!(skipped, 3);
+        assert_eq!(p.changed_hosts(), ["h0", "h1"]);
+    }
+
+    #[test]
+    fn more_failures_than_the_minimum_allows_end_the_deployment() {
+        let config = DeploymentConfig {
+            min_healthy: Amount::Hosts(3),
+            batches: Vec::new(),
+        };
+        // Three unhealthy hosts go at once; two failing leaves too few to reach 3 of 5.
+        let mut p = Planner::new(group(&[false, false, false, true, true]), &config).unwrap();
+        assert_eq!(dispatched(p.step()), ["h0", "h1", "h2"]);
+        p.report("h0", Err(HostFailure::Lost));
+        p.report("h1", Err(HostFailure::FailedAfterRestart));
+        p.report("h2", Err(HostFailure::Event("ValidateService".into())));
+        match p.step() {
+            Step::Done(Outcome::Failed(reason)) => {
+                assert_eq!(
+                    reason,
+                    "3 of 5 hosts failed; a minimum of 3 healthy hosts allows 2"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_ramp_finishes_each_batch_before_the_next() {
+        let config = DeploymentConfig {
+            min_healthy: Amount::Hosts(0),
+            batches: DeploymentConfig::ramp("1,2,50%").unwrap(),
+        };
+        let mut p = Planner::new(group(&[true; 10]), &config).unwrap();
+        assert_eq!(dispatched(p.step()).len(), 1);
+        assert_eq!(p.step(), Step::Wait);
+        p.report("h0", Ok(()));
+        let second = dispatched(p.step());
+        assert_eq!(second.len(), 2);
+        p.report(&second[0], Ok(()));
+        assert_eq!(p.step(), Step::Wait, "the batch of 2 is not finished");
+        p.report(&second[1], Ok(()));
+        assert_eq!(dispatched(p.step()).len(), 5);
+    }
+
+    #[test]
+    fn all_at_once_needs_one_success() {
+        let mut p = Planner::new(group(&[true; 3]), &DeploymentConfig::all_at_once()).unwrap();
+        let all = dispatched(p.step());
+        assert_eq!(all.len(), 3);
+        for h in &all {
+            p.report(h, Err(HostFailure::NeverEnrolled));
+        }
+        assert_eq!(
+            p.step(),
+            Step::Done(Outcome::Failed("no host succeeded".into()))
+        );
+        assert!(
+            p.changed_hosts().is_empty(),
+            "hosts that never enrolled changed nothing"
+        );
+    }
+
+    #[test]
+    fn stop_lets_running_hosts_finish_then_ends() {
+        let mut p = Planner::new(group(&[true; 4]), &DeploymentConfig::half_at_a_time()).unwrap();
+        let first = dispatched(p.step());
+        p.stop("stopped by alice");
+        p.report(&first[0], Ok(()));
+        assert_eq!(p.step(), Step::Wait);
+        p.report(&first[1], Ok(()));
+        assert_eq!(
+            p.step(),
+            Step::Done(Outcome::Failed("stopped by alice".into()))
+        );
+    }
+
+    #[test]
+    fn impossible_minimums_are_refused_up_front() {
+        let config = DeploymentConfig {
+            min_healthy: Amount::Hosts(3),
+            batches: Vec::new(),
+        };
+        assert_eq!(
+            Planner::new(group(&[true; 3]), &config).unwrap_err(),
+            PlanError::MinimumTooHigh { min: 3, n: 3 }
+        );
+        assert_eq!(
+            Planner::new(Vec::new(), &DeploymentConfig::all_at_once()).unwrap_err(),
+            PlanError::Empty
+        );
+    }
+}
