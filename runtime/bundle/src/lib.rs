@@ -23,8 +23,8 @@ pub use cache::{ChunkCache, GcReport};
 pub use chunker::{Chunk, Chunking, chunks};
 pub use digest::{BadDigest, Digest};
 pub use manifest::{
-    ChunkRef, Entry, EntryProblem, Limits, MAX_CHUNK, Manifest, ManifestError, SCHEMA_VERSION,
-    link_stays_inside,
+    ChunkRef, Entry, EntryProblem, Limits, MAX_CHUNK, MAX_PATH, Manifest, ManifestError,
+    SCHEMA_VERSION, link_stays_inside,
 };
 pub use pull::{Fetched, PullReport, fetch, materialize};
 pub use push::{PushReport, push};

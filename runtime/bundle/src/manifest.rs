@@ -147,8 +147,11 @@ pub enum ManifestError {
 /// What is wrong with one entry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EntryProblem {
-    /// Empty, absolute, or with an empty, `.` or `..` component, or a NUL.
-    #[error("the path must be relative, without `.`, `..`, empty components or NUL")]
+    /// Empty, absolute, longer than [`MAX_PATH`], or with an empty, `.` or `..` component, or
+    /// a NUL.
+    #[error(
+        "the path must be relative, at most {MAX_PATH} bytes, without `.`, `..`, empty components or NUL"
+    )]
     BadPath,
     /// Not in strictly ascending order: a duplicate, or not canonical.
     #[error("duplicate path, or entries out of order")]
@@ -397,9 +400,14 @@ fn permission_bits(meta: &std::fs::Metadata) -> u32 {
     meta.permissions().mode() & 0o777
 }
 
-/// A path of clean, non-empty components other than `.` and `..`, without a leading `/` or NUL.
+/// The longest path a manifest may hold, in bytes (Linux's `PATH_MAX`).
+pub const MAX_PATH: usize = 4096;
+
+/// A path of clean, non-empty components other than `.` and `..`, without a leading `/` or NUL,
+/// and at most [`MAX_PATH`] bytes (which also bounds the ancestors validation walks).
 fn is_clean_relative(path: &str) -> bool {
     !path.is_empty()
+        && path.len() <= MAX_PATH
         && !path.contains('\0')
         && path
             .split('/')
@@ -427,7 +435,17 @@ fn walk(root: &Path, rel: &mut PathBuf, out: &mut Vec<String>) -> Result<(), Man
         if kind.is_dir() {
             out.push(text);
             walk(root, rel, out)?;
-        } else if kind.is_file() || kind.is_symlink() {
+        } else if kind.is_symlink() {
+            // Checked here, before any chunk of the tree is read or sent.
+            let target = std::fs::read_link(entry.path()).map_err(io_err)?;
+            if !link_stays_inside(rel, &target) {
+                return Err(ManifestError::Entry {
+                    path: text,
+                    problem: EntryProblem::LinkEscapes(target.display().to_string()),
+                });
+            }
+            out.push(text);
+        } else if kind.is_file() {
             out.push(text);
         } else {
             return Err(ManifestError::Entry {

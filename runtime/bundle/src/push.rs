@@ -34,8 +34,10 @@ pub struct PushReport {
     pub new_manifest: bool,
 }
 
-/// Pushes the tree at `dir` to `store`, with at most `concurrency` uploads in flight (and so at
-/// most that many chunks in memory, plus the chunker's own read-ahead).
+/// Pushes the tree at `dir` to `store`, with at most `concurrency` uploads in flight: about
+/// twice that many chunks in memory (in flight and queued), plus the chunker's read-ahead. A
+/// tree a bundle cannot hold (a special file, a link leaving it) is refused before anything is
+/// sent.
 ///
 /// # Errors
 ///

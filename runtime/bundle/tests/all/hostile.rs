@@ -350,3 +350,32 @@ async fn a_corrupted_cache_chunk_is_caught_at_use() {
     assert!(matches!(err, BundleError::ChunkMismatch { .. }), "{err}");
     assert!(!out.exists());
 }
+
+#[tokio::test]
+async fn a_path_longer_than_path_max_is_refused() {
+    let long = vec!["a"; 2100].join("/");
+    let entries = json!([{"type": "dir", "path": long, "mode": 493}]);
+    assert_eq!(refused(entries).await.1, EntryProblem::BadPath);
+}
+
+#[tokio::test]
+async fn a_tree_with_an_escaping_link_is_refused_before_anything_is_uploaded() {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("big.bin"), vec![7u8; 1 << 20]).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", tree.join("zz-link")).unwrap();
+    let store_dir = work.path().join("store");
+    let store = Store::open(store_dir.to_str().unwrap()).unwrap();
+    let err = davit_bundle::push(&tree, &store, 4, &Quiet)
+        .await
+        .unwrap_err();
+    match err {
+        BundleError::Manifest(ManifestError::Entry { path, problem }) => {
+            assert_eq!(path, "zz-link");
+            assert_eq!(problem, EntryProblem::LinkEscapes("/etc/shadow".into()));
+        }
+        other => panic!("{other}"),
+    }
+    assert!(!store_dir.join("chunks").exists(), "no chunk was sent");
+}
