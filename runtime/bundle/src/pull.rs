@@ -69,7 +69,9 @@ pub async fn fetch(
     let manifest = match cached {
         Some(m) => m,
         None => {
-            let bytes = store.get_manifest(id).await?;
+            let bytes = store
+                .get_manifest(id, limits.max_manifest_size as u64)
+                .await?;
             let manifest = Manifest::decode(&bytes, id, limits)?;
             cache
                 .put_manifest(id, &bytes)
@@ -111,7 +113,7 @@ async fn fetch_chunk(
     chunk: ChunkRef,
     progress: &dyn Progress,
 ) -> Result<u64, BundleError> {
-    let data = store.get_chunk(&chunk.0).await?;
+    let data = store.get_chunk(&chunk.0, u64::from(chunk.1)).await?;
     verify(&chunk, &data)?;
     // Written in place (a chunk is at most 1 MiB), not on a blocking thread: when a failed
     // chunk cancels the others, each is then cached whole or not at all, never still in flight.

@@ -9,10 +9,14 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
 use crate::digest::Digest;
+
+/// The largest signature object read (a record is about 200 bytes).
+const MAX_SIGNATURE: u64 = 4096;
 
 /// A bundle store.
 #[derive(Clone, Debug)]
@@ -39,6 +43,16 @@ pub enum StoreError {
         what: String,
         /// The store.
         url: String,
+    },
+    /// An object larger than it may be; refused before it is read whole.
+    #[error("{what} in the store `{url}` is larger than the {max} bytes it may be")]
+    TooLarge {
+        /// What was fetched.
+        what: String,
+        /// The store.
+        url: String,
+        /// The most it may be.
+        max: u64,
     },
     /// The store failed.
     #[error("store `{url}`: {source}")]
@@ -150,13 +164,13 @@ impl Store {
         self.put(&chunk_key(digest), data).await
     }
 
-    /// A chunk's bytes, unverified: the caller checks them against `digest`.
+    /// A chunk's bytes, at most `max`, unverified: the caller checks them against `digest`.
     ///
     /// # Errors
     ///
-    /// [`StoreError::NotFound`], or when the store fails.
-    pub async fn get_chunk(&self, digest: &Digest) -> Result<Bytes, StoreError> {
-        self.get(&chunk_key(digest), || format!("chunk {digest}"))
+    /// [`StoreError::NotFound`], [`StoreError::TooLarge`], or when the store fails.
+    pub async fn get_chunk(&self, digest: &Digest, max: u64) -> Result<Bytes, StoreError> {
+        self.get(&chunk_key(digest), || format!("chunk {digest}"), max)
             .await
     }
 
@@ -182,13 +196,14 @@ impl Store {
         }
     }
 
-    /// A manifest's bytes, unverified: [`Manifest::decode`](crate::Manifest::decode) checks them.
+    /// A manifest's bytes, at most `max`, unverified:
+    /// [`Manifest::decode`](crate::Manifest::decode) checks them.
     ///
     /// # Errors
     ///
-    /// [`StoreError::NotFound`], or when the store fails.
-    pub async fn get_manifest(&self, id: &Digest) -> Result<Bytes, StoreError> {
-        self.get(&manifest_key(id), || format!("revision {id}"))
+    /// [`StoreError::NotFound`], [`StoreError::TooLarge`], or when the store fails.
+    pub async fn get_manifest(&self, id: &Digest, max: u64) -> Result<Bytes, StoreError> {
+        self.get(&manifest_key(id), || format!("revision {id}"), max)
             .await
     }
 
@@ -217,7 +232,11 @@ impl Store {
         id: &Digest,
         key_id: &str,
     ) -> Result<Option<Bytes>, StoreError> {
-        match self.get(&signature_key(id, key_id), String::new).await {
+        let what = || format!("the signature of revision {id} by key {key_id}");
+        match self
+            .get(&signature_key(id, key_id), what, MAX_SIGNATURE)
+            .await
+        {
             Ok(bytes) => Ok(Some(bytes)),
             Err(StoreError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -232,18 +251,40 @@ impl Store {
             .map_err(|e| self.backend(e))
     }
 
-    async fn get(&self, key: &Key, what: impl Fn() -> String) -> Result<Bytes, StoreError> {
-        let result = match self.inner.get(key).await {
-            Ok(result) => result.bytes().await,
-            Err(e) => Err(e),
-        };
-        result.map_err(|e| match e {
+    /// An object's bytes, refused as soon as it is known to exceed `max`: by its announced size,
+    /// or while it streams in (a store may announce one size and send more).
+    async fn get(
+        &self,
+        key: &Key,
+        what: impl Fn() -> String,
+        max: u64,
+    ) -> Result<Bytes, StoreError> {
+        let failed = |e| match e {
             object_store::Error::NotFound { .. } => StoreError::NotFound {
                 what: what(),
                 url: self.url.clone(),
             },
             e => self.backend(e),
-        })
+        };
+        let too_large = || StoreError::TooLarge {
+            what: what(),
+            url: self.url.clone(),
+            max,
+        };
+        let result = self.inner.get(key).await.map_err(failed)?;
+        if result.meta.size > max {
+            return Err(too_large());
+        }
+        let mut data = bytes::BytesMut::with_capacity(result.meta.size as usize);
+        let mut stream = result.into_stream();
+        while let Some(part) = stream.next().await {
+            let part = part.map_err(failed)?;
+            if (data.len() + part.len()) as u64 > max {
+                return Err(too_large());
+            }
+            data.extend_from_slice(&part);
+        }
+        Ok(data.freeze())
     }
 
     fn backend(&self, source: object_store::Error) -> StoreError {

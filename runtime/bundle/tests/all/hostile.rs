@@ -4,6 +4,7 @@
 
 use davit_bundle::{
     BundleError, ChunkCache, Digest, EntryProblem, Limits, Manifest, ManifestError, Quiet, Store,
+    StoreError,
 };
 use serde_json::json;
 
@@ -378,4 +379,31 @@ async fn a_tree_with_an_escaping_link_is_refused_before_anything_is_uploaded() {
         other => panic!("{other}"),
     }
     assert!(!store_dir.join("chunks").exists(), "no chunk was sent");
+}
+
+#[tokio::test]
+async fn an_oversized_object_is_refused_before_it_is_read_whole() {
+    let work = tempfile::tempdir().unwrap();
+    let tree = work.path().join("tree");
+    std::fs::create_dir(&tree).unwrap();
+    std::fs::write(tree.join("app.txt"), "twelve bytes").unwrap();
+    let store_dir = work.path().join("store");
+    let store = Store::open(store_dir.to_str().unwrap()).unwrap();
+    let pushed = davit_bundle::push(&tree, &store, 4, &Quiet).await.unwrap();
+    let path = store_dir.join(davit_bundle::chunk_key(&Digest::of(b"twelve bytes")).to_string());
+    std::fs::write(&path, vec![0u8; 64 << 20]).unwrap();
+    let cache = ChunkCache::new(work.path().join("cache"));
+    let err = davit_bundle::pull(
+        &pushed.revision,
+        &store,
+        &cache,
+        &work.path().join("out"),
+        &Quiet,
+    )
+    .await
+    .unwrap_err();
+    match err {
+        BundleError::Store(StoreError::TooLarge { max, .. }) => assert_eq!(max, 12),
+        other => panic!("{other}"),
+    }
 }
