@@ -160,7 +160,7 @@ fn main() {
         &fetched.manifest,
         &cold,
         &w.join("pulled-full"),
-        &fetched.fresh,
+        &fetched.verified,
     )
     .expect("materialize");
     let davit_time = started.elapsed();

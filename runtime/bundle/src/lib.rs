@@ -115,9 +115,9 @@ pub async fn pull(
     let Fetched {
         manifest,
         report,
-        fresh,
+        verified,
     } = fetched;
-    tokio::task::spawn_blocking(move || materialize(&manifest, &cache, &dest, &fresh))
+    tokio::task::spawn_blocking(move || materialize(&manifest, &cache, &dest, &verified))
         .await
         .expect("materialize task")?;
     Ok(report)

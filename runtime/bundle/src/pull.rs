@@ -33,16 +33,17 @@ pub struct PullReport {
     pub manifest_cached: bool,
 }
 
-/// What [`fetch`] brought: the verified manifest, the report, and the chunks downloaded (and
-/// checked) just now.
+/// What [`fetch`] brought: the verified manifest, the report, and the chunks it checked (every
+/// chunk the tree needs, cached or downloaded).
 #[derive(Debug)]
 pub struct Fetched {
     /// The manifest, checked against the revision id.
     pub manifest: Manifest,
     /// What was downloaded.
     pub report: PullReport,
-    /// Chunks verified on arrival in this fetch; [`materialize`] need not hash them again.
-    pub fresh: HashSet<Digest>,
+    /// Chunks checked against their names in this fetch; [`materialize`] need not hash them
+    /// again.
+    pub verified: HashSet<Digest>,
 }
 
 /// Makes sure every chunk of revision `id` is in `cache`, downloading at most `concurrency` at
@@ -80,11 +81,27 @@ pub async fn fetch(
         }
     };
     let needed = manifest.unique_chunks();
-    let missing: Vec<ChunkRef> = needed
-        .iter()
-        .filter(|c| !cache.has_chunk(&c.0))
-        .copied()
-        .collect();
+    // A cached chunk counts only if it still hashes to its name: one torn by a crash or changed
+    // on disk is removed and downloaded again, instead of failing every later pull.
+    let missing: Vec<ChunkRef> = {
+        let cache = cache.clone();
+        let needed = needed.clone();
+        tokio::task::spawn_blocking(move || {
+            needed
+                .into_iter()
+                .filter(|c| match cache.read_chunk(&c.0) {
+                    Ok(data) if verify(c, &data).is_ok() => false,
+                    Ok(_) => {
+                        let _ = std::fs::remove_file(cache.chunk_path(&c.0));
+                        true
+                    }
+                    Err(_) => true,
+                })
+                .collect()
+        })
+        .await
+        .expect("cache check task")
+    };
     progress.start(missing.iter().map(|c| u64::from(c.1)).sum());
     let fetched_bytes = futures::stream::iter(missing.iter().copied())
         .map(|chunk| fetch_chunk(store, cache, chunk, progress))
@@ -103,7 +120,7 @@ pub async fn fetch(
     Ok(Fetched {
         manifest,
         report,
-        fresh: missing.iter().map(|c| c.0).collect(),
+        verified: needed.iter().map(|c| c.0).collect(),
     })
 }
 
@@ -139,7 +156,7 @@ fn verify(chunk: &ChunkRef, data: &[u8]) -> Result<(), BundleError> {
 }
 
 /// Builds `manifest`'s tree at `dest`, which must not exist, from chunks in `cache`, each
-/// checked against its name before use unless it is in `fresh` (checked on arrival just now). The tree is built in a sibling directory and renamed into place,
+/// checked against its name before use unless it is in `verified` (checked moments before). The tree is built in a sibling directory and renamed into place,
 /// so `dest` appears whole or not at all.
 ///
 /// # Errors
@@ -149,7 +166,7 @@ pub fn materialize(
     manifest: &Manifest,
     cache: &ChunkCache,
     dest: &Path,
-    fresh: &HashSet<Digest>,
+    verified: &HashSet<Digest>,
 ) -> Result<(), BundleError> {
     if dest.exists() {
         return Err(BundleError::io(
@@ -164,7 +181,7 @@ pub fn materialize(
         .prefix(".partial-")
         .tempdir_in(parent)
         .map_err(|e| BundleError::io("creating a staging directory in", parent, e))?;
-    fill(manifest, cache, fresh, temp.path())?;
+    fill(manifest, cache, verified, temp.path())?;
     let built = temp.keep();
     std::fs::rename(&built, dest).map_err(|e| {
         let _ = std::fs::remove_dir_all(&built);
@@ -175,7 +192,7 @@ pub fn materialize(
 fn fill(
     manifest: &Manifest,
     cache: &ChunkCache,
-    fresh: &HashSet<Digest>,
+    verified: &HashSet<Digest>,
     root: &Path,
 ) -> Result<(), BundleError> {
     use std::os::unix::fs::PermissionsExt;
@@ -195,7 +212,7 @@ fn fill(
             Entry::Symlink { target, .. } => links.push((path, target)),
         }
     }
-    write_files(&files, cache, fresh)?;
+    write_files(&files, cache, verified)?;
     // Links after every file, so no write can pass through one; directory modes last, so a
     // read-only directory does not stop its own files being written.
     for (path, target) in links {
@@ -212,11 +229,11 @@ fn fill(
     Ok(())
 }
 
-/// Writes the files from cached chunks (each checked unless `fresh`), on up to 4 threads.
+/// Writes the files from cached chunks (each checked unless `verified`), on up to 4 threads.
 fn write_files(
     files: &[(PathBuf, u32, &[ChunkRef])],
     cache: &ChunkCache,
-    fresh: &HashSet<Digest>,
+    verified: &HashSet<Digest>,
 ) -> Result<(), BundleError> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -233,7 +250,7 @@ fn write_files(
                     else {
                         return;
                     };
-                    if let Err(e) = write_file(path, *mode, chunks, cache, fresh) {
+                    if let Err(e) = write_file(path, *mode, chunks, cache, verified) {
                         failed.lock().expect("error slot").get_or_insert(e);
                     }
                 }
@@ -251,7 +268,7 @@ fn write_file(
     mode: u32,
     chunks: &[ChunkRef],
     cache: &ChunkCache,
-    fresh: &HashSet<Digest>,
+    verified: &HashSet<Digest>,
 ) -> Result<(), BundleError> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 
@@ -269,7 +286,7 @@ fn write_file(
         let data = cache
             .read_chunk(&chunk.0)
             .map_err(io("reading a chunk for"))?;
-        if !fresh.contains(&chunk.0) {
+        if !verified.contains(&chunk.0) {
             verify(chunk, &data)?;
         }
         file.write_all(&data).map_err(io("writing"))?;
