@@ -16,6 +16,7 @@ use crate::install::{self, CleanupRecord, InstallRequest};
 use crate::journal::{JournalEntry, RootLock, SCHEMA_VERSION};
 use crate::layout::{GroupLayout, Layout, is_safe_name, write_atomically};
 use crate::report::{DeploymentReport, EventReport, HookReport, Interrupted, Progress, Status};
+use crate::source::{self, Source};
 use crate::stage::{self, StagedRevision};
 use crate::state::GroupState;
 
@@ -87,7 +88,7 @@ struct Revision {
 /// its report, whose status says whether it succeeded.
 pub async fn deploy(
     sandbox: &Sandbox,
-    source: &Path,
+    source: Source<'_>,
     opts: &DeployOptions,
     progress: Arc<dyn Progress>,
 ) -> Result<DeploymentReport, DeployError> {
@@ -102,12 +103,31 @@ pub async fn deploy(
     let (lock, interrupted) = RootLock::acquire(&layout.lock(), &layout.journal())?;
     let interrupted = interrupted.map(|entry| record_interrupted(layout, entry));
 
+    source::check_signature(&opts.policy, &source).await?;
+    let pulled = match source {
+        Source::Local(_) => None,
+        Source::Store { store, revision } => Some(source::pull(store, &revision, layout).await?),
+    };
+    let tree = match (&source, &pulled) {
+        (_, Some(pulled)) => pulled.tree(),
+        (Source::Local(path), None) => path.to_path_buf(),
+        (Source::Store { .. }, None) => unreachable!("a store revision is pulled"),
+    };
     let staged =
-        stage::stage(source, &group.revisions()).map_err(|source_error| DeployError::Stage {
-            path: source.to_path_buf(),
+        stage::stage(&tree, &group.revisions()).map_err(|source_error| DeployError::Stage {
+            path: source.describe(),
             source: source_error,
         })?;
-    let spec = load_appspec(&staged.dir, &opts.appspec_filename, Some(source))?;
+    drop(pulled);
+    if let Source::Store { revision, .. } = source
+        && staged.id.as_str() != revision.to_hex()
+    {
+        return Err(DeployError::RevisionMismatch {
+            asked: revision.to_hex(),
+            staged: staged.id.to_string(),
+        });
+    }
+    let spec = load_appspec(&staged.dir, &opts.appspec_filename, Some(&source))?;
     spec.runnable_here()
         .map_err(|reason| DeployError::NotRunnable { reason })?;
     let mut state = GroupState::load(&group.state())
@@ -254,9 +274,14 @@ pub async fn deploy(
 }
 
 /// Reads and validates the appspec at the root of a staged revision. Errors name it as the user
-/// knows it when `source` (the bundle deployed) is given: `bundle/appspec.yml`, or
-/// `bundle.tgz!appspec.yml` in an archive; else by its staged path.
-fn load_appspec(dir: &Path, filename: &str, source: Option<&Path>) -> Result<AppSpec, DeployError> {
+/// knows it when `source` (what was deployed) is given: `bundle/appspec.yml`,
+/// `bundle.tgz!appspec.yml` in an archive, `revision 0123456789ab!appspec.yml` from a store;
+/// else by its staged path.
+fn load_appspec(
+    dir: &Path,
+    filename: &str,
+    source: Option<&Source<'_>>,
+) -> Result<AppSpec, DeployError> {
     let mut name = filename;
     if !dir.join(name).exists() && filename == "appspec.yml" && dir.join("appspec.yaml").exists() {
         name = "appspec.yaml";
@@ -264,13 +289,12 @@ fn load_appspec(dir: &Path, filename: &str, source: Option<&Path>) -> Result<App
     let path = dir.join(name);
     if !path.exists() {
         return Err(DeployError::NoAppspec {
-            bundle: source.unwrap_or(dir).to_path_buf(),
+            bundle: source.map_or_else(|| dir.to_path_buf(), Source::describe),
             name: filename.to_string(),
         });
     }
     let file = match source {
-        Some(bundle) if bundle.is_dir() => bundle.join(name).display().to_string(),
-        Some(archive) => format!("{}!{name}", archive.display()),
+        Some(source) => source.label(name),
         None => path.display().to_string(),
     };
     let spec = match std::fs::read_to_string(&path) {

@@ -10,7 +10,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::Arc;
-//! use davit_lifecycle::{DeployOptions, Layout, Quiet, deploy};
+//! use davit_lifecycle::{DeployOptions, Layout, Quiet, Source, deploy};
 //! let sandbox = davit_sandbox::Sandbox::new(None)?;
 //! let opts = DeployOptions {
 //!     application: "hello-web".into(),
@@ -23,7 +23,8 @@
 //!     policy: davit_spec::HostPolicy::default(),
 //!     keep_revisions: 5,
 //! };
-//! let report = deploy(&sandbox, "examples/hello-web".as_ref(), &opts, Arc::new(Quiet)).await?;
+//! let source = Source::Local("examples/hello-web".as_ref());
+//! let report = deploy(&sandbox, source, &opts, Arc::new(Quiet)).await?;
 //! println!("{}", report.status);
 //! # Ok(()) }
 //! ```
@@ -36,6 +37,7 @@ pub mod install;
 mod journal;
 mod layout;
 mod report;
+mod source;
 pub mod stage;
 mod state;
 
@@ -49,6 +51,7 @@ pub use layout::{GroupLayout, Layout};
 pub use report::{
     DeploymentReport, EventReport, HookReport, Interrupted, Line, Progress, Quiet, Status,
 };
+pub use source::Source;
 pub use state::{GroupState, LastGood};
 
 /// Why a deployment could not start. Once events run, failures are in the report instead.
@@ -88,6 +91,16 @@ pub enum DeployError {
         #[source]
         source: davit_sandbox::SandboxError,
     },
+    #[error(
+        "the host policy requires a signature by a trusted key ({rule}); nothing was fetched or run: {detail}"
+    )]
+    Unsigned { rule: String, detail: String },
+    #[error("cannot pull the revision")]
+    Pull(#[source] davit_bundle::BundleError),
+    #[error(
+        "the store's revision {asked} arrived as {staged}; the store holds a manifest davit would not write"
+    )]
+    RevisionMismatch { asked: String, staged: String },
     #[error("{what}")]
     Io {
         what: &'static str,

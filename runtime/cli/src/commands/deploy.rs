@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::ValueEnum;
 use davit_lifecycle::{
     DeployError, DeployOptions, DeploymentReport, EventReport, HookReport, Layout, Line, Progress,
-    Quiet, Status,
+    Quiet, Source, Status,
 };
 use davit_sandbox::Sandbox;
 use davit_spec::{Event, FileExistsBehavior, HostPolicy};
@@ -108,18 +108,12 @@ pub async fn run(args: Args) -> Result<(), Exit> {
     })?;
     std::fs::create_dir_all(&opts.target_root)
         .with_context(|| format!("cannot create target root `{}`", opts.target_root.display()))?;
-    // A revision from a store is pulled through the host's chunk cache into scratch space,
-    // then deployed like a directory.
-    if opts.policy.signature_required() {
-        check_signature(&opts.policy, from_store.as_ref()).await?;
-    }
-    let pulled = match &from_store {
-        Some((store, id)) => Some(pull(store, id, &opts.layout, args.output).await?),
-        None => None,
-    };
-    let bundle = match &pulled {
-        Some(dir) => dir.path().join("revision"),
-        None => bundle,
+    let source = match &from_store {
+        Some((store, revision)) => Source::Store {
+            store,
+            revision: *revision,
+        },
+        None => Source::Local(&bundle),
     };
     let sandbox =
         Sandbox::new(Some(opts.layout.component_cache())).context("cannot start the sandbox")?;
@@ -127,7 +121,7 @@ pub async fn run(args: Args) -> Result<(), Exit> {
         Format::Json => Arc::new(Quiet),
         Format::Text => Arc::new(Live::default()),
     };
-    let report = davit_lifecycle::deploy(&sandbox, &bundle, &opts, progress)
+    let report = davit_lifecycle::deploy(&sandbox, source, &opts, progress)
         .await
         .map_err(|e| match e {
             DeployError::Refused { refusals } => Exit::invalid(refused(
@@ -181,78 +175,6 @@ fn options(args: &Args, bundle: &Path) -> Result<DeployOptions, Exit> {
         policy,
         keep_revisions: args.keep_revisions,
     })
-}
-
-/// Refuses, before anything is fetched or run, a revision that no key the policy trusts signed;
-/// a directory or archive carries no signature at all.
-async fn check_signature(
-    policy: &HostPolicy,
-    from_store: Option<&(davit_bundle::Store, davit_bundle::Digest)>,
-) -> Result<(), Exit> {
-    let rule = policy
-        .require_signature
-        .as_ref()
-        .map(|r| r.at.to_string())
-        .unwrap_or_default();
-    let Some((store, id)) = from_store else {
-        return Err(Exit::invalid(hint(
-            anyhow::anyhow!(
-                "the host policy requires signed revisions ({rule}), and a directory or archive carries no signature"
-            ),
-            "push it with `davit bundle push --sign KEY --store URL`, then deploy it with `--store URL`",
-        )));
-    };
-    let trusted = policy
-        .trusted_keys
-        .iter()
-        .map(|k| k.value.parse())
-        .collect::<Result<Vec<davit_bundle::sign::PublicKey>, _>>()
-        .map_err(Exit::invalid)?;
-    match davit_bundle::sign::verify_signed(id, store, &trusted).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(unsigned)) => Err(Exit::invalid(hint(
-            anyhow::Error::new(unsigned).context(format!(
-                "the host policy requires a signature by a trusted key ({rule}); nothing was fetched or run"
-            )),
-            "sign it with `davit bundle push --sign KEY`, using a key the policy trusts",
-        ))),
-        Err(e) => Err(Exit::from(
-            anyhow::Error::new(e).context("cannot read the revision's signatures"),
-        )),
-    }
-}
-
-/// Pulls revision `id` into `revision/` of a scratch directory under the deployment root, which
-/// is removed when dropped.
-async fn pull(
-    store: &davit_bundle::Store,
-    id: &davit_bundle::Digest,
-    layout: &Layout,
-    output: Format,
-) -> Result<tempfile::TempDir, Exit> {
-    std::fs::create_dir_all(layout.scratch()).context("cannot create the scratch directory")?;
-    let scratch =
-        tempfile::tempdir_in(layout.scratch()).context("cannot create a scratch directory")?;
-    let dest = scratch.path().join("revision");
-    let cache = davit_bundle::ChunkCache::new(layout.chunk_cache());
-    let report = davit_bundle::pull(id, store, &cache, &dest, &davit_bundle::Quiet)
-        .await
-        .map_err(|e| match e {
-            e @ (davit_bundle::BundleError::Manifest(_)
-            | davit_bundle::BundleError::ChunkMismatch { .. }) => Exit::invalid(e),
-            e => Exit::from(anyhow::Error::new(e).context("cannot pull the revision")),
-        })?;
-    if output == Format::Text {
-        eprintln!(
-            "pulled revision {} from {}: {} of {} chunks downloaded ({} bytes)",
-            report.revision.short(),
-            store.url(),
-            report.fetched_chunks,
-            report.chunks,
-            report.fetched_bytes
-        );
-    }
-    Ok(scratch)
 }
 
 /// The policy file in force: `--policy`, else /etc/davit/policy.toml if it exists.
@@ -312,6 +234,14 @@ pub fn deploy_error(error: DeployError) -> Exit {
         | DeployError::Load { .. }
         | DeployError::HookFile { .. }
         | DeployError::Stage { .. }) => Exit::invalid(e),
+        e @ DeployError::Unsigned { .. } => Exit::invalid(hint(
+            e,
+            "sign it with `davit bundle push --sign KEY --store URL` using a key the policy trusts, and deploy it with `--store URL`",
+        )),
+        e @ DeployError::Pull(
+            davit_bundle::BundleError::Store(_) | davit_bundle::BundleError::Io { .. },
+        ) => Exit::from(e),
+        e @ (DeployError::Pull(_) | DeployError::RevisionMismatch { .. }) => Exit::invalid(e),
         e @ DeployError::NoAppspec { .. } => Exit::invalid(hint(
             e,
             "a bundle has its appspec at its root; name another file with `--appspec-filename`",

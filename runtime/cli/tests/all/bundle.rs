@@ -351,3 +351,43 @@ fn the_chunk_cache_keeps_only_what_kept_revisions_use() {
     let kept = gc["kept_bytes"].as_u64().unwrap();
     assert!((2 << 20..4 << 20).contains(&kept), "{gc}");
 }
+
+#[test]
+fn a_store_manifest_davit_would_not_write_is_refused() {
+    // Same tree, same chunks, but the manifest re-encoded (pretty JSON): it hashes to another
+    // id, which the staged tree would not have.
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    let pushed = json(
+        &davit()
+            .args(["bundle", "push"])
+            .arg(repo().join("examples/hello-web"))
+            .arg("--store")
+            .arg(&store)
+            .args(["--output", "json"])
+            .output()
+            .unwrap(),
+    );
+    let id = pushed["revision"].as_str().unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.join("manifests").join(id)).unwrap()).unwrap();
+    let pretty = serde_json::to_vec_pretty(&manifest).unwrap();
+    let other = blake3::hash(&pretty).to_hex().to_string();
+    std::fs::write(store.join("manifests").join(&other), &pretty).unwrap();
+    let output = davit()
+        .args(["deploy", "--local", &other, "-a", "hello-web", "--store"])
+        .arg(&store)
+        .arg("--deployment-root")
+        .arg(work.path().join("root"))
+        .arg("--target-root")
+        .arg(work.path().join("target"))
+        .output()
+        .unwrap();
+    let (_, err) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("arrived as {id}")), "{err}");
+    assert!(
+        !work.path().join("target/opt").exists(),
+        "nothing was installed"
+    );
+}
