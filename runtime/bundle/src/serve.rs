@@ -21,10 +21,13 @@ use tokio::net::TcpListener;
 
 use crate::cache::write_atomically;
 use crate::digest::Digest;
+use crate::manifest::MAX_CHUNK;
 use crate::sign::{PublicKey, SignatureRecord};
 
-/// The largest upload accepted (a manifest of a very large tree).
-const MAX_UPLOAD: usize = 256 << 20;
+/// The largest manifest accepted (the default manifest limit of a pull).
+const MAX_MANIFEST: usize = 256 << 20;
+/// The largest signature record accepted (one is about 200 bytes).
+const MAX_SIGNATURE: usize = 4096;
 
 /// Serves the store in `root` on `listener` until the task is dropped.
 ///
@@ -61,19 +64,14 @@ async fn handle(
         return status(StatusCode::NOT_FOUND, "no such object");
     };
     match *request.method() {
-        Method::GET | Method::HEAD => match tokio::fs::read(&path).await {
+        Method::HEAD => match tokio::fs::metadata(&path).await {
+            Ok(meta) if meta.is_file() => sized(Bytes::new(), meta.len()),
+            _ => status(StatusCode::NOT_FOUND, "no such object"),
+        },
+        Method::GET => match tokio::fs::read(&path).await {
             Ok(data) => {
-                let len = data.len();
-                let body = if request.method() == Method::HEAD {
-                    Bytes::new()
-                } else {
-                    Bytes::from(data)
-                };
-                let mut response = Response::new(Full::new(body));
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_LENGTH, len.into());
-                response
+                let len = data.len() as u64;
+                sized(Bytes::from(data), len)
             }
             Err(_) => status(StatusCode::NOT_FOUND, "no such object"),
         },
@@ -85,7 +83,7 @@ async fn handle(
                     return status(StatusCode::UNAUTHORIZED, "uploads need the store's token");
                 }
             }
-            let body = match Limited::new(request.into_body(), MAX_UPLOAD)
+            let body = match Limited::new(request.into_body(), object.max_size())
                 .collect()
                 .await
             {
@@ -110,17 +108,28 @@ async fn handle(
 
 /// An object of the store, by its key.
 enum Object {
-    /// `chunks/ab/<digest>` or `manifests/<digest>`: content named by its digest.
-    Named(Digest),
+    /// `chunks/ab/<digest>`: content named by its digest.
+    Chunk(Digest),
+    /// `manifests/<digest>`: content named by its digest.
+    Manifest(Digest),
     /// `signatures/<revision>/<key id>`.
     Signature(Digest, String),
 }
 
 impl Object {
+    /// The largest upload this key may take: a chunk, a manifest, or a signature record.
+    fn max_size(&self) -> usize {
+        match self {
+            Object::Chunk(_) => MAX_CHUNK as usize,
+            Object::Manifest(_) => MAX_MANIFEST,
+            Object::Signature(..) => MAX_SIGNATURE,
+        }
+    }
+
     /// Whether `body` may be stored under this key.
     fn accepts(&self, body: &[u8]) -> bool {
         match self {
-            Object::Named(digest) => Digest::of(body) == *digest,
+            Object::Chunk(digest) | Object::Manifest(digest) => Digest::of(body) == *digest,
             Object::Signature(revision, key_id) => {
                 let Ok(record) = serde_json::from_slice::<SignatureRecord>(body) else {
                     return false;
@@ -142,12 +151,12 @@ fn object_path(root: &Path, url_path: &str) -> Option<(Object, PathBuf)> {
             let digest: Digest = hex.parse().ok()?;
             (*shard == &hex[..2]).then(|| {
                 let path = root.join("chunks").join(shard).join(hex);
-                (Object::Named(digest), path)
+                (Object::Chunk(digest), path)
             })
         }
         ["manifests", hex] => {
             let digest: Digest = hex.parse().ok()?;
-            Some((Object::Named(digest), root.join("manifests").join(hex)))
+            Some((Object::Manifest(digest), root.join("manifests").join(hex)))
         }
         ["signatures", hex, key_id] if is_key_id(key_id) => {
             let digest: Digest = hex.parse().ok()?;
@@ -160,6 +169,15 @@ fn object_path(root: &Path, url_path: &str) -> Option<(Object, PathBuf)> {
 
 fn is_key_id(text: &str) -> bool {
     text.len() == 16 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A 200 response with its length.
+fn sized(body: Bytes, len: u64) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(body));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, len.into());
+    response
 }
 
 fn status(code: StatusCode, text: &'static str) -> Response<Full<Bytes>> {

@@ -205,3 +205,24 @@ async fn an_http_store_with_a_token_takes_uploads_only_with_it() {
         "content"
     );
 }
+
+#[tokio::test]
+async fn the_http_store_refuses_uploads_beyond_an_objects_size() {
+    let work = tempfile::tempdir().unwrap();
+    let store = http_store(work.path()).await;
+    // A genuine chunk name, but more bytes than any chunk may have.
+    let big = noise(2 << 20, 11);
+    let err = store
+        .put_chunk(&davit_bundle::Digest::of(&big), big.into())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("413"), "{err}");
+    assert!(!work.path().join("chunks").exists(), "nothing was stored");
+    let small = noise(1000, 12);
+    let digest = davit_bundle::Digest::of(&small);
+    store.put_chunk(&digest, small.into()).await.unwrap();
+    assert!(
+        store.has_chunk(&digest).await.unwrap(),
+        "HEAD answers from the file's size"
+    );
+}
