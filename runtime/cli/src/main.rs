@@ -50,6 +50,34 @@ enum Command {
     /// The host's chunk cache
     #[command(subcommand)]
     Cache(commands::bundle::CacheCommand),
+    /// Run the davit server (SQLite by default, or PostgreSQL)
+    Server(commands::fleet::ServerArgs),
+    /// Applications on the server
+    App {
+        #[command(subcommand)]
+        command: commands::fleet::AppCommand,
+        #[command(flatten)]
+        conn: commands::fleet::Connection,
+    },
+    /// Deployment groups on the server
+    Group {
+        #[command(subcommand)]
+        command: commands::fleet::GroupCommand,
+        #[command(flatten)]
+        conn: commands::fleet::Connection,
+    },
+    /// One-time tokens that agents swap for their own credentials
+    EnrollToken {
+        #[command(subcommand)]
+        command: commands::fleet::EnrollTokenCommand,
+        #[command(flatten)]
+        conn: commands::fleet::Connection,
+    },
+    /// The agents enrolled with the server
+    Agents {
+        #[command(flatten)]
+        conn: commands::fleet::Connection,
+    },
     /// Work with hooks
     #[command(subcommand)]
     Hook(commands::hook::HookCommand),
@@ -115,6 +143,13 @@ fn main() -> ExitCode {
             Command::Store(cmd) => commands::bundle::serve(cmd).await,
             Command::Key(cmd) => commands::bundle::key(cmd),
             Command::Cache(cmd) => commands::bundle::cache(cmd),
+            Command::Server(args) => commands::fleet::server(args).await,
+            Command::App { command, conn } => commands::fleet::app(command, conn).await,
+            Command::Group { command, conn } => commands::fleet::group(command, conn).await,
+            Command::EnrollToken { command, conn } => {
+                commands::fleet::enroll_token(command, conn).await
+            }
+            Command::Agents { conn } => commands::fleet::agents(conn).await,
             Command::Appspec(cmd) => commands::appspec::run(cmd),
             Command::Plugin(cmd) => commands::plugin::run(cmd),
             Command::Policy(cmd) => commands::policy::run(cmd),

@@ -3,6 +3,7 @@
 pub mod appspec;
 pub mod bundle;
 pub mod deploy;
+pub mod fleet;
 pub mod hook;
 pub mod plugin;
 pub mod policy;

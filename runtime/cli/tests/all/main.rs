@@ -5,4 +5,5 @@ mod bundle;
 mod deploy_local;
 mod golden;
 mod hello_web;
+mod server;
 mod support;

@@ -1,0 +1,296 @@
+//! `davit server` and the operator's commands against it: `app`, `group`, `enroll-token`,
+//! `agents`. The server URL comes from `--server` or `DAVIT_SERVER`, the operator token from
+//! `DAVIT_TOKEN` or the server's `operator-token` file in the default data directory.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use crate::Exit;
+use crate::output::{self, Format};
+use crate::render::hint;
+
+/// Where the server listens by default, and where the CLI looks for it.
+const DEFAULT_SERVER: &str = "http://127.0.0.1:7000";
+
+#[derive(clap::Args)]
+pub struct ServerArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:7000")]
+    listen: SocketAddr,
+    /// Where the server keeps its files (the SQLite database, the first operator token)
+    /// [default: /var/lib/davit-server as root, else ~/.local/state/davit-server]
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// The state's database: `sqlite://FILE` or `postgres://USER@HOST/DB` [default: SQLite in
+    /// the data directory]
+    #[arg(long, env = "DAVIT_DATABASE_URL")]
+    database_url: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct Connection {
+    /// The davit server
+    #[arg(long, env = "DAVIT_SERVER", default_value = DEFAULT_SERVER, global = true)]
+    server: String,
+    #[arg(long, value_enum, default_value_t, global = true)]
+    output: Format,
+}
+
+#[derive(Subcommand)]
+pub enum AppCommand {
+    /// Create an application
+    Create { name: String },
+    /// List applications
+    List,
+}
+
+#[derive(Subcommand)]
+pub enum GroupCommand {
+    /// Create a deployment group: the hosts with all these tags, and these hosts by name
+    Create {
+        app: String,
+        group: String,
+        /// Tags a host must have: `env=prod,zone=a`
+        #[arg(long, value_delimiter = ',')]
+        tags: Vec<String>,
+        /// Hosts that belong whether or not their agent runs: `web-1,web-2`
+        #[arg(long, value_delimiter = ',')]
+        hosts: Vec<String>,
+    },
+    /// List an application's deployment groups
+    List { app: String },
+}
+
+#[derive(Subcommand)]
+pub enum EnrollTokenCommand {
+    /// Create a one-time token an agent swaps for its own credential
+    Create,
+}
+
+pub async fn server(args: ServerArgs) -> Result<(), Exit> {
+    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
+    let database_url = args
+        .database_url
+        .unwrap_or_else(|| davit_server::default_database_url(&data_dir));
+    let (db, token_file) = davit_server::open(&database_url, &data_dir)
+        .await
+        .context("cannot open the server's state")?;
+    if let Some(file) = token_file {
+        eprintln!(
+            "created the first operator token in {} (use it as DAVIT_TOKEN)",
+            file.display()
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    eprintln!(
+        "davit server on http://{} (state: {})",
+        listener.local_addr()?,
+        redact(&database_url)
+    );
+    davit_server::serve(listener, davit_server::router(db)).await?;
+    Ok(())
+}
+
+pub async fn app(cmd: AppCommand, conn: Connection) -> Result<(), Exit> {
+    let api = Api::new(&conn)?;
+    match cmd {
+        AppCommand::Create { name } => {
+            let created = api.post("/v1/apps", json!({ "name": name })).await?;
+            show(&conn, &created, || format!("created application {name}"))
+        }
+        AppCommand::List => {
+            let apps = api.get("/v1/apps").await?;
+            show(&conn, &apps, || names(&apps))
+        }
+    }
+}
+
+pub async fn group(cmd: GroupCommand, conn: Connection) -> Result<(), Exit> {
+    let api = Api::new(&conn)?;
+    match cmd {
+        GroupCommand::Create {
+            app,
+            group,
+            tags,
+            hosts,
+        } => {
+            let tags = tags
+                .iter()
+                .map(|t| {
+                    t.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .ok_or_else(|| {
+                            Exit::invalid(anyhow::anyhow!("`--tags {t}`: expected `key=value`"))
+                        })
+                })
+                .collect::<Result<BTreeMap<_, _>, _>>()?;
+            let body = json!({ "name": group, "tags": tags, "hosts": hosts });
+            let created = api.post(&format!("/v1/apps/{app}/groups"), body).await?;
+            show(&conn, &created, || {
+                format!("created deployment group {group} of {app}")
+            })
+        }
+        GroupCommand::List { app } => {
+            let groups = api.get(&format!("/v1/apps/{app}/groups")).await?;
+            show(&conn, &groups, || {
+                groups
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|g| {
+                        format!(
+                            "{}  tags {}  hosts {}",
+                            g["name"].as_str().unwrap_or(""),
+                            g["tags"],
+                            g["hosts"]
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+        }
+    }
+}
+
+pub async fn enroll_token(cmd: EnrollTokenCommand, conn: Connection) -> Result<(), Exit> {
+    let EnrollTokenCommand::Create = cmd;
+    let issued = Api::new(&conn)?
+        .post("/v1/enroll-tokens", json!({}))
+        .await?;
+    show(&conn, &issued, || {
+        issued["token"].as_str().unwrap_or_default().to_string()
+    })
+}
+
+pub async fn agents(conn: Connection) -> Result<(), Exit> {
+    let agents = Api::new(&conn)?.get("/v1/agents").await?;
+    show(&conn, &agents, || {
+        agents
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|a| {
+                format!(
+                    "{}  {}  tags {}",
+                    a["hostname"].as_str().unwrap_or(""),
+                    a["id"].as_str().unwrap_or(""),
+                    a["tags"]
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
+fn show(conn: &Connection, value: &Value, text: impl FnOnce() -> String) -> Result<(), Exit> {
+    match conn.output {
+        Format::Json => output::json(value)?,
+        Format::Text => println!("{}", text()),
+    }
+    Ok(())
+}
+
+fn names(list: &Value) -> String {
+    list.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["name"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An operator's connection to the server.
+struct Api {
+    base: String,
+    token: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    fn new(conn: &Connection) -> Result<Api, Exit> {
+        let token = match std::env::var("DAVIT_TOKEN") {
+            Ok(t) if !t.is_empty() => t,
+            _ => {
+                let file = default_data_dir().join("operator-token");
+                std::fs::read_to_string(&file)
+                    .map(|t| t.trim().to_string())
+                    .map_err(|_| {
+                        Exit::invalid(hint(
+                            anyhow::anyhow!("no operator token: DAVIT_TOKEN is not set and `{}` cannot be read", file.display()),
+                            "`davit server` writes the first operator token to `<data-dir>/operator-token`; export it as DAVIT_TOKEN",
+                        ))
+                    })?
+            }
+        };
+        Ok(Api {
+            base: conn.server.trim_end_matches('/').to_string(),
+            token,
+            client: reqwest::Client::new(),
+        })
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, Exit> {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Result<Value, Exit> {
+        self.send(self.client.post(format!("{}{path}", self.base)).json(&body))
+            .await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Exit> {
+        let response = request.bearer_auth(&self.token).send().await.map_err(|e| {
+            Exit::from(hint(
+                anyhow::Error::new(e)
+                    .context(format!("cannot reach the davit server at {}", self.base)),
+                "start it with `davit server`, or point `--server`/DAVIT_SERVER at it",
+            ))
+        })?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status.is_success() {
+            return Ok(body);
+        }
+        let message = body["error"]
+            .as_str()
+            .map_or_else(|| format!("the server answered {status}"), str::to_string);
+        let error = anyhow::anyhow!("{message}");
+        Err(match status.as_u16() {
+            401 | 403 => Exit::invalid(hint(
+                error,
+                "check DAVIT_TOKEN: it must be an operator token of this server",
+            )),
+            400 | 404 | 409 => Exit::invalid(error),
+            _ => Exit::from(error),
+        })
+    }
+}
+
+/// The server's files when `--data-dir` is not given.
+pub fn default_data_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/davit-server");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".local/state/davit-server")
+}
+
+/// A database URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user_end = url[scheme + 3..at].find(':').map_or(at, |i| scheme + 3 + i);
+            format!("{}{}", &url[..user_end], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,311 @@
+//! The server's state in SQLite (the embedded default) or PostgreSQL, through sqlx's `Any`
+//! driver and one set of portable migrations.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+
+use crate::ServerError;
+
+/// Migrations, embedded in the binary.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A connection pool to the state.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: AnyPool,
+}
+
+/// An application.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct App {
+    /// Its name.
+    pub name: String,
+}
+
+/// A deployment group: hosts chosen by tags, and hosts expected by name.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Group {
+    /// The application.
+    pub app: String,
+    /// The group's name.
+    pub name: String,
+    /// Tags a host must all have to belong.
+    pub tags: BTreeMap<String, String>,
+    /// Hosts that belong whether or not their agent runs.
+    pub hosts: Vec<String>,
+}
+
+/// An enrolled agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Agent {
+    /// Its id.
+    pub id: String,
+    /// The host name it gave.
+    pub hostname: String,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
+    /// Seconds since the epoch of its last request.
+    pub last_seen: i64,
+}
+
+/// What a credential is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// An operator's: everything but agents' own endpoints.
+    Operator,
+    /// A one-time token an agent swaps for its credential.
+    Enroll,
+    /// An agent's own credential.
+    Agent,
+}
+
+impl TokenKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TokenKind::Operator => "operator",
+            TokenKind::Enroll => "enroll",
+            TokenKind::Agent => "agent",
+        }
+    }
+}
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn backend(e: sqlx::Error) -> ServerError {
+    ServerError::Database(e.to_string())
+}
+
+impl Db {
+    /// Connects to `url` (`sqlite://path`, created if missing, or `postgres://…`) and brings
+    /// the schema up to date.
+    ///
+    /// # Errors
+    ///
+    /// When the database cannot be reached or migrated.
+    pub async fn open(url: &str) -> Result<Db, ServerError> {
+        install_default_drivers();
+        let url = if url.starts_with("sqlite:") && !url.contains('?') {
+            format!("{url}?mode=rwc")
+        } else {
+            url.to_owned()
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if url.starts_with("sqlite:") { 1 } else { 8 })
+            .connect(&url)
+            .await
+            .map_err(|e| ServerError::Database(format!("cannot open `{url}`: {e}")))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| ServerError::Database(format!("cannot migrate `{url}`: {e}")))?;
+        Ok(Db { pool })
+    }
+
+    /// Stores a token's hash.
+    pub(crate) async fn add_token(
+        &self,
+        hash: &str,
+        kind: TokenKind,
+        agent: Option<&str>,
+    ) -> Result<(), ServerError> {
+        sqlx::query(
+            "INSERT INTO tokens (hash, kind, agent, used, created_at) VALUES ($1, $2, $3, 0, $4)",
+        )
+        .bind(hash)
+        .bind(kind.as_str())
+        .bind(agent)
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .map(drop)
+        .map_err(backend)
+    }
+
+    /// Whether any operator token exists.
+    pub(crate) async fn has_operator(&self) -> Result<bool, ServerError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM tokens WHERE kind = 'operator'")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(row.try_get::<i64, _>("n").map_err(backend)? > 0)
+    }
+
+    /// The kind (and agent) of the token with this hash, if it is valid and unused.
+    pub(crate) async fn token(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(TokenKind, Option<String>)>, ServerError> {
+        let row = sqlx::query("SELECT kind, agent FROM tokens WHERE hash = $1 AND used = 0")
+            .bind(hash)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let kind = match row.try_get::<String, _>("kind").map_err(backend)?.as_str() {
+            "operator" => TokenKind::Operator,
+            "enroll" => TokenKind::Enroll,
+            _ => TokenKind::Agent,
+        };
+        Ok(Some((kind, row.try_get("agent").map_err(backend)?)))
+    }
+
+    /// Swaps a one-time enrollment token for an agent's credential, atomically: of two agents
+    /// presenting the same token, one enrolls.
+    pub(crate) async fn enroll(
+        &self,
+        enroll_hash: &str,
+        agent: &Agent,
+        credential_hash: &str,
+    ) -> Result<bool, ServerError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let used = sqlx::query(
+            "UPDATE tokens SET used = 1 WHERE hash = $1 AND kind = 'enroll' AND used = 0",
+        )
+        .bind(enroll_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        if used.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO agents (id, hostname, tags, enrolled_at, last_seen) VALUES ($1, $2, $3, $4, $4)")
+            .bind(&agent.id)
+            .bind(&agent.hostname)
+            .bind(serde_json::to_string(&agent.tags).expect("tags serialize"))
+            .bind(agent.last_seen)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        sqlx::query("INSERT INTO tokens (hash, kind, agent, used, created_at) VALUES ($1, 'agent', $2, 0, $3)")
+            .bind(credential_hash)
+            .bind(&agent.id)
+            .bind(now())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(true)
+    }
+
+    /// Records that an agent was heard from.
+    pub(crate) async fn seen(&self, agent: &str) -> Result<(), ServerError> {
+        sqlx::query("UPDATE agents SET last_seen = $1 WHERE id = $2")
+            .bind(now())
+            .bind(agent)
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(backend)
+    }
+
+    /// Every agent.
+    pub async fn agents(&self) -> Result<Vec<Agent>, ServerError> {
+        let rows =
+            sqlx::query("SELECT id, hostname, tags, last_seen FROM agents ORDER BY hostname, id")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Agent {
+                    id: r.try_get("id").map_err(backend)?,
+                    hostname: r.try_get("hostname").map_err(backend)?,
+                    tags: json_column(r, "tags")?,
+                    last_seen: r.try_get("last_seen").map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Creates an application; `false` if it exists.
+    pub async fn create_app(&self, name: &str) -> Result<bool, ServerError> {
+        let done = sqlx::query(
+            "INSERT INTO apps (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Every application.
+    pub async fn apps(&self) -> Result<Vec<App>, ServerError> {
+        let rows = sqlx::query("SELECT name FROM apps ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(App {
+                    name: r.try_get("name").map_err(backend)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Creates a deployment group; `None` if the application does not exist, `Some(false)` if
+    /// the group does.
+    pub async fn create_group(&self, group: &Group) -> Result<Option<bool>, ServerError> {
+        let app = sqlx::query("SELECT name FROM apps WHERE name = $1")
+            .bind(&group.app)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(backend)?;
+        if app.is_none() {
+            return Ok(None);
+        }
+        let done = sqlx::query(
+            "INSERT INTO deployment_groups (app, name, tags, hosts, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (app, name) DO NOTHING",
+        )
+        .bind(&group.app)
+        .bind(&group.name)
+        .bind(serde_json::to_string(&group.tags).expect("tags serialize"))
+        .bind(serde_json::to_string(&group.hosts).expect("hosts serialize"))
+        .bind(now())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(Some(done.rows_affected() == 1))
+    }
+
+    /// An application's groups.
+    pub async fn groups(&self, app: &str) -> Result<Vec<Group>, ServerError> {
+        let rows = sqlx::query(
+            "SELECT app, name, tags, hosts FROM deployment_groups WHERE app = $1 ORDER BY name",
+        )
+        .bind(app)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Group {
+                    app: r.try_get("app").map_err(backend)?,
+                    name: r.try_get("name").map_err(backend)?,
+                    tags: json_column(r, "tags")?,
+                    hosts: json_column(r, "hosts")?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<T, ServerError> {
+    let text: String = row.try_get(column).map_err(backend)?;
+    serde_json::from_str(&text)
+        .map_err(|e| ServerError::Database(format!("column `{column}`: {e}")))
+}
