@@ -17,7 +17,7 @@
 use crate::config::{Amount, DeploymentConfig};
 
 /// Why one host's deployment failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HostFailure {
     /// A lifecycle event failed (a hook, Install, ValidateService).
     Event(String),
@@ -30,7 +30,7 @@ pub enum HostFailure {
 }
 
 /// Where one host stands in a deployment.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum HostState {
     /// Not started.
     Pending,
@@ -45,7 +45,7 @@ pub enum HostState {
 }
 
 /// One host of the group.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Host {
     /// Its name.
     pub id: String,
@@ -69,7 +69,7 @@ pub enum Step {
 }
 
 /// How a deployment ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
     /// Every host deployed, within the failures allowed, and at least one succeeded.
     Succeeded,
@@ -94,7 +94,7 @@ pub enum PlanError {
 }
 
 /// One deployment's plan.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Planner {
     hosts: Vec<Host>,
     min_healthy: usize,

@@ -12,6 +12,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
+use davit_fleet::{DeploymentConfig, HostFailure};
+
 use crate::db::{Agent, Db, Group, TokenKind, now};
 use crate::token;
 
@@ -27,6 +29,14 @@ pub fn router(db: Db) -> Router {
         .route("/v1/enroll", post(enroll))
         .route("/v1/agents", get(list_agents))
         .route("/v1/agent/heartbeat", post(heartbeat))
+        .route(
+            "/v1/apps/{app}/groups/{group}/deployments",
+            post(create_deployment),
+        )
+        .route("/v1/deployments/{id}", get(show_deployment))
+        .route("/v1/deployments/{id}/stop", post(stop_deployment))
+        .route("/v1/agent/command", get(agent_command))
+        .route("/v1/agent/report", post(agent_report))
         .with_state(Arc::new(db))
 }
 
@@ -273,6 +283,149 @@ fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
         Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("`{name}` cannot name a {what} (letters, digits, `-`, `_`, `.`)"),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+struct NewDeployment {
+    revision: String,
+    store: String,
+    /// `OneAtATime`, `HalfAtATime` or `AllAtOnce` (default `OneAtATime`, as CodeDeploy).
+    config: Option<String>,
+    /// A minimum of healthy hosts, `3` or `75%`, instead of the configuration's.
+    min_healthy: Option<String>,
+    /// A ramp of batches, `1,5,20%`.
+    batches: Option<String>,
+}
+
+async fn create_deployment(
+    _: Operator,
+    State(db): State<Shared>,
+    Path((app, group)): Path<(String, String)>,
+    Json(new): Json<NewDeployment>,
+) -> Result<impl IntoResponse, ApiError> {
+    let bad = |e: String| ApiError::new(StatusCode::BAD_REQUEST, e);
+    let mut config =
+        DeploymentConfig::named(new.config.as_deref().unwrap_or("OneAtATime")).map_err(bad)?;
+    if let Some(min) = &new.min_healthy {
+        config.min_healthy = min.parse().map_err(bad)?;
+    }
+    if let Some(batches) = &new.batches {
+        config.batches = DeploymentConfig::ramp(batches).map_err(bad)?;
+    }
+    if new.revision.len() != 64 || !new.revision.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad(format!("`{}` is not a revision id", new.revision)));
+    }
+    let Some(found) = db.groups(&app).await?.into_iter().find(|g| g.name == group) else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("deployment group `{group}` of `{app}` does not exist"),
+        ));
+    };
+    let members = crate::deployments::members(&found.tags, &found.hosts, &db.agents().await?);
+    let id = format!("d-{}", &token::new("x")?[2..14].to_uppercase());
+    let what = crate::deployments::NewDeployment {
+        id: &id,
+        app: &app,
+        group: &group,
+        revision: &new.revision,
+        store: &new.store,
+    };
+    db.create_deployment(&what, &config, &members)
+        .await?
+        .map_err(bad)?;
+    let deployment = db.deployment(&id).await?.expect("just created");
+    Ok((StatusCode::CREATED, Json(deployment)))
+}
+
+async fn show_deployment(
+    _: Operator,
+    State(db): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    match db.deployment(&id).await? {
+        Some(d) => Ok(Json(d)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no deployment `{id}`"),
+        )),
+    }
+}
+
+async fn stop_deployment(
+    _: Operator,
+    State(db): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    if db.deployment(&id).await?.is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no deployment `{id}`"),
+        ));
+    }
+    db.advance(&id, |planner| planner.stop("stopped by an operator"))
+        .await?;
+    Ok(Json(db.deployment(&id).await?))
+}
+
+#[derive(Deserialize)]
+struct Poll {
+    /// Seconds to wait for a command (long poll), at most 25.
+    wait: Option<u64>,
+}
+
+async fn agent_command(
+    AgentId(agent): AgentId,
+    State(db): State<Shared>,
+    axum::extract::Query(poll): axum::extract::Query<Poll>,
+) -> Result<Response, ApiError> {
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_secs(poll.wait.unwrap_or(0).min(25));
+    loop {
+        db.seen(&agent).await?;
+        if let Some(command) = db.claim_command(&agent).await? {
+            return Ok(Json(command).into_response());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[derive(Deserialize)]
+struct Report {
+    deployment: String,
+    succeeded: bool,
+    /// What happened: the failing event and hook, or a summary.
+    #[serde(default)]
+    detail: String,
+    /// The agent restarted during the deployment (its journal said so).
+    #[serde(default)]
+    after_restart: bool,
+}
+
+async fn agent_report(
+    AgentId(agent): AgentId,
+    State(db): State<Shared>,
+    Json(report): Json<Report>,
+) -> Result<impl IntoResponse, ApiError> {
+    db.seen(&agent).await?;
+    let result = match (report.succeeded, report.after_restart) {
+        (true, _) => Ok(report.detail),
+        (false, true) => Err(HostFailure::FailedAfterRestart),
+        (false, false) => Err(HostFailure::Event(report.detail)),
+    };
+    if db.report(&agent, &report.deployment, result).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "this agent has no host running in deployment `{}`",
+                report.deployment
+            ),
         ))
     }
 }

@@ -16,7 +16,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// A connection pool to the state.
 #[derive(Clone, Debug)]
 pub struct Db {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
 }
 
 /// An application.
@@ -80,7 +80,7 @@ pub fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn backend(e: sqlx::Error) -> ServerError {
+pub(crate) fn backend(e: sqlx::Error) -> ServerError {
     ServerError::Database(e.to_string())
 }
 

@@ -4,12 +4,14 @@
 
 mod api;
 mod db;
+mod deployments;
 mod token;
 
 use std::path::{Path, PathBuf};
 
 pub use api::router;
 pub use db::{Agent, App, Db, Group};
+pub use deployments::{Command, Deployment, DeploymentHost};
 
 /// Why the server cannot do its work.
 #[derive(Debug, thiserror::Error)]

@@ -1,6 +1,7 @@
 //! The server's API against a real database: SQLite always, PostgreSQL when `DAVIT_TEST_POSTGRES`
 //! names one (`scripts/services start` sets it). Each test starts a real server on a free port.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use reqwest::StatusCode;
@@ -268,5 +269,239 @@ async fn operators_configure_agents_enroll_and_state_survives_a_restart() {
             StatusCode::OK,
             "the agent's credential survives too"
         );
+    }
+}
+
+/// Enrolls an agent; returns its credential.
+async fn enroll(url: &str, operator: &str, hostname: &str, tags: Value) -> String {
+    let (_, issued) = call(
+        Method::POST,
+        format!("{url}/v1/enroll-tokens"),
+        Some(operator),
+        None,
+    )
+    .await;
+    let request = json!({"token": issued["token"], "hostname": hostname, "tags": tags});
+    let (status, enrolled) = call(
+        Method::POST,
+        format!("{url}/v1/enroll"),
+        None,
+        Some(request),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{enrolled}");
+    enrolled["credential"].as_str().unwrap().to_string()
+}
+
+async fn poll(url: &str, agent: &str) -> Option<Value> {
+    let (status, body) = call(
+        Method::GET,
+        format!("{url}/v1/agent/command?wait=0"),
+        Some(agent),
+        None,
+    )
+    .await;
+    match status {
+        StatusCode::OK => Some(body),
+        StatusCode::NO_CONTENT => None,
+        other => panic!("{other}: {body}"),
+    }
+}
+
+async fn report(
+    url: &str,
+    agent: &str,
+    deployment: &str,
+    succeeded: bool,
+    detail: &str,
+) -> StatusCode {
+    let body = json!({"deployment": deployment, "succeeded": succeeded, "detail": detail});
+    call(
+        Method::POST,
+        format!("{url}/v1/agent/report"),
+        Some(agent),
+        Some(body),
+    )
+    .await
+    .0
+}
+
+fn state_of(deployment: &Value, host: &str) -> String {
+    deployment["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == host)
+        .map(|h| h["state"].as_str().unwrap().to_string())
+        .unwrap()
+}
+
+#[tokio::test]
+async fn deployments_hand_each_host_to_its_agent_once_and_keep_the_minimum() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, database) in databases(dir.path()).await.into_iter().enumerate() {
+        let (server, token) = start(&database, &dir.path().join(format!("data-{i}"))).await;
+        let (url, op) = (server.url.clone(), token.unwrap());
+        call(
+            Method::POST,
+            format!("{url}/v1/apps"),
+            Some(&op),
+            Some(json!({"name": "shop"})),
+        )
+        .await;
+        // Four agents with the group's tag, one on another environment, and web-5 expected but
+        // never enrolled.
+        let mut agents = BTreeMap::new();
+        for host in ["web-1", "web-2", "web-3", "web-4"] {
+            agents.insert(host, enroll(&url, &op, host, json!({"env": "prod"})).await);
+        }
+        let staging = enroll(&url, &op, "stage-1", json!({"env": "staging"})).await;
+        let group = json!({"name": "prod", "tags": {"env": "prod"}, "hosts": ["web-5"]});
+        call(
+            Method::POST,
+            format!("{url}/v1/apps/shop/groups"),
+            Some(&op),
+            Some(group),
+        )
+        .await;
+        let revision = "ab".repeat(32);
+        let new = |config: &str| json!({"revision": revision, "store": "http://store:7878/", "config": config});
+
+        // AllAtOnce: every enrolled host gets the command once; web-5 fails as never enrolled.
+        let (status, created) = call(
+            Method::POST,
+            format!("{url}/v1/apps/shop/groups/prod/deployments"),
+            Some(&op),
+            Some(new("AllAtOnce")),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let id = created["id"].as_str().unwrap().to_string();
+        assert_eq!(created["hosts"].as_array().unwrap().len(), 5, "{created}");
+        assert_eq!(state_of(&created, "web-5"), "Failed");
+        assert!(poll(&url, &staging).await.is_none(), "not in the group");
+        for (host, agent) in &agents {
+            let command = poll(&url, agent)
+                .await
+                .unwrap_or_else(|| panic!("{host} got no command"));
+            assert_eq!(command["deployment"], id.as_str());
+            assert_eq!(command["revision"], revision.as_str());
+            assert!(poll(&url, agent).await.is_none(), "{host}: handed out once");
+        }
+        for (host, agent) in &agents {
+            let ok = *host != "web-4";
+            let detail = if ok {
+                "ok"
+            } else {
+                "AfterInstall: hooks/configure.wasm failed"
+            };
+            assert_eq!(
+                report(&url, agent, &id, ok, detail).await,
+                StatusCode::NO_CONTENT
+            );
+        }
+        assert_eq!(
+            report(&url, &agents["web-1"], &id, true, "again").await,
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            report(&url, &staging, &id, true, "not mine").await,
+            StatusCode::CONFLICT
+        );
+        let (_, done) = call(
+            Method::GET,
+            format!("{url}/v1/deployments/{id}"),
+            Some(&op),
+            None,
+        )
+        .await;
+        assert_eq!(done["status"], "Succeeded", "{done}");
+        assert_eq!(state_of(&done, "web-4"), "Failed");
+        let web5 = done["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["host"] == "web-5")
+            .unwrap();
+        assert_eq!(web5["detail"], "no agent ever enrolled on this host");
+
+        // HalfAtATime keeps ceil(50 % of 5) = 3 healthy: web-1..3 are healthy now; the two
+        // unhealthy hosts go first, and when web-4 fails again, no healthy host may go.
+        let (_, second) = call(
+            Method::POST,
+            format!("{url}/v1/apps/shop/groups/prod/deployments"),
+            Some(&op),
+            Some(new("HalfAtATime")),
+        )
+        .await;
+        let id2 = second["id"].as_str().unwrap().to_string();
+        for host in ["web-1", "web-2", "web-3"] {
+            assert!(
+                poll(&url, &agents[host]).await.is_none(),
+                "{host} must stay up"
+            );
+        }
+        assert!(poll(&url, &agents["web-4"]).await.is_some());
+        report(&url, &agents["web-4"], &id2, false, "AfterInstall failed").await;
+        let (_, ended) = call(
+            Method::GET,
+            format!("{url}/v1/deployments/{id2}"),
+            Some(&op),
+            None,
+        )
+        .await;
+        assert_eq!(ended["status"], "Failed", "{ended}");
+        assert!(
+            ended["reason"]
+                .as_str()
+                .unwrap()
+                .contains("without going below 3 healthy hosts"),
+            "{ended}"
+        );
+        for host in ["web-1", "web-2", "web-3"] {
+            assert_eq!(state_of(&ended, host), "Skipped");
+        }
+
+        // A stop lets the running host finish, then skips the rest.
+        let (_, third) = call(
+            Method::POST,
+            format!("{url}/v1/apps/shop/groups/prod/deployments"),
+            Some(&op),
+            Some(
+                json!({"revision": revision, "store": "s", "config": "AllAtOnce", "batches": "1"}),
+            ),
+        )
+        .await;
+        let id3 = third["id"].as_str().unwrap().to_string();
+        let running: Vec<&str> = third["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["state"] == "Running")
+            .map(|h| h["host"].as_str().unwrap())
+            .collect();
+        assert_eq!(running.len(), 1, "{third}");
+        let (status, _) = call(
+            Method::POST,
+            format!("{url}/v1/deployments/{id3}/stop"),
+            Some(&op),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let first = running[0].to_string();
+        assert!(poll(&url, &agents[first.as_str()]).await.is_some());
+        report(&url, &agents[first.as_str()], &id3, true, "ok").await;
+        let (_, stopped) = call(
+            Method::GET,
+            format!("{url}/v1/deployments/{id3}"),
+            Some(&op),
+            None,
+        )
+        .await;
+        assert_eq!(stopped["status"], "Failed");
+        assert_eq!(stopped["reason"], "stopped by an operator");
+        assert_eq!(state_of(&stopped, &first), "Succeeded");
+        drop(server);
     }
 }

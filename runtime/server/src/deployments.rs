@@ -1,0 +1,419 @@
+//! Fleet deployments: the plan is davit-fleet's [`Planner`], stored as JSON next to one row per
+//! host, and every change (a new deployment, an agent's report, a stop) loads it, applies the
+//! change, takes the planner's next steps and stores it back in one transaction guarded by a
+//! version number, so two servers sharing a database never apply a plan twice. Agents find the
+//! hosts the planner started by polling; a host with no agent fails as `NeverEnrolled` when its
+//! turn comes.
+
+use std::collections::BTreeMap;
+
+use davit_fleet::{DeploymentConfig, HostFailure, HostState, Outcome, Planner, Step};
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::ServerError;
+use crate::db::{Agent, Db, backend, now};
+
+/// A deployment as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Deployment {
+    /// Its id.
+    pub id: String,
+    /// The application.
+    pub app: String,
+    /// The deployment group.
+    pub group: String,
+    /// The revision id.
+    pub revision: String,
+    /// The store agents pull from.
+    pub store: String,
+    /// `InProgress`, `Succeeded` or `Failed`.
+    pub status: String,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// Each host.
+    pub hosts: Vec<DeploymentHost>,
+}
+
+/// One host of a deployment.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeploymentHost {
+    /// The host's name.
+    pub host: String,
+    /// Its agent, if one enrolled.
+    pub agent: Option<String>,
+    /// `Pending`, `Running`, `Claimed` (its agent took it), `Succeeded`, `Failed`, `Skipped`.
+    pub state: String,
+    /// The failure, or what the agent said.
+    pub detail: Option<String>,
+}
+
+/// A command for an agent: deploy this revision.
+#[derive(Clone, Debug, Serialize)]
+pub struct Command {
+    /// The deployment.
+    pub deployment: String,
+    /// The application.
+    pub app: String,
+    /// The deployment group.
+    pub group: String,
+    /// The revision id.
+    pub revision: String,
+    /// Where to pull it from.
+    pub store: String,
+}
+
+/// What a new deployment installs where.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NewDeployment<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// The application.
+    pub app: &'a str,
+    /// The deployment group.
+    pub group: &'a str,
+    /// The revision id.
+    pub revision: &'a str,
+    /// The store agents pull it from.
+    pub store: &'a str,
+}
+
+/// The hosts of a group: agents whose tags include all the group's tags, and the hosts it
+/// names (with their agent when one enrolled under that name).
+pub(crate) fn members(
+    tags: &BTreeMap<String, String>,
+    hosts: &[String],
+    agents: &[Agent],
+) -> BTreeMap<String, Option<String>> {
+    let mut members: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let matches =
+        |a: &Agent| !tags.is_empty() && tags.iter().all(|(k, v)| a.tags.get(k) == Some(v));
+    // The most recently seen agent of a host name stands for it.
+    let mut by_host: BTreeMap<&str, &Agent> = BTreeMap::new();
+    for agent in agents {
+        let newer = by_host
+            .get(agent.hostname.as_str())
+            .is_none_or(|seen| seen.last_seen <= agent.last_seen);
+        if newer {
+            by_host.insert(&agent.hostname, agent);
+        }
+    }
+    for (host, agent) in &by_host {
+        if matches(agent) {
+            members.insert((*host).to_owned(), Some(agent.id.clone()));
+        }
+    }
+    for host in hosts {
+        let agent = by_host.get(host.as_str()).map(|a| a.id.clone());
+        members.insert(host.clone(), agent);
+    }
+    members
+}
+
+impl Db {
+    /// Creates a deployment of `revision` to the members of a group and takes its first steps.
+    /// Hosts are healthy at the start when their last deployment in this group succeeded.
+    pub(crate) async fn create_deployment(
+        &self,
+        what: &NewDeployment<'_>,
+        config: &DeploymentConfig,
+        members: &BTreeMap<String, Option<String>>,
+    ) -> Result<Result<(), String>, ServerError> {
+        let NewDeployment {
+            id,
+            app,
+            group,
+            revision,
+            store,
+        } = *what;
+        let mut hosts = Vec::new();
+        for host in members.keys() {
+            hosts.push((host.clone(), self.last_succeeded(app, group, host).await?));
+        }
+        let planner = match Planner::new(hosts, config) {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO deployments (id, app, deployment_group, revision, store, status, planner, version, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 'InProgress', $6, 0, $7)",
+        )
+        .bind(id)
+        .bind(app)
+        .bind(group)
+        .bind(revision)
+        .bind(store)
+        .bind(serde_json::to_string(&planner).expect("a planner serializes"))
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+        for (host, agent) in members {
+            sqlx::query(
+                "INSERT INTO deployment_hosts (deployment, host, agent, state, updated_at) VALUES ($1, $2, $3, 'Pending', $4)",
+            )
+            .bind(id)
+            .bind(host)
+            .bind(agent.as_deref())
+            .bind(now())
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        self.advance(id, |_| {}).await?;
+        Ok(Ok(()))
+    }
+
+    /// Whether `host`'s last finished deployment in this group succeeded on it.
+    async fn last_succeeded(
+        &self,
+        app: &str,
+        group: &str,
+        host: &str,
+    ) -> Result<bool, ServerError> {
+        let row = sqlx::query(
+            "SELECT h.state FROM deployment_hosts h JOIN deployments d ON d.id = h.deployment \
+             WHERE d.app = $1 AND d.deployment_group = $2 AND h.host = $3 AND h.state IN ('Succeeded', 'Failed') \
+             ORDER BY d.created_at DESC, d.id DESC LIMIT 1",
+        )
+        .bind(app)
+        .bind(group)
+        .bind(host)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(match row {
+            Some(r) => r.try_get::<String, _>("state").map_err(backend)? == "Succeeded",
+            None => false,
+        })
+    }
+
+    /// Applies `change` to deployment `id`'s planner, then takes its steps until it waits or
+    /// ends, storing the result; retried if another server changed the plan meanwhile.
+    pub(crate) async fn advance(
+        &self,
+        id: &str,
+        change: impl Fn(&mut Planner),
+    ) -> Result<(), ServerError> {
+        loop {
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            let row = sqlx::query("SELECT planner, version, status FROM deployments WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(backend)?;
+            let status: String = row.try_get("status").map_err(backend)?;
+            if status != "InProgress" {
+                return Ok(());
+            }
+            let version: i64 = row.try_get("version").map_err(backend)?;
+            let text: String = row.try_get("planner").map_err(backend)?;
+            let mut planner: Planner = serde_json::from_str(&text)
+                .map_err(|e| ServerError::Database(format!("deployment {id}: {e}")))?;
+            let agents: BTreeMap<String, Option<String>> =
+                sqlx::query("SELECT host, agent FROM deployment_hosts WHERE deployment = $1")
+                    .bind(id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(backend)?
+                    .iter()
+                    .map(|r| Ok((r.try_get("host")?, r.try_get("agent")?)))
+                    .collect::<Result<_, sqlx::Error>>()
+                    .map_err(backend)?;
+            change(&mut planner);
+            let mut started = Vec::new();
+            let outcome = loop {
+                match planner.step() {
+                    Step::Dispatch(hosts) => {
+                        for host in hosts {
+                            match agents.get(&host) {
+                                Some(Some(_)) => started.push(host),
+                                _ => planner.report(&host, Err(HostFailure::NeverEnrolled)),
+                            }
+                        }
+                    }
+                    Step::Wait => break None,
+                    Step::Done(outcome) => break Some(outcome),
+                }
+            };
+            let (status, reason) = match &outcome {
+                None => ("InProgress", None),
+                Some(Outcome::Succeeded) => ("Succeeded", None),
+                Some(Outcome::Failed(reason)) => ("Failed", Some(reason.clone())),
+            };
+            let stored = sqlx::query(
+                "UPDATE deployments SET planner = $1, version = $2, status = $3, reason = $4, finished_at = $5 \
+                 WHERE id = $6 AND version = $7",
+            )
+            .bind(serde_json::to_string(&planner).expect("a planner serializes"))
+            .bind(version + 1)
+            .bind(status)
+            .bind(reason)
+            .bind(outcome.as_ref().map(|_| now()))
+            .bind(id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+            if stored.rows_affected() != 1 {
+                // Another server moved the plan first: start again from its state.
+                continue;
+            }
+            for host in planner.hosts() {
+                let (state, detail) = match &host.state {
+                    HostState::Pending => ("Pending", None),
+                    HostState::Running if started.contains(&host.id) => ("Running", None),
+                    HostState::Running => continue,
+                    HostState::Succeeded => ("Succeeded", None),
+                    HostState::Failed(f) => ("Failed", Some(describe(f))),
+                    HostState::Skipped => ("Skipped", None),
+                };
+                sqlx::query(
+                    "UPDATE deployment_hosts SET state = $1, detail = COALESCE($2, detail), updated_at = $3 \
+                     WHERE deployment = $4 AND host = $5 AND state <> $1",
+                )
+                .bind(state)
+                .bind(detail)
+                .bind(now())
+                .bind(id)
+                .bind(&host.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+            }
+            tx.commit().await.map_err(backend)?;
+            return Ok(());
+        }
+    }
+
+    /// The next command for `agent`, claiming it so it is handed out once.
+    pub(crate) async fn claim_command(&self, agent: &str) -> Result<Option<Command>, ServerError> {
+        let row = sqlx::query(
+            "SELECT d.id, d.app, d.deployment_group, d.revision, d.store, h.host FROM deployment_hosts h \
+             JOIN deployments d ON d.id = h.deployment \
+             WHERE h.agent = $1 AND h.state = 'Running' ORDER BY d.created_at, d.id LIMIT 1",
+        )
+        .bind(agent)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let command = Command {
+            deployment: row.try_get("id").map_err(backend)?,
+            app: row.try_get("app").map_err(backend)?,
+            group: row.try_get("deployment_group").map_err(backend)?,
+            revision: row.try_get("revision").map_err(backend)?,
+            store: row.try_get("store").map_err(backend)?,
+        };
+        let host: String = row.try_get("host").map_err(backend)?;
+        let claimed = sqlx::query(
+            "UPDATE deployment_hosts SET state = 'Claimed', updated_at = $1 WHERE deployment = $2 AND host = $3 AND state = 'Running'",
+        )
+        .bind(now())
+        .bind(&command.deployment)
+        .bind(&host)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok((claimed.rows_affected() == 1).then_some(command))
+    }
+
+    /// Records an agent's result for its host in a deployment. `false` if the agent has no
+    /// running host there (a report it may not make, or one made twice).
+    pub(crate) async fn report(
+        &self,
+        agent: &str,
+        deployment: &str,
+        result: Result<String, HostFailure>,
+    ) -> Result<bool, ServerError> {
+        let row = sqlx::query(
+            "SELECT host FROM deployment_hosts WHERE deployment = $1 AND agent = $2 AND state IN ('Running', 'Claimed')",
+        )
+        .bind(deployment)
+        .bind(agent)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(false) };
+        let host: String = row.try_get("host").map_err(backend)?;
+        let detail = match &result {
+            Ok(detail) => Some(detail.clone()),
+            Err(_) => None,
+        };
+        let outcome = result.map(drop);
+        self.advance(deployment, |planner| {
+            let running = planner
+                .hosts()
+                .iter()
+                .any(|h| h.id == host && h.state == HostState::Running);
+            if running {
+                planner.report(&host, outcome.clone());
+            }
+        })
+        .await?;
+        if let Some(detail) = detail {
+            sqlx::query(
+                "UPDATE deployment_hosts SET detail = $1 WHERE deployment = $2 AND host = $3",
+            )
+            .bind(detail)
+            .bind(deployment)
+            .bind(&host)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        }
+        Ok(true)
+    }
+
+    /// A deployment and its hosts.
+    pub(crate) async fn deployment(&self, id: &str) -> Result<Option<Deployment>, ServerError> {
+        let row = sqlx::query(
+            "SELECT id, app, deployment_group, revision, store, status, reason FROM deployments WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let Some(row) = row else { return Ok(None) };
+        let hosts = sqlx::query(
+            "SELECT host, agent, state, detail FROM deployment_hosts WHERE deployment = $1 ORDER BY host",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?
+        .iter()
+        .map(|r| {
+            Ok(DeploymentHost {
+                host: r.try_get("host")?,
+                agent: r.try_get("agent")?,
+                state: r.try_get("state")?,
+                detail: r.try_get("detail")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(backend)?;
+        Ok(Some(Deployment {
+            id: row.try_get("id").map_err(backend)?,
+            app: row.try_get("app").map_err(backend)?,
+            group: row.try_get("deployment_group").map_err(backend)?,
+            revision: row.try_get("revision").map_err(backend)?,
+            store: row.try_get("store").map_err(backend)?,
+            status: row.try_get("status").map_err(backend)?,
+            reason: row.try_get("reason").map_err(backend)?,
+            hosts,
+        }))
+    }
+}
+
+/// How a host failure is shown.
+fn describe(failure: &HostFailure) -> String {
+    match failure {
+        HostFailure::Event(detail) => detail.clone(),
+        HostFailure::Lost => "the agent stopped answering during the deployment".into(),
+        HostFailure::NeverEnrolled => "no agent ever enrolled on this host".into(),
+        HostFailure::FailedAfterRestart => "the agent restarted during the deployment".into(),
+    }
+}
