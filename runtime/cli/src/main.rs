@@ -73,6 +73,15 @@ enum Command {
         #[command(flatten)]
         conn: commands::fleet::Connection,
     },
+    /// Fleet deployments on the server
+    Deployments {
+        #[command(subcommand)]
+        command: commands::fleet::DeploymentsCommand,
+        #[command(flatten)]
+        conn: commands::fleet::Connection,
+    },
+    /// Run this host's agent: enroll once, then run the server's deployments
+    Agent(commands::agent::AgentArgs),
     /// The agents enrolled with the server
     Agents {
         #[command(flatten)]
@@ -150,6 +159,10 @@ fn main() -> ExitCode {
                 commands::fleet::enroll_token(command, conn).await
             }
             Command::Agents { conn } => commands::fleet::agents(conn).await,
+            Command::Deployments { command, conn } => {
+                commands::fleet::deployments(command, conn).await
+            }
+            Command::Agent(args) => commands::agent::run(args).await,
             Command::Appspec(cmd) => commands::appspec::run(cmd),
             Command::Plugin(cmd) => commands::plugin::run(cmd),
             Command::Policy(cmd) => commands::policy::run(cmd),

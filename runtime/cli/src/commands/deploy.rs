@@ -20,10 +20,30 @@ use crate::output::{self, Format};
 use crate::render::hint;
 
 /// Where the host policy lives when `--policy` is not given.
-const DEFAULT_POLICY: &str = "/etc/davit/policy.toml";
+pub const DEFAULT_POLICY: &str = "/etc/davit/policy.toml";
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// Fleet deployment: the application (with GROUP, `--revision` and `--store`)
+    #[arg(conflicts_with = "local", requires = "group")]
+    app: Option<String>,
+    /// Fleet deployment: the deployment group
+    #[arg(requires = "revision")]
+    group: Option<String>,
+    /// Fleet deployment: the revision id to deploy (as `davit bundle push` printed)
+    #[arg(long, requires = "store")]
+    revision: Option<String>,
+    /// Fleet deployment: `OneAtATime` (default), `HalfAtATime` or `AllAtOnce`
+    #[arg(long)]
+    config: Option<String>,
+    /// Fleet deployment: hosts to keep healthy, `3` or `75%`, instead of the configuration's
+    #[arg(long)]
+    min_healthy: Option<String>,
+    /// Fleet deployment: batch sizes, `1,5,20%`
+    #[arg(long)]
+    batches: Option<String>,
+    #[command(flatten)]
+    connection: super::fleet::Connection,
     /// Deploy on this host from a bundle directory or a .zip, .tar, .tgz archive, or (with
     /// `--store`) a revision id
     #[arg(long, value_name = "BUNDLE")]
@@ -59,8 +79,6 @@ pub struct Args {
     /// Staged revisions to keep per deployment group (the current and last good one are always kept)
     #[arg(long, default_value_t = 5)]
     keep_revisions: usize,
-    #[arg(long, value_enum, default_value_t)]
-    output: Format,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -72,12 +90,19 @@ enum Behavior {
 }
 
 pub async fn run(args: Args) -> Result<(), Exit> {
+    if let (Some(app), Some(group), Some(revision), Some(store)) =
+        (&args.app, &args.group, &args.revision, &args.store)
+    {
+        let body = serde_json::json!({
+            "revision": revision, "store": store, "config": args.config,
+            "min_healthy": args.min_healthy, "batches": args.batches,
+        });
+        return super::fleet::create_deployment(app, group, body, &args.connection).await;
+    }
     let Some(bundle) = args.local.clone() else {
         return Err(Exit::invalid(hint(
-            anyhow::anyhow!(
-                "fleet deployments need a davit server, which this build does not have yet"
-            ),
-            "deploy on this host with `davit deploy --local <bundle>`",
+            anyhow::anyhow!("say what to deploy"),
+            "deploy on this host with `davit deploy --local <bundle>`, or to a fleet with `davit deploy APP GROUP --revision ID --store URL`",
         )));
     };
     let from_store = match &args.store {
@@ -117,7 +142,7 @@ pub async fn run(args: Args) -> Result<(), Exit> {
     };
     let sandbox =
         Sandbox::new(Some(opts.layout.component_cache())).context("cannot start the sandbox")?;
-    let progress: Arc<dyn Progress> = match args.output {
+    let progress: Arc<dyn Progress> = match args.connection.output {
         Format::Json => Arc::new(Quiet),
         Format::Text => Arc::new(Live::default()),
     };
@@ -130,7 +155,7 @@ pub async fn run(args: Args) -> Result<(), Exit> {
             )),
             e => deploy_error(e),
         })?;
-    match args.output {
+    match args.connection.output {
         Format::Json => output::json(&report)?,
         Format::Text => print_summary(&report),
     }

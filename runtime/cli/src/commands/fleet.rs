@@ -38,7 +38,15 @@ pub struct Connection {
     #[arg(long, env = "DAVIT_SERVER", default_value = DEFAULT_SERVER, global = true)]
     server: String,
     #[arg(long, value_enum, default_value_t, global = true)]
-    output: Format,
+    pub output: Format,
+}
+
+#[derive(Subcommand)]
+pub enum DeploymentsCommand {
+    /// Show a deployment: its status and every host's
+    Show { id: String },
+    /// Stop a deployment: hosts running finish, no other starts
+    Stop { id: String },
 }
 
 #[derive(Subcommand)]
@@ -167,6 +175,54 @@ pub async fn enroll_token(cmd: EnrollTokenCommand, conn: Connection) -> Result<(
     show(&conn, &issued, || {
         issued["token"].as_str().unwrap_or_default().to_string()
     })
+}
+
+pub async fn create_deployment(
+    app: &str,
+    group: &str,
+    body: Value,
+    conn: &Connection,
+) -> Result<(), Exit> {
+    let created = Api::new(conn)?
+        .post(&format!("/v1/apps/{app}/groups/{group}/deployments"), body)
+        .await?;
+    show(conn, &created, || summary(&created))
+}
+
+pub async fn deployments(cmd: DeploymentsCommand, conn: Connection) -> Result<(), Exit> {
+    let api = Api::new(&conn)?;
+    let shown = match cmd {
+        DeploymentsCommand::Show { id } => api.get(&format!("/v1/deployments/{id}")).await?,
+        DeploymentsCommand::Stop { id } => {
+            api.post(&format!("/v1/deployments/{id}/stop"), json!({}))
+                .await?
+        }
+    };
+    show(&conn, &shown, || summary(&shown))
+}
+
+/// A deployment for people: its status, then a line per host.
+fn summary(d: &Value) -> String {
+    let mut out = format!(
+        "deployment {} of {}/{}: {}{}",
+        d["id"].as_str().unwrap_or(""),
+        d["app"].as_str().unwrap_or(""),
+        d["group"].as_str().unwrap_or(""),
+        d["status"].as_str().unwrap_or(""),
+        d["reason"]
+            .as_str()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
+    for h in d["hosts"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "\n  {:<20} {:<10} {}",
+            h["host"].as_str().unwrap_or(""),
+            h["state"].as_str().unwrap_or(""),
+            h["detail"].as_str().unwrap_or("")
+        ));
+    }
+    out
 }
 
 pub async fn agents(conn: Connection) -> Result<(), Exit> {

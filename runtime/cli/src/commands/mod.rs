@@ -1,5 +1,6 @@
 //! One file per subcommand.
 
+pub mod agent;
 pub mod appspec;
 pub mod bundle;
 pub mod deploy;
