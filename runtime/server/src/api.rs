@@ -382,8 +382,8 @@ async fn agent_command(
 ) -> Result<Response, ApiError> {
     let deadline =
         std::time::Instant::now() + std::time::Duration::from_secs(poll.wait.unwrap_or(0).min(25));
+    db.seen(&agent).await?;
     loop {
-        db.seen(&agent).await?;
         if let Some(command) = db.claim_command(&agent).await? {
             return Ok(Json(command).into_response());
         }

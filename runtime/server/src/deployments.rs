@@ -367,6 +367,41 @@ impl Db {
         Ok(true)
     }
 
+    /// Reports as `Lost` every host whose agent has been silent for `timeout` while it had a
+    /// command (started or claimed), so a killed agent fails its host instead of hanging the
+    /// deployment. Returns how many hosts it reported.
+    pub async fn reap_silent_agents(
+        &self,
+        timeout: std::time::Duration,
+    ) -> Result<usize, ServerError> {
+        let cutoff = now() - timeout.as_secs() as i64;
+        let rows = sqlx::query(
+            "SELECT h.deployment, h.host FROM deployment_hosts h JOIN agents a ON a.id = h.agent \
+             WHERE h.state IN ('Running', 'Claimed') AND a.last_seen < $1",
+        )
+        .bind(cutoff)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        let mut reaped = 0;
+        for row in rows {
+            let deployment: String = row.try_get("deployment").map_err(backend)?;
+            let host: String = row.try_get("host").map_err(backend)?;
+            self.advance(&deployment, |planner| {
+                let running = planner
+                    .hosts()
+                    .iter()
+                    .any(|h| h.id == host && h.state == HostState::Running);
+                if running {
+                    planner.report(&host, Err(HostFailure::Lost));
+                }
+            })
+            .await?;
+            reaped += 1;
+        }
+        Ok(reaped)
+    }
+
     /// A deployment and its hosts.
     pub(crate) async fn deployment(&self, id: &str) -> Result<Option<Deployment>, ServerError> {
         let row = sqlx::query(

@@ -82,6 +82,20 @@ fn write_secret(path: &Path, secret: &str) -> Result<(), ServerError> {
     writeln!(file, "{secret}").map_err(io)
 }
 
+/// Starts the task that reports hosts of silent agents as lost (see
+/// [`Db::reap_silent_agents`]), checking every `timeout / 4`.
+pub fn spawn_reaper(db: Db, timeout: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = (timeout / 4).max(std::time::Duration::from_millis(250));
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = db.reap_silent_agents(timeout).await {
+                eprintln!("warning: checking for silent agents: {e}");
+            }
+        }
+    })
+}
+
 /// Serves `router` on `listener` until the process ends.
 ///
 /// # Errors

@@ -45,6 +45,9 @@ pub struct AgentArgs {
     target_root: PathBuf,
 }
 
+/// How often a busy agent tells the server it is alive (well within the server's timeout).
+const HEARTBEAT: Duration = Duration::from_secs(2);
+
 /// What the agent keeps between runs.
 #[derive(Serialize, Deserialize)]
 struct Identity {
@@ -143,7 +146,22 @@ pub async fn run(args: AgentArgs) -> Result<(), Exit> {
         };
         std::fs::write(&current, &command.deployment)
             .with_context(|| format!("cannot write `{}`", current.display()))?;
+        // Heartbeats while the deployment runs, so a long hook is not taken for a lost agent.
+        let beat = {
+            let (client, url, credential) = (
+                client.clone(),
+                format!("{base}/v1/agent/heartbeat"),
+                identity.credential.clone(),
+            );
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(HEARTBEAT).await;
+                    let _ = client.post(&url).bearer_auth(&credential).send().await;
+                }
+            })
+        };
         let (succeeded, detail) = execute(&sandbox, &command, &policy, &root, &args).await;
+        beat.abort();
         eprintln!(
             "deployment {}: {}",
             command.deployment,

@@ -30,6 +30,9 @@ pub struct ServerArgs {
     /// the data directory]
     #[arg(long, env = "DAVIT_DATABASE_URL")]
     database_url: Option<String>,
+    /// How long an agent with work may stay silent before its host counts as lost
+    #[arg(long, default_value = "30s")]
+    agent_timeout: String,
 }
 
 #[derive(clap::Args)]
@@ -94,6 +97,9 @@ pub async fn server(args: ServerArgs) -> Result<(), Exit> {
             file.display()
         );
     }
+    let timeout = davit_spec::parse_duration(&args.agent_timeout)
+        .map_err(|e| Exit::invalid(anyhow::anyhow!("`--agent-timeout`: {e}")))?;
+    davit_server::spawn_reaper(db.clone(), timeout);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

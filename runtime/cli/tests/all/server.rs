@@ -9,9 +9,14 @@ use crate::support::*;
 
 /// Starts `davit server` over `data_dir`; returns it and its URL.
 fn start_server(data_dir: &Path) -> (Child, String) {
+    start_server_with(data_dir, &[])
+}
+
+fn start_server_with(data_dir: &Path, extra: &[&str]) -> (Child, String) {
     let mut server = davit()
         .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
+        .args(extra)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -88,182 +93,267 @@ fn operators_create_apps_and_groups_that_survive_a_restart() {
     server.wait().unwrap();
 }
 
-/// `davit agent` processes that end when dropped.
-struct Agents(Vec<Child>);
-
-impl Drop for Agents {
-    fn drop(&mut self) {
-        for agent in &mut self.0 {
-            let _ = agent.kill();
-            let _ = agent.wait();
-        }
-    }
-}
-
 fn json_of(output: &std::process::Output) -> serde_json::Value {
     let (out, err) = text(output);
     assert!(output.status.success(), "{err}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
-#[test]
-fn a_fleet_deployment_runs_on_every_agent_and_reports_each_host() {
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path();
-    let (mut server, url) = start_server(&w.join("server"));
-    let token = std::fs::read_to_string(w.join("server/operator-token")).unwrap();
-    let token = token.trim();
-    assert!(
-        operator(&url, token, &["app", "create", "shop"])
-            .status
-            .success()
-    );
-    let output = operator(
-        &url,
-        token,
-        &[
-            "group", "create", "shop", "prod", "--tags", "env=prod", "--hosts", "web-4",
-        ],
-    );
-    assert!(output.status.success(), "{}", text(&output).1);
+/// A server, a pushed revision, and `davit agent` processes (killed when dropped).
+///
+/// The revision installs a page at /srv/app and runs an AfterInstall script that fails (exit 3)
+/// on a host whose target root holds `fail`, and sleeps a minute where it holds `slow`.
+struct Fleet {
+    work: tempfile::TempDir,
+    server: Child,
+    url: String,
+    token: String,
+    revision: String,
+    agents: std::collections::BTreeMap<String, Child>,
+}
 
-    // The revision: a page and an AfterInstall script that fails where the host says so.
-    let bundle = w.join("bundle");
-    write_bundle(
-        &bundle,
-        "version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: /srv/app\nhooks:\n  AfterInstall:\n    - location: check.sh\n",
-        &[
-            ("site/index.html", b"fleet".as_slice()),
-            (
-                "check.sh",
-                b"#!/bin/sh\nif [ -f \"$DAVIT_TARGET_ROOT/fail\" ]; then echo 'disk check failed' >&2; exit 3; fi\n".as_slice(),
-            ),
-        ],
-    );
-    let store = w.join("store");
-    let pushed = json_of(
-        &davit()
-            .args(["bundle", "push"])
-            .arg(&bundle)
-            .arg("--store")
-            .arg(&store)
-            .args(["--output", "json"])
-            .output()
-            .unwrap(),
-    );
-    let revision = pushed["revision"].as_str().unwrap();
-    let policy = w.join("policy.toml");
-    std::fs::write(&policy, "allow_native_scripts = true\n").unwrap();
-
-    // Three agents; web-3's host makes the hook fail; web-4 never enrolls.
-    let mut agents = Agents(Vec::new());
-    for host in ["web-1", "web-2", "web-3"] {
-        let enroll = operator(&url, token, &["enroll-token", "create"]);
-        let enroll = text(&enroll).0.trim().to_string();
-        let target = w.join(host).join("target");
-        std::fs::create_dir_all(&target).unwrap();
-        if host == "web-3" {
-            std::fs::write(target.join("fail"), "").unwrap();
-        }
-        agents.0.push(
-            davit()
-                .args([
-                    "agent",
-                    "--server",
-                    &url,
-                    "--enroll-token",
-                    &enroll,
-                    "--tags",
-                    "env=prod,zone=a",
-                ])
-                .args(["--hostname", host, "--policy"])
-                .arg(&policy)
-                .arg("--deployment-root")
-                .arg(w.join(host).join("root"))
-                .arg("--target-root")
-                .arg(&target)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
+impl Fleet {
+    /// Starts the server with `server_args`, and the app `shop` with group `prod`
+    /// (`env=prod` hosts, plus `expected` by name).
+    fn new(server_args: &[&str], expected: &str) -> Fleet {
+        let work = tempfile::tempdir().unwrap();
+        let w = work.path();
+        let (server, url) = start_server_with(&w.join("server"), server_args);
+        let token = std::fs::read_to_string(w.join("server/operator-token")).unwrap();
+        let token = token.trim().to_string();
+        assert!(
+            operator(&url, &token, &["app", "create", "shop"])
+                .status
+                .success()
+        );
+        let output = operator(
+            &url,
+            &token,
+            &[
+                "group", "create", "shop", "prod", "--tags", "env=prod", "--hosts", expected,
+            ],
+        );
+        assert!(output.status.success(), "{}", text(&output).1);
+        let bundle = w.join("bundle");
+        write_bundle(
+            &bundle,
+            "version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: /srv/app\nhooks:\n  AfterInstall:\n    - location: check.sh\n      timeout: 120\n",
+            &[
+                ("site/index.html", b"fleet".as_slice()),
+                (
+                    "check.sh",
+                    b"#!/bin/sh\n[ -f \"$DAVIT_TARGET_ROOT/slow\" ] && sleep 60\nif [ -f \"$DAVIT_TARGET_ROOT/fail\" ]; then echo 'disk check failed' >&2; exit 3; fi\nexit 0\n".as_slice(),
+                ),
+            ],
+        );
+        let pushed = json_of(
+            &davit()
+                .args(["bundle", "push"])
+                .arg(&bundle)
+                .arg("--store")
+                .arg(w.join("store"))
+                .args(["--output", "json"])
+                .output()
                 .unwrap(),
         );
-    }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while json_of(&operator(&url, token, &["agents", "--output", "json"]))
-        .as_array()
-        .unwrap()
-        .len()
-        < 3
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the agents did not enroll"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::fs::write(w.join("policy.toml"), "allow_native_scripts = true\n").unwrap();
+        Fleet {
+            revision: pushed["revision"].as_str().unwrap().to_string(),
+            work,
+            server,
+            url,
+            token,
+            agents: Default::default(),
+        }
     }
 
-    let store_arg = store.to_str().unwrap();
-    let created = json_of(&operator(
-        &url,
-        token,
-        &[
+    fn host_dir(&self, host: &str) -> std::path::PathBuf {
+        self.work.path().join(host)
+    }
+
+    /// Starts the agent of `host` (enrolling it the first time), with `flag` (`fail`, `slow`)
+    /// set in its target root.
+    fn start_agent(&mut self, host: &str, flag: Option<&str>) {
+        let target = self.host_dir(host).join("target");
+        std::fs::create_dir_all(&target).unwrap();
+        if let Some(flag) = flag {
+            std::fs::write(target.join(flag), "").unwrap();
+        }
+        let mut cmd = davit();
+        cmd.args([
+            "agent",
+            "--server",
+            &self.url,
+            "--tags",
+            "env=prod,zone=a",
+            "--hostname",
+            host,
+        ]);
+        if !self
+            .host_dir(host)
+            .join("root/agent/identity.json")
+            .exists()
+        {
+            let enroll = operator(&self.url, &self.token, &["enroll-token", "create"]);
+            cmd.args(["--enroll-token", text(&enroll).0.trim()]);
+        }
+        let agent = cmd
+            .arg("--policy")
+            .arg(self.work.path().join("policy.toml"))
+            .arg("--deployment-root")
+            .arg(self.host_dir(host).join("root"))
+            .arg("--target-root")
+            .arg(&target)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.agents.insert(host.to_string(), agent);
+    }
+
+    fn kill_agent(&mut self, host: &str) {
+        let mut agent = self.agents.remove(host).unwrap();
+        agent.kill().unwrap();
+        agent.wait().unwrap();
+    }
+
+    fn run(&self, args: &[&str]) -> serde_json::Value {
+        json_of(&operator(&self.url, &self.token, args))
+    }
+
+    /// Waits until `count` agents are enrolled.
+    fn wait_for_agents(&self, count: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self
+            .run(&["agents", "--output", "json"])
+            .as_array()
+            .unwrap()
+            .len()
+            < count
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the agents did not enroll"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// Deploys the revision AllAtOnce and returns the deployment's id.
+    fn deploy(&self) -> String {
+        let store = self.work.path().join("store");
+        let created = self.run(&[
             "deploy",
             "shop",
             "prod",
             "--revision",
-            revision,
+            &self.revision,
             "--store",
-            store_arg,
+            store.to_str().unwrap(),
             "--config",
             "AllAtOnce",
             "--output",
             "json",
-        ],
-    ));
-    let id = created["id"].as_str().unwrap().to_string();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let done = loop {
-        let shown = json_of(&operator(
-            &url,
-            token,
-            &["deployments", "show", &id, "--output", "json"],
-        ));
-        if shown["status"] != "InProgress" {
-            break shown;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the deployment never ended: {shown}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    };
-    assert_eq!(done["status"], "Succeeded", "{done}");
-    let host = |name: &str| {
-        done["hosts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h["host"] == name)
-            .cloned()
-            .unwrap()
-    };
-    for ok in ["web-1", "web-2"] {
-        assert_eq!(host(ok)["state"], "Succeeded", "{done}");
-        assert_eq!(
-            std::fs::read_to_string(w.join(ok).join("target/srv/app/index.html")).unwrap(),
-            "fleet"
-        );
+        ]);
+        created["id"].as_str().unwrap().to_string()
     }
-    assert_eq!(host("web-3")["state"], "Failed");
-    let detail = host("web-3")["detail"].as_str().unwrap().to_string();
+
+    /// Polls the deployment until `until` holds of it (60 s at most).
+    fn wait(&self, id: &str, until: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let shown = self.run(&["deployments", "show", id, "--output", "json"]);
+            if until(&shown) {
+                return shown;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waited too long: {shown}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for agent in self.agents.values_mut() {
+            let _ = agent.kill();
+            let _ = agent.wait();
+        }
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+fn host(deployment: &serde_json::Value, name: &str) -> serde_json::Value {
+    deployment["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no host {name} in {deployment}"))
+}
+
+#[test]
+fn a_fleet_deployment_runs_on_every_agent_and_reports_each_host() {
+    let mut fleet = Fleet::new(&[], "web-4");
+    fleet.start_agent("web-1", None);
+    fleet.start_agent("web-2", None);
+    fleet.start_agent("web-3", Some("fail"));
+    fleet.wait_for_agents(3);
+    let id = fleet.deploy();
+    let done = fleet.wait(&id, |d| d["status"] != "InProgress");
+    assert_eq!(done["status"], "Succeeded", "{done}");
+    for ok in ["web-1", "web-2"] {
+        assert_eq!(host(&done, ok)["state"], "Succeeded", "{done}");
+        let page = fleet.host_dir(ok).join("target/srv/app/index.html");
+        assert_eq!(std::fs::read_to_string(page).unwrap(), "fleet");
+    }
+    assert_eq!(host(&done, "web-3")["state"], "Failed");
+    let detail = host(&done, "web-3")["detail"].as_str().unwrap().to_string();
     assert!(detail.starts_with("AfterInstall:"), "{detail}");
     assert!(detail.contains("exited with status 3"), "{detail}");
-    assert_eq!(host("web-4")["state"], "Failed");
+    assert_eq!(host(&done, "web-4")["state"], "Failed");
     assert_eq!(
-        host("web-4")["detail"],
+        host(&done, "web-4")["detail"],
         "no agent ever enrolled on this host"
     );
-    drop(agents);
-    server.kill().unwrap();
-    server.wait().unwrap();
+}
+
+#[test]
+fn an_agent_killed_mid_deployment_is_reported_lost_and_the_deployment_ends() {
+    let mut fleet = Fleet::new(&["--agent-timeout", "2s"], "web-1");
+    fleet.start_agent("web-1", None);
+    fleet.start_agent("web-2", Some("slow"));
+    fleet.wait_for_agents(2);
+    let id = fleet.deploy();
+    fleet.wait(&id, |d| host(d, "web-2")["state"] == "Claimed");
+    // Its hook sleeps a minute; heartbeats keep it alive meanwhile, until the agent dies.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let alive = fleet.run(&["deployments", "show", &id, "--output", "json"]);
+    assert_eq!(
+        host(&alive, "web-2")["state"],
+        "Claimed",
+        "a busy agent is not lost: {alive}"
+    );
+    let killed = std::time::Instant::now();
+    fleet.kill_agent("web-2");
+    let done = fleet.wait(&id, |d| d["status"] != "InProgress");
+    assert!(
+        killed.elapsed() < std::time::Duration::from_secs(15),
+        "took {:?}",
+        killed.elapsed()
+    );
+    assert_eq!(host(&done, "web-2")["state"], "Failed", "{done}");
+    assert_eq!(
+        host(&done, "web-2")["detail"],
+        "the agent stopped answering during the deployment"
+    );
+    assert_eq!(host(&done, "web-1")["state"], "Succeeded");
+    assert_eq!(
+        done["status"], "Succeeded",
+        "AllAtOnce needs one host: {done}"
+    );
 }
