@@ -331,6 +331,7 @@ async fn create_deployment(
         group: &group,
         revision: &new.revision,
         store: &new.store,
+        rollback_of: None,
     };
     db.create_deployment(&what, &config, &members)
         .await?

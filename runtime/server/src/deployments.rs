@@ -31,6 +31,10 @@ pub struct Deployment {
     pub status: String,
     /// Why it failed.
     pub reason: Option<String>,
+    /// The failed deployment this one rolls back.
+    pub rollback_of: Option<String>,
+    /// The deployment that rolled this one back.
+    pub rolled_back_by: Option<String>,
     /// Each host.
     pub hosts: Vec<DeploymentHost>,
 }
@@ -76,6 +80,8 @@ pub(crate) struct NewDeployment<'a> {
     pub revision: &'a str,
     /// The store agents pull it from.
     pub store: &'a str,
+    /// The failed deployment this one rolls back, if it is a rollback.
+    pub rollback_of: Option<&'a str>,
 }
 
 /// The hosts of a group: agents whose tags include all the group's tags, and the hosts it
@@ -111,7 +117,8 @@ pub(crate) fn members(
 }
 
 impl Db {
-    /// Creates a deployment of `revision` to the members of a group and takes its first steps.
+    /// Creates a deployment of `revision` to the members of a group and takes its first steps
+    /// (which may end it, and roll it back).
     /// Hosts are healthy at the start when their last deployment in this group succeeded.
     pub(crate) async fn create_deployment(
         &self,
@@ -125,6 +132,7 @@ impl Db {
             group,
             revision,
             store,
+            rollback_of,
         } = *what;
         let mut hosts = Vec::new();
         for host in members.keys() {
@@ -136,8 +144,8 @@ impl Db {
         };
         let mut tx = self.pool.begin().await.map_err(backend)?;
         sqlx::query(
-            "INSERT INTO deployments (id, app, deployment_group, revision, store, status, planner, version, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 'InProgress', $6, 0, $7)",
+            "INSERT INTO deployments (id, app, deployment_group, revision, store, status, planner, version, created_at, rollback_of) \
+             VALUES ($1, $2, $3, $4, $5, 'InProgress', $6, 0, $7, $8)",
         )
         .bind(id)
         .bind(app)
@@ -146,6 +154,7 @@ impl Db {
         .bind(store)
         .bind(serde_json::to_string(&planner).expect("a planner serializes"))
         .bind(now())
+        .bind(rollback_of)
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -284,8 +293,77 @@ impl Db {
                 .map_err(backend)?;
             }
             tx.commit().await.map_err(backend)?;
+            if matches!(outcome, Some(Outcome::Failed(_))) {
+                Box::pin(self.roll_back(id, &planner)).await?;
+            }
             return Ok(());
         }
+    }
+
+    /// After deployment `id` failed (or was stopped): redeploys the group's last good revision
+    /// to the hosts it changed, as a new deployment linked to it. Nothing when it is itself a
+    /// rollback, changed no host, or the group never had a good revision.
+    async fn roll_back(&self, id: &str, planner: &Planner) -> Result<(), ServerError> {
+        let row = sqlx::query(
+            "SELECT app, deployment_group, rollback_of, created_at FROM deployments WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        if row
+            .try_get::<Option<String>, _>("rollback_of")
+            .map_err(backend)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let app: String = row.try_get("app").map_err(backend)?;
+        let group: String = row.try_get("deployment_group").map_err(backend)?;
+        let good = sqlx::query(
+            "SELECT revision, store FROM deployments WHERE app = $1 AND deployment_group = $2 \
+             AND status = 'Succeeded' AND id <> $3 ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(&app)
+        .bind(&group)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        let Some(good) = good else { return Ok(()) };
+        let agents: BTreeMap<String, Option<String>> =
+            sqlx::query("SELECT host, agent FROM deployment_hosts WHERE deployment = $1")
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(backend)?
+                .iter()
+                .map(|r| Ok((r.try_get("host")?, r.try_get("agent")?)))
+                .collect::<Result<_, sqlx::Error>>()
+                .map_err(backend)?;
+        let members: BTreeMap<String, Option<String>> = planner
+            .changed_hosts()
+            .into_iter()
+            .filter_map(|h| agents.get(h).map(|a| (h.to_owned(), a.clone())))
+            .collect();
+        if members.is_empty() {
+            return Ok(());
+        }
+        let revision: String = good.try_get("revision").map_err(backend)?;
+        let store: String = good.try_get("store").map_err(backend)?;
+        let rollback_id = format!("{id}-rollback");
+        let what = NewDeployment {
+            id: &rollback_id,
+            app: &app,
+            group: &group,
+            revision: &revision,
+            store: &store,
+            rollback_of: Some(id),
+        };
+        // Back to the last good revision everywhere at once: these hosts are down already.
+        self.create_deployment(&what, &DeploymentConfig::all_at_once(), &members)
+            .await?
+            .map_err(ServerError::Database)
     }
 
     /// The next command for `agent`, claiming it so it is handed out once.
@@ -405,7 +483,9 @@ impl Db {
     /// A deployment and its hosts.
     pub(crate) async fn deployment(&self, id: &str) -> Result<Option<Deployment>, ServerError> {
         let row = sqlx::query(
-            "SELECT id, app, deployment_group, revision, store, status, reason FROM deployments WHERE id = $1",
+            "SELECT id, app, deployment_group, revision, store, status, reason, rollback_of, \
+             (SELECT r.id FROM deployments r WHERE r.rollback_of = d.id) AS rolled_back_by \
+             FROM deployments d WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -438,6 +518,8 @@ impl Db {
             store: row.try_get("store").map_err(backend)?,
             status: row.try_get("status").map_err(backend)?,
             reason: row.try_get("reason").map_err(backend)?,
+            rollback_of: row.try_get("rollback_of").map_err(backend)?,
+            rolled_back_by: row.try_get("rolled_back_by").map_err(backend)?,
             hosts,
         }))
     }

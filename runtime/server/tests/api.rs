@@ -462,6 +462,46 @@ async fn deployments_hand_each_host_to_its_agent_once_and_keep_the_minimum() {
             assert_eq!(state_of(&ended, host), "Skipped");
         }
 
+        // The failure is rolled back: the last good revision goes back to the host it changed
+        // (web-4; web-5 never ran anything), as a deployment linked to the failed one.
+        let rollback = ended["rolled_back_by"]
+            .as_str()
+            .expect("a rollback")
+            .to_string();
+        let (_, back) = call(
+            Method::GET,
+            format!("{url}/v1/deployments/{rollback}"),
+            Some(&op),
+            None,
+        )
+        .await;
+        assert_eq!(back["rollback_of"], id2.as_str());
+        assert_eq!(back["revision"], revision.as_str());
+        let hosts: Vec<&str> = back["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["host"].as_str().unwrap())
+            .collect();
+        assert_eq!(hosts, ["web-4"]);
+        let command = poll(&url, &agents["web-4"])
+            .await
+            .expect("the rollback's command");
+        assert_eq!(command["deployment"], rollback.as_str());
+        report(&url, &agents["web-4"], &rollback, true, "ok").await;
+        let (_, back) = call(
+            Method::GET,
+            format!("{url}/v1/deployments/{rollback}"),
+            Some(&op),
+            None,
+        )
+        .await;
+        assert_eq!(back["status"], "Succeeded", "{back}");
+        assert!(
+            back["rolled_back_by"].is_null(),
+            "a rollback is not rolled back"
+        );
+
         // A stop lets the running host finish, then skips the rest.
         let (_, third) = call(
             Method::POST,

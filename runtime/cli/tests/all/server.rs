@@ -241,21 +241,52 @@ impl Fleet {
 
     /// Deploys the revision AllAtOnce and returns the deployment's id.
     fn deploy(&self) -> String {
+        self.deploy_revision(&self.revision, "AllAtOnce")
+    }
+
+    fn deploy_revision(&self, revision: &str, config: &str) -> String {
         let store = self.work.path().join("store");
         let created = self.run(&[
             "deploy",
             "shop",
             "prod",
             "--revision",
-            &self.revision,
+            revision,
             "--store",
             store.to_str().unwrap(),
             "--config",
-            "AllAtOnce",
+            config,
             "--output",
             "json",
         ]);
         created["id"].as_str().unwrap().to_string()
+    }
+
+    /// Pushes a broken release: another page, and an AfterInstall that always fails.
+    fn push_broken(&self) -> String {
+        let bundle = self.work.path().join("broken");
+        write_bundle(
+            &bundle,
+            "version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: /srv/app\nhooks:\n  AfterInstall:\n    - location: check.sh\n",
+            &[
+                ("site/index.html", b"broken".as_slice()),
+                (
+                    "check.sh",
+                    b"#!/bin/sh\necho 'migration failed' >&2\nexit 4\n".as_slice(),
+                ),
+            ],
+        );
+        let pushed = json_of(
+            &davit()
+                .args(["bundle", "push"])
+                .arg(&bundle)
+                .arg("--store")
+                .arg(self.work.path().join("store"))
+                .args(["--output", "json"])
+                .output()
+                .unwrap(),
+        );
+        pushed["revision"].as_str().unwrap().to_string()
     }
 
     /// Polls the deployment until `until` holds of it (60 s at most).
@@ -356,4 +387,42 @@ fn an_agent_killed_mid_deployment_is_reported_lost_and_the_deployment_ends() {
         done["status"], "Succeeded",
         "AllAtOnce needs one host: {done}"
     );
+}
+
+#[test]
+fn a_failed_release_is_rolled_back_to_the_last_good_revision() {
+    let mut fleet = Fleet::new(&[], "web-1");
+    for host in ["web-1", "web-2", "web-3"] {
+        fleet.start_agent(host, None);
+    }
+    fleet.wait_for_agents(3);
+    let good = fleet.deploy();
+    let done = fleet.wait(&good, |d| d["status"] != "InProgress");
+    assert_eq!(done["status"], "Succeeded", "{done}");
+
+    // OneAtATime: the first host fails the broken release, which ends it.
+    let broken = fleet.push_broken();
+    let failed = fleet.deploy_revision(&broken, "OneAtATime");
+    let ended = fleet.wait(&failed, |d| d["status"] != "InProgress");
+    assert_eq!(ended["status"], "Failed", "{ended}");
+    let changed = ended["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["state"] == "Failed")
+        .count();
+    assert_eq!(changed, 1, "{ended}");
+    let rollback = ended["rolled_back_by"]
+        .as_str()
+        .expect("rolled back")
+        .to_string();
+    let back = fleet.wait(&rollback, |d| d["status"] != "InProgress");
+    assert_eq!(back["status"], "Succeeded", "{back}");
+    assert_eq!(back["rollback_of"], failed.as_str());
+    assert_eq!(back["revision"], fleet.revision.as_str());
+    // Every host serves the good page again; the broken one stayed nowhere.
+    for host in ["web-1", "web-2", "web-3"] {
+        let page = fleet.host_dir(host).join("target/srv/app/index.html");
+        assert_eq!(std::fs::read_to_string(page).unwrap(), "fleet", "{host}");
+    }
 }
