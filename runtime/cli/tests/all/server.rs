@@ -13,8 +13,15 @@ fn start_server(data_dir: &Path) -> (Child, String) {
 }
 
 fn start_server_with(data_dir: &Path, extra: &[&str]) -> (Child, String) {
+    let listen = if extra.contains(&"--listen") {
+        &[][..]
+    } else {
+        &["--listen", "127.0.0.1:0"][..]
+    };
     let mut server = davit()
-        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg("server")
+        .args(listen)
+        .arg("--data-dir")
         .arg(data_dir)
         .args(extra)
         .stderr(Stdio::piped())
@@ -102,7 +109,8 @@ fn json_of(output: &std::process::Output) -> serde_json::Value {
 /// A server, a pushed revision, and `davit agent` processes (killed when dropped).
 ///
 /// The revision installs a page at /srv/app and runs an AfterInstall script that fails (exit 3)
-/// on a host whose target root holds `fail`, and sleeps a minute where it holds `slow`.
+/// on a host whose target root holds `fail`, sleeps a minute where it holds `slow` and 3 s where
+/// it holds `pause`.
 struct Fleet {
     work: tempfile::TempDir,
     server: Child,
@@ -142,7 +150,7 @@ impl Fleet {
                 ("site/index.html", b"fleet".as_slice()),
                 (
                     "check.sh",
-                    b"#!/bin/sh\n[ -f \"$DAVIT_TARGET_ROOT/slow\" ] && sleep 60\nif [ -f \"$DAVIT_TARGET_ROOT/fail\" ]; then echo 'disk check failed' >&2; exit 3; fi\nexit 0\n".as_slice(),
+                    b"#!/bin/sh\n[ -f \"$DAVIT_TARGET_ROOT/slow\" ] && sleep 60\n[ -f \"$DAVIT_TARGET_ROOT/pause\" ] && sleep 3\nif [ -f \"$DAVIT_TARGET_ROOT/fail\" ]; then echo 'disk check failed' >&2; exit 3; fi\nexit 0\n".as_slice(),
                 ),
             ],
         );
@@ -424,5 +432,55 @@ fn a_failed_release_is_rolled_back_to_the_last_good_revision() {
     for host in ["web-1", "web-2", "web-3"] {
         let page = fleet.host_dir(host).join("target/srv/app/index.html");
         assert_eq!(std::fs::read_to_string(page).unwrap(), "fleet", "{host}");
+    }
+}
+
+#[test]
+fn an_agent_restarted_mid_deployment_reports_failed_after_restart() {
+    // A long timeout: the restart, not silence, must be what fails the host.
+    let mut fleet = Fleet::new(&["--agent-timeout", "5m"], "web-1");
+    fleet.start_agent("web-1", Some("slow"));
+    fleet.wait_for_agents(1);
+    let id = fleet.deploy();
+    fleet.wait(&id, |d| host(d, "web-1")["state"] == "Claimed");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    fleet.kill_agent("web-1");
+    std::fs::remove_file(fleet.host_dir("web-1").join("target/slow")).unwrap();
+    fleet.start_agent("web-1", None);
+    let done = fleet.wait(&id, |d| d["status"] != "InProgress");
+    assert_eq!(host(&done, "web-1")["state"], "Failed", "{done}");
+    assert_eq!(
+        host(&done, "web-1")["detail"],
+        "the agent restarted during the deployment"
+    );
+    assert_eq!(done["status"], "Failed");
+}
+
+#[test]
+fn a_server_restarted_mid_deployment_finishes_it_and_runs_no_host_twice() {
+    let mut fleet = Fleet::new(&[], "web-1");
+    fleet.start_agent("web-1", None);
+    fleet.start_agent("web-2", Some("pause"));
+    fleet.wait_for_agents(2);
+    let id = fleet.deploy();
+    fleet.wait(&id, |d| host(d, "web-2")["state"] == "Claimed");
+    // Down while web-2's hook runs; up again on the same address, from the same state.
+    fleet.server.kill().unwrap();
+    fleet.server.wait().unwrap();
+    let listen = fleet.url.trim_start_matches("http://").to_string();
+    let data = fleet.work.path().join("server");
+    let (server, url) = start_server_with(&data, &["--listen", &listen]);
+    assert_eq!(url, fleet.url);
+    fleet.server = server;
+    let done = fleet.wait(&id, |d| d["status"] != "InProgress");
+    assert_eq!(done["status"], "Succeeded", "{done}");
+    for name in ["web-1", "web-2"] {
+        assert_eq!(host(&done, name)["state"], "Succeeded", "{done}");
+        let reports = fleet.host_dir(name).join("root/apps/shop/prod/deployments");
+        assert_eq!(
+            std::fs::read_dir(reports).unwrap().count(),
+            1,
+            "{name} ran once"
+        );
     }
 }
