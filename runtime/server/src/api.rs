@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use davit_fleet::{DeploymentConfig, HostFailure};
 
@@ -33,6 +34,7 @@ pub fn router(db: Db) -> Router {
             "/v1/apps/{app}/groups/{group}/deployments",
             post(create_deployment),
         )
+        .route("/v1/deployments", get(list_deployments))
         .route("/v1/deployments/{id}", get(show_deployment))
         .route("/v1/deployments/{id}/stop", post(stop_deployment))
         .route("/v1/agent/command", get(agent_command))
@@ -340,6 +342,13 @@ async fn create_deployment(
     Ok((StatusCode::CREATED, Json(deployment)))
 }
 
+async fn list_deployments(
+    _: Operator,
+    State(db): State<Shared>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(db.list_deployments(100).await?))
+}
+
 async fn show_deployment(
     _: Operator,
     State(db): State<Shared>,
@@ -405,7 +414,12 @@ struct Report {
     /// The agent restarted during the deployment (its journal said so).
     #[serde(default)]
     after_restart: bool,
+    /// Per lifecycle event: name, status, time, detail and a log tail (at most 64 KiB in all).
+    events: Option<Value>,
 }
+
+/// The most an agent's per-event report may weigh.
+const MAX_EVENTS_JSON: usize = 64 << 10;
 
 async fn agent_report(
     AgentId(agent): AgentId,
@@ -418,7 +432,13 @@ async fn agent_report(
         (false, true) => Err(HostFailure::FailedAfterRestart),
         (false, false) => Err(HostFailure::Event(report.detail)),
     };
-    if db.report(&agent, &report.deployment, result).await? {
+    let events = report
+        .events
+        .filter(|e| e.to_string().len() <= MAX_EVENTS_JSON);
+    if db
+        .report(&agent, &report.deployment, result, events.as_ref())
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(

@@ -50,6 +50,8 @@ pub struct DeploymentHost {
     pub state: String,
     /// The failure, or what the agent said.
     pub detail: Option<String>,
+    /// What the agent reported per lifecycle event (JSON, as it sent it; bounded by the API).
+    pub events: Option<serde_json::Value>,
 }
 
 /// A command for an agent: deploy this revision.
@@ -405,6 +407,7 @@ impl Db {
         agent: &str,
         deployment: &str,
         result: Result<String, HostFailure>,
+        events: Option<&serde_json::Value>,
     ) -> Result<bool, ServerError> {
         let row = sqlx::query(
             "SELECT host FROM deployment_hosts WHERE deployment = $1 AND agent = $2 AND state IN ('Running', 'Claimed')",
@@ -431,17 +434,16 @@ impl Db {
             }
         })
         .await?;
-        if let Some(detail) = detail {
-            sqlx::query(
-                "UPDATE deployment_hosts SET detail = $1 WHERE deployment = $2 AND host = $3",
-            )
-            .bind(detail)
-            .bind(deployment)
-            .bind(&host)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        }
+        sqlx::query(
+            "UPDATE deployment_hosts SET detail = COALESCE($1, detail), events = $2 WHERE deployment = $3 AND host = $4",
+        )
+        .bind(detail)
+        .bind(events.map(|e| e.to_string()))
+        .bind(deployment)
+        .bind(&host)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
         Ok(true)
     }
 
@@ -480,6 +482,35 @@ impl Db {
         Ok(reaped)
     }
 
+    /// The latest deployments, newest first: id, app, group, revision, status.
+    pub(crate) async fn list_deployments(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<serde_json::Value>, ServerError> {
+        let rows = sqlx::query(
+            "SELECT id, app, deployment_group, revision, status, rollback_of, created_at FROM deployments \
+             ORDER BY created_at DESC, id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter()
+            .map(|r| {
+                Ok(serde_json::json!({
+                    "id": r.try_get::<String, _>("id")?,
+                    "app": r.try_get::<String, _>("app")?,
+                    "group": r.try_get::<String, _>("deployment_group")?,
+                    "revision": r.try_get::<String, _>("revision")?,
+                    "status": r.try_get::<String, _>("status")?,
+                    "rollback_of": r.try_get::<Option<String>, _>("rollback_of")?,
+                    "created_at": r.try_get::<i64, _>("created_at")?,
+                }))
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(backend)
+    }
+
     /// A deployment and its hosts.
     pub(crate) async fn deployment(&self, id: &str) -> Result<Option<Deployment>, ServerError> {
         let row = sqlx::query(
@@ -493,7 +524,7 @@ impl Db {
         .map_err(backend)?;
         let Some(row) = row else { return Ok(None) };
         let hosts = sqlx::query(
-            "SELECT host, agent, state, detail FROM deployment_hosts WHERE deployment = $1 ORDER BY host",
+            "SELECT host, agent, state, detail, events FROM deployment_hosts WHERE deployment = $1 ORDER BY host",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -506,6 +537,9 @@ impl Db {
                 agent: r.try_get("agent")?,
                 state: r.try_get("state")?,
                 detail: r.try_get("detail")?,
+                events: r
+                    .try_get::<Option<String>, _>("events")?
+                    .and_then(|e| serde_json::from_str(&e).ok()),
             })
         })
         .collect::<Result<_, sqlx::Error>>()

@@ -160,15 +160,15 @@ pub async fn run(args: AgentArgs) -> Result<(), Exit> {
                 }
             })
         };
-        let (succeeded, detail) = execute(&sandbox, &command, &policy, &root, &args).await;
+        let (succeeded, detail, events) = execute(&sandbox, &command, &policy, &root, &args).await;
         beat.abort();
         eprintln!(
             "deployment {}: {}",
             command.deployment,
             if succeeded { "succeeded" } else { "failed" }
         );
-        let body =
-            json!({"deployment": command.deployment, "succeeded": succeeded, "detail": detail});
+        let body = json!({"deployment": command.deployment, "succeeded": succeeded,
+                          "detail": detail, "events": events});
         // A report must arrive: retry until the server takes it.
         loop {
             let sent = client
@@ -186,21 +186,23 @@ pub async fn run(args: AgentArgs) -> Result<(), Exit> {
     }
 }
 
-/// Runs one deployment; returns whether it succeeded and a line on what happened.
+/// Runs one deployment; returns whether it succeeded, a line on what happened, and per event
+/// its status, time, detail and the last lines of its hooks' logs.
 async fn execute(
     sandbox: &Sandbox,
     command: &Command,
     policy: &HostPolicy,
     root: &Path,
     args: &AgentArgs,
-) -> (bool, String) {
+) -> (bool, String, serde_json::Value) {
+    let none = serde_json::Value::Array(Vec::new());
     let revision = match command.revision.parse::<davit_bundle::Digest>() {
         Ok(r) => r,
-        Err(e) => return (false, e.to_string()),
+        Err(e) => return (false, e.to_string(), none),
     };
     let store = match davit_bundle::Store::open(&command.store) {
         Ok(s) => s,
-        Err(e) => return (false, e.to_string()),
+        Err(e) => return (false, e.to_string(), none),
     };
     let opts = DeployOptions {
         application: command.app.clone(),
@@ -218,18 +220,44 @@ async fn execute(
         revision,
     };
     match davit_lifecycle::deploy(sandbox, source, &opts, Arc::new(Quiet)).await {
-        Ok(report) if report.status == Status::Succeeded => {
-            (true, format!("revision {} deployed", revision.short()))
-        }
+        Ok(report) if report.status == Status::Succeeded => (
+            true,
+            format!("revision {} deployed", revision.short()),
+            events(&report),
+        ),
         Ok(report) => (
             false,
             report
                 .failed_event()
                 .map(|e| format!("{}: {}", e.event, e.detail.as_deref().unwrap_or("failed")))
                 .unwrap_or_else(|| "the deployment failed".into()),
+            events(&report),
         ),
-        Err(e) => (false, format!("{:#}", anyhow::Error::new(e))),
+        Err(e) => (false, format!("{:#}", anyhow::Error::new(e)), none),
     }
+}
+
+/// Lines of hook output kept per event in a report to the server.
+const LOG_TAIL: usize = 20;
+
+/// The per-event summary sent to the server, each event with the last lines of its hooks.
+fn events(report: &davit_lifecycle::DeploymentReport) -> serde_json::Value {
+    report
+        .events
+        .iter()
+        .map(|e| {
+            let lines: Vec<String> = e
+                .hooks
+                .iter()
+                .flat_map(|h| h.logs.iter().map(|l| format!("[{}] {}", l.stream, l.text)))
+                .collect();
+            let tail = &lines[lines.len().saturating_sub(LOG_TAIL)..];
+            json!({
+                "event": e.event, "status": e.status.to_string(), "elapsed_ms": e.elapsed_ms,
+                "detail": e.detail, "log_tail": tail,
+            })
+        })
+        .collect()
 }
 
 /// The saved identity, or a new one from enrolling with the token.

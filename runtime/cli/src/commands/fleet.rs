@@ -46,8 +46,13 @@ pub struct Connection {
 
 #[derive(Subcommand)]
 pub enum DeploymentsCommand {
+    /// The latest deployments, newest first
+    List,
     /// Show a deployment: its status and every host's
     Show { id: String },
+    /// Follow a deployment live: a line per host as its state and events change, the failing
+    /// hook's log tail, until it ends (exit 0 if it succeeded, 1 if not)
+    Watch { id: String },
     /// Stop a deployment: hosts running finish, no other starts
     Stop { id: String },
 }
@@ -198,6 +203,28 @@ pub async fn create_deployment(
 pub async fn deployments(cmd: DeploymentsCommand, conn: Connection) -> Result<(), Exit> {
     let api = Api::new(&conn)?;
     let shown = match cmd {
+        DeploymentsCommand::List => {
+            let list = api.get("/v1/deployments").await?;
+            return show(&conn, &list, || {
+                list.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| {
+                        let revision = d["revision"].as_str().unwrap_or("");
+                        format!(
+                            "{}  {}/{}  {}  {}",
+                            d["id"].as_str().unwrap_or(""),
+                            d["app"].as_str().unwrap_or(""),
+                            d["group"].as_str().unwrap_or(""),
+                            &revision[..revision.len().min(12)],
+                            d["status"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        DeploymentsCommand::Watch { id } => return watch(&api, &id, &conn).await,
         DeploymentsCommand::Show { id } => api.get(&format!("/v1/deployments/{id}")).await?,
         DeploymentsCommand::Stop { id } => {
             api.post(&format!("/v1/deployments/{id}/stop"), json!({}))
@@ -207,7 +234,95 @@ pub async fn deployments(cmd: DeploymentsCommand, conn: Connection) -> Result<()
     show(&conn, &shown, || summary(&shown))
 }
 
-/// A deployment for people: its status, then a line per host.
+/// Follows a deployment until it ends: a bar of hosts done, and a line per host as it changes.
+async fn watch(api: &Api, id: &str, conn: &Connection) -> Result<(), Exit> {
+    use std::io::IsTerminal;
+    let text = conn.output == Format::Text;
+    let bar = (text && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} hosts")
+                .expect("template"),
+        );
+        bar
+    });
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let deployment = loop {
+        let d = api.get(&format!("/v1/deployments/{id}")).await?;
+        let hosts = d["hosts"].as_array().cloned().unwrap_or_default();
+        for h in &hosts {
+            let name = h["host"].as_str().unwrap_or("").to_string();
+            let line = host_line(h);
+            if text && seen.get(&name) != Some(&line) {
+                match &bar {
+                    Some(bar) => bar.println(&line),
+                    None => eprintln!("{line}"),
+                }
+            }
+            seen.insert(name, line);
+        }
+        if let Some(bar) = &bar {
+            let finished = hosts
+                .iter()
+                .filter(|h| {
+                    matches!(
+                        h["state"].as_str(),
+                        Some("Succeeded" | "Failed" | "Skipped")
+                    )
+                })
+                .count();
+            bar.set_length(hosts.len() as u64);
+            bar.set_position(finished as u64);
+            bar.set_message(d["status"].as_str().unwrap_or("").to_string());
+        }
+        if d["status"] != "InProgress" {
+            break d;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    show(conn, &deployment, || summary(&deployment))?;
+    if deployment["status"] == "Succeeded" {
+        Ok(())
+    } else {
+        Err(Exit::failed())
+    }
+}
+
+/// One host: its state, each event it reported, and on failure the failing event's log tail.
+fn host_line(h: &Value) -> String {
+    let mut line = format!(
+        "{:<20} {:<10}",
+        h["host"].as_str().unwrap_or(""),
+        h["state"].as_str().unwrap_or("")
+    );
+    let events = h["events"].as_array().cloned().unwrap_or_default();
+    for e in &events {
+        let mark = match e["status"].as_str() {
+            Some("Succeeded") => "ok",
+            Some("Failed") => "FAILED",
+            Some("Skipped") => "-",
+            _ => "?",
+        };
+        line.push_str(&format!(" {}:{mark}", e["event"].as_str().unwrap_or("")));
+    }
+    if let Some(detail) = h["detail"].as_str().filter(|_| h["state"] == "Failed") {
+        line.push_str(&format!("\n    {detail}"));
+        let failed = events.iter().find(|e| e["status"] == "Failed");
+        for l in failed
+            .and_then(|e| e["log_tail"].as_array())
+            .into_iter()
+            .flatten()
+        {
+            line.push_str(&format!("\n    | {}", l.as_str().unwrap_or("")));
+        }
+    }
+    line
+}
+
+/// A deployment for people: its status, then each host.
 fn summary(d: &Value) -> String {
     let mut out = format!(
         "deployment {} of {}/{}: {}{}",
@@ -221,12 +336,8 @@ fn summary(d: &Value) -> String {
             .unwrap_or_default()
     );
     for h in d["hosts"].as_array().into_iter().flatten() {
-        out.push_str(&format!(
-            "\n  {:<20} {:<10} {}",
-            h["host"].as_str().unwrap_or(""),
-            h["state"].as_str().unwrap_or(""),
-            h["detail"].as_str().unwrap_or("")
-        ));
+        out.push_str("\n  ");
+        out.push_str(&host_line(h));
     }
     out
 }

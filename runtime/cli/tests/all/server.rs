@@ -343,8 +343,39 @@ fn a_fleet_deployment_runs_on_every_agent_and_reports_each_host() {
     fleet.start_agent("web-3", Some("fail"));
     fleet.wait_for_agents(3);
     let id = fleet.deploy();
+    // `watch` follows it to the end: exit 0 as it succeeds, the failing hook's log shown.
+    let watched = operator(&fleet.url, &fleet.token, &["deployments", "watch", &id]);
+    let (out, err) = text(&watched);
+    assert_eq!(watched.status.code(), Some(0), "{err}");
+    assert!(
+        out.contains(&format!("deployment {id} of shop/prod: Succeeded")),
+        "{out}"
+    );
+    assert!(out.contains("AfterInstall:FAILED"), "{out}");
+    assert!(out.contains("| [stderr] disk check failed"), "{out}");
+    let listed = fleet.run(&["deployments", "list", "--output", "json"]);
+    assert_eq!(listed[0]["id"], id.as_str());
     let done = fleet.wait(&id, |d| d["status"] != "InProgress");
     assert_eq!(done["status"], "Succeeded", "{done}");
+    let events = host(&done, "web-1")["events"].clone();
+    let names: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ApplicationStop",
+            "DownloadBundle",
+            "BeforeInstall",
+            "Install",
+            "AfterInstall",
+            "ApplicationStart",
+            "ValidateService"
+        ]
+    );
     for ok in ["web-1", "web-2"] {
         assert_eq!(host(&done, ok)["state"], "Succeeded", "{done}");
         let page = fleet.host_dir(ok).join("target/srv/app/index.html");
