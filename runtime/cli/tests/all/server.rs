@@ -335,9 +335,54 @@ fn host(deployment: &serde_json::Value, name: &str) -> serde_json::Value {
         .unwrap_or_else(|| panic!("no host {name} in {deployment}"))
 }
 
+/// A fresh database on the test PostgreSQL server (`DAVIT_TEST_POSTGRES`, set by
+/// `scripts/services start`), made with the real `psql` client; `None` with DAVIT_SKIP_POSTGRES.
+fn postgres_database() -> Option<String> {
+    let Ok(base) = std::env::var("DAVIT_TEST_POSTGRES") else {
+        assert!(
+            std::env::var_os("DAVIT_SKIP_POSTGRES").is_some(),
+            "DAVIT_TEST_POSTGRES is not set: run `eval \"$(scripts/services start)\"` first (scripts/test does), or set DAVIT_SKIP_POSTGRES=1"
+        );
+        eprintln!("SKIPPED: PostgreSQL (DAVIT_SKIP_POSTGRES is set)");
+        return None;
+    };
+    let name = format!(
+        "davit_e2e_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    let created = std::process::Command::new("psql")
+        .arg(&base)
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            &format!("CREATE DATABASE {name}"),
+        ])
+        .output()
+        .expect("psql runs");
+    assert!(created.status.success(), "{created:?}");
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    Some(format!("{prefix}/{name}"))
+}
+
 #[test]
 fn a_fleet_deployment_runs_on_every_agent_and_reports_each_host() {
-    let mut fleet = Fleet::new(&[], "web-4");
+    fleet_deployment(&[]);
+}
+
+#[test]
+fn a_fleet_deployment_runs_the_same_with_postgresql_state() {
+    if let Some(database) = postgres_database() {
+        fleet_deployment(&["--database-url", &database]);
+    }
+}
+
+fn fleet_deployment(server_args: &[&str]) {
+    let mut fleet = Fleet::new(server_args, "web-4");
     fleet.start_agent("web-1", None);
     fleet.start_agent("web-2", None);
     fleet.start_agent("web-3", Some("fail"));
@@ -489,7 +534,18 @@ fn an_agent_restarted_mid_deployment_reports_failed_after_restart() {
 
 #[test]
 fn a_server_restarted_mid_deployment_finishes_it_and_runs_no_host_twice() {
-    let mut fleet = Fleet::new(&[], "web-1");
+    server_restart(&[]);
+}
+
+#[test]
+fn a_server_on_postgresql_restarted_mid_deployment_finishes_it() {
+    if let Some(database) = postgres_database() {
+        server_restart(&["--database-url", &database]);
+    }
+}
+
+fn server_restart(server_args: &[&str]) {
+    let mut fleet = Fleet::new(server_args, "web-1");
     fleet.start_agent("web-1", None);
     fleet.start_agent("web-2", Some("pause"));
     fleet.wait_for_agents(2);
@@ -500,7 +556,9 @@ fn a_server_restarted_mid_deployment_finishes_it_and_runs_no_host_twice() {
     fleet.server.wait().unwrap();
     let listen = fleet.url.trim_start_matches("http://").to_string();
     let data = fleet.work.path().join("server");
-    let (server, url) = start_server_with(&data, &["--listen", &listen]);
+    let mut args = vec!["--listen", listen.as_str()];
+    args.extend_from_slice(server_args);
+    let (server, url) = start_server_with(&data, &args);
     assert_eq!(url, fleet.url);
     fleet.server = server;
     let done = fleet.wait(&id, |d| d["status"] != "InProgress");
