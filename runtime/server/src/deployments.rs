@@ -233,6 +233,7 @@ impl Db {
                     .map(|r| Ok((r.try_get("host")?, r.try_get("agent")?)))
                     .collect::<Result<_, sqlx::Error>>()
                     .map_err(backend)?;
+            let before: Vec<HostState> = planner.hosts().iter().map(|h| h.state.clone()).collect();
             change(&mut planner);
             let mut started = Vec::new();
             let outcome = loop {
@@ -272,7 +273,12 @@ impl Db {
                 // Another server moved the plan first: start again from its state.
                 continue;
             }
-            for host in planner.hosts() {
+            // Only the hosts this change moved: a report from one of a thousand hosts writes
+            // a row or two, not a thousand.
+            for (host, was) in planner.hosts().iter().zip(&before) {
+                if host.state == *was {
+                    continue;
+                }
                 let (state, detail) = match &host.state {
                     HostState::Pending => ("Pending", None),
                     HostState::Running if started.contains(&host.id) => ("Running", None),
