@@ -573,3 +573,48 @@ fn server_restart(server_args: &[&str]) {
         );
     }
 }
+
+#[test]
+fn five_hosts_each_end_as_what_happened_to_them() {
+    // web-1, web-2 deploy; web-3's hook fails; web-4's agent dies mid-hook; web-5 never enrolls.
+    let mut fleet = Fleet::new(&["--agent-timeout", "2s"], "web-5");
+    fleet.start_agent("web-1", None);
+    fleet.start_agent("web-2", None);
+    fleet.start_agent("web-3", Some("fail"));
+    fleet.start_agent("web-4", Some("slow"));
+    fleet.wait_for_agents(4);
+    let id = fleet.deploy();
+    fleet.wait(&id, |d| host(d, "web-4")["state"] == "Claimed");
+    fleet.kill_agent("web-4");
+    let done = fleet.wait(&id, |d| d["status"] != "InProgress");
+    assert_eq!(
+        done["status"], "Succeeded",
+        "AllAtOnce needs one host: {done}"
+    );
+    let expect = [
+        ("web-1", "Succeeded", None),
+        ("web-2", "Succeeded", None),
+        (
+            "web-3",
+            "Failed",
+            Some("AfterInstall: hook `check.sh` failed: script exited with status 3"),
+        ),
+        (
+            "web-4",
+            "Failed",
+            Some("the agent stopped answering during the deployment"),
+        ),
+        (
+            "web-5",
+            "Failed",
+            Some("no agent ever enrolled on this host"),
+        ),
+    ];
+    for (name, state, detail) in expect {
+        let h = host(&done, name);
+        assert_eq!(h["state"], state, "{name}: {done}");
+        if let Some(detail) = detail {
+            assert_eq!(h["detail"], detail, "{name}");
+        }
+    }
+}
