@@ -302,7 +302,7 @@ impl Db {
             }
             tx.commit().await.map_err(backend)?;
             if matches!(outcome, Some(Outcome::Failed(_))) {
-                Box::pin(self.roll_back(id, &planner)).await?;
+                Box::pin(self.roll_back(id, &planner, &agents)).await?;
             }
             return Ok(());
         }
@@ -311,7 +311,12 @@ impl Db {
     /// After deployment `id` failed (or was stopped): redeploys the group's last good revision
     /// to the hosts it changed, as a new deployment linked to it. Nothing when it is itself a
     /// rollback, changed no host, or the group never had a good revision.
-    async fn roll_back(&self, id: &str, planner: &Planner) -> Result<(), ServerError> {
+    async fn roll_back(
+        &self,
+        id: &str,
+        planner: &Planner,
+        agents: &BTreeMap<String, Option<String>>,
+    ) -> Result<(), ServerError> {
         let row = sqlx::query(
             "SELECT app, deployment_group, rollback_of, created_at FROM deployments WHERE id = $1",
         )
@@ -339,16 +344,6 @@ impl Db {
         .await
         .map_err(backend)?;
         let Some(good) = good else { return Ok(()) };
-        let agents: BTreeMap<String, Option<String>> =
-            sqlx::query("SELECT host, agent FROM deployment_hosts WHERE deployment = $1")
-                .bind(id)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?
-                .iter()
-                .map(|r| Ok((r.try_get("host")?, r.try_get("agent")?)))
-                .collect::<Result<_, sqlx::Error>>()
-                .map_err(backend)?;
         let members: BTreeMap<String, Option<String>> = planner
             .changed_hosts()
             .into_iter()

@@ -326,6 +326,17 @@ async fn report(
     .0
 }
 
+/// A deployment as the API shows it.
+async fn show(url: &str, operator: &str, id: &str) -> (StatusCode, Value) {
+    call(
+        Method::GET,
+        format!("{url}/v1/deployments/{id}"),
+        Some(operator),
+        None,
+    )
+    .await
+}
+
 fn state_of(deployment: &Value, host: &str) -> String {
     deployment["hosts"]
         .as_array()
@@ -408,13 +419,7 @@ async fn deployments_hand_each_host_to_its_agent_once_and_keep_the_minimum() {
             report(&url, &staging, &id, true, "not mine").await,
             StatusCode::CONFLICT
         );
-        let (_, done) = call(
-            Method::GET,
-            format!("{url}/v1/deployments/{id}"),
-            Some(&op),
-            None,
-        )
-        .await;
+        let (_, done) = show(&url, &op, &id).await;
         assert_eq!(done["status"], "Succeeded", "{done}");
         assert_eq!(state_of(&done, "web-4"), "Failed");
         let web5 = done["hosts"]
@@ -443,13 +448,7 @@ async fn deployments_hand_each_host_to_its_agent_once_and_keep_the_minimum() {
         }
         assert!(poll(&url, &agents["web-4"]).await.is_some());
         report(&url, &agents["web-4"], &id2, false, "AfterInstall failed").await;
-        let (_, ended) = call(
-            Method::GET,
-            format!("{url}/v1/deployments/{id2}"),
-            Some(&op),
-            None,
-        )
-        .await;
+        let (_, ended) = show(&url, &op, &id2).await;
         assert_eq!(ended["status"], "Failed", "{ended}");
         assert!(
             ended["reason"]
@@ -468,13 +467,7 @@ async fn deployments_hand_each_host_to_its_agent_once_and_keep_the_minimum() {
             .as_str()
             .expect("a rollback")
             .to_string();
-        let (_, back) = call(
-            Method::GET,
-            format!("{url}/v1/deployments/{rollback}"),
-            Some(&op),
-            None,
-        )
-        .await;
+        let (_, back) = show(&url, &op, &rollback).await;
         assert_eq!(back["rollback_of"], id2.as_str());
         assert_eq!(back["revision"], revision.as_str());
         let hosts: Vec<&str> = back["hosts"]
@@ -489,13 +482,7 @@ async fn deployments_hand_each_host_to_its_agent_once_and_keep_the_minimum() {
             .expect("the rollback's command");
         assert_eq!(command["deployment"], rollback.as_str());
         report(&url, &agents["web-4"], &rollback, true, "ok").await;
-        let (_, back) = call(
-            Method::GET,
-            format!("{url}/v1/deployments/{rollback}"),
-            Some(&op),
-            None,
-        )
-        .await;
+        let (_, back) = show(&url, &op, &rollback).await;
         assert_eq!(back["status"], "Succeeded", "{back}");
         assert!(
             back["rolled_back_by"].is_null(),
@@ -532,13 +519,7 @@ async fn deployments_hand_each_host_to_its_agent_once_and_keep_the_minimum() {
         let first = running[0].to_string();
         assert!(poll(&url, &agents[first.as_str()]).await.is_some());
         report(&url, &agents[first.as_str()], &id3, true, "ok").await;
-        let (_, stopped) = call(
-            Method::GET,
-            format!("{url}/v1/deployments/{id3}"),
-            Some(&op),
-            None,
-        )
-        .await;
+        let (_, stopped) = show(&url, &op, &id3).await;
         assert_eq!(stopped["status"], "Failed");
         assert_eq!(stopped["reason"], "stopped by an operator");
         assert_eq!(state_of(&stopped, &first), "Succeeded");

@@ -5,25 +5,10 @@ use std::process::Stdio;
 
 use crate::support::*;
 
-fn json(output: &std::process::Output) -> serde_json::Value {
-    let (out, err) = text(output);
-    assert!(output.status.success(), "{err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
 /// Pushes hello-web twice and pulls it back through `store`.
 fn push_twice_and_pull(store: &str, work: &std::path::Path) {
     let example = repo().join("examples/hello-web");
-    let push = || {
-        json(
-            &davit()
-                .args(["bundle", "push"])
-                .arg(&example)
-                .args(["--store", store, "--output", "json"])
-                .output()
-                .unwrap(),
-        )
-    };
+    let push = || push_bundle(&example, store);
     let first = push();
     assert!(first["new_bytes"].as_u64().unwrap() > 0);
     let second = push();
@@ -32,7 +17,7 @@ fn push_twice_and_pull(store: &str, work: &std::path::Path) {
     assert_eq!(second["new_chunks"], 0);
 
     let dest = work.join("pulled");
-    let pulled = json(
+    let pulled = json_ok(
         &davit()
             .args(["bundle", "pull", first["revision"].as_str().unwrap()])
             .args(["--store", store, "--output", "json", "--dest"])
@@ -108,16 +93,7 @@ fn a_bad_revision_id_or_store_is_a_clear_error() {
 fn deploy_pulls_a_revision_from_a_store_with_the_same_revision_id() {
     let work = tempfile::tempdir().unwrap();
     let store = work.path().join("store");
-    let pushed = json(
-        &davit()
-            .args(["bundle", "push"])
-            .arg(repo().join("examples/hello-web"))
-            .arg("--store")
-            .arg(&store)
-            .args(["--output", "json"])
-            .output()
-            .unwrap(),
-    );
+    let pushed = push_bundle(&repo().join("examples/hello-web"), &store);
     let id = pushed["revision"].as_str().unwrap();
     let deploy = |extra: &[&str]| {
         davit()
@@ -134,7 +110,7 @@ fn deploy_pulls_a_revision_from_a_store_with_the_same_revision_id() {
             .output()
             .unwrap()
     };
-    let report = json(&deploy(&["-a", "hello-web"]));
+    let report = json_ok(&deploy(&["-a", "hello-web"]));
     assert_eq!(
         report["revision"], id,
         "the deployed revision is the pushed one"
@@ -201,7 +177,7 @@ fn a_policy_requiring_signatures_deploys_only_what_a_trusted_key_signed() {
         if let Some(key) = key {
             cmd.arg("--sign").arg(w.join(key));
         }
-        json(&cmd.args(["--output", "json"]).output().unwrap())["revision"]
+        json_ok(&cmd.args(["--output", "json"]).output().unwrap())["revision"]
             .as_str()
             .unwrap()
             .to_string()
@@ -297,16 +273,7 @@ fn the_chunk_cache_keeps_only_what_kept_revisions_use() {
             })
             .collect();
         std::fs::write(dir.join("www/data.bin"), noise).unwrap();
-        let pushed = json(
-            &davit()
-                .args(["bundle", "push"])
-                .arg(&dir)
-                .arg("--store")
-                .arg(&store)
-                .args(["--output", "json"])
-                .output()
-                .unwrap(),
-        );
+        let pushed = push_bundle(&dir, &store);
         let id = pushed["revision"].as_str().unwrap().to_string();
         let output = davit()
             .args([
@@ -339,7 +306,7 @@ fn the_chunk_cache_keeps_only_what_kept_revisions_use() {
         .collect();
     assert_eq!(manifests, [revisions[2].clone()]);
 
-    let gc = json(
+    let gc = json_ok(
         &davit()
             .args(["cache", "gc", "--output", "json", "--deployment-root"])
             .arg(&root)
@@ -358,16 +325,7 @@ fn a_store_manifest_davit_would_not_write_is_refused() {
     // id, which the staged tree would not have.
     let work = tempfile::tempdir().unwrap();
     let store = work.path().join("store");
-    let pushed = json(
-        &davit()
-            .args(["bundle", "push"])
-            .arg(repo().join("examples/hello-web"))
-            .arg("--store")
-            .arg(&store)
-            .args(["--output", "json"])
-            .output()
-            .unwrap(),
-    );
+    let pushed = push_bundle(&repo().join("examples/hello-web"), &store);
     let id = pushed["revision"].as_str().unwrap();
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(store.join("manifests").join(id)).unwrap()).unwrap();

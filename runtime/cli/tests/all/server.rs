@@ -100,12 +100,6 @@ fn operators_create_apps_and_groups_that_survive_a_restart() {
     server.wait().unwrap();
 }
 
-fn json_of(output: &std::process::Output) -> serde_json::Value {
-    let (out, err) = text(output);
-    assert!(output.status.success(), "{err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
-}
-
 /// A server, a pushed revision, and `davit agent` processes (killed when dropped).
 ///
 /// The revision installs a page at /srv/app and runs an AfterInstall script that fails (exit 3)
@@ -154,16 +148,7 @@ impl Fleet {
                 ),
             ],
         );
-        let pushed = json_of(
-            &davit()
-                .args(["bundle", "push"])
-                .arg(&bundle)
-                .arg("--store")
-                .arg(w.join("store"))
-                .args(["--output", "json"])
-                .output()
-                .unwrap(),
-        );
+        let pushed = push_bundle(&bundle, w.join("store"));
         std::fs::write(w.join("policy.toml"), "allow_native_scripts = true\n").unwrap();
         Fleet {
             revision: pushed["revision"].as_str().unwrap().to_string(),
@@ -226,7 +211,7 @@ impl Fleet {
     }
 
     fn run(&self, args: &[&str]) -> serde_json::Value {
-        json_of(&operator(&self.url, &self.token, args))
+        json_ok(&operator(&self.url, &self.token, args))
     }
 
     /// Waits until `count` agents are enrolled.
@@ -284,16 +269,7 @@ impl Fleet {
                 ),
             ],
         );
-        let pushed = json_of(
-            &davit()
-                .args(["bundle", "push"])
-                .arg(&bundle)
-                .arg("--store")
-                .arg(self.work.path().join("store"))
-                .args(["--output", "json"])
-                .output()
-                .unwrap(),
-        );
+        let pushed = push_bundle(&bundle, self.work.path().join("store"));
         pushed["revision"].as_str().unwrap().to_string()
     }
 
@@ -487,7 +463,10 @@ fn a_failed_release_is_rolled_back_to_the_last_good_revision() {
     // OneAtATime: the first host fails the broken release, which ends it.
     let broken = fleet.push_broken();
     let failed = fleet.deploy_revision(&broken, "OneAtATime");
-    let ended = fleet.wait(&failed, |d| d["status"] != "InProgress");
+    // The rollback is created just after the failure is stored: wait for both.
+    let ended = fleet.wait(&failed, |d| {
+        d["status"] != "InProgress" && !d["rolled_back_by"].is_null()
+    });
     assert_eq!(ended["status"], "Failed", "{ended}");
     let changed = ended["hosts"]
         .as_array()

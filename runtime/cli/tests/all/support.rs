@@ -68,3 +68,24 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The JSON a successful command printed.
+pub fn json_ok(output: &Output) -> serde_json::Value {
+    let (out, err) = text(output);
+    assert!(output.status.success(), "{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// `davit bundle push <tree> --store <store> --output json`, which must succeed.
+pub fn push_bundle(tree: &Path, store: impl AsRef<std::ffi::OsStr>) -> serde_json::Value {
+    json_ok(
+        &davit()
+            .args(["bundle", "push"])
+            .arg(tree)
+            .arg("--store")
+            .arg(store)
+            .args(["--output", "json"])
+            .output()
+            .unwrap(),
+    )
+}
