@@ -24,11 +24,11 @@ pub const DEFAULT_POLICY: &str = "/etc/davit/policy.toml";
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Fleet deployment: the application (with GROUP, `--revision` and `--store`)
+    /// Fleet deployment: the application (with GROUP, `--revision` and `--store`); or `watch`
+    /// or `stop` followed by a deployment id
     #[arg(conflicts_with = "local", requires = "group")]
     app: Option<String>,
-    /// Fleet deployment: the deployment group
-    #[arg(requires = "revision")]
+    /// Fleet deployment: the deployment group (or the deployment id after `watch`/`stop`)
     group: Option<String>,
     /// Fleet deployment: the revision id to deploy (as `davit bundle push` printed)
     #[arg(long, requires = "store")]
@@ -90,6 +90,24 @@ enum Behavior {
 }
 
 pub async fn run(args: Args) -> Result<(), Exit> {
+    use super::fleet::DeploymentsCommand;
+    match (args.app.as_deref(), args.group.clone(), &args.revision) {
+        (Some("watch"), Some(id), None) => {
+            return super::fleet::deployments(DeploymentsCommand::Watch { id }, args.connection)
+                .await;
+        }
+        (Some("stop"), Some(id), None) => {
+            return super::fleet::deployments(DeploymentsCommand::Stop { id }, args.connection)
+                .await;
+        }
+        (Some(_), Some(_), None) => {
+            return Err(Exit::invalid(hint(
+                anyhow::anyhow!("a fleet deployment needs `--revision` and `--store`"),
+                "`davit deploy APP GROUP --revision ID --store URL`, or `davit deploy watch|stop DEPLOYMENT`",
+            )));
+        }
+        _ => {}
+    }
     if let (Some(app), Some(group), Some(revision), Some(store)) =
         (&args.app, &args.group, &args.revision, &args.store)
     {

@@ -365,7 +365,7 @@ fn fleet_deployment(server_args: &[&str]) {
     fleet.wait_for_agents(3);
     let id = fleet.deploy();
     // `watch` follows it to the end: exit 0 as it succeeds, the failing hook's log shown.
-    let watched = operator(&fleet.url, &fleet.token, &["deployments", "watch", &id]);
+    let watched = operator(&fleet.url, &fleet.token, &["deploy", "watch", &id]);
     let (out, err) = text(&watched);
     assert_eq!(watched.status.code(), Some(0), "{err}");
     assert!(
@@ -555,8 +555,21 @@ fn server_restart(server_args: &[&str]) {
 
 #[test]
 fn five_hosts_each_end_as_what_happened_to_them() {
+    five_hosts(&[]);
+}
+
+#[test]
+fn five_hosts_end_the_same_with_postgresql_state() {
+    if let Some(database) = postgres_database() {
+        five_hosts(&["--database-url", &database]);
+    }
+}
+
+fn five_hosts(server_args: &[&str]) {
     // web-1, web-2 deploy; web-3's hook fails; web-4's agent dies mid-hook; web-5 never enrolls.
-    let mut fleet = Fleet::new(&["--agent-timeout", "2s"], "web-5");
+    let mut args = vec!["--agent-timeout", "2s"];
+    args.extend_from_slice(server_args);
+    let mut fleet = Fleet::new(&args, "web-5");
     fleet.start_agent("web-1", None);
     fleet.start_agent("web-2", None);
     fleet.start_agent("web-3", Some("fail"));
