@@ -39,6 +39,7 @@ pub fn router(db: Db) -> Router {
         .route("/v1/deployments/{id}/stop", post(stop_deployment))
         .route("/v1/agent/command", get(agent_command))
         .route("/v1/agent/report", post(agent_report))
+        .route("/v1/agent/progress", post(agent_progress))
         .with_state(Arc::new(db))
 }
 
@@ -446,6 +447,41 @@ async fn agent_report(
             format!(
                 "this agent has no host running in deployment `{}`",
                 report.deployment
+            ),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+struct Progress {
+    deployment: String,
+    /// The events finished so far, as in a report.
+    events: Value,
+}
+
+async fn agent_progress(
+    AgentId(agent): AgentId,
+    State(db): State<Shared>,
+    Json(progress): Json<Progress>,
+) -> Result<impl IntoResponse, ApiError> {
+    db.seen(&agent).await?;
+    if progress.events.to_string().len() > MAX_EVENTS_JSON {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too many events",
+        ));
+    }
+    if db
+        .progress(&agent, &progress.deployment, &progress.events)
+        .await?
+    {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "this agent has no host running in deployment `{}`",
+                progress.deployment
             ),
         ))
     }

@@ -512,6 +512,28 @@ impl Db {
             .map_err(backend)
     }
 
+    /// Stores the events an agent has finished so far for its host in a deployment (live
+    /// progress; the state changes only with its report). `false` if it runs no host there.
+    pub(crate) async fn progress(
+        &self,
+        agent: &str,
+        deployment: &str,
+        events: &serde_json::Value,
+    ) -> Result<bool, ServerError> {
+        let done = sqlx::query(
+            "UPDATE deployment_hosts SET events = $1, updated_at = $2 \
+             WHERE deployment = $3 AND agent = $4 AND state = 'Claimed'",
+        )
+        .bind(events.to_string())
+        .bind(now())
+        .bind(deployment)
+        .bind(agent)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// A deployment and its hosts.
     pub(crate) async fn deployment(&self, id: &str) -> Result<Option<Deployment>, ServerError> {
         let row = sqlx::query(

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use davit_lifecycle::{DeployOptions, Layout, Quiet, Source, Status};
+use davit_lifecycle::{DeployOptions, Layout, Source, Status};
 use davit_sandbox::Sandbox;
 use davit_spec::HostPolicy;
 use serde::{Deserialize, Serialize};
@@ -160,8 +160,16 @@ pub async fn run(args: AgentArgs) -> Result<(), Exit> {
                 }
             })
         };
-        let (succeeded, detail, events) = execute(&sandbox, &command, &policy, &root, &args).await;
+        let (live, sender) = Live::start(
+            client.clone(),
+            format!("{base}/v1/agent/progress"),
+            identity.credential.clone(),
+            command.deployment.clone(),
+        );
+        let (succeeded, detail, events) =
+            execute(&sandbox, &command, &policy, &root, &args, live).await;
         beat.abort();
+        sender.abort();
         eprintln!(
             "deployment {}: {}",
             command.deployment,
@@ -194,6 +202,7 @@ async fn execute(
     policy: &HostPolicy,
     root: &Path,
     args: &AgentArgs,
+    live: Arc<dyn davit_lifecycle::Progress>,
 ) -> (bool, String, serde_json::Value) {
     let none = serde_json::Value::Array(Vec::new());
     let revision = match command.revision.parse::<davit_bundle::Digest>() {
@@ -219,7 +228,7 @@ async fn execute(
         store: &store,
         revision,
     };
-    match davit_lifecycle::deploy(sandbox, source, &opts, Arc::new(Quiet)).await {
+    match davit_lifecycle::deploy(sandbox, source, &opts, live).await {
         Ok(report) if report.status == Status::Succeeded => (
             true,
             format!("revision {} deployed", revision.short()),
@@ -237,27 +246,72 @@ async fn execute(
     }
 }
 
+/// Sends the server each event as it ends, so `davit deploy watch` shows the deployment live.
+/// The lifecycle calls [`davit_lifecycle::Progress`] synchronously; the events go through a
+/// channel to a task that posts them (the latest list wins; a lost one is sent with the next).
+struct Live {
+    events: std::sync::Mutex<Vec<serde_json::Value>>,
+    tx: tokio::sync::mpsc::UnboundedSender<serde_json::Value>,
+}
+
+impl Live {
+    fn start(
+        client: reqwest::Client,
+        url: String,
+        credential: String,
+        deployment: String,
+    ) -> (
+        Arc<dyn davit_lifecycle::Progress>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+        let sender = tokio::spawn(async move {
+            while let Some(events) = rx.recv().await {
+                let body = json!({"deployment": deployment, "events": events});
+                let _ = client
+                    .post(&url)
+                    .bearer_auth(&credential)
+                    .json(&body)
+                    .send()
+                    .await;
+            }
+        });
+        let live = Live {
+            events: std::sync::Mutex::new(Vec::new()),
+            tx,
+        };
+        (Arc::new(live), sender)
+    }
+}
+
+impl davit_lifecycle::Progress for Live {
+    fn event_finished(&self, event: &davit_lifecycle::EventReport) {
+        let mut events = self.events.lock().expect("events");
+        events.push(event_json(event));
+        let _ = self.tx.send(serde_json::Value::Array(events.clone()));
+    }
+}
+
 /// Lines of hook output kept per event in a report to the server.
 const LOG_TAIL: usize = 20;
 
 /// The per-event summary sent to the server, each event with the last lines of its hooks.
 fn events(report: &davit_lifecycle::DeploymentReport) -> serde_json::Value {
-    report
-        .events
+    report.events.iter().map(event_json).collect()
+}
+
+/// One event for the server: status, time, detail and its hooks' last lines.
+fn event_json(e: &davit_lifecycle::EventReport) -> serde_json::Value {
+    let lines: Vec<String> = e
+        .hooks
         .iter()
-        .map(|e| {
-            let lines: Vec<String> = e
-                .hooks
-                .iter()
-                .flat_map(|h| h.logs.iter().map(|l| format!("[{}] {}", l.stream, l.text)))
-                .collect();
-            let tail = &lines[lines.len().saturating_sub(LOG_TAIL)..];
-            json!({
-                "event": e.event, "status": e.status.to_string(), "elapsed_ms": e.elapsed_ms,
-                "detail": e.detail, "log_tail": tail,
-            })
-        })
-        .collect()
+        .flat_map(|h| h.logs.iter().map(|l| format!("[{}] {}", l.stream, l.text)))
+        .collect();
+    let tail = &lines[lines.len().saturating_sub(LOG_TAIL)..];
+    json!({
+        "event": e.event, "status": e.status.to_string(), "elapsed_ms": e.elapsed_ms,
+        "detail": e.detail, "log_tail": tail,
+    })
 }
 
 /// The saved identity, or a new one from enrolling with the token.

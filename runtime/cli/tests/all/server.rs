@@ -421,6 +421,13 @@ fn an_agent_killed_mid_deployment_is_reported_lost_and_the_deployment_ends() {
     fleet.wait_for_agents(2);
     let id = fleet.deploy();
     fleet.wait(&id, |d| host(d, "web-2")["state"] == "Claimed");
+    // Events arrive live, before the host's result: Install is done while AfterInstall sleeps.
+    let live = fleet.wait(&id, |d| {
+        host(d, "web-2")["events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["event"] == "Install"))
+    });
+    assert_eq!(host(&live, "web-2")["state"], "Claimed", "{live}");
     // Its hook sleeps a minute; heartbeats keep it alive meanwhile, until the agent dies.
     std::thread::sleep(std::time::Duration::from_secs(3));
     let alive = fleet.run(&["deployments", "show", &id, "--output", "json"]);
