@@ -617,3 +617,57 @@ fn five_hosts(server_args: &[&str]) {
         }
     }
 }
+
+#[test]
+fn two_servers_share_one_postgresql_state() {
+    let Some(database) = postgres_database() else {
+        return;
+    };
+    let mut fleet = Fleet::new(&["--database-url", &database], "web-1");
+    let (mut second, second_url) = start_server_with(
+        &fleet.work.path().join("second-server"),
+        &["--database-url", &database],
+    );
+    assert!(
+        !fleet
+            .work
+            .path()
+            .join("second-server/operator-token")
+            .exists(),
+        "the shared state has its operator already"
+    );
+    fleet.start_agent("web-1", None);
+    fleet.start_agent("web-2", None);
+    fleet.wait_for_agents(2);
+    // Deployed through the second server; the agents poll and report to the first.
+    let store = fleet.work.path().join("store");
+    let created = json_ok(&operator(
+        &second_url,
+        &fleet.token,
+        &[
+            "deploy",
+            "shop",
+            "prod",
+            "--revision",
+            &fleet.revision,
+            "--store",
+            store.to_str().unwrap(),
+            "--config",
+            "HalfAtATime",
+            "--output",
+            "json",
+        ],
+    ));
+    let id = created["id"].as_str().unwrap().to_string();
+    let done = fleet.wait(&id, |d| d["status"] != "InProgress");
+    assert_eq!(done["status"], "Succeeded", "{done}");
+    let seen_by_second = json_ok(&operator(
+        &second_url,
+        &fleet.token,
+        &["deployments", "show", &id, "--output", "json"],
+    ));
+    assert_eq!(seen_by_second["status"], "Succeeded");
+    assert_eq!(host(&seen_by_second, "web-2")["state"], "Succeeded");
+    second.kill().unwrap();
+    second.wait().unwrap();
+}
