@@ -616,6 +616,13 @@ fn five_hosts(server_args: &[&str]) {
             assert_eq!(h["detail"], detail, "{name}");
         }
     }
+    // What each host holds now: the revision where it succeeded, where Install ran before the
+    // failing hook too, and nothing where no agent ever ran.
+    for name in ["web-1", "web-2", "web-3"] {
+        let page = fleet.host_dir(name).join("target/srv/app/index.html");
+        assert_eq!(std::fs::read_to_string(page).unwrap(), "fleet", "{name}");
+    }
+    assert!(!fleet.host_dir("web-5").exists());
 }
 
 #[test]
