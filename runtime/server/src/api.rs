@@ -357,10 +357,7 @@ async fn show_deployment(
 ) -> Result<impl IntoResponse, ApiError> {
     match db.deployment(&id).await? {
         Some(d) => Ok(Json(d)),
-        None => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no deployment `{id}`"),
-        )),
+        None => Err(no_deployment(&id)),
     }
 }
 
@@ -370,10 +367,7 @@ async fn stop_deployment(
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     if db.deployment(&id).await?.is_none() {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no deployment `{id}`"),
-        ));
+        return Err(no_deployment(&id));
     }
     db.advance(&id, |planner| planner.stop("stopped by an operator"))
         .await?;
@@ -442,13 +436,7 @@ async fn agent_report(
     {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "this agent has no host running in deployment `{}`",
-                report.deployment
-            ),
-        ))
+        Err(no_host(&report.deployment))
     }
 }
 
@@ -477,12 +465,17 @@ async fn agent_progress(
     {
         Ok(StatusCode::NO_CONTENT)
     } else {
-        Err(ApiError::new(
-            StatusCode::CONFLICT,
-            format!(
-                "this agent has no host running in deployment `{}`",
-                progress.deployment
-            ),
-        ))
+        Err(no_host(&progress.deployment))
     }
+}
+
+fn no_deployment(id: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("no deployment `{id}`"))
+}
+
+fn no_host(deployment: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        format!("this agent has no host running in deployment `{deployment}`"),
+    )
 }
