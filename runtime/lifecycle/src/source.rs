@@ -51,18 +51,18 @@ impl Source<'_> {
 
 /// A pulled revision's scratch directory, removed when dropped (even with read-only
 /// directories inside).
-pub(crate) struct Fetched {
+pub(crate) struct Pulled {
     scratch: PathBuf,
 }
 
-impl Fetched {
+impl Pulled {
     /// The tree.
     pub(crate) fn tree(&self) -> PathBuf {
         self.scratch.join("revision")
     }
 }
 
-impl Drop for Fetched {
+impl Drop for Pulled {
     fn drop(&mut self) {
         let _ = remove_tree(&self.scratch);
     }
@@ -107,7 +107,7 @@ pub(crate) async fn pull(
     store: &Store,
     revision: &Digest,
     layout: &Layout,
-) -> Result<Fetched, DeployError> {
+) -> Result<Pulled, DeployError> {
     std::fs::create_dir_all(layout.scratch())
         .map_err(|e| DeployError::io("creating the scratch directory", e))?;
     let scratch = tempfile::Builder::new()
@@ -115,10 +115,10 @@ pub(crate) async fn pull(
         .tempdir_in(layout.scratch())
         .map_err(|e| DeployError::io("creating a scratch directory", e))?
         .keep();
-    let fetched = Fetched { scratch };
+    let pulled = Pulled { scratch };
     let cache = ChunkCache::new(layout.chunk_cache());
-    davit_bundle::pull(revision, store, &cache, &fetched.tree(), &Quiet)
+    davit_bundle::pull(revision, store, &cache, &pulled.tree(), &Quiet)
         .await
         .map_err(DeployError::Pull)?;
-    Ok(fetched)
+    Ok(pulled)
 }
