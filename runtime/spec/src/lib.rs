@@ -6,6 +6,9 @@
 //! - [`HostPolicy`]: the host administrator's TOML policy of what any bundle may be granted.
 //! - [`HostPolicy::check_appspec`]: their intersection, an [`EffectiveGrant`] per hook, or every
 //!   [`Refusal`] at once, before any hook runs.
+//! - [`HostPolicy::check_install`]: where `files` install and which modes, owners and groups
+//!   `permissions` set, against the policy's `[install]` table ([`InstallPolicy`]): every
+//!   [`InstallRefusal`] at once, at the same point.
 //!
 //! Each document goes raw → validated (like ripgrep's `LowArgs` → `HiArgs`): serde structs that
 //! keep the span of every value, then newtypes parsed once ([`AbsPath`], [`TcpTarget`],
@@ -75,12 +78,14 @@ pub use command::{ArgPattern, CommandGrant};
 pub use error::{SpecError, ValueError};
 pub use grant::*;
 pub use intersect::EffectiveGrant;
+pub use intersect::{InstallGrant, InstallRefusal};
 pub use location::{Located, Location};
 pub use net::{Host, TcpTarget};
 pub use path::{AbsPath, BundlePath, Destination};
 pub use policy::{
     EnvPattern, HostPattern, HostPolicy, PolicyLimits, PolicyMax, PortRange, TcpRule,
 };
+pub use policy::InstallPolicy;
 pub use refusal::{Reason, Refusal, RuleRef};
 pub use units::{ByteSize, format_duration, parse_duration};
 pub use url::{Scheme, UrlPrefix};

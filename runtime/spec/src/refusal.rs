@@ -93,6 +93,36 @@ pub enum Reason {
         /// The users it allows.
         allowed: Vec<String>,
     },
+    /// An install path outside `[install] destinations`.
+    Destinations {
+        /// Where `destinations` is set.
+        at: Location,
+        /// The prefixes it allows.
+        allowed: Vec<crate::AbsPath>,
+    },
+    /// A mode that needs `allow_setuid` or `allow_world_writable`, which the policy does not set.
+    InstallFlag {
+        /// The `[install]` key.
+        key: &'static str,
+        /// Where it is set (to false), if it is.
+        at: Option<Location>,
+        /// The policy's file name.
+        policy: String,
+    },
+    /// An owner or group that `[install] owners` or `groups` does not list.
+    InstallNames {
+        /// `owners` or `groups`.
+        key: &'static str,
+        /// Where the list is.
+        at: Location,
+        /// The names it allows.
+        allowed: Vec<String>,
+    },
+    /// A bundle link that would point outside its `files` destination once installed.
+    LinkOutside {
+        /// The destination directory of the `files` entry.
+        destination: crate::AbsPath,
+    },
 }
 
 impl fmt::Display for Reason {
@@ -159,6 +189,28 @@ impl fmt::Display for Reason {
                     "`native_script_users` at {at} allows only {}",
                     one_of(allowed)
                 )
+            }
+            Self::Destinations { at, allowed } => {
+                let allowed: Vec<String> = allowed.iter().map(ToString::to_string).collect();
+                write!(
+                    f,
+                    "`destinations` at {at} allows only {} and what lies beneath",
+                    one_of(&allowed)
+                )
+            }
+            Self::InstallFlag {
+                key, at: Some(at), ..
+            } => write!(f, "`{key}` at {at} is false"),
+            Self::InstallFlag {
+                key,
+                at: None,
+                policy,
+            } => write!(f, "{policy} does not set `{key} = true` in `[install]`"),
+            Self::InstallNames { key, at, allowed } => {
+                write!(f, "`{key}` at {at} allows only {}", one_of(allowed))
+            }
+            Self::LinkOutside { destination } => {
+                write!(f, "once installed it would point outside `{destination}`")
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The intersection of what hooks ask for and what the host policy allows.
 
+mod install;
 mod rules;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,8 @@ use crate::policy::{HostPolicy, PolicyMax};
 use crate::refusal::{Reason, Refusal, RuleRef};
 use crate::units::format_duration;
 use crate::url::UrlPrefix;
+
+pub use install::{InstallGrant, InstallRefusal};
 
 /// What a hook may use, checked against the host policy: what the sandbox builds its context
 /// from, and nothing more.

@@ -1,5 +1,6 @@
 //! The host policy: what any bundle may be granted on this host, written by its administrator.
 
+mod install;
 mod raw;
 mod suggest;
 mod tcp;
@@ -17,11 +18,12 @@ use crate::location::{Located, Location, Source};
 use crate::units::ByteSize;
 use crate::url::UrlPrefix;
 
+pub use install::{InstallPolicy, SETUID_BITS, WORLD_WRITABLE_BIT};
 pub use tcp::{HostPattern, PortRange, TcpRule};
 
 /// A host policy. Anything it does not allow is refused; [`HostPolicy::default`] allows no
-/// grant and no native script (a Wasm hook that asks for nothing still runs, with default
-/// limits).
+/// grant, no native script and no install destination (a Wasm hook that asks for nothing still
+/// runs, with default limits).
 ///
 /// ```toml
 /// allow_native_scripts = false     # CodeDeploy scripts refused unless true
@@ -53,6 +55,13 @@ pub use tcp::{HostPattern, PortRange, TcpRule};
 /// [signatures]
 /// require = true              # deploy only revisions signed by a trusted key
 /// trusted_keys = ["ed25519:…"]  # public keys from `davit key generate`
+///
+/// [install]                   # see InstallPolicy; without it a bundle installs nowhere
+/// destinations = ["/opt/hello-web"]  # a `files` destination is one of these or beneath one
+/// allow_setuid = false        # setuid/setgid bits, in `permissions` modes or bundle file modes
+/// allow_world_writable = false  # o+w on anything installed
+/// owners = ["root"]           # `owner` values `permissions` may set (absent: none)
+/// groups = ["root"]           # `group` values
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostPolicy {
@@ -78,6 +87,8 @@ pub struct HostPolicy {
     pub require_signature: Option<Located<bool>>,
     /// `[signatures] trusted_keys`: `ed25519:<hex>` public keys.
     pub trusted_keys: Vec<Located<String>>,
+    /// `[install]`: where bundles may install, and which modes and owners.
+    pub install: InstallPolicy,
 }
 
 impl Default for HostPolicy {
@@ -94,6 +105,7 @@ impl Default for HostPolicy {
             env: Vec::new(),
             require_signature: None,
             trusted_keys: Vec::new(),
+            install: InstallPolicy::default(),
         }
     }
 }
@@ -121,7 +133,8 @@ impl HostPolicy {
     }
 
     /// The policy text (TOML) that allows exactly what `spec` asks for, for an administrator to
-    /// review: every grant, native script user and limit of its hooks, and nothing more.
+    /// review: every grant, native script user and limit of its hooks, the `[install]` table its
+    /// `files` and `permissions` need, and nothing more.
     pub fn suggest(spec: &crate::AppSpec) -> String {
         suggest::suggest(spec)
     }

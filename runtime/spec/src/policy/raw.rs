@@ -26,6 +26,17 @@ pub(crate) struct RawPolicy {
     #[serde(default)]
     pub env: Vec<S<RawEnv>>,
     pub signatures: Option<RawSignatures>,
+    pub install: Option<RawInstall>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawInstall {
+    pub destinations: Option<S<Vec<S<String>>>>,
+    pub allow_setuid: Option<S<bool>>,
+    pub allow_world_writable: Option<S<bool>>,
+    pub owners: Option<S<Vec<S<String>>>>,
+    pub groups: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Deserialize)]

@@ -7,11 +7,14 @@ use toml::{Table, Value};
 
 use crate::appspec::{AppSpec, HookKind};
 use crate::grant::{Access, Limits};
+use crate::path::Destination;
+use crate::policy::{SETUID_BITS, WORLD_WRITABLE_BIT};
 use crate::units::format_duration;
 
 /// The policy text (TOML) that allows every grant, native script and limit `spec` requests, and
-/// nothing more. [`HostPolicy::check_appspec`](super::HostPolicy::check_appspec) accepts `spec`
-/// under it.
+/// every `files` destination, `permissions` mode, owner and group it installs, and nothing more.
+/// [`HostPolicy::check_appspec`](super::HostPolicy::check_appspec) and
+/// [`HostPolicy::check_install`](super::HostPolicy::check_install) accept `spec` under it.
 pub fn suggest(spec: &AppSpec) -> String {
     let hooks: Vec<_> = spec.all_hooks().collect();
     let mut doc = Table::new();
@@ -109,6 +112,9 @@ pub fn suggest(spec: &AppSpec) -> String {
             doc.insert(key.into(), Value::Array(rules));
         }
     }
+    if let Some(install) = install(spec) {
+        doc.insert("install".into(), install);
+    }
     let mut text = format!(
         "# The host policy that allows exactly what `{}` asks for.\n\
          # Review every rule before installing it as /etc/davit/policy.toml.\n\n",
@@ -116,6 +122,50 @@ pub fn suggest(spec: &AppSpec) -> String {
     );
     text.push_str(&toml::to_string(&doc).expect("a table of strings serializes"));
     text
+}
+
+/// The `[install]` table that allows exactly `spec`'s `files` and `permissions`: its
+/// destinations, a flag only where a mode asks for it, the owners and groups it names. The
+/// bundle's own file modes are not in the appspec: a bundle whose files are world-writable needs
+/// `allow_world_writable = true` added by hand.
+fn install(spec: &AppSpec) -> Option<Value> {
+    let destinations = unique(spec.files.iter().filter_map(|f| match &f.destination {
+        Destination::Unix(path) => Some(Value::from(path.as_str())),
+        Destination::Windows(_) => None,
+    }));
+    let modes = || {
+        spec.permissions
+            .iter()
+            .filter_map(|p| p.mode.map(|m| m.bits()))
+    };
+    let mut table = Table::new();
+    if !destinations.is_empty() {
+        table.insert("destinations".into(), Value::Array(destinations));
+    }
+    if modes().any(|m| m & SETUID_BITS != 0) {
+        table.insert("allow_setuid".into(), true.into());
+    }
+    if modes().any(|m| m & WORLD_WRITABLE_BIT != 0) {
+        table.insert("allow_world_writable".into(), true.into());
+    }
+    let owners = unique(
+        spec.permissions
+            .iter()
+            .filter_map(|p| p.owner.as_deref())
+            .map(Value::from),
+    );
+    let groups = unique(
+        spec.permissions
+            .iter()
+            .filter_map(|p| p.group.as_deref())
+            .map(Value::from),
+    );
+    for (key, names) in [("owners", owners), ("groups", groups)] {
+        if !names.is_empty() {
+            table.insert(key.into(), Value::Array(names));
+        }
+    }
+    (!table.is_empty()).then_some(Value::Table(table))
 }
 
 fn table<const N: usize>(pairs: [(&str, Value); N]) -> Value {

@@ -10,16 +10,16 @@ use crate::path::AbsPath;
 use crate::units::{ByteSize, parse_duration};
 use crate::url::UrlPrefix;
 
-struct Ctx<'a> {
+pub(super) struct Ctx<'a> {
     src: Source<'a>,
 }
 
 impl Ctx<'_> {
-    fn at<T>(&self, s: &S<T>) -> Location {
+    pub(super) fn at<T>(&self, s: &S<T>) -> Location {
         self.src.offset(s.span().start)
     }
 
-    fn check<'s, V>(
+    pub(super) fn check<'s, V>(
         &self,
         key: &'static str,
         s: &'s S<String>,
@@ -57,6 +57,9 @@ pub(super) fn policy(src: Source<'_>, raw: RawPolicy) -> Result<HostPolicy, Spec
     }
     if let Some(limits) = raw.limits {
         out.limits = self::limits(&cx, limits)?;
+    }
+    if let Some(install) = raw.install {
+        out.install = super::install::install(&cx, install)?;
     }
     if let Some(signatures) = raw.signatures {
         out.require_signature = signatures

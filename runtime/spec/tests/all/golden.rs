@@ -1,9 +1,9 @@
 //! Golden files for every user-facing message: `errors/NAME.{yml,toml}` must fail with exactly
 //! `errors/NAME.err`; `problems/NAME.yml` must parse with exactly the problems of
 //! `problems/NAME.problems`, one per line; `refusals/NAME.yml` checked against
-//! `refusals/NAME.toml` must be refused with exactly the lines of `refusals/NAME.err`. Run with
-//! `DAVIT_BLESS=1` to rewrite the `.err` and `.problems` files after a deliberate wording
-//! change, then review the diff.
+//! `refusals/NAME.toml` must be refused with exactly the lines of `refusals/NAME.err` (grants,
+//! then `[install]`). Run with `DAVIT_BLESS=1` to rewrite the `.err` and `.problems` files after
+//! a deliberate wording change, then review the diff.
 
 use std::path::{Path, PathBuf};
 
@@ -129,11 +129,18 @@ fn refusals_match_their_golden_files() {
             &std::fs::read_to_string(&policy_file).unwrap(),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let Err(refusals) = policy.check_appspec(&spec) else {
+        // Grant refusals, then install refusals (`[install]`).
+        let grants = policy.check_appspec(&spec).err().unwrap_or_default();
+        let install = policy.check_install(&spec).err().unwrap_or_default();
+        if grants.is_empty() && install.is_empty() {
             mismatches.push(format!("{}: allowed, expected refusals", input.display()));
             continue;
-        };
-        let lines: Vec<String> = refusals.iter().map(ToString::to_string).collect();
+        }
+        let lines: Vec<String> = grants
+            .iter()
+            .map(ToString::to_string)
+            .chain(install.iter().map(ToString::to_string))
+            .collect();
         mismatches.extend(compare(&input.with_extension("err"), &lines.join("\n")));
     }
     assert!(mismatches.is_empty(), "\n{}", mismatches.join("\n"));

@@ -38,8 +38,16 @@ fn allows_exactly(spec: &AppSpec) -> HostPolicy {
     let text = HostPolicy::suggest(spec);
     let policy = HostPolicy::parse("suggested.toml", &text)
         .unwrap_or_else(|e| panic!("the suggestion for {} must parse: {e}\n{text}", spec.file));
-    if let Err(refusals) = policy.check_appspec(spec) {
-        let shown: Vec<String> = refusals.iter().map(ToString::to_string).collect();
+    let mut shown: Vec<String> = policy
+        .check_appspec(spec)
+        .err()
+        .unwrap_or_default()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let install = policy.check_install(spec).err().unwrap_or_default();
+    shown.extend(install.iter().map(ToString::to_string));
+    if !shown.is_empty() {
         panic!(
             "{} is refused by its own suggestion:\n{}\n{text}",
             spec.file,
@@ -47,6 +55,58 @@ fn allows_exactly(spec: &AppSpec) -> HostPolicy {
         );
     }
     policy
+}
+
+/// `files` and `permissions` with a setuid and a world-writable mode, owners and groups.
+const INSTALLS: &str = r#"version: 0.0
+os: linux
+files:
+  - source: www
+    destination: /opt/app/www
+  - source: tool
+    destination: /usr/local/bin
+permissions:
+  - object: /usr/local/bin/tool
+    mode: "4755"
+    owner: root
+    group: staff
+  - object: /opt/app/www/uploads
+    mode: "0777"
+    owner: www-data
+  - object: /opt/app/www
+    group: www-data
+"#;
+
+#[test]
+fn the_suggestion_allows_exactly_what_is_installed() {
+    let spec = AppSpec::parse("appspec.yml", INSTALLS).unwrap();
+    let policy = allows_exactly(&spec);
+    let text = HostPolicy::suggest(&spec);
+    for line in [
+        "[install]",
+        r#"destinations = ["/opt/app/www", "/usr/local/bin"]"#,
+        "allow_setuid = true",
+        "allow_world_writable = true",
+        r#"owners = ["root", "www-data"]"#,
+        r#"groups = ["staff", "www-data"]"#,
+    ] {
+        assert!(text.contains(line), "`{line}` missing from:\n{text}");
+    }
+    let wider = INSTALLS
+        .replace("destination: /usr/local/bin", "destination: /usr/local")
+        .replace("owner: www-data", "owner: nobody")
+        .replace("group: staff", "group: wheel");
+    let wider = AppSpec::parse("wider.yml", &wider).unwrap();
+    let refusals = policy.check_install(&wider).unwrap_err();
+    let shown: Vec<String> = refusals.iter().map(ToString::to_string).collect();
+    assert_eq!(refusals.len(), 3, "{shown:#?}");
+
+    // Nothing to install: no `[install]` table, and an appspec without setuid gets no flag.
+    let plain = AppSpec::parse("appspec.yml", "version: 0.0\nos: linux\n").unwrap();
+    assert!(!HostPolicy::suggest(&plain).contains("[install]"));
+    let no_flags = INSTALLS.replace("4755", "0755").replace("0777", "0775");
+    let text = HostPolicy::suggest(&AppSpec::parse("a.yml", &no_flags).unwrap());
+    assert!(!text.contains("allow_"), "{text}");
 }
 
 #[test]
