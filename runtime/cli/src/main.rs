@@ -96,6 +96,9 @@ enum Command {
     /// The plugins built into davit
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCommand),
+    /// The services hooks started, per deployment group; stop them
+    #[command(subcommand)]
+    Services(commands::services::ServicesCommand),
     /// Work with host policies
     #[command(subcommand)]
     Policy(commands::policy::PolicyCommand),
@@ -165,6 +168,7 @@ fn main() -> ExitCode {
             Command::Agent(args) => commands::agent::run(args).await,
             Command::Appspec(cmd) => commands::appspec::run(cmd),
             Command::Plugin(cmd) => commands::plugin::run(cmd),
+            Command::Services(cmd) => commands::services::run(cmd).await,
             Command::Policy(cmd) => commands::policy::run(cmd),
         }
     });

@@ -16,6 +16,7 @@ use crate::install::{self, CleanupRecord, InstallRequest};
 use crate::journal::{JournalEntry, RootLock, SCHEMA_VERSION};
 use crate::layout::{GroupLayout, Layout, is_safe_name, write_atomically};
 use crate::report::{DeploymentReport, EventReport, HookReport, Interrupted, Progress, Status};
+use crate::services::{self, ServiceRecord};
 use crate::source::{self, Source};
 use crate::stage::{self, StagedRevision};
 use crate::state::GroupState;
@@ -388,7 +389,8 @@ async fn run_event(
                 Some(new)
             };
             if let Some(revision) = revision {
-                report.hooks = run_hooks(sandbox, event, revision, info, opts, progress).await;
+                report.hooks =
+                    run_hooks(sandbox, event, revision, info, opts, group, progress).await;
                 if let Some(failed) = report.hooks.iter().find(|h| h.status != Status::Succeeded) {
                     report.status = Status::Failed;
                     report.detail = Some(format!(
@@ -397,8 +399,9 @@ async fn run_event(
                         failed.error.as_deref().unwrap_or("no reason given")
                     ));
                 }
-            } else {
-                report.detail = Some("no previous revision: nothing to stop".into());
+            }
+            if *event == Event::ApplicationStop && report.status == Status::Succeeded {
+                stop_services(group, &mut report, revision).await;
             }
         }
     }
@@ -406,12 +409,42 @@ async fn run_event(
     report
 }
 
+/// After the stop hooks: stops what hooks of this group started and is still running (every
+/// revision's, since whatever started it is being replaced), so a revision needs no `kill`
+/// grant to stop its own daemon.
+async fn stop_services(
+    group: &GroupLayout,
+    report: &mut EventReport,
+    revision: Option<&Revision>,
+) {
+    match services::stop_group(group, |_| true, services::STOP_GRACE).await {
+        Ok(stopped) if stopped.is_empty() => {
+            if revision.is_none() {
+                report.detail = Some("no previous revision: nothing to stop".into());
+            }
+        }
+        Ok(stopped) => {
+            let lines: Vec<String> = stopped
+                .iter()
+                .map(|(service, how)| services::describe(service, *how))
+                .collect();
+            report.detail = Some(lines.join("; "));
+        }
+        Err(e) => {
+            report.status = Status::Failed;
+            report.detail = Some(format!("cannot stop the group's services: {e}"));
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn run_hooks(
     sandbox: &Sandbox,
     event: &Event,
     revision: &Revision,
     info: &DeploymentInfo,
     opts: &DeployOptions,
+    group: &GroupLayout,
     progress: Arc<dyn Progress>,
 ) -> Vec<HookReport> {
     let mut reports = Vec::new();
@@ -435,7 +468,32 @@ async fn run_hooks(
             },
         };
         let report = match hook.kind {
-            HookKind::Wasm => hooks::run_wasm(sandbox, run, event.name(), progress.clone()).await,
+            HookKind::Wasm => {
+                let (report, started) =
+                    hooks::run_wasm(sandbox, run, event.name(), progress.clone()).await;
+                let records = started
+                    .into_iter()
+                    .map(|s| ServiceRecord {
+                        pid: s.pid,
+                        start_ticks: s.start_ticks,
+                        program: s.program,
+                        args: s.args,
+                        started_at: time::OffsetDateTime::from(s.started_at)
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .unwrap_or_default(),
+                        revision: revision.staged.id.to_string(),
+                        deployment_id: info.id.clone(),
+                        event: event.name().to_string(),
+                        hook: hook.location.as_str().to_string(),
+                    })
+                    .collect();
+                let mut report = report;
+                if let Err(e) = services::record(group, records) {
+                    report.status = Status::Failed;
+                    report.error = Some(format!("cannot record the services it started: {e}"));
+                }
+                report
+            }
             HookKind::NativeScript => hooks::run_native(run, event.name(), progress.clone()).await,
         };
         progress.hook_finished(event.name(), &report);

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use davit_sandbox::{Access, Call, Grants, HookContext, Limits, LogLine, Mount, Sandbox, Verdict};
+use davit_fsroot::{Resolve, Root};
+use davit_sandbox::{
+    Access, Call, Grants, HookContext, Limits, LogLine, Mount, Sandbox, Service, Verdict,
+};
 use davit_spec::{EffectiveGrant, Hook, HookKind, HookLocation};
 
 use crate::report::{HookReport, Line, Progress, Status};
@@ -38,27 +41,58 @@ pub fn reroot(target_root: &Path, absolute: &Path) -> PathBuf {
     }
 }
 
+/// Mode of a granted read-write directory davit creates because it is missing.
+const GRANTED_DIR_MODE: u32 = 0o755;
+
 /// The sandbox grants of a hook: its effective grant re-rooted, plus the bundle and a scratch dir.
-pub(crate) fn sandbox_grants(run: &HookRun<'_>, scratch_dir: &Path) -> Grants {
+///
+/// Each granted directory is opened through `davit_fsroot`: the policy's directory is found in
+/// the target root (an image's absolute links stay in it), and the hook's directory is resolved
+/// beneath that, links followed but never out of it. A read-write directory the policy allows
+/// is created when missing (as an installer would); a missing read-only one is an error.
+pub(crate) fn sandbox_grants(run: &HookRun<'_>, scratch_dir: &Path) -> Result<Grants, String> {
     let grant = run.grant;
+    let own = |host: &Path, guest: &str, access| {
+        Mount::open(host, guest, access)
+            .map_err(|e| format!("cannot open `{}`: {e}", host.display()))
+    };
     let mut mounts = vec![
-        Mount {
-            host: run.bundle_dir.to_path_buf(),
-            guest: BUNDLE_GUEST_DIR.into(),
-            access: Access::Read,
-        },
-        Mount {
-            host: scratch_dir.to_path_buf(),
-            guest: SCRATCH_GUEST_DIR.into(),
-            access: Access::ReadWrite,
-        },
+        own(run.bundle_dir, BUNDLE_GUEST_DIR, Access::Read)?,
+        own(scratch_dir, SCRATCH_GUEST_DIR, Access::ReadWrite)?,
     ];
-    mounts.extend(grant.directories.iter().map(|dir| Mount {
-        host: reroot(run.target_root, dir.path.as_path()),
-        guest: dir.path.as_str().to_string(),
-        access: dir.access,
-    }));
-    Grants {
+    if !grant.directories.is_empty() {
+        let root = Root::open_ambient(run.target_root, Resolve::InRoot).map_err(|e| {
+            format!(
+                "cannot open target root `{}`: {e}",
+                run.target_root.display()
+            )
+        })?;
+        for dir in &grant.directories {
+            let refused =
+                |e: std::io::Error| format!("granted directory `{}` {}: {e}", dir.path, dir.access);
+            let base_rel = Path::new(dir.beneath.as_str().trim_start_matches('/'));
+            let rel = dir
+                .path
+                .as_path()
+                .strip_prefix(dir.beneath.as_path())
+                .expect("a policy directory contains the directories it allows");
+            let writable = dir.access == Access::ReadWrite;
+            let base = if writable {
+                root.create_dir_all(base_rel, GRANTED_DIR_MODE)
+            } else {
+                root.open_dir(base_rel)
+            }
+            .map_err(refused)?;
+            let opened = if writable {
+                base.create_dir_all(rel, GRANTED_DIR_MODE)
+            } else {
+                base.open_dir(rel)
+            }
+            .map_err(refused)?;
+            mounts.push(Mount::new(opened, dir.path.as_str(), dir.access));
+        }
+    }
+    Ok(Grants {
         mounts,
         tcp: grant.tcp.clone(),
         urls: grant.urls.clone(),
@@ -82,8 +116,9 @@ pub(crate) fn sandbox_grants(run: &HookRun<'_>, scratch_dir: &Path) -> Grants {
             timeout: grant.limits.timeout,
             memory: grant.limits.memory.bytes(),
             output: grant.limits.output.bytes(),
+            ..Limits::default()
         },
-    }
+    })
 }
 
 /// A hook's report before it ran: failed until the run says otherwise.
@@ -121,12 +156,13 @@ pub(crate) fn component(
 }
 
 /// Runs a wasm hook. Setup failures (missing granted directory, bad component) fail the hook.
+/// Also returns the services it started, for the caller to record.
 pub(crate) async fn run_wasm(
     sandbox: &Sandbox,
     run: HookRun<'_>,
     event: &str,
     progress: Arc<dyn Progress>,
-) -> HookReport {
+) -> (HookReport, Vec<Service>) {
     let started = Instant::now();
     let location = run.hook.location.as_str().to_string();
     let mut report = not_yet_run(&location, "wasm");
@@ -134,7 +170,7 @@ pub(crate) async fn run_wasm(
         Ok(dir) => dir,
         Err(e) => {
             report.error = Some(format!("cannot create a scratch directory: {e}"));
-            return report;
+            return (report, Vec::new());
         }
     };
     let outcome = async {
@@ -146,21 +182,7 @@ pub(crate) async fn run_wasm(
                 (progress.clone(), event.to_string(), location.clone());
             Arc::new(move |l: &LogLine| progress.line(&event, &location, &line_of(l)))
         };
-        let grants = sandbox_grants(&run, scratch.path());
-        // A read-write directory the policy allows is created when missing (as an installer
-        // would); a missing read-only one stays an error.
-        for mount in grants
-            .mounts
-            .iter()
-            .filter(|m| m.access == Access::ReadWrite)
-        {
-            std::fs::create_dir_all(&mount.host).map_err(|e| {
-                format!(
-                    "cannot create granted directory `{}`: {e}",
-                    mount.host.display()
-                )
-            })?;
-        }
+        let grants = sandbox_grants(&run, scratch.path())?;
         let call = Call {
             context: run.context.clone(),
             grants,
@@ -172,9 +194,11 @@ pub(crate) async fn run_wasm(
             .map_err(|e| e.to_string())
     }
     .await;
+    let mut services = Vec::new();
     match outcome {
         Err(message) => report.error = Some(message),
-        Ok(outcome) => {
+        Ok(mut outcome) => {
+            services = std::mem::take(&mut outcome.services);
             report.logs = outcome.logs.iter().map(line_of).collect();
             report.dropped_output = outcome.dropped_output;
             report.peak_memory = Some(outcome.peak_memory);
@@ -191,7 +215,7 @@ pub(crate) async fn run_wasm(
         }
     }
     report.elapsed_ms = started.elapsed().as_millis() as u64;
-    report
+    (report, services)
 }
 
 /// A fresh directory that is removed when dropped.

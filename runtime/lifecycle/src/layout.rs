@@ -9,6 +9,7 @@
 //!   apps/<application>/<group>/
 //!     state.json                   last good revision, revisions kept
 //!     cleanup.json                 what the last Install put on disk
+//!     services.json                services its hooks started, until stopped
 //!     revisions/<revision>/        staged bundle contents, one directory per revision
 //!     deployments/<id>.json        the report of every deployment
 //! ```
@@ -66,6 +67,10 @@ impl GroupLayout {
     }
     pub fn state(&self) -> PathBuf {
         self.dir.join(Self::STATE)
+    }
+    /// The services its hooks started and that are not yet stopped.
+    pub fn services(&self) -> PathBuf {
+        self.dir.join("services.json")
     }
     pub fn cleanup_record(&self) -> PathBuf {
         self.dir.join("cleanup.json")

@@ -37,6 +37,7 @@ pub mod install;
 mod journal;
 mod layout;
 mod report;
+pub mod services;
 mod source;
 pub mod stage;
 mod state;

@@ -158,10 +158,8 @@ async fn warm_hook(
         },
         grants: Grants {
             mounts: config_dir
-                .map(|dir| Mount {
-                    host: dir.to_path_buf(),
-                    guest: "/etc/hello-web".into(),
-                    access: Access::ReadWrite,
+                .map(|dir| {
+                    Mount::open(dir, "/etc/hello-web", Access::ReadWrite).expect("mount opens")
                 })
                 .into_iter()
                 .collect(),

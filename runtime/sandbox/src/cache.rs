@@ -5,6 +5,8 @@
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::time::Duration;
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -60,12 +62,14 @@ impl CompileCache {
             .map(|dir| dir.join(format!("{digest}-{}.cwasm", self.engine_key)))
     }
 
-    /// Returns the compiled component for `wasm`, whose blake3 digest is `digest`.
+    /// Returns the compiled component for `wasm`, whose blake3 digest is `digest`, compiling it
+    /// if need be within `compile_time`.
     pub(crate) fn load(
         &self,
         engine: &Engine,
         wasm: &[u8],
         digest: &str,
+        compile_time: Duration,
     ) -> Result<(Component, CacheUse), SandboxError> {
         let path = self.path_for(digest);
         if let Some(path) = &path
@@ -83,7 +87,7 @@ impl CompileCache {
             digest: digest.to_string(),
             reason: format!("{e:#}"),
         };
-        let compiled = engine.precompile_component(wasm).map_err(invalid)?;
+        let compiled = compile_within(engine, wasm, digest, compile_time)?.map_err(invalid)?;
         if let Some(path) = &path {
             write_atomically(path, &compiled).map_err(|source| SandboxError::Cache {
                 path: path.clone(),
@@ -93,6 +97,38 @@ impl CompileCache {
         // SAFETY: `compiled` was produced just now by this engine from the wasm we validated.
         let component = unsafe { Component::deserialize(engine, &compiled) }.map_err(invalid)?;
         Ok((component, CacheUse::Compiled))
+    }
+}
+
+/// Compiles `wasm` on a thread of its own and waits at most `limit` for it. Cranelift cannot be
+/// interrupted (wasmtime 48 has no cancellation for `precompile_component`), so past the limit
+/// the thread is left to finish in the background and its output is dropped: the caller's wait
+/// is bounded, the CPU the compiler spends is not.
+fn compile_within(
+    engine: &Engine,
+    wasm: &[u8],
+    digest: &str,
+    limit: Duration,
+) -> Result<wasmtime::Result<Vec<u8>>, SandboxError> {
+    let (done, result) = sync_channel(1);
+    let engine = engine.clone();
+    let wasm = wasm.to_vec();
+    std::thread::Builder::new()
+        .name("davit-compile".into())
+        .spawn(move || {
+            let _ = done.send(engine.precompile_component(&wasm));
+        })
+        .map_err(|e| SandboxError::Engine(e.into()))?;
+    match result.recv_timeout(limit) {
+        Ok(compiled) => Ok(compiled),
+        Err(RecvTimeoutError::Timeout) => Err(SandboxError::CompileTimeout {
+            digest: digest.to_string(),
+            limit,
+        }),
+        Err(RecvTimeoutError::Disconnected) => Err(SandboxError::InvalidComponent {
+            digest: digest.to_string(),
+            reason: "the compiler stopped without a result".into(),
+        }),
     }
 }
 

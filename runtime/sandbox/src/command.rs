@@ -5,38 +5,110 @@
 //! but for the granted variables and a fixed `PATH`, `/dev/null` as stdin, and its own process
 //! group, which is killed when the hook's time runs out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use tokio::io::AsyncReadExt;
 
 use crate::bindings::command::{CommandError, Host, Output};
-use crate::grants::Access;
+use crate::grants::{Access, Mount};
+use crate::service::Service;
 use crate::state::HookState;
 
 const SAFE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 impl HookState {
-    fn command_allowed(&self, program: &str, args: &[String]) -> Result<(), CommandError> {
-        if self
+    /// The arguments to run `program` with, if a command grant allows it: `{path:DIR}`
+    /// arguments replaced by the real host path they resolve to beneath their granted
+    /// directory (links followed, never out of it).
+    fn command_allowed(&self, program: &str, args: &[String]) -> Result<Vec<String>, CommandError> {
+        let Some(paths) = self
             .grants
             .commands
             .iter()
-            .any(|grant| grant.allows(program, args))
-        {
-            return Ok(());
+            .find_map(|grant| grant.allows(program, args))
+        else {
+            let shown = shown(program, args);
+            return Err(self.deny(format!(
+                "`{shown}` is not allowed by the hook's command grants"
+            )));
+        };
+        let mut args = args.to_vec();
+        for path in paths {
+            let arg = &args[path.index];
+            let resolved = self
+                .resolve_path_arg(arg, path.under.as_str())
+                .map_err(|why| {
+                    self.deny(format!(
+                        "argument {} `{arg}` of `{program}`: {why}",
+                        path.index + 1
+                    ))
+                })?;
+            args[path.index] = resolved.into_os_string().into_string().map_err(|_| {
+                self.deny(format!(
+                    "argument {} of `{program}` is not UTF-8 on the host",
+                    path.index + 1
+                ))
+            })?;
         }
-        let shown = std::iter::once(program.to_string())
-            .chain(args.iter().map(|a| format!("{a:?}")))
-            .collect::<Vec<_>>()
-            .join(" ");
+        Ok(args)
+    }
+
+    /// Logs a refusal as a `sandbox:` line and returns it for the guest.
+    fn deny(&self, message: String) -> CommandError {
         self.sink.line(
             crate::Stream::Warn,
-            &format!("sandbox: command denied: `{shown}` is not in the hook's command grants"),
+            &format!("sandbox: command denied: {message}"),
         );
-        Err(CommandError::Denied(format!(
-            "`{shown}` is not allowed by the hook's command grants"
-        )))
+        CommandError::Denied(message)
+    }
+
+    /// The mount a guest path lies under (the deepest one, of at least `access` when given),
+    /// and the path relative to it.
+    fn mount_of(&self, guest: &Path, access: Option<Access>) -> Option<(&Mount, PathBuf)> {
+        if !guest.is_absolute() {
+            return None;
+        }
+        self.grants
+            .mounts
+            .iter()
+            .filter(|m| access.is_none_or(|a| m.access >= a))
+            .filter_map(|m| Some((m, guest.strip_prefix(&m.guest).ok()?.to_owned())))
+            .max_by_key(|(m, _)| m.guest.len())
+    }
+
+    /// The real host path of the guest path `arg`, resolved beneath the granted directory
+    /// `under` (opened from the mount that holds it): links are followed, never out of `under`.
+    fn resolve_path_arg(&self, arg: &str, under: &str) -> Result<PathBuf, String> {
+        let not_granted = || format!("`{under}` is not under a granted directory");
+        let (mount, under_rel) = self
+            .mount_of(Path::new(under), None)
+            .ok_or_else(not_granted)?;
+        let rest = Path::new(arg)
+            .strip_prefix(under)
+            .map_err(|_| format!("not under `{under}`"))?;
+        let base = mount.dir.open_dir(&under_rel).map_err(|e| e.to_string())?;
+        base.real_path(rest).map_err(|e| e.to_string())
+    }
+
+    /// Opens a spawned service's log file: a path under a read-write grant, created if missing,
+    /// appended to, never through a link.
+    fn open_log(&self, guest: &str) -> Result<std::fs::File, CommandError> {
+        let Some((mount, rel)) = self.mount_of(Path::new(guest), Some(Access::ReadWrite)) else {
+            return Err(self.deny(format!(
+                "log file `{guest}` is not under a read-write directory grant"
+            )));
+        };
+        let mut options = davit_fsroot::OpenOptions::new();
+        options.append(true).create(true);
+        davit_fsroot::OpenOptionsExt::mode(&mut options, 0o640);
+        mount.dir.open_file(&rel, &options).map_err(|e| {
+            if davit_fsroot::is_escape(&e) || e.raw_os_error() == Some(libc::ELOOP) {
+                self.deny(format!("log file `{guest}`: {e}"))
+            } else {
+                CommandError::SpawnFailed(format!("log file `{guest}`: {e}"))
+            }
+        })
     }
 
     fn base_command(&self, program: &str, args: &[String]) -> tokio::process::Command {
@@ -49,22 +121,14 @@ impl HookState {
             .stdin(Stdio::null());
         cmd
     }
+}
 
-    /// Maps a guest path under a read-write mount to its host path.
-    fn writable_host_path(&self, guest: &str) -> Option<PathBuf> {
-        let path = std::path::Path::new(guest);
-        if !path.is_absolute() || path.components().any(|c| c.as_os_str() == "..") {
-            return None;
-        }
-        self.grants
-            .mounts
-            .iter()
-            .filter(|m| m.access == Access::ReadWrite)
-            .find_map(|m| {
-                let rest = path.strip_prefix(&m.guest).ok()?;
-                Some(m.host.join(rest))
-            })
-    }
+/// A command line as shown in refusals, arguments quoted.
+fn shown(program: &str, args: &[String]) -> String {
+    std::iter::once(program.to_string())
+        .chain(args.iter().map(|a| format!("{a:?}")))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl Host for HookState {
@@ -73,9 +137,10 @@ impl Host for HookState {
         program: String,
         args: Vec<String>,
     ) -> wasmtime::Result<Result<Output, CommandError>> {
-        if let Err(denied) = self.command_allowed(&program, &args) {
-            return Ok(Err(denied));
-        }
+        let args = match self.command_allowed(&program, &args) {
+            Ok(args) => args,
+            Err(denied) => return Ok(Err(denied)),
+        };
         let mut cmd = self.base_command(&program, &args);
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -115,47 +180,51 @@ impl Host for HookState {
         args: Vec<String>,
         log_file: Option<String>,
     ) -> wasmtime::Result<Result<u32, CommandError>> {
-        if let Err(denied) = self.command_allowed(&program, &args) {
-            return Ok(Err(denied));
-        }
+        let args = match self.command_allowed(&program, &args) {
+            Ok(args) => args,
+            Err(denied) => return Ok(Err(denied)),
+        };
         let (stdout, stderr) = match &log_file {
             None => (Stdio::null(), Stdio::null()),
             Some(guest) => {
-                let Some(host) = self.writable_host_path(guest) else {
-                    return Ok(Err(CommandError::Denied(format!(
-                        "log file `{guest}` is not under a read-write directory grant"
-                    ))));
-                };
-                let opened = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&host)
-                    .and_then(|file| Ok((file.try_clone()?, file)));
+                let opened = self
+                    .open_log(guest)
+                    .and_then(|file| match file.try_clone() {
+                        Ok(copy) => Ok((copy, file)),
+                        Err(e) => Err(CommandError::SpawnFailed(format!(
+                            "log file `{guest}`: {e}"
+                        ))),
+                    });
                 match opened {
                     Ok((out, err)) => (Stdio::from(out), Stdio::from(err)),
-                    Err(e) => {
-                        return Ok(Err(CommandError::SpawnFailed(format!(
-                            "log file `{guest}`: {e}"
-                        ))));
-                    }
+                    Err(e) => return Ok(Err(e)),
                 }
             }
         };
+        let limit = self.grants.limits.services;
+        if self.services.len() >= limit as usize {
+            return Ok(Err(self.deny(format!(
+                "`{program}`: the hook has started {limit} services already, the most it may \
+                 (raise `max_services` in the host policy's `[limits]`)"
+            ))));
+        }
         let mut cmd = self.base_command(&program, &args);
         cmd.stdout(stdout).stderr(stderr);
-        // Its own session: no controlling terminal, not killed with the hook, not waited for.
-        // SAFETY: `setsid` is async-signal-safe and touches no memory of the parent.
+        // Its own session: no controlling terminal, not killed with the hook, not waited for;
+        // and bounded descriptors, no core dumps.
+        // SAFETY: `setsid` and `setrlimit` are async-signal-safe and touch no memory of the parent.
         unsafe {
             cmd.pre_exec(|| {
                 if libc::setsid() < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                Ok(())
+                crate::service::limit_in_child()
             });
         }
         match cmd.spawn() {
             Ok(mut child) => {
                 let pid = child.id().unwrap_or_default();
+                let start_ticks = crate::service::start_ticks(pid).unwrap_or_default();
                 // Reap it when it ends so a long-lived agent collects no zombies.
                 tokio::spawn(async move {
                     let _ = child.wait().await;
@@ -164,6 +233,13 @@ impl Host for HookState {
                     crate::Stream::Info,
                     &format!("sandbox: started `{program}` as pid {pid}, detached"),
                 );
+                self.services.push(Service {
+                    pid,
+                    start_ticks,
+                    program,
+                    args,
+                    started_at: std::time::SystemTime::now(),
+                });
                 Ok(Ok(pid))
             }
             Err(e) => Ok(Err(CommandError::SpawnFailed(format!("`{program}`: {e}")))),

@@ -4,21 +4,25 @@
 //! A request goes out only when its URL lies under a granted prefix. A literal IP in the URL is
 //! connected to as written (the grant named it). A host name is resolved here, and only to
 //! addresses of the kind the name implies: `localhost` to loopback, any other name to public
-//! addresses only, so a granted public name that resolves to `127.0.0.1`, a private network or
-//! the cloud metadata address (DNS rebinding, SSRF) is refused. Plain-http requests then connect
-//! to the checked address itself; https requests keep the name for TLS verification.
+//! addresses only ([`is_public`]), so a granted public name that resolves to `127.0.0.1`, a
+//! private network or the cloud metadata address (DNS rebinding, SSRF) is refused. Both http and
+//! https then connect to the checked address itself ([`net_send`](crate::net_send)); https keeps
+//! the name for SNI and certificate verification. Requests are bounded in total and in flight
+//! ([`Limits::http_requests`](crate::Limits::http_requests), `http_in_flight`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use davit_spec::UrlPrefix;
-use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::dns::Resolver;
+use crate::error::ResourceKind;
+use crate::net_addr::{is_loopback, is_public};
+use crate::net_send::{IoFuture, Timeouts};
+use crate::resources::Budget;
 use crate::sink::{Sink, Stream};
-
-type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const BYTE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -26,18 +30,22 @@ const BYTE_TIMEOUT: Duration = Duration::from_secs(30);
 pub(crate) struct Egress {
     pub(crate) urls: Arc<Vec<UrlPrefix>>,
     pub(crate) sink: Sink,
+    pub(crate) budget: Arc<Budget>,
+    pub(crate) resolver: Arc<dyn Resolver>,
 }
 
 impl WasiHttpHooks for Egress {
     fn send_request(
         &mut self,
-        mut request: http::Request<WasiBody>,
+        request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: IoFuture,
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>
     {
         let urls = self.urls.clone();
         let sink = self.sink.clone();
+        let budget = self.budget.clone();
+        let resolver = self.resolver.clone();
         Box::new(async move {
             let url = request.uri().to_string();
             let deny = |why: String| {
@@ -56,44 +64,50 @@ impl WasiHttpHooks for Egress {
             let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?;
             let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
             let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-            let addr = resolve_checked(host, port).await.map_err(deny)?;
-            if !https {
-                // Connect to the address we checked, not to a second lookup of the name.
-                let path = uri.path_and_query().map_or("/", |p| p.as_str());
-                *request.uri_mut() = http::Uri::builder()
-                    .scheme("http")
-                    .authority(addr.to_string())
-                    .path_and_query(path)
-                    .build()
-                    .map_err(|_| HttpError::HttpRequestUriInvalid)?;
+            let addr = resolve_checked(resolver.as_ref(), host, port)
+                .await
+                .map_err(deny)?;
+            // The budget logs the bound it stops at; the guest sees a denied request.
+            if !budget.take(ResourceKind::HttpRequests, 1) {
+                return Err(HttpError::HttpRequestDenied);
             }
-            let clamp =
-                |asked: Option<Duration>, most: Duration| Some(asked.map_or(most, |d| d.min(most)));
-            let options = options.unwrap_or_default();
-            let options = RequestOptions {
-                connect_timeout: clamp(options.connect_timeout, CONNECT_TIMEOUT),
-                first_byte_timeout: clamp(options.first_byte_timeout, BYTE_TIMEOUT),
-                between_bytes_timeout: clamp(options.between_bytes_timeout, BYTE_TIMEOUT),
+            let Some(slot) = budget.start_request() else {
+                return Err(HttpError::HttpRequestDenied);
             };
-            let (response, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as IoFuture,
-            ))
+            let tls = if https {
+                Some(crate::net_send::server_name(host)?)
+            } else {
+                None
+            };
+            let clamp =
+                |asked: Option<Duration>, most: Duration| asked.map_or(most, |d| d.min(most));
+            let options = options.unwrap_or_default();
+            let timeouts = Timeouts {
+                connect: clamp(options.connect_timeout, CONNECT_TIMEOUT),
+                first_byte: clamp(options.first_byte_timeout, BYTE_TIMEOUT),
+                between_bytes: clamp(options.between_bytes_timeout, BYTE_TIMEOUT),
+            };
+            crate::net_send::send(request, addr, tls, timeouts, slot).await
         })
     }
 }
 
 /// Resolves `host` and returns the first address a request to it may use.
-async fn resolve_checked(host: &str, port: u16) -> Result<SocketAddr, String> {
+async fn resolve_checked(
+    resolver: &dyn Resolver,
+    host: &str,
+    port: u16,
+) -> Result<SocketAddr, String> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = bare.parse::<IpAddr>() {
         return Ok(SocketAddr::new(ip, port));
     }
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
+    let addrs: Vec<SocketAddr> = resolver
+        .lookup(bare)
         .await
         .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
         .collect();
     pick_resolved(host, &addrs)
 }
@@ -106,7 +120,13 @@ fn pick_resolved(host: &str, addrs: &[SocketAddr]) -> Result<SocketAddr, String>
     addrs
         .iter()
         .copied()
-        .find(|a| if local_name { a.ip().is_loopback() } else { is_public(a.ip()) })
+        .find(|a| {
+            if local_name {
+                is_loopback(a.ip())
+            } else {
+                is_public(a.ip())
+            }
+        })
         .ok_or_else(|| {
             let shown: Vec<String> = addrs.iter().map(|a| a.ip().to_string()).collect();
             format!(
@@ -116,59 +136,9 @@ fn pick_resolved(host: &str, addrs: &[SocketAddr]) -> Result<SocketAddr, String>
         })
 }
 
-/// An address on the public internet: not loopback, private, link-local (cloud metadata),
-/// shared (CGNAT), multicast, documentation or unspecified.
-pub(crate) fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_multicast()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_unspecified()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b)))
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn private_and_metadata_addresses_are_not_public() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "::1",
-            "fe80::1",
-            "fd00::1",
-            "::ffff:10.0.0.1",
-        ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["1.1.1.1", "2606:4700::1111"] {
-            assert!(is_public(ip.parse().unwrap()), "{ip}");
-        }
-    }
 
     fn addrs(ips: &[&str]) -> Vec<SocketAddr> {
         ips.iter()
@@ -178,7 +148,15 @@ mod tests {
 
     #[test]
     fn a_name_that_resolves_to_a_private_address_is_refused() {
-        for ip in ["10.0.0.5", "127.0.0.1", "169.254.169.254", "fd00::7"] {
+        for ip in [
+            "10.0.0.5",
+            "127.0.0.1",
+            "169.254.169.254",
+            "fd00::7",
+            "::ffff:10.0.0.5",
+            "64:ff9b::a9fe:a9fe",
+            "2002:a00:5::",
+        ] {
             let err = pick_resolved("intranet.example.com", &addrs(&[ip])).unwrap_err();
             assert_eq!(
                 err,
@@ -209,9 +187,10 @@ mod tests {
 
     #[tokio::test]
     async fn localhost_and_addresses_resolve_through_the_system() {
-        let local = resolve_checked("localhost", 80).await.unwrap();
+        let system = crate::dns::SystemResolver;
+        let local = resolve_checked(&system, "localhost", 80).await.unwrap();
         assert!(local.ip().is_loopback());
-        let literal = resolve_checked("[::1]", 80).await.unwrap();
+        let literal = resolve_checked(&system, "[::1]", 80).await.unwrap();
         assert_eq!(literal.to_string(), "[::1]:80");
     }
 }

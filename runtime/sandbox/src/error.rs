@@ -33,6 +33,62 @@ pub enum SandboxError {
     },
     #[error("cannot resolve tcp grant `{target}`: {reason}")]
     Resolve { target: String, reason: String },
+    /// Refused before compiling: see [`Limits::component_size`](crate::Limits::component_size).
+    #[error("component is {size} bytes, over the limit of {limit} bytes (`component_size`)")]
+    ComponentTooLarge { size: u64, limit: u64 },
+    /// Compilation ran past [`Limits::compile_time`](crate::Limits::compile_time). Cranelift
+    /// cannot be interrupted, so the compiling thread finishes in the background and its result
+    /// is dropped.
+    #[error(
+        "compiling component `{digest}` took longer than {}s (`compile_time`)",
+        limit.as_secs_f64()
+    )]
+    CompileTimeout { digest: String, limit: Duration },
+}
+
+/// A resource outside linear memory that is bounded per invocation by a field of
+/// [`Limits`](crate::Limits) of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResourceKind {
+    /// Open handles (files, directories, streams, sockets, requests): `handles`.
+    Handles,
+    /// Outgoing tcp connections made: `tcp_connections`.
+    TcpConnections,
+    /// HTTP requests sent: `http_requests`.
+    HttpRequests,
+    /// HTTP requests whose response is not yet dropped: `http_in_flight`.
+    HttpInFlight,
+    /// Bytes written into granted and scratch directories: `disk_write`.
+    DiskWrite,
+}
+
+impl ResourceKind {
+    /// The [`Limits`](crate::Limits) field that bounds it.
+    pub fn field(self) -> &'static str {
+        match self {
+            ResourceKind::Handles => "handles",
+            ResourceKind::TcpConnections => "tcp_connections",
+            ResourceKind::HttpRequests => "http_requests",
+            ResourceKind::HttpInFlight => "http_in_flight",
+            ResourceKind::DiskWrite => "disk_write",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            ResourceKind::Handles => "open handles",
+            ResourceKind::TcpConnections => "outgoing tcp connections",
+            ResourceKind::HttpRequests => "http requests",
+            ResourceKind::HttpInFlight => "http requests in flight",
+            ResourceKind::DiskWrite => "bytes written to its directories",
+        }
+    }
+}
+
+impl std::fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.what())
+    }
 }
 
 /// How a guest invocation ended when it did not end by returning.
@@ -53,6 +109,11 @@ pub enum Fault {
     /// The guest called `exit` instead of returning a result.
     #[error("exited with status {code} instead of returning a result")]
     Exit { code: i32 },
+    /// The guest reached a per-invocation bound on a resource outside linear memory. The call
+    /// that would have passed it was refused (a guest sees `access-denied`, `http-request-denied`,
+    /// `quota`), and the hook was stopped at its next epoch tick, whatever it returned.
+    #[error("hit its limit of {limit} {resource} (`{}`)", resource.field())]
+    ResourceLimit { resource: ResourceKind, limit: u64 },
     /// Instantiation failed (for example a resource limit at start-up).
     #[error("could not start: {message}")]
     Instantiate { message: String },

@@ -1,17 +1,53 @@
 //! What one invocation may touch: the effective grant, resolved against a target root.
 
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use davit_spec::Access;
+use davit_fsroot::{Resolve, Root};
 use davit_spec::{CommandGrant, TcpTarget, UrlPrefix};
 
 /// A host directory the guest sees at `guest` (an absolute guest path such as `/etc/hello-web`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The directory is held open: it was resolved (beneath the policy's directory, see
+/// `davit_fsroot`) when the grant was set up, and that very directory is what the guest gets
+/// and what host calls on its paths (log files, path arguments) resolve beneath, whatever its
+/// name points at later.
+#[derive(Debug, Clone)]
 pub struct Mount {
-    pub host: PathBuf,
+    pub dir: Arc<Root>,
     pub guest: String,
     pub access: Access,
+}
+
+impl Mount {
+    /// A mount of the directory `dir`, already resolved.
+    pub fn new(dir: Root, guest: impl Into<String>, access: Access) -> Self {
+        Mount {
+            dir: Arc::new(dir),
+            guest: guest.into(),
+            access,
+        }
+    }
+
+    /// A mount of a directory davit (or its operator) chose itself, opened as it is.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be opened as a directory.
+    pub fn open(host: &Path, guest: impl Into<String>, access: Access) -> std::io::Result<Self> {
+        Ok(Self::new(
+            Root::open_ambient(host, Resolve::Beneath)?,
+            guest,
+            access,
+        ))
+    }
+
+    /// The host path it was opened at, for messages.
+    pub fn host(&self) -> &Path {
+        self.dir.path()
+    }
 }
 
 /// Resource limits of one invocation.
@@ -23,6 +59,25 @@ pub struct Limits {
     pub memory: u64,
     /// Log lines, stdout and stderr together, in bytes; past it output is cut, not fatal.
     pub output: u64,
+    /// Handles open at once: files, directories, streams, sockets, http requests and responses
+    /// (wasmtime's resource table, stdio and granted directories included).
+    pub handles: u32,
+    /// Outgoing tcp connections the hook may make, in total.
+    pub tcp_connections: u32,
+    /// HTTP requests the hook may send, in total.
+    pub http_requests: u32,
+    /// HTTP requests sent whose response the hook has not yet dropped.
+    pub http_in_flight: u32,
+    /// Bytes the hook may write into its granted and scratch directories, in total (file
+    /// growth by `set-size` included).
+    pub disk_write: u64,
+    /// Services the hook may start with `spawn`.
+    pub services: u32,
+    /// Size of a component [`Sandbox::load_limited`](crate::Sandbox::load_limited) accepts.
+    pub component_size: u64,
+    /// How long [`Sandbox::load_limited`](crate::Sandbox::load_limited) waits for a component
+    /// to compile.
+    pub compile_time: Duration,
 }
 
 impl Default for Limits {
@@ -31,6 +86,14 @@ impl Default for Limits {
             timeout: Duration::from_secs(60),
             memory: 128 << 20,
             output: 1 << 20,
+            handles: 1024,
+            tcp_connections: 64,
+            http_requests: 256,
+            http_in_flight: 16,
+            disk_write: 1 << 30,
+            services: 4,
+            component_size: 64 << 20,
+            compile_time: Duration::from_secs(60),
         }
     }
 }

@@ -1,20 +1,19 @@
 //! One invocation: a fresh store and WASI context built from the grant, run under its limits.
 
-use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use davit_spec::{Host as TcpHost, TcpTarget};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap};
-use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 use wasmtime_wasi_http::WasiHttpCtx;
 
+use crate::dns::{GrantedNames, Resolver};
 use crate::egress::Egress;
 use crate::grants::{Access, Grants};
 use crate::limiter::MemoryLimiter;
+use crate::resources::Budget;
+use crate::service::Service;
 use crate::sink::{LineObserver, LogLine, Sink, Stream};
 use crate::state::HookState;
 use crate::{Fault, HookContext, Plugin, Pre, Sandbox, SandboxError};
@@ -58,6 +57,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// Most linear memory in use at once, in bytes.
     pub peak_memory: u64,
+    /// The services it started with `spawn` (still running or not).
+    pub services: Vec<Service>,
 }
 
 impl Outcome {
@@ -78,7 +79,8 @@ impl Sandbox {
         let started = Instant::now();
         let grants = Arc::new(call.grants);
         let sink = Sink::new(grants.limits.output, call.observer);
-        let wasi = wasi_context(&grants, &sink).await?;
+        let budget = Budget::new(&grants.limits, sink.clone());
+        let (wasi, names) = wasi_context(&grants, &sink, self.resolver.as_ref(), &budget).await?;
         let state = HookState {
             wasi,
             http: WasiHttpCtx::new(),
@@ -86,16 +88,19 @@ impl Sandbox {
             egress: Egress {
                 urls: Arc::new(grants.urls.clone()),
                 sink: sink.clone(),
+                budget: budget.clone(),
+                resolver: self.resolver.clone(),
             },
             limiter: MemoryLimiter::new(grants.limits.memory),
             sink: sink.clone(),
             grants: grants.clone(),
+            names,
+            budget,
+            services: Vec::new(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_async_yield_and_update(1);
-        store.data_mut().table.set_max_capacity(10_000);
+        crate::resources::apply(&mut store, &grants.limits);
 
         let _permit = self
             .permits
@@ -131,9 +136,19 @@ impl Sandbox {
             Ok(Err(Start(e))) => Err(Fault::Instantiate {
                 message: format!("{e:#}"),
             }),
-            Ok(Err(Run(e))) => Err(classify(&e, &store.data().limiter)),
+            Ok(Err(Run(e))) => Err(store
+                .data()
+                .budget
+                .fault(Some(&e))
+                .unwrap_or_else(|| classify(&e, &store.data().limiter))),
+        };
+        // A bound the guest reached is how it ended, whatever it did after.
+        let result = match store.data().budget.fault(None) {
+            Some(fault) => Err(fault),
+            None => result,
         };
         let peak_memory = store.data().limiter.peak;
+        let services = std::mem::take(&mut store.data_mut().services);
         drop(store);
         if let Err(fault) = &result {
             sink.line(Stream::Error, &format!("sandbox: hook {fault}"));
@@ -145,6 +160,7 @@ impl Sandbox {
             dropped_output,
             elapsed: started.elapsed(),
             peak_memory,
+            services,
         })
     }
 }
@@ -181,7 +197,9 @@ fn classify(error: &wasmtime::Error, limiter: &MemoryLimiter) -> Fault {
 async fn wasi_context(
     grants: &Grants,
     sink: &Sink,
-) -> Result<wasmtime_wasi::WasiCtx, SandboxError> {
+    resolver: &dyn Resolver,
+    budget: &Arc<Budget>,
+) -> Result<(wasmtime_wasi::WasiCtx, GrantedNames), SandboxError> {
     let mut builder = WasiCtxBuilder::new();
     builder
         .stdout(sink.stream(Stream::Stdout))
@@ -199,53 +217,13 @@ async fn wasi_context(
             Access::ReadWrite => FsPerms::ReadWrite,
         };
         builder
-            .preopened_dir(&mount.host, &mount.guest, perms)
+            .preopened_dir(mount.dir.fd_path(), &mount.guest, perms)
             .map_err(|e| SandboxError::Mount {
-                host: mount.host.clone(),
+                host: mount.host().to_owned(),
                 guest: mount.guest.clone(),
                 reason: format!("{e:#}"),
             })?;
     }
-    if !grants.tcp.is_empty() {
-        let allowed = Arc::new(resolve_tcp(&grants.tcp).await?);
-        let names = grants
-            .tcp
-            .iter()
-            .any(|t| matches!(t.host, TcpHost::Name(_)));
-        builder
-            .allow_tcp(true)
-            .allow_ip_name_lookup(names)
-            .socket_addr_check(move |addr, use_| {
-                let ok = match use_ {
-                    SocketAddrUse::TcpConnect => allowed.contains(&addr),
-                    // Connecting binds an ephemeral local port first.
-                    SocketAddrUse::TcpBind => addr.port() == 0,
-                    _ => false,
-                };
-                Box::pin(async move { ok })
-            });
-    }
-    Ok(builder.build())
-}
-
-/// The exact socket addresses the tcp grants allow; names are resolved once, here.
-async fn resolve_tcp(targets: &[TcpTarget]) -> Result<BTreeSet<SocketAddr>, SandboxError> {
-    let mut allowed = BTreeSet::new();
-    for target in targets {
-        match &target.host {
-            TcpHost::Ip(ip) => {
-                allowed.insert(SocketAddr::new(*ip, target.port));
-            }
-            TcpHost::Name(name) => {
-                let found = tokio::net::lookup_host((name.as_str(), target.port))
-                    .await
-                    .map_err(|e| SandboxError::Resolve {
-                        target: format!("{name}:{}", target.port),
-                        reason: e.to_string(),
-                    })?;
-                allowed.extend(found);
-            }
-        }
-    }
-    Ok(allowed)
+    let names = crate::net::grant_tcp(&mut builder, &grants.tcp, resolver, budget.clone()).await?;
+    Ok((builder.build(), names))
 }

@@ -23,12 +23,19 @@ mod bindings;
 mod cache;
 mod command;
 mod context;
+mod dns;
 mod egress;
 mod engine;
 mod error;
 mod grants;
 mod invoke;
 mod limiter;
+mod net;
+mod net_addr;
+mod net_send;
+mod resources;
+mod resources_fs;
+mod service;
 mod sink;
 mod state;
 
@@ -42,9 +49,11 @@ use wasmtime::component::{HasSelf, Linker};
 
 pub use cache::CacheUse;
 pub use context::{DeploymentInfo, HookContext};
-pub use error::{Fault, SandboxError};
+pub use dns::{Resolver, SystemResolver};
+pub use error::{Fault, ResourceKind, SandboxError};
 pub use grants::{Access, Grants, Limits, Mount};
 pub use invoke::{Call, Outcome, Verdict};
+pub use service::{Service, start_ticks};
 pub use sink::{LineObserver, LogLine, Stream};
 
 use bindings::check::HealthCheckPre;
@@ -100,6 +109,8 @@ pub struct Sandbox {
     cache: cache::CompileCache,
     loaded: Mutex<HashMap<String, Plugin>>,
     permits: tokio::sync::Semaphore,
+    /// Resolves the names of tcp and url grants (never a guest's own lookups).
+    resolver: Arc<dyn Resolver>,
 }
 
 impl Sandbox {
@@ -113,6 +124,9 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         let link = |e: wasmtime::Error| SandboxError::Engine(e);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+        // Over wasmtime-wasi's own: name lookups answer only granted names, file writes count.
+        dns::link(&mut linker).map_err(link)?;
+        resources_fs::link(&mut linker).map_err(link)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
         Hook::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link)?;
         let cache = cache::CompileCache::new(&engine, cache_dir)?;
@@ -122,22 +136,49 @@ impl Sandbox {
             cache,
             loaded: Mutex::default(),
             permits: tokio::sync::Semaphore::new(engine::MAX_INSTANCES - 4),
+            resolver: Arc::new(SystemResolver),
         })
     }
 
-    /// Compiles (or loads from cache) and pre-instantiates a component.
+    /// Resolves grant names with `resolver` instead of the system resolver.
+    pub fn with_resolver(mut self, resolver: impl Resolver) -> Self {
+        self.resolver = Arc::new(resolver);
+        self
+    }
+
+    /// Compiles (or loads from cache) and pre-instantiates a component, under the default
+    /// [`Limits`] of size and compile time.
     ///
     /// # Errors
     ///
-    /// When the bytes are not a valid component, it implements neither plugin world, or it
-    /// imports something the sandbox does not provide.
+    /// As [`Sandbox::load_limited`].
     pub fn load(&self, wasm: &[u8]) -> Result<Plugin, SandboxError> {
+        self.load_limited(wasm, &Limits::default())
+    }
+
+    /// Compiles (or loads from cache) and pre-instantiates a component no larger than
+    /// `limits.component_size`, waiting at most `limits.compile_time` for it to compile.
+    ///
+    /// # Errors
+    ///
+    /// When the component is too large or takes too long to compile, the bytes are not a valid
+    /// component, it implements neither plugin world, or it imports something the sandbox does
+    /// not provide.
+    pub fn load_limited(&self, wasm: &[u8], limits: &Limits) -> Result<Plugin, SandboxError> {
+        if wasm.len() as u64 > limits.component_size {
+            return Err(SandboxError::ComponentTooLarge {
+                size: wasm.len() as u64,
+                limit: limits.component_size,
+            });
+        }
         let digest = blake3::hash(wasm).to_hex().to_string();
         if let Some(plugin) = self.loaded.lock().expect("plugin map").get(&digest) {
             return Ok(plugin.clone());
         }
         let started = Instant::now();
-        let (component, cache_use) = self.cache.load(&self.engine, wasm, &digest)?;
+        let (component, cache_use) =
+            self.cache
+                .load(&self.engine, wasm, &digest, limits.compile_time)?;
         let ty = component.component_type();
         let exports: Vec<String> = ty
             .exports(&self.engine)

@@ -7,9 +7,12 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::{log, types};
+use crate::dns::GrantedNames;
 use crate::egress::Egress;
 use crate::grants::Grants;
 use crate::limiter::MemoryLimiter;
+use crate::resources::Budget;
+use crate::service::Service;
 use crate::sink::{Sink, Stream};
 
 pub(crate) struct HookState {
@@ -20,6 +23,12 @@ pub(crate) struct HookState {
     pub(crate) limiter: MemoryLimiter,
     pub(crate) sink: Sink,
     pub(crate) grants: Arc<Grants>,
+    /// What the guest's name lookups may answer.
+    pub(crate) names: GrantedNames,
+    /// What the invocation has spent of its bounded resources.
+    pub(crate) budget: Arc<Budget>,
+    /// The services it started, in order.
+    pub(crate) services: Vec<Service>,
 }
 
 impl WasiView for HookState {

@@ -215,15 +215,14 @@ fn grants(args: &RunArgs) -> anyhow::Result<Grants> {
             output: ByteSize::try_from(args.output_limit.as_str())
                 .map_err(|e| anyhow::anyhow!("`--output-limit`: {e}"))?
                 .bytes(),
+            ..Limits::default()
         },
         ..Grants::default()
     };
     if let Some(dir) = &args.bundle_dir {
-        grants.mounts.push(Mount {
-            host: dir.clone(),
-            guest: davit_lifecycle::BUNDLE_GUEST_DIR.into(),
-            access: Access::Read,
-        });
+        let mount = Mount::open(dir, davit_lifecycle::BUNDLE_GUEST_DIR, Access::Read)
+            .map_err(|e| anyhow::anyhow!("cannot open `{}`: {e}", dir.display()))?;
+        grants.mounts.push(mount);
     }
     for flag in &args.grants {
         let (kind, value) = flag
@@ -237,11 +236,11 @@ fn grants(args: &RunArgs) -> anyhow::Result<Grants> {
                     _ => (value, Access::Read),
                 };
                 let path = AbsPath::try_from(path).map_err(|e| bad(flag, &e))?;
-                grants.mounts.push(Mount {
-                    host: davit_lifecycle::reroot(&args.target_root, path.as_path()),
-                    guest: path.as_str().to_string(),
-                    access,
-                });
+                let host = davit_lifecycle::reroot(&args.target_root, path.as_path());
+                let mount = Mount::open(&host, path.as_str(), access).map_err(|e| {
+                    anyhow::anyhow!("`--grant {flag}`: cannot open `{}`: {e}", host.display())
+                })?;
+                grants.mounts.push(mount);
             }
             "tcp" => grants
                 .tcp

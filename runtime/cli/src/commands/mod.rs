@@ -8,3 +8,4 @@ pub mod fleet;
 pub mod hook;
 pub mod plugin;
 pub mod policy;
+pub mod services;

@@ -173,7 +173,7 @@ async fn tcp_to_a_port_beside_the_granted_one_is_refused() {
 async fn name_lookup_without_a_grant_is_refused() {
     assert_contained(
         &run("dns-no-grant", Grants::default(), &[]).await,
-        "permanent-resolver-failure",
+        "access-denied",
     );
 }
 
@@ -473,6 +473,374 @@ fn malformed_components_are_refused_with_a_typed_error() {
             }
             Err(other) => panic!("{what}: unexpected error {other}"),
             Ok(_) => panic!("{what} loaded"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Network and resources outside linear memory (issue 8, points 4 and 7): name lookups only for
+// granted names, https to the checked address, and bounds on handles, connections, requests and
+// bytes written, each ending the hook with a typed fault.
+// ---------------------------------------------------------------------------------------------
+
+mod bounded {
+    use std::io::Read;
+    use std::net::{IpAddr, TcpListener};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex, OnceLock};
+    use std::time::Duration;
+
+    use davit_sandbox::{
+        Access, Call, Fault, Grants, HookContext, Limits, Outcome, ResourceKind, Resolver,
+        Sandbox, SandboxError,
+    };
+    use davit_spec::{TcpTarget, UrlPrefix};
+
+    use crate::support::{assert_contained, guest_dir, limits, mount, run, sandbox};
+
+    /// Names only this test process knows, and every name the host asked about.
+    struct TableResolver {
+        asked: Arc<Mutex<Vec<String>>>,
+    }
+
+    const TABLE: &[(&str, &[&str])] = &[
+        ("localhost", &["127.0.0.1"]),
+        ("svc.davit.test", &["127.0.0.1", "127.0.0.2"]),
+        ("rebind.davit.test", &["127.0.0.1"]),
+    ];
+
+    impl Resolver for TableResolver {
+        fn lookup(
+            &self,
+            name: &str,
+        ) -> std::pin::Pin<
+            Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send>,
+        > {
+            self.asked.lock().unwrap().push(name.to_string());
+            let found = TABLE
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, ips)| ips.iter().map(|ip| ip.parse().unwrap()).collect());
+            Box::pin(async move {
+                found.ok_or_else(|| std::io::Error::other("not in the test's table"))
+            })
+        }
+    }
+
+    /// A second sandbox whose grant names resolve through [`TableResolver`].
+    fn resolving() -> &'static (Sandbox, Arc<Mutex<Vec<String>>>) {
+        static SANDBOX: OnceLock<(Sandbox, Arc<Mutex<Vec<String>>>)> = OnceLock::new();
+        SANDBOX.get_or_init(|| {
+            let asked = Arc::new(Mutex::new(Vec::new()));
+            let resolver = TableResolver {
+                asked: asked.clone(),
+            };
+            let sandbox = Sandbox::new(None).expect("sandbox").with_resolver(resolver);
+            (sandbox, asked)
+        })
+    }
+
+    fn asked() -> Vec<String> {
+        resolving().1.lock().unwrap().clone()
+    }
+
+    async fn run_resolving(name: &str, grants: Grants, params: &[(&str, &str)]) -> Outcome {
+        let wasm = std::fs::read(guest_dir().join(format!("{name}.wasm"))).expect("guest built");
+        let sandbox = &resolving().0;
+        let plugin = sandbox.load(&wasm).expect("guest loads");
+        let call = Call {
+            context: HookContext {
+                event: "AfterInstall".into(),
+                parameters: params
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+                ..HookContext::default()
+            },
+            grants,
+            observer: None,
+        };
+        sandbox.invoke(&plugin, call).await.expect("invocation set up")
+    }
+
+    fn logged(outcome: &Outcome, needle: &str) -> bool {
+        outcome.logs.iter().any(|l| l.text.contains(needle))
+    }
+
+    #[track_caller]
+    fn assert_bound(outcome: &Outcome, resource: ResourceKind, limit: u64) {
+        assert_eq!(
+            outcome.result,
+            Err(Fault::ResourceLimit { resource, limit }),
+            "logs: {:?}",
+            outcome.logs
+        );
+        let line = format!("sandbox: hook hit its limit of {limit} {resource}");
+        assert!(logged(outcome, &line), "no `{line}` in {:?}", outcome.logs);
+    }
+
+    fn counting_listener() -> (TcpListener, String) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        (listener, addr)
+    }
+
+    fn accepted(listener: &TcpListener) -> usize {
+        std::iter::from_fn(|| listener.accept().ok()).count()
+    }
+
+    #[tokio::test]
+    async fn a_tcp_grant_by_name_lets_the_hook_resolve_no_other_name() {
+        let (_listener, addr) = counting_listener();
+        let port = addr.rsplit(':').next().unwrap();
+        let other = "exfil-a1b2c3.davit.test";
+        let grants = Grants {
+            tcp: vec![TcpTarget::try_from(format!("localhost:{port}").as_str()).unwrap()],
+            ..Grants::default()
+        };
+        let outcome = run_resolving(
+            "dns-other-name",
+            grants,
+            &[("granted", "localhost"), ("other", other)],
+        )
+        .await;
+        assert_contained(&outcome, "access-denied");
+        assert!(logged(&outcome, r#"granted: ["127.0.0.1"]"#), "{:?}", outcome.logs);
+        assert!(logged(
+            &outcome,
+            &format!("sandbox: name lookup denied: `{other}` is not the name")
+        ));
+        let asked = asked();
+        assert!(asked.iter().any(|n| n == "localhost"));
+        assert!(
+            !asked.iter().any(|n| n.contains("exfil-a1b2c3")),
+            "the host looked up {asked:?}"
+        );
+    }
+
+    /// The system resolver knows nothing of `svc.davit.test`: the guest's answer is the one the
+    /// host got at set-up, in its order, and nothing was looked up for the guest.
+    #[tokio::test]
+    async fn a_granted_name_answers_exactly_its_set_up_addresses() {
+        let grants = Grants {
+            tcp: vec![TcpTarget::try_from("svc.davit.test:9").unwrap()],
+            ..Grants::default()
+        };
+        let before = asked().iter().filter(|n| *n == "svc.davit.test").count();
+        let outcome = run_resolving(
+            "dns-other-name",
+            grants,
+            &[("granted", "SVC.davit.test"), ("other", "svc.davit.test.evil")],
+        )
+        .await;
+        assert_contained(&outcome, "access-denied");
+        assert!(
+            logged(&outcome, r#"granted: ["127.0.0.1", "127.0.0.2"]"#),
+            "{:?}",
+            outcome.logs
+        );
+        let after = asked().iter().filter(|n| *n == "svc.davit.test").count();
+        assert_eq!(after, before + 1, "resolved once, at set-up");
+        assert!(!asked().iter().any(|n| n.contains("evil")));
+    }
+
+    #[tokio::test]
+    async fn https_to_a_granted_name_resolving_to_a_private_address_is_refused() {
+        let (listener, addr) = counting_listener();
+        let port = addr.rsplit(':').next().unwrap();
+        let authority = format!("rebind.davit.test:{port}");
+        let grants = Grants {
+            urls: vec![UrlPrefix::try_from(format!("https://{authority}/").as_str()).unwrap()],
+            ..Grants::default()
+        };
+        let outcome = run_resolving("https-rebind", grants, &[("authority", &authority)]).await;
+        assert_contained(&outcome, "HttpRequestDenied");
+        assert!(logged(
+            &outcome,
+            "`rebind.davit.test` resolves to 127.0.0.1, which a name grant may not reach"
+        ));
+        assert_eq!(accepted(&listener), 0, "nothing reached the private address");
+        assert!(asked().iter().any(|n| n == "rebind.davit.test"));
+    }
+
+    #[tokio::test]
+    async fn tcp_connections_past_the_limit_are_refused_and_fault_the_hook() {
+        let (listener, addr) = counting_listener();
+        let grants = Grants {
+            tcp: vec![TcpTarget::try_from(addr.as_str()).unwrap()],
+            limits: Limits {
+                tcp_connections: 3,
+                ..limits(10_000)
+            },
+            ..Grants::default()
+        };
+        let outcome = run("tcp-connect-flood", grants, &[("address", &addr)]).await;
+        assert_bound(&outcome, ResourceKind::TcpConnections, 3);
+        assert_eq!(accepted(&listener), 3, "the fourth connection never reached it");
+    }
+
+    /// An HTTP server that answers 200 to each request and counts them.
+    fn answering_server() -> (String, Arc<AtomicUsize>) {
+        use std::io::Write;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+            }
+        });
+        (addr, hits)
+    }
+
+    #[tokio::test]
+    async fn http_requests_past_the_total_are_denied_and_fault_the_hook() {
+        let (addr, hits) = answering_server();
+        let grants = Grants {
+            urls: vec![UrlPrefix::try_from(format!("http://{addr}/").as_str()).unwrap()],
+            limits: Limits {
+                http_requests: 4,
+                ..limits(10_000)
+            },
+            ..Grants::default()
+        };
+        let outcome = run("http-request-flood", grants, &[("granted", &addr)]).await;
+        assert_bound(&outcome, ResourceKind::HttpRequests, 4);
+        assert_eq!(hits.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test]
+    async fn http_requests_in_flight_are_bounded() {
+        // A server that accepts and never answers, holding every connection.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().flatten() {
+                counter.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        let grants = Grants {
+            urls: vec![UrlPrefix::try_from(format!("http://{addr}/").as_str()).unwrap()],
+            limits: Limits {
+                http_in_flight: 3,
+                ..limits(10_000)
+            },
+            ..Grants::default()
+        };
+        let outcome = run("http-in-flight", grants, &[("granted", &addr), ("count", "4")]).await;
+        assert_bound(&outcome, ResourceKind::HttpInFlight, 3);
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(seen.load(Ordering::SeqCst) <= 3, "more than 3 connections");
+    }
+
+    #[tokio::test]
+    async fn open_handles_are_bounded_by_a_typed_fault() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("keep.txt"), "x").unwrap();
+        let grants = Grants {
+            mounts: vec![mount(root.path(), "/data", Access::Read)],
+            limits: Limits {
+                handles: 64,
+                ..limits(10_000)
+            },
+            ..Grants::default()
+        };
+        let outcome = run("handle-flood", grants, &[]).await;
+        assert_eq!(
+            outcome.result,
+            Err(Fault::ResourceLimit {
+                resource: ResourceKind::Handles,
+                limit: 64
+            }),
+            "logs: {:?}",
+            outcome.logs
+        );
+    }
+
+    fn scratch(disk_write: u64) -> (tempfile::TempDir, Grants) {
+        let dir = tempfile::tempdir().unwrap();
+        let grants = Grants {
+            mounts: vec![mount(dir.path(), "/scratch", Access::ReadWrite)],
+            limits: Limits {
+                disk_write,
+                ..limits(30_000)
+            },
+            ..Grants::default()
+        };
+        (dir, grants)
+    }
+
+    #[tokio::test]
+    async fn streamed_writes_past_the_disk_limit_fail_and_fault_the_hook() {
+        let (dir, grants) = scratch(1 << 20);
+        let outcome = run("disk-fill-stream", grants, &[]).await;
+        assert_bound(&outcome, ResourceKind::DiskWrite, 1 << 20);
+        let size = std::fs::metadata(dir.path().join("fill.bin")).unwrap().len();
+        assert!(size <= 1 << 20, "{size} bytes on disk");
+    }
+
+    #[tokio::test]
+    async fn positioned_writes_past_the_disk_limit_fail_and_fault_the_hook() {
+        let (dir, grants) = scratch(1 << 20);
+        let outcome = run("disk-fill-pwrite", grants, &[]).await;
+        assert_bound(&outcome, ResourceKind::DiskWrite, 1 << 20);
+        let size = std::fs::metadata(dir.path().join("fill.bin")).unwrap().len();
+        assert!(size <= 1 << 20, "{size} bytes on disk");
+    }
+
+    #[tokio::test]
+    async fn growing_a_file_past_the_disk_limit_is_refused() {
+        let (dir, grants) = scratch(1 << 20);
+        let outcome = run("disk-fill-set-size", grants, &[]).await;
+        assert_bound(&outcome, ResourceKind::DiskWrite, 1 << 20);
+        let size = std::fs::metadata(dir.path().join("sparse.bin")).unwrap().len();
+        assert_eq!(size, 0);
+    }
+
+    #[test]
+    fn a_component_over_the_size_limit_is_refused_before_compiling() {
+        let wasm = std::fs::read(guest_dir().join("log-line.wasm")).expect("guest built");
+        let limits = Limits {
+            component_size: 1024,
+            ..Limits::default()
+        };
+        match sandbox().load_limited(&wasm, &limits) {
+            Err(SandboxError::ComponentTooLarge { size, limit }) => {
+                assert_eq!((size, limit), (wasm.len() as u64, 1024));
+            }
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("loaded"),
+        }
+    }
+
+    #[test]
+    fn a_compile_past_its_deadline_is_a_typed_error() {
+        let mut wasm = std::fs::read(guest_dir().join("log-line.wasm")).expect("guest built");
+        // A custom section makes the digest new, so nothing is reused from an earlier load.
+        let name = b"davit-compile-deadline-test";
+        wasm.extend_from_slice(&[0, name.len() as u8 + 1, name.len() as u8]);
+        wasm.extend_from_slice(name);
+        let limits = Limits {
+            compile_time: Duration::from_micros(1),
+            ..Limits::default()
+        };
+        match sandbox().load_limited(&wasm, &limits) {
+            Err(SandboxError::CompileTimeout { limit, .. }) => {
+                assert_eq!(limit, Duration::from_micros(1));
+            }
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("compiled within a microsecond"),
         }
     }
 }

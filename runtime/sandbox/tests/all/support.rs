@@ -32,11 +32,7 @@ pub fn guest(name: &str) -> Plugin {
 }
 
 pub fn mount(host: &Path, guest: &str, access: Access) -> Mount {
-    Mount {
-        host: host.to_path_buf(),
-        guest: guest.into(),
-        access,
-    }
+    Mount::open(host, guest, access).expect("mount opens")
 }
 
 pub fn limits(timeout_ms: u64) -> Limits {

@@ -36,3 +36,55 @@ pub fn get(authority: &str, path: &str) -> Result<u16, String> {
         other => Err(format!("{other:?}")),
     }
 }
+
+/// Resolves `name` with wasi:sockets/ip-name-lookup; returns the addresses or the error code.
+pub fn resolve(name: &str) -> Result<Vec<String>, String> {
+    use wasip2::sockets::network::{ErrorCode, IpAddress};
+    let network = wasip2::sockets::instance_network::instance_network();
+    let stream = wasip2::sockets::ip_name_lookup::resolve_addresses(&network, name)
+        .map_err(|e| format!("{e:?}"))?;
+    let ready = stream.subscribe();
+    let mut found = Vec::new();
+    loop {
+        match stream.resolve_next_address() {
+            Ok(Some(IpAddress::Ipv4((a, b, c, d)))) => found.push(format!("{a}.{b}.{c}.{d}")),
+            Ok(Some(IpAddress::Ipv6(s))) => {
+                let ip = std::net::Ipv6Addr::new(s.0, s.1, s.2, s.3, s.4, s.5, s.6, s.7);
+                found.push(ip.to_string());
+            }
+            Ok(None) => return Ok(found),
+            Err(ErrorCode::WouldBlock) => ready.block(),
+            Err(e) => return Err(format!("{e:?}")),
+        }
+    }
+}
+
+/// Starts a GET of `{scheme}://{authority}{path}` through wasi-http without waiting for it.
+pub fn start_get(
+    https: bool,
+    authority: &str,
+    path: &str,
+) -> Result<wasip2::http::types::FutureIncomingResponse, String> {
+    use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
+    let request = OutgoingRequest::new(Fields::new());
+    let scheme = if https { Scheme::Https } else { Scheme::Http };
+    request.set_scheme(Some(&scheme)).map_err(|()| "bad scheme")?;
+    request.set_authority(Some(authority)).map_err(|()| "bad authority")?;
+    request.set_path_with_query(Some(path)).map_err(|()| "bad path")?;
+    wasip2::http::outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))
+}
+
+/// Waits for a response started by [`start_get`]; returns the status or the error code.
+pub fn finish_get(response: wasip2::http::types::FutureIncomingResponse) -> Result<u16, String> {
+    response.subscribe().block();
+    match response.get() {
+        Some(Ok(Ok(r))) => Ok(r.status()),
+        Some(Ok(Err(e))) => Err(format!("{e:?}")),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+/// GETs `https://{authority}{path}` through wasi-http; returns the status or the error code.
+pub fn get_https(authority: &str, path: &str) -> Result<u16, String> {
+    finish_get(start_get(true, authority, path)?)
+}
