@@ -491,8 +491,8 @@ mod bounded {
     use std::time::Duration;
 
     use davit_sandbox::{
-        Access, Call, Fault, Grants, HookContext, Limits, Outcome, ResourceKind, Resolver,
-        Sandbox, SandboxError,
+        Access, Call, Fault, Grants, HookContext, Limits, Outcome, Resolver, ResourceKind, Sandbox,
+        SandboxError,
     };
     use davit_spec::{TcpTarget, UrlPrefix};
 
@@ -513,9 +513,7 @@ mod bounded {
         fn lookup(
             &self,
             name: &str,
-        ) -> std::pin::Pin<
-            Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send>,
-        > {
+        ) -> std::pin::Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send>> {
             self.asked.lock().unwrap().push(name.to_string());
             let found = TABLE
                 .iter()
@@ -560,7 +558,10 @@ mod bounded {
             grants,
             observer: None,
         };
-        sandbox.invoke(&plugin, call).await.expect("invocation set up")
+        sandbox
+            .invoke(&plugin, call)
+            .await
+            .expect("invocation set up")
     }
 
     fn logged(outcome: &Outcome, needle: &str) -> bool {
@@ -606,7 +607,11 @@ mod bounded {
         )
         .await;
         assert_contained(&outcome, "access-denied");
-        assert!(logged(&outcome, r#"granted: ["127.0.0.1"]"#), "{:?}", outcome.logs);
+        assert!(
+            logged(&outcome, r#"granted: ["127.0.0.1"]"#),
+            "{:?}",
+            outcome.logs
+        );
         assert!(logged(
             &outcome,
             &format!("sandbox: name lookup denied: `{other}` is not the name")
@@ -631,7 +636,10 @@ mod bounded {
         let outcome = run_resolving(
             "dns-other-name",
             grants,
-            &[("granted", "SVC.davit.test"), ("other", "svc.davit.test.evil")],
+            &[
+                ("granted", "SVC.davit.test"),
+                ("other", "svc.davit.test.evil"),
+            ],
         )
         .await;
         assert_contained(&outcome, "access-denied");
@@ -660,7 +668,11 @@ mod bounded {
             &outcome,
             "`rebind.davit.test` resolves to 127.0.0.1, which a name grant may not reach"
         ));
-        assert_eq!(accepted(&listener), 0, "nothing reached the private address");
+        assert_eq!(
+            accepted(&listener),
+            0,
+            "nothing reached the private address"
+        );
         assert!(asked().iter().any(|n| n == "rebind.davit.test"));
     }
 
@@ -677,7 +689,11 @@ mod bounded {
         };
         let outcome = run("tcp-connect-flood", grants, &[("address", &addr)]).await;
         assert_bound(&outcome, ResourceKind::TcpConnections, 3);
-        assert_eq!(accepted(&listener), 3, "the fourth connection never reached it");
+        assert_eq!(
+            accepted(&listener),
+            3,
+            "the fourth connection never reached it"
+        );
     }
 
     /// An HTTP server that answers 200 to each request and counts them.
@@ -738,7 +754,12 @@ mod bounded {
             },
             ..Grants::default()
         };
-        let outcome = run("http-in-flight", grants, &[("granted", &addr), ("count", "4")]).await;
+        let outcome = run(
+            "http-in-flight",
+            grants,
+            &[("granted", &addr), ("count", "4")],
+        )
+        .await;
         assert_bound(&outcome, ResourceKind::HttpInFlight, 3);
         std::thread::sleep(Duration::from_millis(100));
         assert!(seen.load(Ordering::SeqCst) <= 3, "more than 3 connections");
@@ -786,7 +807,9 @@ mod bounded {
         let (dir, grants) = scratch(1 << 20);
         let outcome = run("disk-fill-stream", grants, &[]).await;
         assert_bound(&outcome, ResourceKind::DiskWrite, 1 << 20);
-        let size = std::fs::metadata(dir.path().join("fill.bin")).unwrap().len();
+        let size = std::fs::metadata(dir.path().join("fill.bin"))
+            .unwrap()
+            .len();
         assert!(size <= 1 << 20, "{size} bytes on disk");
     }
 
@@ -795,7 +818,9 @@ mod bounded {
         let (dir, grants) = scratch(1 << 20);
         let outcome = run("disk-fill-pwrite", grants, &[]).await;
         assert_bound(&outcome, ResourceKind::DiskWrite, 1 << 20);
-        let size = std::fs::metadata(dir.path().join("fill.bin")).unwrap().len();
+        let size = std::fs::metadata(dir.path().join("fill.bin"))
+            .unwrap()
+            .len();
         assert!(size <= 1 << 20, "{size} bytes on disk");
     }
 
@@ -804,7 +829,9 @@ mod bounded {
         let (dir, grants) = scratch(1 << 20);
         let outcome = run("disk-fill-set-size", grants, &[]).await;
         assert_bound(&outcome, ResourceKind::DiskWrite, 1 << 20);
-        let size = std::fs::metadata(dir.path().join("sparse.bin")).unwrap().len();
+        let size = std::fs::metadata(dir.path().join("sparse.bin"))
+            .unwrap()
+            .len();
         assert_eq!(size, 0);
     }
 
