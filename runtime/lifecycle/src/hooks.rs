@@ -10,7 +10,7 @@ use davit_fsroot::{Resolve, Root};
 use davit_sandbox::{
     Access, Call, Grants, HookContext, Limits, LogLine, Mount, Sandbox, Service, Verdict,
 };
-use davit_spec::{EffectiveGrant, Hook, HookKind, HookLocation};
+use davit_spec::{EffectiveDir, EffectiveGrant, Hook, HookKind, HookLocation};
 
 use crate::report::{HookReport, Line, Progress, Status};
 
@@ -60,38 +60,7 @@ pub(crate) fn sandbox_grants(run: &HookRun<'_>, scratch_dir: &Path) -> Result<Gr
         own(run.bundle_dir, BUNDLE_GUEST_DIR, Access::Read)?,
         own(scratch_dir, SCRATCH_GUEST_DIR, Access::ReadWrite)?,
     ];
-    if !grant.directories.is_empty() {
-        let root = Root::open_ambient(run.target_root, Resolve::InRoot).map_err(|e| {
-            format!(
-                "cannot open target root `{}`: {e}",
-                run.target_root.display()
-            )
-        })?;
-        for dir in &grant.directories {
-            let refused =
-                |e: std::io::Error| format!("granted directory `{}` {}: {e}", dir.path, dir.access);
-            let base_rel = Path::new(dir.beneath.as_str().trim_start_matches('/'));
-            let rel = dir
-                .path
-                .as_path()
-                .strip_prefix(dir.beneath.as_path())
-                .expect("a policy directory contains the directories it allows");
-            let writable = dir.access == Access::ReadWrite;
-            let base = if writable {
-                root.create_dir_all(base_rel, GRANTED_DIR_MODE)
-            } else {
-                root.open_dir(base_rel)
-            }
-            .map_err(refused)?;
-            let opened = if writable {
-                base.create_dir_all(rel, GRANTED_DIR_MODE)
-            } else {
-                base.open_dir(rel)
-            }
-            .map_err(refused)?;
-            mounts.push(Mount::new(opened, dir.path.as_str(), dir.access));
-        }
-    }
+    mounts.extend(open_granted_dirs(run.target_root, &grant.directories)?);
     Ok(Grants {
         mounts,
         tcp: grant.tcp.clone(),
@@ -119,6 +88,42 @@ pub(crate) fn sandbox_grants(run: &HookRun<'_>, scratch_dir: &Path) -> Result<Gr
             ..Limits::default()
         },
     })
+}
+
+/// Opens each granted directory: the policy's directory in the target root (an image's
+/// absolute links stay in it), then the hook's beneath that, links followed but never out.
+fn open_granted_dirs(target_root: &Path, dirs: &[EffectiveDir]) -> Result<Vec<Mount>, String> {
+    if dirs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let root = Root::open_ambient(target_root, Resolve::InRoot)
+        .map_err(|e| format!("cannot open target root `{}`: {e}", target_root.display()))?;
+    let mut mounts = Vec::new();
+    for dir in dirs {
+        let refused =
+            |e: std::io::Error| format!("granted directory `{}` {}: {e}", dir.path, dir.access);
+        let base_rel = Path::new(dir.beneath.as_str().trim_start_matches('/'));
+        let rel = dir
+            .path
+            .as_path()
+            .strip_prefix(dir.beneath.as_path())
+            .expect("a policy directory contains the directories it allows");
+        let writable = dir.access == Access::ReadWrite;
+        let base = if writable {
+            root.create_dir_all(base_rel, GRANTED_DIR_MODE)
+        } else {
+            root.open_dir(base_rel)
+        }
+        .map_err(refused)?;
+        let opened = if writable {
+            base.create_dir_all(rel, GRANTED_DIR_MODE)
+        } else {
+            base.open_dir(rel)
+        }
+        .map_err(refused)?;
+        mounts.push(Mount::new(opened, dir.path.as_str(), dir.access));
+    }
+    Ok(mounts)
 }
 
 /// A hook's report before it ran: failed until the run says otherwise.
@@ -240,6 +245,9 @@ fn tempfile_dir(parent: &Path) -> std::io::Result<ScratchDir> {
     Ok(ScratchDir(dir))
 }
 
+/// `PATH` of a native script (the CodeDeploy agent's service has the system's).
+const NATIVE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Runs a native script hook, as CodeDeploy does: the file itself is executed (it needs its
 /// `#!` line and the executable bit), with CodeDeploy's environment variables and timeout.
 pub(crate) async fn run_native(
@@ -274,7 +282,16 @@ pub(crate) async fn run_native(
     };
     let d = &run.context.deployment;
     let mut cmd = tokio::process::Command::new(&script);
+    // A cleared environment plus CodeDeploy's documented variables: never davit's own (an
+    // enrollment or store token, cloud credentials) nor a loader variable of the agent's.
     cmd.current_dir(run.bundle_dir)
+        .env_clear()
+        .env("PATH", NATIVE_PATH)
+        .env("LANG", "C.UTF-8")
+        .env(
+            "HOME",
+            std::env::var_os("HOME").unwrap_or_else(|| "/".into()),
+        )
         .env("LIFECYCLE_EVENT", event)
         .env("DEPLOYMENT_ID", &d.id)
         .env("APPLICATION_NAME", &d.application)
@@ -315,10 +332,7 @@ pub(crate) async fn run_native(
             while let Ok(Some(text)) = reader.next_line().await {
                 let line = Line {
                     stream: stream.into(),
-                    text: text
-                        .chars()
-                        .filter(|c| !c.is_control() || *c == '\t')
-                        .collect(),
+                    text: davit_sandbox::sanitize(&text),
                 };
                 let mut guard = lines.lock().expect("lines");
                 let cost = line.text.len() as u64 + 1;
@@ -396,8 +410,20 @@ fn run_as(cmd: &mut tokio::process::Command, user: &str) -> Result<(), String> {
     if pw.is_null() {
         return Err(format!("`runas` user `{user}` does not exist on this host"));
     }
-    // SAFETY: pw is non-null and points to a valid passwd record.
-    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    // SAFETY: pw is non-null and points to a valid passwd record; pw_dir is a C string or null.
+    let (uid, gid, home) = unsafe {
+        let home = (*pw).pw_dir;
+        let home = (!home.is_null()).then(|| {
+            std::ffi::CStr::from_ptr(home)
+                .to_string_lossy()
+                .into_owned()
+        });
+        ((*pw).pw_uid, (*pw).pw_gid, home)
+    };
+    cmd.env("USER", user).env("LOGNAME", user);
+    if let Some(home) = home {
+        cmd.env("HOME", home);
+    }
     // SAFETY: geteuid has no preconditions.
     let me = unsafe { libc::geteuid() };
     if uid != me {
@@ -407,4 +433,98 @@ fn run_as(cmd: &mut tokio::process::Command, user: &str) -> Result<(), String> {
         cmd.uid(uid).gid(gid);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use davit_spec::AbsPath;
+
+    use super::*;
+
+    fn dir(path: &str, beneath: &str, access: Access) -> EffectiveDir {
+        EffectiveDir {
+            path: AbsPath::try_from(path).unwrap(),
+            access,
+            beneath: AbsPath::try_from(beneath).unwrap(),
+        }
+    }
+
+    /// A target root with the policy directory `/var/lib/app`, and `outside/` beside the root.
+    fn host() -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        std::fs::create_dir_all(root.join("var/lib/app/real")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("outside")).unwrap();
+        (tmp, root)
+    }
+
+    #[test]
+    fn a_grant_through_a_link_an_earlier_hook_planted_is_refused() {
+        let (tmp, root) = host();
+        // As an earlier hook with read-write on /var/lib/app would plant it.
+        symlink("../../../../outside", root.join("var/lib/app/etc")).unwrap();
+        symlink(tmp.path().join("outside"), root.join("var/lib/app/abs")).unwrap();
+        for (path, access) in [
+            ("/var/lib/app/etc", Access::ReadWrite),
+            ("/var/lib/app/etc", Access::Read),
+            ("/var/lib/app/etc/sub", Access::ReadWrite),
+            ("/var/lib/app/abs", Access::Read),
+        ] {
+            let err = open_granted_dirs(&root, &[dir(path, "/var/lib/app", access)]).unwrap_err();
+            assert!(err.contains("leads out of"), "{path}: {err}");
+        }
+        let outside: Vec<_> = std::fs::read_dir(tmp.path().join("outside"))
+            .unwrap()
+            .collect();
+        assert!(outside.is_empty(), "nothing created outside: {outside:?}");
+    }
+
+    #[test]
+    fn a_link_that_stays_beneath_the_policy_directory_is_followed() {
+        let (_tmp, root) = host();
+        symlink("real", root.join("var/lib/app/current")).unwrap();
+        let mounts = open_granted_dirs(
+            &root,
+            &[dir("/var/lib/app/current", "/var/lib/app", Access::Read)],
+        )
+        .unwrap();
+        std::fs::write(root.join("var/lib/app/real/f"), "x").unwrap();
+        let seen = std::fs::read_to_string(mounts[0].dir.fd_path().join("f")).unwrap();
+        assert_eq!(seen, "x");
+    }
+
+    #[test]
+    fn a_missing_read_write_grant_is_created_beneath_and_a_read_one_is_an_error() {
+        let (_tmp, root) = host();
+        open_granted_dirs(
+            &root,
+            &[dir("/var/lib/app/new/deep", "/var/lib", Access::ReadWrite)],
+        )
+        .unwrap();
+        assert!(root.join("var/lib/app/new/deep").is_dir());
+        let err = open_granted_dirs(&root, &[dir("/var/lib/app/none", "/var/lib", Access::Read)])
+            .unwrap_err();
+        assert!(err.contains("/var/lib/app/none"), "{err}");
+    }
+
+    #[test]
+    fn an_absolute_link_in_an_image_root_stays_in_the_root() {
+        let (_tmp, root) = host();
+        // In an image, `/var/lib/app` itself may be an absolute link to its real place.
+        std::fs::create_dir_all(root.join("srv/app-data")).unwrap();
+        std::fs::remove_dir_all(root.join("var/lib/app")).unwrap();
+        symlink("/srv/app-data", root.join("var/lib/app")).unwrap();
+        let mounts = open_granted_dirs(
+            &root,
+            &[dir("/var/lib/app", "/var/lib/app", Access::ReadWrite)],
+        )
+        .unwrap();
+        std::fs::write(mounts[0].dir.fd_path().join("f"), "x").unwrap();
+        assert!(
+            root.join("srv/app-data/f").is_file(),
+            "inside the image root"
+        );
+    }
 }

@@ -54,7 +54,7 @@ pub use error::{Fault, ResourceKind, SandboxError};
 pub use grants::{Access, Grants, Limits, Mount};
 pub use invoke::{Call, Outcome, Verdict};
 pub use service::{Service, start_ticks};
-pub use sink::{LineObserver, LogLine, Stream};
+pub use sink::{sanitize, LineObserver, LogLine, Stream};
 
 use bindings::check::HealthCheckPre;
 use bindings::hook::{Hook, HookPre};

@@ -12,6 +12,16 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 /// Longest line kept; the rest of a longer line is dropped.
 const MAX_LINE: usize = 4096;
 
+/// Bytes of the host's own lines (`sandbox: …`) kept per invocation, on top of the guest's
+/// output limit, so that a guest that filled its budget cannot crowd out why it was stopped.
+const HOST_RESERVE: u64 = 64 << 10;
+
+/// What the host's own lines start with; a guest line that does is marked with [`GUEST_MARK`].
+pub(crate) const HOST_PREFIX: &str = "sandbox:";
+
+/// Put before a guest line that looks like one of the host's.
+const GUEST_MARK: &str = "(hook) ";
+
 /// Where a line came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stream {
@@ -52,6 +62,7 @@ pub type LineObserver = Arc<dyn Fn(&LogLine) + Send + Sync>;
 #[derive(Default)]
 struct Captured {
     used: u64,
+    host_used: u64,
     dropped: u64,
     lines: Vec<LogLine>,
     stdout: Vec<u8>,
@@ -75,15 +86,43 @@ impl Sink {
         }
     }
 
+    /// A line of the host's own (a refusal, a fault): kept within [`HOST_RESERVE`], whatever the
+    /// guest printed.
     pub(crate) fn line(&self, stream: Stream, text: &str) {
-        let text = clean(text);
+        self.push(stream, sanitize(text), true);
+    }
+
+    /// A line the guest wrote (log call, stdout, stderr): cleaned, and marked when it would pass
+    /// for one of the host's lines.
+    pub(crate) fn guest_line(&self, stream: Stream, text: &str) {
+        let mut text = sanitize(text);
+        let looks_like_host = text
+            .trim_start()
+            .get(..HOST_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(HOST_PREFIX));
+        if looks_like_host {
+            text.insert_str(0, GUEST_MARK);
+        }
+        self.push(stream, text, false);
+    }
+
+    fn push(&self, stream: Stream, text: String, host: bool) {
         let mut inner = self.inner.lock().expect("sink lock");
         let cost = text.len() as u64 + 1;
-        if inner.used + cost > self.limit {
+        let (used, limit) = if host {
+            (inner.host_used, HOST_RESERVE)
+        } else {
+            (inner.used, self.limit)
+        };
+        if used + cost > limit {
             inner.dropped += cost;
             return;
         }
-        inner.used += cost;
+        if host {
+            inner.host_used += cost;
+        } else {
+            inner.used += cost;
+        }
         let line = LogLine { stream, text };
         if let Some(observer) = &self.observer {
             observer(&line);
@@ -111,7 +150,7 @@ impl Sink {
             }
         }
         for line in complete {
-            self.line(
+            self.guest_line(
                 stream,
                 String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']),
             );
@@ -129,7 +168,7 @@ impl Sink {
         };
         for (stream, rest) in [(Stream::Stdout, out), (Stream::Stderr, err)] {
             if !rest.is_empty() {
-                self.line(stream, &String::from_utf8_lossy(&rest));
+                self.guest_line(stream, &String::from_utf8_lossy(&rest));
             }
         }
         let inner = self.inner.lock().expect("sink lock");
@@ -144,11 +183,21 @@ impl Sink {
     }
 }
 
-/// Keeps printable text only, so a guest cannot forge terminal escapes or extra log lines.
-fn clean(text: &str) -> String {
+/// Keeps printable text only, so that output cannot forge terminal escapes, extra log lines or
+/// text that reads differently from how it is stored: control characters (C0, C1, so `ESC` and
+/// newlines) are dropped but tabs, and bidirectional overrides, isolates and invisible format
+/// characters are replaced with `U+FFFD`. Lines past 4096 bytes are cut.
+pub fn sanitize(text: &str) -> String {
     let mut out: String = text
         .chars()
         .filter(|c| !c.is_control() || *c == '\t')
+        .map(|c| {
+            if is_invisible_format(c) {
+                '\u{FFFD}'
+            } else {
+                c
+            }
+        })
         .collect();
     if out.len() > MAX_LINE {
         let mut cut = MAX_LINE;
@@ -159,6 +208,23 @@ fn clean(text: &str) -> String {
         out.push_str(" …");
     }
     out
+}
+
+/// Bidi embeddings, overrides, isolates and marks, zero-width and other invisible format
+/// characters (Unicode `Cf` that change how text reads), and tag characters.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c as u32,
+        0x00AD
+            | 0x061C
+            | 0x180E
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0xFEFF
+            | 0xFFF9..=0xFFFB
+            | 0xE0000..=0xE007F
+    )
 }
 
 /// A guest's stdout or stderr, feeding the sink.
@@ -241,10 +307,45 @@ mod tests {
     }
 
     #[test]
+    fn guest_lines_cannot_pass_for_the_hosts() {
+        let sink = Sink::new(1 << 20, None);
+        sink.bytes(
+            Stream::Stdout,
+            b"ok\nsandbox: hook succeeded\n  SANDBOX: x\n",
+        );
+        sink.guest_line(Stream::Info, "a\u{202E}b\u{2066}c\u{200B}d");
+        sink.line(Stream::Error, "sandbox: hook timed out");
+        let (lines, _) = sink.finish();
+        let texts: Vec<_> = lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "ok",
+                "(hook) sandbox: hook succeeded",
+                "(hook)   SANDBOX: x",
+                "a\u{FFFD}b\u{FFFD}c\u{FFFD}d",
+                "sandbox: hook timed out"
+            ]
+        );
+    }
+
+    #[test]
+    fn host_lines_survive_a_guest_that_filled_its_budget() {
+        let sink = Sink::new(16, None);
+        sink.guest_line(Stream::Stdout, "0123456789");
+        sink.guest_line(Stream::Stdout, "0123456789");
+        sink.line(Stream::Error, "sandbox: hook ran out of memory");
+        let (lines, dropped) = sink.finish();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[1].text, "sandbox: hook ran out of memory");
+        assert_eq!(dropped, 11);
+    }
+
+    #[test]
     fn output_past_the_limit_is_dropped_and_counted() {
         let sink = Sink::new(10, None);
-        sink.line(Stream::Info, "12345");
-        sink.line(Stream::Info, "67890");
+        sink.guest_line(Stream::Info, "12345");
+        sink.guest_line(Stream::Info, "67890");
         let (lines, dropped) = sink.finish();
         assert_eq!(lines.len(), 1);
         assert_eq!(dropped, 6);

@@ -62,7 +62,7 @@ impl log::Host for HookState {
             log::Level::Error => Stream::Error,
         };
         for line in message.lines() {
-            self.sink.line(stream, line);
+            self.sink.guest_line(stream, line);
         }
         Ok(())
     }

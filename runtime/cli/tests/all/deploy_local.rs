@@ -185,7 +185,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 /// A bundle whose native scripts record their event and CodeDeploy environment in
 /// `$DAVIT_TARGET_ROOT/events.log`; AfterInstall's script can be told to hang.
 fn native_bundle(bundle: &Path, after_install_timeout: u32) {
-    let record = b"#!/bin/sh\necho \"$LIFECYCLE_EVENT $DEPLOYMENT_ID $APPLICATION_NAME $DEPLOYMENT_GROUP_NAME\" >> \"$DAVIT_TARGET_ROOT/events.log\"\necho \"ran $LIFECYCLE_EVENT\"\n";
+    let record = b"#!/bin/sh\necho \"$LIFECYCLE_EVENT $DEPLOYMENT_ID $APPLICATION_NAME $DEPLOYMENT_GROUP_NAME\" >> \"$DAVIT_TARGET_ROOT/events.log\"\nenv > \"$DAVIT_TARGET_ROOT/env-$LIFECYCLE_EVENT\"\necho \"ran $LIFECYCLE_EVENT\"\n";
     let hang = b"#!/bin/sh\necho \"$LIFECYCLE_EVENT\" >> \"$DAVIT_TARGET_ROOT/events.log\"\nif [ -f \"$DAVIT_TARGET_ROOT/hang\" ]; then sleep 60 & echo $! > \"$DAVIT_TARGET_ROOT/sleep.pid\"; wait; fi\n";
     let appspec = format!(
         "version: 0.0
@@ -313,6 +313,36 @@ fn native_scripts_run_with_codedeploys_environment_and_timeout() {
     while unsafe { libc::kill(pid, 0) } == 0 {
         assert!(Instant::now() < deadline, "the script's `sleep` survived");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn native_scripts_never_see_davits_own_environment() {
+    let (_dir, bundle, policy, root, target) = native_setup(5);
+    let secrets = [
+        ("DAVIT_STORE_TOKEN", "store-secret"),
+        ("DAVIT_TOKEN", "operator-secret"),
+        ("AWS_SECRET_ACCESS_KEY", "aws-secret"),
+        ("LD_PRELOAD", "/tmp/evil.so"),
+    ];
+    let mut cmd = davit();
+    cmd.args(["deploy", "--local"])
+        .arg(&bundle)
+        .arg("--deployment-root")
+        .arg(&root)
+        .arg("--target-root")
+        .arg(&target)
+        .arg("--policy")
+        .arg(&policy)
+        .envs(secrets);
+    let output = cmd.output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
+    let env = std::fs::read_to_string(target.join("env-BeforeInstall")).unwrap();
+    for (name, value) in secrets {
+        assert!(!env.contains(name) && !env.contains(value), "{name} leaked:\n{env}");
+    }
+    for name in ["LIFECYCLE_EVENT=BeforeInstall", "APPLICATION_NAME=", "PATH=/usr/local/sbin:"] {
+        assert!(env.lines().any(|l| l.starts_with(name)), "{name} missing:\n{env}");
     }
 }
 
