@@ -86,6 +86,13 @@ fn main() {
     report("hello-web AfterInstall (2 file writes)", &wasm, &bash);
     let native = native_writes(&wasm_dir, runs);
     row("  the same 2 writes from native Rust", runs, &native);
+    let (w50, n50) = (percentile(&wasm, 50.0), percentile(&native, 50.0));
+    println!(
+        "  ratio wasm/native: p50 {:.1}x, p99 {:.1}x (goal 2.5x: {})",
+        ratio(w50, n50),
+        ratio(percentile(&wasm, 99.0), percentile(&native, 99.0)),
+        if w50 * 2 <= n50 * 5 { "met" } else { "not met" }
+    );
 
     let (compile, cached) = compile_vs_cached(&after_install, scratch.path());
     println!();

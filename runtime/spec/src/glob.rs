@@ -1,15 +1,17 @@
 //! The one glob dialect of davit (`*`, `?`, and in command arguments the `{target-root}`
 //! placeholder), compiled once at parse time: matching a string, and deciding whether one
-//! pattern covers everything another can match.
+//! pattern covers everything another can match. A wildcard never matches a control character
+//! (newline, tab, ESC, NUL …): what a wildcard lets through is always printable.
 
 /// One element of a compiled pattern.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Tok {
     /// This exact character.
     Lit(char),
-    /// Any run of characters, possibly empty (`*`; `**` inside an argument means the same).
+    /// Any run of characters but control characters, possibly empty (`*`; `**` inside an
+    /// argument means the same).
     Star,
-    /// Exactly one character (`?`).
+    /// Exactly one character, not a control character (`?`).
     One,
     /// The `{target-root}` placeholder: unresolved, it matches nothing.
     Root,
@@ -74,7 +76,7 @@ pub(crate) fn matches(toks: &[Tok], text: &str) -> bool {
                 pi += 1;
                 continue;
             }
-            Some(Tok::One) => {
+            Some(Tok::One) if !s[si].is_control() => {
                 pi += 1;
                 si += 1;
                 continue;
@@ -87,6 +89,8 @@ pub(crate) fn matches(toks: &[Tok], text: &str) -> bool {
             _ => {}
         }
         match backtrack {
+            // The star may not swallow a control character: no later split can help.
+            Some((_, from)) if s[from].is_control() => return false,
             Some((star, from)) => {
                 pi = star + 1;
                 si = from + 1;
@@ -101,7 +105,8 @@ pub(crate) fn matches(toks: &[Tok], text: &str) -> bool {
 /// Whether every string `request` can match is matched by `policy` (for any target root).
 ///
 /// Sound, not complete: `policy`'s `*` may absorb any run of `request`'s elements, its `?` one
-/// literal or `?`, its literals and `{target-root}` only the same element.
+/// literal or `?`, its literals and `{target-root}` only the same element. A literal control
+/// character of `request` is never absorbed by a wildcard, which could not match it.
 pub(crate) fn subsumes(policy: &[Tok], request: &[Tok]) -> bool {
     let width = request.len() + 1;
     let mut memo = vec![None; (policy.len() + 1) * width];
@@ -115,15 +120,22 @@ fn sub(p: &[Tok], r: &[Tok], i: usize, j: usize, memo: &mut [Option<bool>], widt
     let result = match (p.get(i), r.get(j)) {
         (None, next) => next.is_none(),
         (Some(Tok::Star), next) => {
-            sub(p, r, i + 1, j, memo, width) || (next.is_some() && sub(p, r, i, j + 1, memo, width))
+            sub(p, r, i + 1, j, memo, width)
+                || (next.is_some_and(|t| !is_control(t)) && sub(p, r, i, j + 1, memo, width))
         }
         (Some(_), None) => false,
-        (Some(Tok::One), Some(Tok::Lit(_) | Tok::One)) => sub(p, r, i + 1, j + 1, memo, width),
+        (Some(Tok::One), Some(t @ (Tok::Lit(_) | Tok::One))) if !is_control(t) => {
+            sub(p, r, i + 1, j + 1, memo, width)
+        }
         (Some(Tok::One), Some(_)) => false,
         (Some(mine), Some(theirs)) => mine == theirs && sub(p, r, i + 1, j + 1, memo, width),
     };
     memo[i * width + j] = Some(result);
     result
+}
+
+fn is_control(tok: &Tok) -> bool {
+    matches!(tok, Tok::Lit(c) if c.is_control())
 }
 
 /// Whether `text` has a `..` path component.
@@ -141,7 +153,17 @@ mod tests {
 
     #[test]
     fn matching() {
-        assert!(matches(&c("*"), ""));
+        assert!(
+            matches(&c("*"), ""),
+            "plain globs: arguments add their own rules"
+        );
+        assert!(
+            !matches(&c("*"), "a\nb"),
+            "a wildcard never matches a control character"
+        );
+        assert!(!matches(&c("a?b"), "a\tb"));
+        assert!(!matches(&c("*b"), "\u{1b}b"));
+        assert!(matches(&c("a\tb"), "a\tb"), "a literal one matches itself");
         assert!(matches(&c("*"), "anything/at/all"));
         assert!(matches(&c("a*c"), "abbbc"));
         assert!(matches(&c("a*c"), "ac"));
@@ -156,6 +178,33 @@ mod tests {
             !matches(&c("{target-root}/x"), "/x"),
             "unresolved placeholders match nothing"
         );
+    }
+
+    /// The obvious recursive matcher, to check the backtracking one against.
+    fn reference(p: &[Tok], s: &[char]) -> bool {
+        match (p.first(), s.first()) {
+            (None, _) => s.is_empty(),
+            (Some(Tok::Star), _) => {
+                reference(&p[1..], s)
+                    || s.first()
+                        .is_some_and(|c| !c.is_control() && reference(p, &s[1..]))
+            }
+            (Some(Tok::One), Some(c)) => !c.is_control() && reference(&p[1..], &s[1..]),
+            (Some(Tok::Lit(l)), Some(c)) => l == c && reference(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn matches_agrees_with_the_reference(
+            p in "[ab*?\\n]{0,6}",
+            s in "[ab\\n\\t]{0,8}",
+        ) {
+            let toks = c(&p);
+            let chars: Vec<char> = s.chars().collect();
+            proptest::prop_assert_eq!(matches(&toks, &s), reference(&toks, &chars));
+        }
     }
 
     #[test]
@@ -193,5 +242,8 @@ mod tests {
         assert!(!s("?", "{target-root}"));
         assert!(!s("/opt/*", "{target-root}/opt/x"));
         assert!(!s("{target-root}/opt/*", "/opt/x"));
+        assert!(!s("*", "a\nb"), "`*` cannot match the newline");
+        assert!(!s("a?b", "a\tb"));
+        assert!(s("a\nb", "a\nb"));
     }
 }

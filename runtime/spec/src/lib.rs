@@ -74,7 +74,7 @@ mod units;
 mod url;
 
 pub use appspec::*;
-pub use command::{ArgPattern, CommandGrant};
+pub use command::{ArgPattern, CommandGrant, PathArg};
 pub use error::{SpecError, ValueError};
 pub use grant::*;
 pub use intersect::EffectiveGrant;

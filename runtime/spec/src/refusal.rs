@@ -68,6 +68,13 @@ pub enum Reason {
         /// The requested pattern there (`None`: the request has fewer arguments).
         requested: Option<ArgPattern>,
     },
+    /// A `{path:DIR}` argument whose directory the hook is not granted.
+    PathNotGranted {
+        /// 1-based position of the argument.
+        position: usize,
+        /// The pattern.
+        pattern: ArgPattern,
+    },
     /// A limit above the policy maximum.
     AboveMax {
         /// The policy key: `max_timeout`, `max_memory`, `max_output`.
@@ -165,6 +172,11 @@ impl fmt::Display for Reason {
                     (Some(a), None) => write!(f, "requires `{a}` as argument {position}"),
                 }
             }
+            Self::PathNotGranted { position, pattern } => write!(
+                f,
+                "argument {position} `{pattern}` names a directory that is not in or under \
+                 the hook's own `directories` grants"
+            ),
             Self::AboveMax {
                 key,
                 max,

@@ -50,17 +50,53 @@ fn get(port: u16) -> String {
     body
 }
 
-/// Stops the server the example started, whatever version it is.
+/// Stops the server the example started, whatever version it is, as an operator would.
 struct Server(PathBuf);
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(self.0.join("var/lib/hello-web/hello-web.pid")) {
-            let _ = std::process::Command::new("/bin/kill")
-                .arg(pid.trim())
-                .status();
-        }
+        let _ = davit()
+            .args([
+                "services",
+                "stop",
+                "-a",
+                "hello-web",
+                "-g",
+                GROUP,
+                "--grace",
+                "1",
+            ])
+            .arg("--deployment-root")
+            .arg(&self.0)
+            .output();
     }
+}
+
+const GROUP: &str = "default-local-deployment-group";
+
+/// The services recorded for the example's group: (pid, running).
+fn services(root: &Path) -> Vec<(u64, bool)> {
+    let out = davit()
+        .args(["services", "list", "-a", "hello-web", "--output", "json"])
+        .arg("--deployment-root")
+        .arg(root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["pid"].as_u64().unwrap(), s["running"].as_bool().unwrap()))
+        .collect()
+}
+
+fn alive(pid: u64) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
 }
 
 #[test]
@@ -68,7 +104,7 @@ fn v1_then_v2_then_a_broken_v3_leaves_v2_as_last_good() {
     let dir = tempfile::tempdir().unwrap();
     let (example, policy, port) = example_on_free_port(dir.path());
     let (root, target) = (dir.path().join("root"), dir.path().join("target"));
-    let _server = Server(target.clone());
+    let _server = Server(root.clone());
     let deploy = |bundle: &Path| {
         davit()
             .args(["deploy", "--local"])
@@ -91,6 +127,13 @@ fn v1_then_v2_then_a_broken_v3_leaves_v2_as_last_good() {
     assert!(www.join("v1-only.txt").exists());
     let config = std::fs::read_to_string(target.join("etc/hello-web/config.json")).unwrap();
     assert!(config.contains(&port.to_string()), "{config}");
+    let first = services(&root);
+    assert_eq!(
+        first.len(),
+        1,
+        "the server ApplicationStart spawned is recorded"
+    );
+    assert!(first[0].1 && alive(first[0].0));
 
     // The same revision again: its ApplicationStop must stop the running server first.
     let again = deploy(&example);
@@ -103,6 +146,16 @@ fn v1_then_v2_then_a_broken_v3_leaves_v2_as_last_good() {
         "{}",
         again["events"][0]
     );
+    // davit itself stopped the server it recorded: the hook has no `kill` grant.
+    let stop = again["events"][0]["detail"].as_str().unwrap();
+    assert!(
+        stop.contains(&format!("(pid {}", first[0].0)) && stop.ends_with("stopped"),
+        "{stop}"
+    );
+    assert!(!alive(first[0].0), "v1's first server is gone");
+    let second = services(&root);
+    assert_eq!(second.len(), 1);
+    assert_ne!(second[0].0, first[0].0);
 
     let v2 = deploy(&example.join("versions/v2"));
     assert_eq!(v2.status.code(), Some(0), "{:?}", text(&v2));

@@ -11,7 +11,8 @@ use crate::path::AbsPath;
 pub use arg::ArgPattern;
 
 /// A native command a hook may run: this exact program, with arguments matching these patterns
-/// position by position. Nothing here ever goes through a shell.
+/// position by position (see [`ArgPattern`] for the syntax). Nothing here ever goes through a
+/// shell.
 ///
 /// ```
 /// use std::path::Path;
@@ -20,16 +21,28 @@ pub use arg::ArgPattern;
 /// let args = ["-m", "http.server", "*", "--directory", "{target-root}/opt/www"];
 /// let grant = CommandGrant::new(
 ///     AbsPath::try_from("/usr/bin/python3").unwrap(),
-///     args.iter().map(|a| ArgPattern::try_from(*a)).collect::<Result<_, _>>().unwrap(),
+///     args.iter().map(|a| ArgPattern::try_from(*a).unwrap()).collect(),
 /// )
 /// .unwrap()
 /// .resolve(Path::new("/"));
 /// let run = |args: &[&str]| {
-///     grant.allows("/usr/bin/python3", &args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+///     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+///     grant.allows("/usr/bin/python3", &args).is_some()
 /// };
 /// assert!(run(&["-m", "http.server", "8080", "--directory", "/opt/www"]));
+/// assert!(!run(&["-m", "http.server", "-c", "--directory", "/opt/www"]));
 /// assert!(!run(&["-m", "http.server", "8080"]));
 /// assert!(!run(&["-c", "http.server", "8080", "--directory", "/opt/www"]));
+///
+/// // `{path:DIR}`: the sandbox is told which arguments to resolve beneath which directory.
+/// let cat = CommandGrant::new(
+///     AbsPath::try_from("/bin/cat").unwrap(),
+///     vec![ArgPattern::try_from("{path:/var/lib/app}").unwrap()],
+/// )
+/// .unwrap();
+/// let paths = cat.allows("/bin/cat", &["/var/lib/app/state".to_owned()]).unwrap();
+/// assert_eq!((paths[0].index, paths[0].under.as_str()), (0, "/var/lib/app"));
+/// assert!(cat.allows("/bin/cat", &["/etc/shadow".to_owned()]).is_none());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CommandGrant {
@@ -37,6 +50,16 @@ pub struct CommandGrant {
     pub program: AbsPath,
     /// One pattern per argument; only the last may be a lone `**`.
     pub args: Vec<ArgPattern>,
+}
+
+/// An argument of an allowed invocation that matched a `{path:DIR}` pattern: the sandbox must
+/// resolve it beneath `under` (links followed, never out of it) before it runs the program.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PathArg {
+    /// Its index in the arguments (0 for the first argument after the program).
+    pub index: usize,
+    /// The directory it must lie under, as the hook sees it.
+    pub under: AbsPath,
 }
 
 impl CommandGrant {
@@ -56,12 +79,20 @@ impl CommandGrant {
 
     /// The grant with `{target-root}` replaced by `target_root` (`/` becomes the empty string,
     /// so `{target-root}/opt` is `/opt`; trailing slashes are dropped). A root that is not
-    /// UTF-8 leaves the placeholder unresolved, so arguments using it match nothing.
+    /// UTF-8, not a clean absolute path (`.`, `..` or empty components) or has a control
+    /// character leaves the placeholder unresolved, so arguments using it match nothing.
+    /// `{path:…}` directories are paths as the hook sees them and are not changed.
     pub fn resolve(&self, target_root: &Path) -> Self {
         let Some(root) = target_root.to_str() else {
             return self.clone();
         };
         let root = root.trim_end_matches('/');
+        let clean = root.is_empty()
+            || (!root.chars().any(char::is_control)
+                && AbsPath::try_from(root).is_ok_and(|p| p.as_str() == root));
+        if !clean {
+            return self.clone();
+        }
         Self {
             program: self.program.clone(),
             args: self.args.iter().map(|a| a.resolve(root)).collect(),
@@ -69,27 +100,50 @@ impl CommandGrant {
     }
 
     /// Whether running `program` with `args` is allowed: the exact program, the right number of
-    /// arguments, each matching its pattern.
-    pub fn allows(&self, program: &str, args: &[String]) -> bool {
+    /// arguments, each matching its pattern (every one beyond a trailing lone `**` as `*`).
+    ///
+    /// `None` if refused. `Some` lists the arguments that matched a `{path:DIR}` pattern, in
+    /// order: each is allowed only once the sandbox has resolved it beneath its directory.
+    pub fn allows(&self, program: &str, args: &[String]) -> Option<Vec<PathArg>> {
         if program != self.program.as_str() {
-            return false;
+            return None;
         }
         let (fixed, rest) = match self.args.split_last() {
-            Some((last, fixed)) if last.is_rest() => (fixed, true),
-            _ => (self.args.as_slice(), false),
+            Some((last, fixed)) if last.is_rest() => (fixed, Some(last)),
+            _ => (self.args.as_slice(), None),
         };
-        let arity = if rest {
-            args.len() >= fixed.len()
-        } else {
-            args.len() == fixed.len()
+        let arity = match rest {
+            Some(_) => args.len() >= fixed.len(),
+            None => args.len() == fixed.len(),
         };
-        arity && fixed.iter().zip(args).all(|(p, a)| p.matches(a))
+        if !arity {
+            return None;
+        }
+        let mut paths = Vec::new();
+        for (index, (pattern, arg)) in fixed.iter().zip(args).enumerate() {
+            if !pattern.matches(arg) {
+                return None;
+            }
+            if let Some(dir) = pattern.path_under() {
+                paths.push(PathArg {
+                    index,
+                    under: dir.clone(),
+                });
+            }
+        }
+        if let Some(rest) = rest
+            && !args[fixed.len()..].iter().all(|a| rest.matches(a))
+        {
+            return None;
+        }
+        Some(paths)
     }
 
     /// Whether every invocation `request` allows is also allowed by `self`. On refusal, the
     /// 1-based argument position that is not covered (0 for a different program).
     ///
-    /// A request that ends in a lone `**` is covered only by a policy `**` at or before it.
+    /// A policy `**` covers each remaining requested argument that `*` covers; a request that
+    /// ends in a lone `**` is covered only by a policy `**` at or before it.
     ///
     /// # Errors
     ///
@@ -100,7 +154,12 @@ impl CommandGrant {
         }
         for (i, requested) in request.args.iter().enumerate() {
             match self.args.get(i) {
-                Some(mine) if mine.is_rest() => return Ok(()),
+                Some(mine) if mine.is_rest() => {
+                    return match request.args[i..].iter().position(|r| !mine.subsumes(r)) {
+                        Some(j) => Err(i + j + 1),
+                        None => Ok(()),
+                    };
+                }
                 Some(mine) if mine.subsumes(requested) => {}
                 _ => return Err(i + 1),
             }
@@ -109,6 +168,15 @@ impl CommandGrant {
             Some(mine) if !mine.is_rest() => Err(request.args.len() + 1),
             _ => Ok(()),
         }
+    }
+
+    /// The policy's pattern at 1-based `position`: a trailing `**` stands for every position
+    /// from its own on.
+    pub fn pattern_at(&self, position: usize) -> Option<&ArgPattern> {
+        let i = position.checked_sub(1)?;
+        self.args
+            .get(i)
+            .or_else(|| self.args.last().filter(|last| last.is_rest()))
     }
 }
 
@@ -138,6 +206,12 @@ mod tests {
         args.iter().map(|a| (*a).to_owned()).collect()
     }
 
+    impl CommandGrant {
+        fn ok(&self, program: &str, args: &[&str]) -> bool {
+            self.allows(program, &strings(args)).is_some()
+        }
+    }
+
     #[test]
     fn double_star_only_last() {
         let args = ["a", "**", "b"]
@@ -150,21 +224,60 @@ mod tests {
     #[test]
     fn allows_exact_program_arity_and_patterns() {
         let g = cmd("/usr/bin/git", &["-C", "/srv/*", "pull"]);
-        assert!(g.allows("/usr/bin/git", &strings(&["-C", "/srv/app", "pull"])));
-        assert!(!g.allows("git", &strings(&["-C", "/srv/app", "pull"])));
-        assert!(!g.allows("/usr/bin/git", &strings(&["-C", "/srv/app"])));
-        assert!(!g.allows("/usr/bin/git", &strings(&["-C", "/srv/app", "pull", "x"])));
-        assert!(!g.allows("/usr/bin/git", &strings(&["-C", "/srv/../etc", "pull"])));
+        assert!(g.ok("/usr/bin/git", &["-C", "/srv/app", "pull"]));
+        assert!(!g.ok("git", &["-C", "/srv/app", "pull"]));
+        assert!(!g.ok("/usr/bin/git", &["-C", "/srv/app"]));
+        assert!(!g.ok("/usr/bin/git", &["-C", "/srv/app", "pull", "x"]));
+        assert!(!g.ok("/usr/bin/git", &["-C", "/srv/../etc", "pull"]));
         let rest = cmd("/bin/echo", &["hi", "**"]);
-        assert!(rest.allows("/bin/echo", &strings(&["hi"])));
-        assert!(rest.allows("/bin/echo", &strings(&["hi", "a", "b"])));
-        assert!(!rest.allows("/bin/echo", &strings(&["ho"])));
+        assert!(rest.ok("/bin/echo", &["hi"]));
+        assert!(rest.ok("/bin/echo", &["hi", "a", "b"]));
+        assert!(!rest.ok("/bin/echo", &["ho"]));
+    }
+
+    /// Issue 8: `*` matched option-like arguments, so `/bin/kill -0 *` ran `kill -0 -1`.
+    #[test]
+    fn star_does_not_match_options_issue_8() {
+        let kill = cmd("/bin/kill", &["-TERM", "*"]);
+        assert!(kill.ok("/bin/kill", &["-TERM", "4242"]));
+        for bad in [
+            "-1", "--", "-9", "", "1
+2",
+        ] {
+            assert!(!kill.ok("/bin/kill", &["-TERM", bad]), "{bad:?}");
+        }
+        let echo = cmd("/bin/echo", &["hi", "**"]);
+        assert!(
+            !echo.ok("/bin/echo", &["hi", "a", "-e"]),
+            "`**` checks every argument"
+        );
+        assert!(!echo.ok("/bin/echo", &["hi", ""]));
+        let any = cmd("/bin/kill", &["{any}"]);
+        assert!(any.ok("/bin/kill", &["-1"]), "`{any}` says so explicitly");
+    }
+
+    #[test]
+    fn allows_reports_path_arguments() {
+        let g = cmd(
+            "/bin/cp",
+            &["-a", "{path:/srv/in}", "{path:/srv/out}", "**"],
+        );
+        let paths = g
+            .allows("/bin/cp", &strings(&["-a", "/srv/in/x", "/srv/out/", "y"]))
+            .unwrap();
+        let shown: Vec<_> = paths.iter().map(|p| (p.index, p.under.as_str())).collect();
+        assert_eq!(shown, [(1, "/srv/in"), (2, "/srv/out")]);
+        assert!(!g.ok("/bin/cp", &["-a", "/srv/out/x", "/srv/out/"]));
+        assert_eq!(
+            cmd("/bin/true", &[]).allows("/bin/true", &[]),
+            Some(Vec::new())
+        );
     }
 
     #[test]
     fn resolve_fills_the_target_root() {
         let g = cmd("/bin/ls", &["{target-root}/opt"]);
-        let run = |g: &CommandGrant, a: &str| g.allows("/bin/ls", &strings(&[a]));
+        let run = |g: &CommandGrant, a: &str| g.ok("/bin/ls", &[a]);
         assert!(!run(&g, "/opt"), "unresolved");
         assert!(run(&g.resolve(Path::new("/")), "/opt"));
         assert!(run(&g.resolve(Path::new("/srv/root/")), "/srv/root/opt"));
@@ -172,6 +285,17 @@ mod tests {
             g.resolve(Path::new("/srv/root")).to_string(),
             "/bin/ls /srv/root/opt"
         );
+        for unclean in ["/srv/../etc", "/srv/./x", "srv", "/srv/a\nb"] {
+            assert!(
+                !run(
+                    &g.resolve(Path::new(&unclean)),
+                    &format!("{}/opt", unclean.trim_end_matches('/'))
+                ),
+                "{unclean:?}"
+            );
+        }
+        let p = cmd("/bin/ls", &["{path:/opt}"]);
+        assert_eq!(p.resolve(Path::new("/srv/root")), p, "a guest path");
     }
 
     #[test]
@@ -238,6 +362,21 @@ mod tests {
             cmd("/bin/echo", &["*"]).covers(&cmd("/bin/echo", &["a", "b"])),
             Err(2)
         );
+        let rest = cmd("/bin/echo", &["hi", "**"]);
+        assert_eq!(rest.covers(&cmd("/bin/echo", &["hi", "a", "-e"])), Err(3));
+        assert_eq!(
+            rest.covers(&cmd("/bin/echo", &["hi", "a", "{any}"])),
+            Err(3)
+        );
+        assert_eq!(rest.covers(&cmd("/bin/echo", &["hi", "*", "**"])), Ok(()));
+        assert_eq!(rest.pattern_at(3).map(ArgPattern::as_str), Some("**"));
+        assert_eq!(cmd("/bin/echo", &["hi"]).pattern_at(2), None);
+        let kill = cmd("/bin/kill", &["-TERM", "*"]);
+        assert_eq!(kill.covers(&cmd("/bin/kill", &["-TERM", "-1"])), Err(2));
+        assert_eq!(kill.covers(&cmd("/bin/kill", &["-TERM", "{any}"])), Err(2));
+        assert_eq!(kill.covers(&cmd("/bin/kill", &["-TERM", "42"])), Ok(()));
+        let any = cmd("/bin/kill", &["-TERM", "{any}"]);
+        assert_eq!(any.covers(&kill), Ok(()));
     }
 
     #[test]

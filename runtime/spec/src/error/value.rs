@@ -138,11 +138,34 @@ pub enum ValueError {
         /// The value.
         got: String,
     },
-    /// A URL path with `.` or `..` segments.
-    #[error("must not contain `.` or `..` path segments, got `{got}`")]
+    /// A URL path with `.` or `..` segments, also percent-encoded.
+    #[error("must not contain `.` or `..` path segments (also encoded, as `%2e`), got `{got}`")]
     UrlDotSegment {
         /// The value.
         got: String,
+    },
+    /// A URL path with an encoded `/` or `\`, or a double-encoded `.`, `/`, `\` or `%`.
+    #[error(
+        "must not contain an encoded `/` or `\\` (`%2F`, `%5C`), nor a `.`, `/`, `\\` or `%` encoded twice (`%252E` …), got `{got}`"
+    )]
+    UrlEncodedSeparator {
+        /// The value.
+        got: String,
+    },
+    /// A URL with a backslash, white space or a control character, which WHATWG parsing would
+    /// silently turn into something else.
+    #[error("must not contain `\\`, white space or control characters, got `{got:?}`")]
+    UrlCharacter {
+        /// The value.
+        got: String,
+    },
+    /// A URL the WHATWG parser refuses, or with a stray `%`.
+    #[error("must be a valid URL ({why}), got `{got}`")]
+    UrlSyntax {
+        /// The value.
+        got: String,
+        /// What is wrong.
+        why: String,
     },
     /// `**` before the last argument pattern.
     #[error("may use `**` only as the last argument, found it at position {position}")]
@@ -150,11 +173,27 @@ pub enum ValueError {
         /// 1-based position of the offending argument.
         position: usize,
     },
-    /// `{something}` other than `{target-root}`.
-    #[error("uses unknown placeholder `{{{name}}}`, the only one is `{{target-root}}`")]
+    /// `{something}` other than `{target-root}`, `{any}` and `{path:…}`.
+    #[error(
+        "uses unknown placeholder `{{{name}}}`, the placeholders are `{{target-root}}`, `{{any}}` and `{{path:/dir}}`"
+    )]
     UnknownPlaceholder {
         /// The name between the braces.
         name: String,
+    },
+    /// `{any}` or `{path:…}` inside a longer argument.
+    #[error("may use `{{any}}` and `{{path:…}}` only as a whole argument, got `{got}`")]
+    PlaceholderNotWhole {
+        /// The argument pattern.
+        got: String,
+    },
+    /// `{path:…}` without a clean absolute directory.
+    #[error(
+        "must name a clean absolute directory in `{{path:…}}`, like `{{path:/var/lib/app}}`, got `{got}`"
+    )]
+    PathPlaceholder {
+        /// The argument pattern.
+        got: String,
     },
     /// Not an environment variable name (or glob of names).
     #[error(

@@ -149,7 +149,7 @@ impl HostPolicy {
             self.check_url(&mut c, u);
         }
         for cmd in &request.commands {
-            self.check_command(&mut c, cmd);
+            self.check_command(&mut c, cmd, &request.directories);
         }
         for e in &request.env {
             if !self

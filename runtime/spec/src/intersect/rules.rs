@@ -99,8 +99,27 @@ impl HostPolicy {
         c.refuse(Grant::Url(want.clone()), &u.at, reason);
     }
 
-    pub(super) fn check_command(&self, c: &mut Check<'_>, cmd: &Located<CommandGrant>) {
+    /// `dirs` are the hook's own directory grants: a `{path:DIR}` argument must name one of
+    /// them or lie beneath one, or the sandbox would have nothing to resolve it in.
+    pub(super) fn check_command(
+        &self,
+        c: &mut Check<'_>,
+        cmd: &Located<CommandGrant>,
+        dirs: &[Located<GrantedDir>],
+    ) {
         let want = &cmd.value;
+        for (i, arg) in want.args.iter().enumerate() {
+            if let Some(dir) = arg.path_under()
+                && !dirs.iter().any(|d| dir.starts_with(&d.value.path))
+            {
+                let reason = Reason::PathNotGranted {
+                    position: i + 1,
+                    pattern: arg.clone(),
+                };
+                c.refuse(Grant::Command(want.clone()), &cmd.at, reason);
+                return;
+            }
+        }
         let mut closest: Option<(&Located<CommandGrant>, usize)> = None;
         for r in &self.commands {
             match r.value.covers(want) {
@@ -114,7 +133,7 @@ impl HostPolicy {
             Some((r, position)) => Reason::Argument {
                 rule: rule("commands", r, r.value.to_string()),
                 position,
-                allowed: r.value.args.get(position - 1).cloned(),
+                allowed: r.value.pattern_at(position).cloned(),
                 requested: want.args.get(position - 1).cloned(),
             },
             None => c.no_rule(),
