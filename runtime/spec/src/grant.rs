@@ -62,6 +62,66 @@ impl EnvName {
     }
 }
 
+impl EnvName {
+    /// Whether this variable changes what a program loads or runs (it is in [`LOADER_ENV`]):
+    /// a host policy grants it only by naming it exactly, never by a glob.
+    pub fn changes_loading(&self) -> bool {
+        LOADER_ENV
+            .iter()
+            .any(|entry| match entry.strip_suffix('*') {
+                Some(prefix) => self.0.starts_with(prefix),
+                None => self.0 == *entry,
+            })
+    }
+}
+
+/// Environment variables that change what a program loads or runs, or where it trusts
+/// certificates, finds names or writes temporary files: whoever sets one can run code in every
+/// native command a hook starts. An `[[env]]` policy rule grants one of these only by naming it
+/// exactly (`name = "LD_LIBRARY_PATH"`), never by a glob like `LD_*` or `*`. An entry ending in
+/// `*` stands for every name with that prefix.
+pub const LOADER_ENV: &[&str] = &[
+    // The dynamic loader and the C library.
+    "LD_*",
+    "DYLD_*",
+    "GCONV_PATH",
+    "GLIBC_TUNABLES",
+    "MALLOC_*",
+    "LOCPATH",
+    "NLSPATH",
+    "HOSTALIASES",
+    "RES_OPTIONS",
+    "LOCALDOMAIN",
+    "TMPDIR",
+    // Where programs and interpreters look for code.
+    "PATH",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONSTARTUP",
+    "PERL5LIB",
+    "PERLLIB",
+    "PERL5OPT",
+    "RUBYLIB",
+    "RUBYOPT",
+    "NODE_OPTIONS",
+    "NODE_PATH",
+    "LUA_*",
+    "JAVA_TOOL_OPTIONS",
+    "JDK_JAVA_OPTIONS",
+    "_JAVA_OPTIONS",
+    "GIT_*",
+    // Shells.
+    "BASH_ENV",
+    "ENV",
+    "IFS",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    // Which certificates TLS trusts.
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
 /// Whether `text` is a variable name, allowing the glob characters `extra`.
 pub(crate) fn is_env_name(text: &str, extra: &[char]) -> bool {
     let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || extra.contains(&c);
@@ -107,9 +167,13 @@ pub struct Limits {
     pub memory: ByteSize,
     /// Captured stdout plus stderr; more is truncated.
     pub output: ByteSize,
+    /// Services it may start with `spawn` (the policy's `max_services`).
+    pub services: u32,
 }
 
 impl Limits {
+    /// Services a hook may start when the policy says nothing: 4.
+    pub const DEFAULT_SERVICES: u32 = 4;
     /// The memory limit of a hook that asks for none: 128MiB.
     pub const DEFAULT_MEMORY: ByteSize = ByteSize::mib(128);
     /// The output limit of a hook that asks for none: 1MiB.
@@ -226,6 +290,47 @@ mod tests {
         assert!(EnvName::try_from("_x1").is_ok());
         for bad in ["", "1X", "A-B", "A=B", "A*"] {
             assert!(EnvName::try_from(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loader_variables() {
+        let loads = |n: &str| EnvName::try_from(n).unwrap().changes_loading();
+        for name in [
+            "LD_PRELOAD",
+            "LD_LIBRARY_PATH",
+            "LD_",
+            "PATH",
+            "GIT_SSH_COMMAND",
+            "DYLD_INSERT_LIBRARIES",
+            "MALLOC_CHECK_",
+            "GLIBC_TUNABLES",
+            "_JAVA_OPTIONS",
+            "BASH_ENV",
+            "ENV",
+            "IFS",
+            "TMPDIR",
+        ] {
+            assert!(loads(name), "{name}");
+        }
+        for name in [
+            "LANG",
+            "APP_MODE",
+            "PATHS",
+            "MYPATH",
+            "LD",
+            "ENVIRONMENT",
+            "HOME",
+        ] {
+            assert!(!loads(name), "{name}");
+        }
+        for entry in LOADER_ENV {
+            let name = entry.trim_end_matches('*');
+            assert!(is_env_name(name, &[]), "{entry}");
+            assert_eq!(
+                entry.matches('*').count(),
+                usize::from(entry.ends_with('*'))
+            );
         }
     }
 

@@ -5,7 +5,7 @@ use std::fmt;
 use crate::appspec::HookRef;
 use crate::command::ArgPattern;
 use crate::error::one_of;
-use crate::grant::{Access, Grant};
+use crate::grant::{Access, EnvName, Grant};
 use crate::location::Location;
 use crate::policy::PortRange;
 use crate::url::UrlPrefix;
@@ -13,7 +13,7 @@ use crate::url::UrlPrefix;
 /// A policy rule, as named in a refusal: `policy.toml:14:1 ([[directories]] /opt/hello-web, read)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleRef {
-    /// The rule's table: `directories`, `tcp`, `urls`, `commands`.
+    /// The rule's table: `directories`, `tcp`, `urls`, `commands`, `env`.
     pub table: &'static str,
     /// Where the rule starts.
     pub at: Location,
@@ -74,6 +74,13 @@ pub enum Reason {
         position: usize,
         /// The pattern.
         pattern: ArgPattern,
+    },
+    /// A variable that changes what programs load, matched only by a glob rule.
+    LoaderEnvGlob {
+        /// The variable.
+        name: EnvName,
+        /// The glob rule that matches it.
+        rule: RuleRef,
     },
     /// A limit above the policy maximum.
     AboveMax {
@@ -176,6 +183,12 @@ impl fmt::Display for Reason {
                 f,
                 "argument {position} `{pattern}` names a directory that is not in or under \
                  the hook's own `directories` grants"
+            ),
+            Self::LoaderEnvGlob { name, rule } => write!(
+                f,
+                "`{name}` changes what programs load: the policy must name it exactly, not by \
+                 the glob `{}` at {}",
+                rule.summary, rule.at
             ),
             Self::AboveMax {
                 key,

@@ -152,14 +152,7 @@ impl HostPolicy {
             self.check_command(&mut c, cmd, &request.directories);
         }
         for e in &request.env {
-            if !self
-                .env
-                .iter()
-                .any(|rule| rule.value.matches(&e.value.name))
-            {
-                let reason = c.no_rule();
-                c.refuse(Grant::Env(e.value.name.clone()), &e.at, reason);
-            }
+            self.check_env(&mut c, e);
         }
         let l = &self.limits;
         let timeout = c.limit(

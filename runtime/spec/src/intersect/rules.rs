@@ -2,7 +2,7 @@
 
 use super::{Check, rule};
 use crate::command::CommandGrant;
-use crate::grant::{Grant, GrantedDir};
+use crate::grant::{EnvGrant, Grant, GrantedDir};
 use crate::location::Located;
 use crate::net::TcpTarget;
 use crate::policy::HostPolicy;
@@ -139,5 +139,29 @@ impl HostPolicy {
             None => c.no_rule(),
         };
         c.refuse(Grant::Command(want.clone()), &cmd.at, reason);
+    }
+
+    /// A variable in [`LOADER_ENV`](crate::LOADER_ENV) is allowed only by a rule that names it
+    /// exactly, any other by any rule that matches it.
+    pub(super) fn check_env(&self, c: &mut Check<'_>, e: &Located<EnvGrant>) {
+        let name = &e.value.name;
+        let mut matching = self.env.iter().filter(|r| r.value.matches(name));
+        let reason = if name.changes_loading() {
+            if matching.clone().any(|r| r.value.as_str() == name.as_str()) {
+                return;
+            }
+            match matching.next() {
+                Some(glob) => Reason::LoaderEnvGlob {
+                    name: name.clone(),
+                    rule: rule("env", glob, glob.value.to_string()),
+                },
+                None => c.no_rule(),
+            }
+        } else if matching.next().is_some() {
+            return;
+        } else {
+            c.no_rule()
+        };
+        c.refuse(Grant::Env(name.clone()), &e.at, reason);
     }
 }

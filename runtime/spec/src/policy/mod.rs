@@ -50,7 +50,7 @@ pub use tcp::{HostPattern, PortRange, TcpRule};
 /// args = ["-m", "http.server", "*", "--directory", "{target-root}/opt/hello-web/**"]
 ///
 /// [[env]]
-/// name = "LANG"               # exact or glob like "APP_*"
+/// name = "LANG"               # exact or glob like "APP_*"; `LD_*`, `PATH`, `GIT_*` … only exact
 ///
 /// [signatures]
 /// require = true              # deploy only revisions signed by a trusted key
@@ -192,7 +192,14 @@ pub struct EnvPattern {
 }
 
 impl EnvPattern {
-    /// Whether `name` matches.
+    /// The rule as written: a name, or a glob of names.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether `name` matches. A variable that
+    /// [changes what programs load](EnvName::changes_loading) is granted only by a rule whose
+    /// text is its name; see [`HostPolicy::check`].
     pub fn matches(&self, name: &EnvName) -> bool {
         glob::matches(&self.toks, name.as_str())
     }

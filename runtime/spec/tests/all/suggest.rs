@@ -23,7 +23,8 @@ hooks:
         commands:
           - {program: /usr/bin/systemctl, args: ["restart", "app-*.service"]}
           - {program: /usr/bin/logger, args: ["-t", "app", "**"]}
-        env: ["LANG", {name: APP_MODE, value: "blue"}]
+          - {program: /bin/cat, args: ["{path:/srv/app}", "{any}"]}
+        env: ["LANG", {name: APP_MODE, value: "blue"}, LD_LIBRARY_PATH]
         limits: {memory: 256MiB, output: 4MiB}
   AfterInstall:
     - location: hooks/b.wasm
@@ -126,6 +127,8 @@ fn the_suggestion_for_every_grant_kind_allows_it() {
         r#"prefix = "https://api.example.com/v1/""#,
         r#"args = ["restart", "app-*.service"]"#,
         r#"name = "APP_MODE""#,
+        r#"name = "LD_LIBRARY_PATH""#,
+        r#"args = ["{path:/srv/app}", "{any}"]"#,
     ] {
         assert!(text.contains(line), "`{line}` missing from:\n{text}");
     }
