@@ -169,8 +169,12 @@ pub async fn deploy(
             grants,
         })
     });
-    if !refusals.is_empty() {
-        return Err(DeployError::Refused { refusals });
+    // The install precheck, at the same point: where the new revision's files go, their modes
+    // and owners, and its links, read from the staged tree (nothing is written).
+    let install = install::precheck(&staged.dir, &spec, &opts.policy)
+        .map_err(|e| DeployError::io("reading the staged revision", e))?;
+    if !refusals.is_empty() || !install.is_empty() {
+        return Err(DeployError::Refused { refusals, install });
     }
     let new = Revision {
         staged,
@@ -536,6 +540,7 @@ fn install_files(
         bundle_dir: &new.staged.dir,
         spec: &new.spec,
         target_root: &opts.target_root,
+        policy: &opts.policy,
         behavior,
         previous,
         backup_dir: &backup,

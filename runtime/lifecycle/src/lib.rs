@@ -76,8 +76,13 @@ pub enum DeployError {
     Appspec(Box<davit_spec::SpecError>),
     #[error("this revision cannot run here: {reason}")]
     NotRunnable { reason: String },
-    #[error("the host policy refuses {} grant{} (no hook has run)", refusals.len(), if refusals.len() == 1 { "" } else { "s" })]
-    Refused { refusals: Vec<davit_spec::Refusal> },
+    /// Grants and install requests the host policy refuses (and bundle links that would lead
+    /// out of their destination), all found before any hook runs.
+    #[error("{} (no hook has run)", refused_summary(refusals.len(), install.len()))]
+    Refused {
+        refusals: Vec<davit_spec::Refusal>,
+        install: Vec<davit_spec::InstallRefusal>,
+    },
     #[error("cannot read hook `{location}` ({event}) from the bundle")]
     HookFile {
         location: String,
@@ -108,6 +113,18 @@ pub enum DeployError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// `the host policy refuses 2 grants and 1 install request`: what [`DeployError::Refused`]
+/// counts, for whoever lists the refusals themselves.
+pub fn refused_summary(grants: usize, installs: usize) -> String {
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let what = match (grants, installs) {
+        (g, 0) => count(g, "grant"),
+        (0, i) => count(i, "install request"),
+        (g, i) => format!("{} and {}", count(g, "grant"), count(i, "install request")),
+    };
+    format!("the host policy refuses {what}")
 }
 
 impl DeployError {

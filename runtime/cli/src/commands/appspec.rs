@@ -56,8 +56,12 @@ pub fn run(cmd: AppspecCommand) -> Result<(), Exit> {
     let spec = AppSpec::load(&file).map_err(Exit::invalid)?;
     if let Some(policy) = policy {
         let policy = davit_spec::HostPolicy::load(&policy).map_err(Exit::invalid)?;
-        if let Err(refusals) = policy.check_appspec(&spec) {
-            return Err(Exit::invalid(super::deploy::refused(refusals, None)));
+        let refusals = policy.check_appspec(&spec).err().unwrap_or_default();
+        let install = policy.check_install(&spec).err().unwrap_or_default();
+        if !refusals.is_empty() || !install.is_empty() {
+            return Err(Exit::invalid(super::deploy::refused(
+                &refusals, &install, None,
+            )));
         }
     }
     let runnable = spec.runnable_here();

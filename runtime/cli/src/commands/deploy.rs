@@ -167,8 +167,9 @@ pub async fn run(args: Args) -> Result<(), Exit> {
     let report = davit_lifecycle::deploy(&sandbox, source, &opts, progress)
         .await
         .map_err(|e| match e {
-            DeployError::Refused { refusals } => Exit::invalid(refused(
-                refusals,
+            DeployError::Refused { refusals, install } => Exit::invalid(refused(
+                &refusals,
+                &install,
                 policy_file(&args).is_none().then_some(&bundle),
             )),
             e => deploy_error(e),
@@ -297,16 +298,22 @@ pub fn deploy_error(error: DeployError) -> Exit {
     }
 }
 
-/// The error for grants the policy refuses: one line per refusal, then a hint. `unpoliced` is
-/// the bundle when no policy file is in force (nothing can be granted), so the hint can say how to
-/// write one.
-pub fn refused(refusals: Vec<davit_spec::Refusal>, unpoliced: Option<&Path>) -> anyhow::Error {
-    let count = refusals.len();
+/// The error for grants and install requests the policy refuses: one line per refusal (grants,
+/// then what `files` and `permissions` install), then a hint. `unpoliced` is the bundle when no
+/// policy file is in force (nothing can be granted), so the hint can say how to write one.
+pub fn refused(
+    refusals: &[davit_spec::Refusal],
+    install: &[davit_spec::InstallRefusal],
+    unpoliced: Option<&Path>,
+) -> anyhow::Error {
     let mut message = format!(
-        "the host policy refuses {count} grant{} (no hook has run):",
-        if count == 1 { "" } else { "s" }
+        "{} (no hook has run):",
+        davit_lifecycle::refused_summary(refusals.len(), install.len())
     );
-    for r in &refusals {
+    for r in refusals {
+        message.push_str(&format!("\n  {r}"));
+    }
+    for r in install {
         message.push_str(&format!("\n  {r}"));
     }
     let advice = match unpoliced {
@@ -316,6 +323,7 @@ pub fn refused(refusals: Vec<davit_spec::Refusal>, unpoliced: Option<&Path>) -> 
              or pass it with `--policy FILE`",
             bundle.display()
         ),
+        None if refusals.is_empty() => "ask the host's administrator to allow it in the policy's `[install]` table, or change the appspec or the bundle".into(),
         None => "ask the host's administrator to allow it in the policy, or remove the grant from the appspec".into(),
     };
     hint(anyhow::Error::msg(message), advice)

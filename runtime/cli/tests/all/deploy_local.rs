@@ -98,6 +98,8 @@ fn a_killed_deployment_is_reported_as_failed_after_restart() {
         ],
     );
     let (root, target) = (dir.path().join("root"), dir.path().join("target"));
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, "[install]\ndestinations = [\"/srv/app\"]\n").unwrap();
     let mut child = davit()
         .args(["deploy", "--local"])
         .arg(&bundle)
@@ -105,6 +107,8 @@ fn a_killed_deployment_is_reported_as_failed_after_restart() {
         .arg(&root)
         .arg("--target-root")
         .arg(&target)
+        .arg("--policy")
+        .arg(&policy)
         .args(["-a", "app", "-g", "group"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -151,14 +155,27 @@ fn a_corpus_bundle_installs_its_files_under_the_target_root() {
     let Some(corpus) = corpus() else { return };
     let dir = tempfile::tempdir().unwrap();
     let source = corpus.join("appspec/bundles-gurre/files-basic");
-    // Its validate_service.sh is a native script; run Install only, under an empty policy.
+    // Its validate_service.sh is a native script; run Install only, under a policy that allows
+    // only where and how it installs (what `davit policy suggest` writes for it).
     let appspec = std::fs::read_to_string(source.join("appspec.yml")).unwrap();
     let files_only: String = appspec.split("hooks:").next().unwrap().to_string();
     let bundle_dir = dir.path().join("bundle");
     copy_tree(&source, &bundle_dir);
     std::fs::write(bundle_dir.join("appspec.yml"), files_only).unwrap();
     let target = dir.path().join("target");
-    let output = deploy(&bundle_dir, &dir.path().join("root"), &target, None, &[]);
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[install]\ndestinations = [\"/opt/cdagent-test\"]\nowners = [\"root\"]\ngroups = [\"root\"]\n",
+    )
+    .unwrap();
+    let output = deploy(
+        &bundle_dir,
+        &dir.path().join("root"),
+        &target,
+        Some(&policy),
+        &[],
+    );
     let (out, err) = text(&output);
     assert_eq!(output.status.code(), Some(0), "{out}\n{err}");
     let installed: Vec<_> = walk(&target);
@@ -225,7 +242,11 @@ fn native_setup(
     let bundle = dir.path().join("bundle");
     native_bundle(&bundle, after_install_timeout);
     let policy = dir.path().join("policy.toml");
-    std::fs::write(&policy, "allow_native_scripts = true\n").unwrap();
+    std::fs::write(
+        &policy,
+        "allow_native_scripts = true\n\n[install]\ndestinations = [\"/srv/app\"]\n",
+    )
+    .unwrap();
     let (root, target) = (dir.path().join("root"), dir.path().join("target"));
     (dir, bundle, policy, root, target)
 }
@@ -339,10 +360,20 @@ fn native_scripts_never_see_davits_own_environment() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output).1);
     let env = std::fs::read_to_string(target.join("env-BeforeInstall")).unwrap();
     for (name, value) in secrets {
-        assert!(!env.contains(name) && !env.contains(value), "{name} leaked:\n{env}");
+        assert!(
+            !env.contains(name) && !env.contains(value),
+            "{name} leaked:\n{env}"
+        );
     }
-    for name in ["LIFECYCLE_EVENT=BeforeInstall", "APPLICATION_NAME=", "PATH=/usr/local/sbin:"] {
-        assert!(env.lines().any(|l| l.starts_with(name)), "{name} missing:\n{env}");
+    for name in [
+        "LIFECYCLE_EVENT=BeforeInstall",
+        "APPLICATION_NAME=",
+        "PATH=/usr/local/sbin:",
+    ] {
+        assert!(
+            env.lines().any(|l| l.starts_with(name)),
+            "{name} missing:\n{env}"
+        );
     }
 }
 

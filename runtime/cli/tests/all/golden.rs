@@ -7,7 +7,8 @@ use std::path::Path;
 
 use crate::support::*;
 
-/// Files to write under `<tmp>` before a case runs: path and contents.
+/// Files to write under `<tmp>` before a case runs: path and contents (`-> TARGET` makes a
+/// symlink instead).
 type Files = &'static [(&'static str, &'static str)];
 
 /// The cases: a name, the arguments (`<tmp>` and `<repo>` are substituted), and files.
@@ -61,6 +62,36 @@ const CASES: &[(&str, &str, Files)] = &[
         "deploy --deployment-root <tmp>/root",
         &[],
     ),
+    (
+        "deploy-install-destination-refused",
+        "deploy --local <tmp>/bundle --policy <tmp>/policy.toml --deployment-root <tmp>/root --target-root <tmp>/target",
+        &[
+            (
+                "bundle/appspec.yml",
+                "version: 0.0\nos: linux\nfiles:\n  - source: www\n    destination: /opt/app/www\n  - source: cron\n    destination: /etc/cron.d\npermissions:\n  - object: /opt/app/www\n    mode: \"4755\"\n    owner: root\n",
+            ),
+            ("bundle/www/index.html", "hi"),
+            ("bundle/cron/job", "* * * * * root /opt/app/www/x\n"),
+            (
+                "policy.toml",
+                "[install]\ndestinations = [\"/opt/app\"]\nowners = [\"www-data\"]\n",
+            ),
+        ],
+    ),
+    (
+        "deploy-bundle-link-out",
+        "deploy --local <tmp>/bundle --policy <tmp>/policy.toml --deployment-root <tmp>/root --target-root <tmp>/target",
+        &[
+            (
+                "bundle/appspec.yml",
+                "version: 0.0\nos: linux\nfiles:\n  - source: a/b/c/d\n    destination: /opt/app/www\n",
+            ),
+            ("bundle/a/b/c/d/index.html", "hi"),
+            ("bundle/x", "outside a/b/c/d"),
+            ("bundle/a/b/c/d/l", "-> ../../../../x"),
+            ("policy.toml", "[install]\ndestinations = [\"/opt/app\"]\n"),
+        ],
+    ),
     ("hook-unknown-builtin", "hook run builtin:tcp", &[]),
     (
         "hook-bad-grant",
@@ -81,7 +112,10 @@ fn cli_errors_match_their_golden_files() {
         for (path, contents) in *files {
             let path = tmp.path().join(path);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, contents).unwrap();
+            match contents.strip_prefix("-> ") {
+                Some(target) => std::os::unix::fs::symlink(target, path).unwrap(),
+                None => std::fs::write(path, contents).unwrap(),
+            }
         }
         let repo_path = repo.to_str().unwrap();
         let output = davit()

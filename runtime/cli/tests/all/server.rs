@@ -149,7 +149,11 @@ impl Fleet {
             ],
         );
         let pushed = push_bundle(&bundle, w.join("store"));
-        std::fs::write(w.join("policy.toml"), "allow_native_scripts = true\n").unwrap();
+        std::fs::write(
+            w.join("policy.toml"),
+            "allow_native_scripts = true\n\n[install]\ndestinations = [\"/srv/app\"]\n",
+        )
+        .unwrap();
         Fleet {
             revision: pushed["revision"].as_str().unwrap().to_string(),
             work,

@@ -16,30 +16,43 @@
 //!   `type`s (default both). `acls` and SELinux `context` are not supported here: they become
 //!   warnings in the report, naming the appspec line.
 //!
-//! Every destination is re-rooted under the target root (`/` for the live host). Files removed
-//! or replaced are moved to the backup directory, not deleted, until the Install succeeds.
-//! Everything that can be checked without writing is checked first, so most mistakes fail
-//! before the host is touched.
+//! Every destination is an absolute path under the target root (`/` for the live host), and
+//! must lie beneath one of the host policy's install prefixes (`[install] destinations`): each
+//! path is resolved beneath the broadest prefix that contains it, through
+//! [`davit_fsroot::Root`], so a link planted under a prefix (by a hook, since the last Install)
+//! cannot lead the copy, the directories and links Install creates, the owners and modes it
+//! sets, or the cleanup of the previous revision out of it; see [`roots`](self) for the details.
+//! The prefix itself and its missing parents are created when needed (and removed again if the
+//! Install fails) but never recorded: they are the policy's, not the revision's.
+//!
+//! Files removed or replaced are moved to the backup directory, not deleted, until the Install
+//! succeeds. Everything that can be checked without writing is checked first, so most mistakes
+//! fail before the host is touched. [`precheck`] checks the bundle's links and file modes against
+//! the policy before any hook runs.
 
 mod perms;
 mod plan;
+mod precheck;
 mod record;
+mod roots;
 mod undo;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashSet;
-use std::fs;
 use std::io;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use davit_spec::{AppSpec, FileExistsBehavior, Location};
+use davit_fsroot::{Escape, OpenOptions, OpenOptionsExt, escape_of, is_escape};
+use davit_spec::{AbsPath, AppSpec, FileExistsBehavior, HostPolicy, InstallRefusal, Location};
 
+pub use precheck::precheck;
 pub use record::{CleanupRecord, RECORD_SCHEMA_VERSION, RecordError};
 
 use plan::{OpKind, Plan};
+use roots::{Loc, Roots};
 use undo::Journal;
 
 /// Mode of the directories Install creates (as `mkdir` under the usual umask would).
@@ -54,6 +67,10 @@ pub struct InstallRequest<'a> {
     pub spec: &'a AppSpec,
     /// Where `/` of the appspec is: `/` for the live host, or an image's root filesystem.
     pub target_root: &'a Path,
+    /// The host policy: its `[install]` table says where the revision may install (every
+    /// destination lies beneath one of its prefixes and is resolved beneath it) and which
+    /// modes, owners and groups it may set, checked again here with [`precheck`].
+    pub policy: &'a HostPolicy,
     /// Already resolved: command line, else appspec, else `DISALLOW`.
     pub behavior: FileExistsBehavior,
     /// The record of the previous Install in this deployment group, if any.
@@ -89,6 +106,35 @@ pub enum InstallError {
         at: Location,
         /// The source as written.
         source_path: String,
+    },
+    /// A destination beneath none of the host policy's install prefixes.
+    #[error(
+        "{at}: destination `{destination}` lies under no `[install] destinations` of the host policy"
+    )]
+    NotAllowed {
+        /// The `files` entry.
+        at: Location,
+        /// The destination as written.
+        destination: AbsPath,
+    },
+    /// A path that would lead out of its install prefix, through a link (planted since the
+    /// last Install) or `..`: refused, nothing done there.
+    #[error("{}refused to {action} `{}`: {}", at_prefix(at), path.display(), leads_out(escape))]
+    Escape {
+        /// "copy to", "read", ...
+        action: &'static str,
+        /// The path on the host.
+        path: PathBuf,
+        /// The `files` entry, where one asked for it.
+        at: Option<Location>,
+        /// The prefix and the link that leads out.
+        escape: Box<Escape>,
+    },
+    /// What the host policy refuses to let this revision install (see [`precheck`]).
+    #[error("{}", refused(refusals))]
+    Refused {
+        /// Every refusal, in appspec order.
+        refusals: Vec<InstallRefusal>,
     },
     /// A Windows destination (this host installs Linux appspecs).
     #[error(
@@ -180,6 +226,50 @@ fn at_prefix(at: &Option<Location>) -> String {
     at.as_ref().map(|at| format!("{at}: ")).unwrap_or_default()
 }
 
+fn refused(refusals: &[InstallRefusal]) -> String {
+    let more = match refusals.len() {
+        0 | 1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    match refusals.first() {
+        Some(first) => format!("the host policy refuses to install this revision: {first}{more}"),
+        None => "the host policy refuses to install this revision".to_owned(),
+    }
+}
+
+fn leads_out(escape: &Escape) -> String {
+    let how = match &escape.link {
+        Some((name, target)) => format!(
+            "through the link `{}` -> `{}`",
+            name.display(),
+            target.display()
+        ),
+        None => "through `..`".to_owned(),
+    };
+    format!(
+        "it leads out of the install prefix `{}` {how}",
+        escape.root.display()
+    )
+}
+
+/// `error` with the `files` entry that led to it, where it has none.
+pub(crate) fn located(error: InstallError, mapping: Location) -> InstallError {
+    match error {
+        InstallError::Escape {
+            action,
+            path,
+            at: None,
+            escape,
+        } => InstallError::Escape {
+            action,
+            path,
+            at: Some(mapping),
+            escape,
+        },
+        other => other,
+    }
+}
+
 fn files_exist(paths: &[PathBuf]) -> String {
     const SHOWN: usize = 5;
     let list: Vec<String> = paths
@@ -203,12 +293,22 @@ fn files_exist(paths: &[PathBuf]) -> String {
     )
 }
 
+/// An I/O error on `path`, or [`InstallError::Escape`] when the path was refused because it leads
+/// out of its root.
 pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> InstallError {
     let path = path.to_owned();
-    move |source| InstallError::Io {
-        action,
-        path,
-        source,
+    move |source| match escape_of(&source) {
+        Some(escape) => InstallError::Escape {
+            action,
+            path,
+            at: None,
+            escape: Box::new(escape.clone()),
+        },
+        None => InstallError::Io {
+            action,
+            path,
+            source,
+        },
     }
 }
 
@@ -219,11 +319,18 @@ pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error
 /// An [`InstallError`]. All checks that need no writing come first; after that, a failure
 /// undoes every change, and only [`InstallError::NotUndone`] leaves the host changed.
 pub fn install(req: &InstallRequest<'_>) -> Result<InstallReport, InstallError> {
-    let plan = plan::plan(req)?;
+    let refusals =
+        precheck(req.bundle_dir, req.spec, req.policy).map_err(io_err("read", req.bundle_dir))?;
+    if !refusals.is_empty() {
+        return Err(InstallError::Refused { refusals });
+    }
+    let roots = Roots::open(req)?;
+    let plan = plan::plan(req, &roots)?;
     let mut run = Run {
         req,
+        roots: &roots,
         plan: &plan,
-        journal: Journal::new(req.backup_dir),
+        journal: Journal::default(),
         report: InstallReport {
             record: CleanupRecord::default(),
             copied: 0,
@@ -237,11 +344,11 @@ pub fn install(req: &InstallRequest<'_>) -> Result<InstallReport, InstallError> 
     match run.execute() {
         Ok(()) => {
             let mut report = run.report;
-            report.warnings.extend(run.journal.commit());
+            report.warnings.extend(run.journal.commit(&roots));
             Ok(report)
         }
         Err(error) => {
-            let failures = run.journal.roll_back();
+            let failures = run.journal.roll_back(&roots);
             if failures.is_empty() {
                 Err(error)
             } else {
@@ -258,12 +365,13 @@ pub fn install(req: &InstallRequest<'_>) -> Result<InstallReport, InstallError> 
 /// One Install in progress.
 struct Run<'r> {
     req: &'r InstallRequest<'r>,
+    roots: &'r Roots,
     plan: &'r Plan<'r>,
-    journal: Journal<'r>,
+    journal: Journal,
     report: InstallReport,
     /// What `permissions` may apply to: files copied, target directories, directories created.
-    installed: Vec<(PathBuf, bool)>,
-    /// Paths this Install created (their old owner and mode need no restoring).
+    installed: Vec<(Loc, bool)>,
+    /// Host paths this Install created (their old owner and mode need no restoring).
     created: HashSet<PathBuf>,
 }
 
@@ -274,21 +382,37 @@ impl Run<'_> {
         self.apply_permissions()
     }
 
-    /// Moves the previous revision's files away, then removes its directories left empty.
+    fn left_in_place(&mut self, path: &Path, why: impl std::fmt::Display) {
+        self.report.warnings.push(format!(
+            "`{}` of the previous revision was left in place: {why}",
+            path.display()
+        ));
+    }
+
+    /// Moves the previous revision's files away, then removes its directories left empty. A
+    /// path that now leads out of its prefix (a link was put on the way) is left alone, with a
+    /// warning.
     fn remove_previous(&mut self) -> Result<(), InstallError> {
-        let root = self.req.target_root;
-        for file in &self.plan.previous_files {
-            match fs::symlink_metadata(file) {
+        let roots = self.roots;
+        for loc in &self.plan.previous_files {
+            let Some(root) = roots.existing(loc.prefix)? else {
+                continue;
+            };
+            match root.symlink_metadata(&loc.rel) {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(io_err("read", file)(e)),
+                Err(e) if is_escape(&e) => {
+                    let why = leads_out(escape_of(&e).expect("an escape"));
+                    self.left_in_place(&loc.host, why);
+                }
+                Err(e) => return Err(io_err("read", &loc.host)(e)),
                 Ok(m) if m.is_dir() => self.report.warnings.push(format!(
                     "`{}` of the previous revision is now a directory and was left in place",
-                    file.display()
+                    loc.host.display()
                 )),
                 Ok(_) => {
                     self.journal
-                        .move_away(file)
-                        .map_err(io_err("move away", file))?;
+                        .move_away(roots, loc)
+                        .map_err(io_err("move away", &loc.host))?;
                     self.report.removed += 1;
                 }
             }
@@ -296,22 +420,34 @@ impl Run<'_> {
         let mut kept = Vec::new();
         let dirs = self.req.previous.iter().flat_map(|r| &r.dirs_created);
         for dir in dirs.rev() {
-            if !plan::inside(root, dir, self.plan.follow_dir_links) {
-                continue;
-            }
-            let Ok(meta) = fs::symlink_metadata(dir) else {
+            let loc = match roots.locate_host(dir) {
+                Ok(Some(loc)) => loc,
+                // A prefix or above: the policy's, never removed.
+                Ok(None) => continue,
+                Err(why) => {
+                    self.left_in_place(dir, why);
+                    continue;
+                }
+            };
+            let Some(root) = roots.existing(loc.prefix)? else {
                 continue;
             };
-            if !meta.is_dir() {
-                continue;
-            }
-            let empty = fs::read_dir(dir)
+            let meta = match root.symlink_metadata(&loc.rel) {
+                Ok(meta) if meta.is_dir() => meta,
+                Err(e) if is_escape(&e) => {
+                    let why = leads_out(escape_of(&e).expect("an escape"));
+                    self.left_in_place(dir, why);
+                    continue;
+                }
+                _ => continue,
+            };
+            let empty = root
+                .read_dir(&loc.rel)
                 .map_err(io_err("read", dir))?
-                .next()
-                .is_none();
+                .is_empty();
             if empty {
                 self.journal
-                    .remove_dir(dir, &meta)
+                    .remove_dir(roots, &loc, &meta)
                     .map_err(io_err("remove directory", dir))?;
             } else {
                 // Still ours: the next Install removes it once it is empty.
@@ -324,22 +460,40 @@ impl Run<'_> {
     }
 
     fn copy(&mut self) -> Result<(), InstallError> {
+        let roots = self.roots;
         for op in &self.plan.ops {
             let dest = &op.dest;
-            let found = match fs::symlink_metadata(dest) {
+            let at = || self.req.spec.files[op.mapping].at.clone();
+            if let (OpKind::Dir { target }, true) = (op.kind, dest.is_prefix()) {
+                let (_, created) = roots
+                    .ensure(dest.prefix, &mut self.journal)
+                    .map_err(|e| located(e, at()))?;
+                if target {
+                    self.installed.push((dest.clone(), true));
+                }
+                if created {
+                    self.created.insert(dest.host.clone());
+                }
+                continue;
+            }
+            let root = roots.root(dest).map_err(io_err("open", &dest.host))?;
+            let found = match root.symlink_metadata(&dest.rel) {
                 Ok(meta) => Some(meta),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-                Err(e) => return Err(io_err("read", dest)(e)),
+                Err(e) => return Err(located(io_err("read", &dest.host)(e), at())),
             };
             match (op.kind, found) {
                 (OpKind::Dir { target }, Some(meta)) => {
-                    let linked_dir =
-                        meta.is_symlink() && self.plan.follow_dir_links && dest.is_dir();
+                    let linked_dir = meta.is_symlink()
+                        && match root.metadata(&dest.rel) {
+                            Ok(m) => m.is_dir(),
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+                            Err(e) => return Err(located(io_err("read", &dest.host)(e), at())),
+                        };
                     if !(meta.is_dir() || linked_dir) {
-                        let at = Some(self.req.spec.files[op.mapping].at.clone());
                         return Err(InstallError::NotADirectory {
-                            path: dest.clone(),
-                            at,
+                            path: dest.host.clone(),
+                            at: Some(at()),
                         });
                     }
                     if target {
@@ -347,13 +501,14 @@ impl Run<'_> {
                     }
                 }
                 (OpKind::Dir { .. }, None) => {
-                    fs::create_dir(dest).map_err(io_err("create directory", dest))?;
+                    root.create_dir(&dest.rel, CREATED_DIR_MODE)
+                        .map_err(io_err("create directory", &dest.host))?;
                     self.journal.created_dir(dest);
-                    fs::set_permissions(dest, fs::Permissions::from_mode(CREATED_DIR_MODE))
-                        .map_err(io_err("set the mode of", dest))?;
-                    self.report.record.dirs_created.push(dest.clone());
+                    root.set_mode(&dest.rel, CREATED_DIR_MODE)
+                        .map_err(io_err("set the mode of", &dest.host))?;
+                    self.report.record.dirs_created.push(dest.host.clone());
                     self.installed.push((dest.clone(), true));
-                    self.created.insert(dest.clone());
+                    self.created.insert(dest.host.clone());
                 }
                 (OpKind::File | OpKind::Link, found) => {
                     if let Some(meta) = found {
@@ -364,83 +519,102 @@ impl Run<'_> {
                             }
                             FileExistsBehavior::Disallow => {
                                 return Err(InstallError::FilesExist {
-                                    paths: vec![dest.clone()],
+                                    paths: vec![dest.host.clone()],
                                 });
                             }
                             FileExistsBehavior::Overwrite if meta.is_dir() => {
                                 return Err(InstallError::DirectoryInTheWay {
-                                    path: dest.clone(),
-                                    at: self.req.spec.files[op.mapping].at.clone(),
+                                    path: dest.host.clone(),
+                                    at: at(),
                                 });
                             }
                             FileExistsBehavior::Overwrite => {
                                 self.journal
-                                    .move_away(dest)
-                                    .map_err(io_err("move away", dest))?;
+                                    .move_away(roots, dest)
+                                    .map_err(io_err("move away", &dest.host))?;
                             }
                         }
                     }
                     self.copy_one(op.kind, &op.src, dest)?;
-                    self.report.record.files.push(dest.clone());
+                    self.report.record.files.push(dest.host.clone());
                     self.report.copied += 1;
                     if op.kind == OpKind::File {
                         self.installed.push((dest.clone(), false));
                     }
-                    self.created.insert(dest.clone());
-                    failpoint(Point::Copy, self.report.copied, dest)?;
+                    self.created.insert(dest.host.clone());
+                    failpoint(Point::Copy, self.report.copied, &dest.host)?;
                 }
             }
         }
         Ok(())
     }
 
-    /// Copies one file (contents and mode) or recreates one symlink.
-    fn copy_one(&mut self, kind: OpKind, src: &Path, dest: &Path) -> Result<(), InstallError> {
+    /// Copies one file (contents and mode) or recreates one symlink (its target as stored,
+    /// never followed), from the bundle to `dest`.
+    fn copy_one(&mut self, kind: OpKind, src: &Path, dest: &Loc) -> Result<(), InstallError> {
+        let (roots, host) = (self.roots, &dest.host);
+        let bundle = &roots.bundle;
+        let root = roots.root(dest).map_err(io_err("open", host))?;
         if kind == OpKind::Link {
-            let target = fs::read_link(src).map_err(io_err("read", src))?;
-            std::os::unix::fs::symlink(target, dest).map_err(io_err("create symlink", dest))?;
+            let target = bundle
+                .read_link(src)
+                .map_err(io_err("read", &bundle.display(src)))?;
+            root.symlink(&target, &dest.rel)
+                .map_err(io_err("create symlink", host))?;
             self.journal.created_file(dest);
             return Ok(());
         }
-        let mut from = fs::File::open(src).map_err(io_err("read", src))?;
-        let mode = from
-            .metadata()
-            .map_err(io_err("read", src))?
-            .permissions()
-            .mode();
-        let mut to = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(dest)
-            .map_err(io_err("create", dest))?;
+        let read = |e| io_err("read", &bundle.display(src))(e);
+        let mut from = bundle
+            .open_file(src, OpenOptions::new().read(true))
+            .map_err(read)?;
+        let mode = from.metadata().map_err(read)?.permissions().mode();
+        let mut to = root
+            .open_file(
+                &dest.rel,
+                OpenOptions::new().write(true).create_new(true).mode(0o600),
+            )
+            .map_err(io_err("create", host))?;
         self.journal.created_file(dest);
-        io::copy(&mut from, &mut to).map_err(io_err("copy to", dest))?;
-        to.set_permissions(fs::Permissions::from_mode(mode & 0o7777))
-            .map_err(io_err("set the mode of", dest))
+        io::copy(&mut from, &mut to).map_err(io_err("copy to", host))?;
+        to.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))
+            .map_err(io_err("set the mode of", host))
     }
 
     fn apply_permissions(&mut self) -> Result<(), InstallError> {
-        let root = self.req.target_root;
+        let roots = self.roots;
         let mut saved = HashSet::new();
         let mut applied = 0;
         for entry in &self.plan.perms {
-            for (path, is_dir) in &self.installed {
-                if !entry.applies_to(root, path, *is_dir) {
+            for (loc, is_dir) in &self.installed {
+                if !entry.applies_to(roots.target_path(), &loc.host, *is_dir) {
                     continue;
                 }
-                let meta = fs::metadata(path).map_err(io_err("read", path))?;
+                let root = roots.root(loc).map_err(io_err("open", &loc.host))?;
+                let meta = root
+                    .symlink_metadata(&loc.rel)
+                    .map_err(io_err("read", &loc.host))?;
+                if meta.is_symlink() {
+                    // A destination directory that is a link: Linux has no modes on links,
+                    // and what it points at is not ours.
+                    self.report.warnings.push(format!(
+                        "{}: `{}` is a link, its owner and mode were left as they are",
+                        entry.spec.at,
+                        loc.host.display()
+                    ));
+                    continue;
+                }
                 if !entry.would_change(&meta) {
                     continue;
                 }
-                if !self.created.contains(path) && saved.insert(path.clone()) {
-                    self.journal.will_change(path, &meta);
+                if !self.created.contains(&loc.host) && saved.insert(loc.host.clone()) {
+                    self.journal.will_change(loc, &meta);
                 }
                 entry
-                    .apply(path, &meta)
-                    .map_err(io_err("set the owner and mode of", path))?;
+                    .apply(root, &loc.rel, &meta)
+                    .map_err(io_err("set the owner and mode of", &loc.host))?;
                 applied += 1;
-                failpoint(Point::Permission, applied, path)?;
+                failpoint(Point::Permission, applied, &loc.host)?;
             }
         }
         Ok(())

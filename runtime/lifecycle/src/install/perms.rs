@@ -2,18 +2,19 @@
 //! `pattern`/`except` globs, and applying owner, group and mode to what was installed.
 
 use std::ffi::CString;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use davit_fsroot::{Metadata, MetadataExt, Root};
 use davit_spec::{ObjectType, Permission};
 
 use super::InstallError;
+use super::undo::chown;
 
 /// A `permissions` entry with its object re-rooted and its names resolved.
 #[derive(Debug)]
 pub(super) struct Resolved<'a> {
     pub spec: &'a Permission,
-    /// The object under the target root.
+    /// The object on the host (under the target root).
     pub object: PathBuf,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
@@ -98,7 +99,7 @@ impl Resolved<'_> {
     }
 
     /// Whether applying the entry to `meta` would change anything.
-    pub(super) fn would_change(&self, meta: &std::fs::Metadata) -> bool {
+    pub(super) fn would_change(&self, meta: &Metadata) -> bool {
         self.uid.is_some_and(|u| u != meta.uid())
             || self.gid.is_some_and(|g| g != meta.gid())
             || self
@@ -107,17 +108,18 @@ impl Resolved<'_> {
                 .is_some_and(|m| m.bits() != meta.mode() & 0o7777)
     }
 
-    /// Sets owner, group and mode of `path`. A `chown` to the owner a path already has is
-    /// skipped, so an unprivileged install works when the owners are its own.
-    pub(super) fn apply(&self, path: &Path, meta: &std::fs::Metadata) -> std::io::Result<()> {
+    /// Sets owner, group and mode of `rel` itself in `root` (never what a link there points
+    /// at). A `chown` to the owner a path already has is skipped, so an unprivileged install
+    /// works when the owners are its own.
+    pub(super) fn apply(&self, root: &Root, rel: &Path, meta: &Metadata) -> std::io::Result<()> {
         let uid = self.uid.filter(|u| *u != meta.uid());
         let gid = self.gid.filter(|g| *g != meta.gid());
         if uid.is_some() || gid.is_some() {
-            std::os::unix::fs::chown(path, uid, gid)?;
+            chown(root, rel, uid, gid)?;
         }
         if let Some(mode) = self.spec.mode {
             // After chown, which clears setuid/setgid bits.
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode.bits()))?;
+            root.set_mode(rel, mode.bits())?;
         }
         Ok(())
     }

@@ -1,15 +1,18 @@
 //! The read-only half of Install: what to create and copy, checked against the host before
-//! anything is touched (sources present, no two files on one destination, no file where a
-//! directory must go, DISALLOW conflicts, owner and group names).
+//! anything is touched (destinations beneath an install prefix, sources present, no two files
+//! on one destination, no file where a directory must go, no link leading out of a prefix on
+//! the way, DISALLOW conflicts, owner and group names). The bundle is read through its own
+//! root, the host through [`Roots`].
 
 use std::collections::{HashMap, HashSet};
-use std::fs;
+use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use davit_spec::{AbsPath, Destination, FileExistsBehavior, Location};
+use davit_spec::{Destination, FileExistsBehavior, Location};
 
 use super::perms::{self, Resolved};
+use super::roots::{Loc, Roots};
 use super::{InstallError, InstallRequest, io_err};
 
 /// What one step of the copy does.
@@ -28,10 +31,10 @@ pub(super) enum OpKind {
 #[derive(Debug)]
 pub(super) struct Op {
     pub kind: OpKind,
-    /// In the bundle (unused for directories).
+    /// In the bundle, relative to its root (unused for directories).
     pub src: PathBuf,
-    /// On the host, under the target root.
-    pub dest: PathBuf,
+    /// On the host, beneath its install prefix.
+    pub dest: Loc,
     /// Index of the `files` mapping.
     pub mapping: usize,
 }
@@ -41,66 +44,33 @@ pub(super) struct Plan<'a> {
     pub ops: Vec<Op>,
     pub perms: Vec<Resolved<'a>>,
     pub warnings: Vec<String>,
-    /// Files of the previous record under the target root (the others are left alone).
-    pub previous_files: Vec<PathBuf>,
-    /// Whether pre-existing symlinks to directories may be followed (target root `/` only).
-    pub follow_dir_links: bool,
+    /// Files of the previous record beneath an install prefix (the others are left alone).
+    pub previous_files: Vec<Loc>,
 }
 
-/// Whether `path` is strictly beneath `root`, and (unless `follow_links`) reached without
-/// passing through a symlink: a link put in an image's root filesystem since the last Install
-/// must not lead the cleanup out of it.
-pub(super) fn inside(root: &Path, path: &Path, follow_links: bool) -> bool {
-    let Ok(rel) = path.strip_prefix(root) else {
-        return false;
-    };
-    if rel.as_os_str().is_empty()
-        || rel
-            .components()
-            .any(|c| !matches!(c, std::path::Component::Normal(_)))
-    {
-        return false;
-    }
-    follow_links
-        || path
-            .ancestors()
-            .skip(1)
-            .take_while(|a| *a != root)
-            .all(|a| !fs::symlink_metadata(a).is_ok_and(|m| m.is_symlink()))
-}
-
-/// `path` (absolute, as in the appspec) under `root`.
-pub(super) fn reroot(root: &Path, path: &AbsPath) -> PathBuf {
-    root.join(path.as_str().trim_start_matches('/'))
-}
-
-pub(super) fn plan<'a>(req: &'a InstallRequest<'_>) -> Result<Plan<'a>, InstallError> {
-    let root = req.target_root;
-    let meta = fs::metadata(root).map_err(io_err("read target root", root))?;
-    if !meta.is_dir() {
-        return Err(InstallError::NotADirectory {
-            path: root.to_owned(),
-            at: None,
-        });
-    }
-    let follow_dir_links = root == Path::new("/");
+pub(super) fn plan<'a>(
+    req: &'a InstallRequest<'_>,
+    roots: &Roots,
+) -> Result<Plan<'a>, InstallError> {
     let mut warnings = Vec::new();
     let mut previous_files = Vec::new();
     for file in req.previous.iter().flat_map(|r| &r.files) {
-        if inside(root, file, follow_dir_links) {
-            previous_files.push(file.clone());
-        } else {
-            warnings.push(format!(
-                "`{}` of the previous revision is not inside the target root `{}` and was left in place",
-                file.display(),
-                root.display()
-            ));
+        match roots.locate_host(file) {
+            Ok(Some(loc)) => previous_files.push(loc),
+            Ok(None) => warnings.push(format!(
+                "`{}` of the previous revision is an install prefix or above one and was left in place",
+                file.display()
+            )),
+            Err(why) => warnings.push(format!(
+                "`{}` of the previous revision {why} and was left in place",
+                file.display()
+            )),
         }
     }
     let mut planner = Planner {
         req,
-        follow_dir_links,
-        previous: previous_files.iter().map(PathBuf::as_path).collect(),
+        roots,
+        previous: previous_files.iter().map(|l| l.host.as_path()).collect(),
         seen: HashMap::new(),
         absent: HashSet::new(),
         conflicts: Vec::new(),
@@ -108,7 +78,12 @@ pub(super) fn plan<'a>(req: &'a InstallRequest<'_>) -> Result<Plan<'a>, InstallE
     };
     for (i, mapping) in req.spec.files.iter().enumerate() {
         let dest = match &mapping.destination {
-            Destination::Unix(path) => reroot(root, path),
+            Destination::Unix(path) => {
+                roots.locate(path).ok_or_else(|| InstallError::NotAllowed {
+                    at: mapping.at.clone(),
+                    destination: path.clone(),
+                })?
+            }
             Destination::Windows(path) => {
                 return Err(InstallError::WindowsDestination {
                     at: mapping.at.clone(),
@@ -116,8 +91,8 @@ pub(super) fn plan<'a>(req: &'a InstallRequest<'_>) -> Result<Plan<'a>, InstallE
                 });
             }
         };
-        let src = req.bundle_dir.join(mapping.source.as_str());
-        let meta = match fs::symlink_metadata(&src) {
+        let src = PathBuf::from(mapping.source.as_str());
+        let meta = match roots.bundle.symlink_metadata(&src) {
             Ok(meta) => meta,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(InstallError::MissingSource {
@@ -125,7 +100,7 @@ pub(super) fn plan<'a>(req: &'a InstallRequest<'_>) -> Result<Plan<'a>, InstallE
                     source_path: mapping.source.to_string(),
                 });
             }
-            Err(e) => return Err(io_err("read", &src)(e)),
+            Err(e) => return Err(io_err("read", &roots.bundle.display(&src))(e)),
         };
         planner.dir_chain(&dest, i)?;
         if meta.is_dir() {
@@ -137,7 +112,7 @@ pub(super) fn plan<'a>(req: &'a InstallRequest<'_>) -> Result<Plan<'a>, InstallE
                 OpKind::File
             };
             let name = src.file_name().unwrap_or_default();
-            planner.leaf(kind, src.clone(), dest.join(name), i)?;
+            planner.leaf(kind, src.clone(), dest.child(name), i)?;
         }
     }
     if !planner.conflicts.is_empty() {
@@ -146,27 +121,26 @@ pub(super) fn plan<'a>(req: &'a InstallRequest<'_>) -> Result<Plan<'a>, InstallE
         });
     }
     let ops = planner.ops;
-    let follow_dir_links = planner.follow_dir_links;
 
     let mut resolved = Vec::new();
     for entry in &req.spec.permissions {
         warnings.extend(perms::warnings(entry));
-        resolved.push(perms::resolve(entry, reroot(root, &entry.object))?);
+        resolved.push(perms::resolve(entry, roots.host(&entry.object))?);
     }
     Ok(Plan {
         ops,
         perms: resolved,
         warnings,
         previous_files,
-        follow_dir_links,
     })
 }
 
 struct Planner<'r, 'p> {
     req: &'r InstallRequest<'r>,
-    follow_dir_links: bool,
+    roots: &'r Roots,
+    /// Host paths of the previous revision's files (they are removed first).
     previous: HashSet<&'p Path>,
-    /// Destination → index of its op.
+    /// Destination (host path) → index of its op.
     seen: HashMap<PathBuf, usize>,
     /// Directories that do not exist yet (nothing beneath them needs checking).
     absent: HashSet<PathBuf>,
@@ -186,38 +160,61 @@ impl Planner<'_, '_> {
         self.req.spec.files[mapping].at.clone()
     }
 
-    fn found(&self, path: &Path) -> Result<Found, InstallError> {
-        if path.parent().is_some_and(|p| self.absent.contains(p)) || self.previous.contains(path) {
+    /// What is at `loc`; where a directory must go (`dir`), a link there is followed beneath
+    /// its prefix (one that leads out is an error, naming the `files` entry).
+    fn found(&self, loc: &Loc, dir: bool, mapping: usize) -> Result<Found, InstallError> {
+        let parent_absent = loc.host.parent().is_some_and(|p| self.absent.contains(p));
+        if parent_absent || self.previous.contains(loc.host.as_path()) {
             return Ok(Found::Nothing);
         }
-        match fs::symlink_metadata(path) {
-            Ok(m) if m.is_dir() => Ok(Found::Dir),
-            Ok(m) if m.is_symlink() && self.follow_dir_links && path.is_dir() => Ok(Found::Dir),
-            Ok(_) => Ok(Found::Other),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Found::Nothing),
-            Err(e) => Err(io_err("read", path)(e)),
+        let Some(root) = self.roots.existing(loc.prefix)? else {
+            return Ok(Found::Nothing);
+        };
+        if loc.is_prefix() {
+            return Ok(Found::Dir);
         }
+        let located = |e| super::located(io_err("read", &loc.host)(e), self.at(mapping));
+        let meta = match root.symlink_metadata(&loc.rel) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Nothing),
+            Err(e) => return Err(located(e)),
+        };
+        if meta.is_dir() {
+            return Ok(Found::Dir);
+        }
+        if dir && meta.is_symlink() {
+            return match root.metadata(&loc.rel) {
+                Ok(m) if m.is_dir() => Ok(Found::Dir),
+                Ok(_) => Ok(Found::Other),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Found::Other),
+                Err(e) => Err(located(e)),
+            };
+        }
+        Ok(Found::Other)
     }
 
-    /// Plans every missing directory from the target root down to `dest`, and `dest` itself.
-    fn dir_chain(&mut self, dest: &Path, mapping: usize) -> Result<(), InstallError> {
-        let root = self.req.target_root;
-        let rel = dest.strip_prefix(root).unwrap_or(Path::new(""));
-        let mut path = root.to_owned();
-        let parts: Vec<_> = rel.components().collect();
-        for (i, part) in parts.iter().enumerate() {
-            path.push(part);
-            self.dir(&path, i + 1 == parts.len(), mapping)?;
+    /// Plans the install prefix of `dest`, every missing directory from it down to `dest`, and
+    /// `dest` itself.
+    fn dir_chain(&mut self, dest: &Loc, mapping: usize) -> Result<(), InstallError> {
+        let parts: Vec<&OsStr> = dest.rel.iter().collect();
+        let mut path = Loc {
+            prefix: dest.prefix,
+            rel: PathBuf::new(),
+            host: dest.host.clone(),
+        };
+        for _ in &parts {
+            path.host.pop();
         }
-        if parts.is_empty() {
-            // The destination is the target root itself.
-            self.dir(root, true, mapping)?;
+        self.dir(&path, parts.is_empty(), mapping)?;
+        for (i, part) in parts.iter().enumerate() {
+            path = path.child(part);
+            self.dir(&path, i + 1 == parts.len(), mapping)?;
         }
         Ok(())
     }
 
-    fn dir(&mut self, path: &Path, target: bool, mapping: usize) -> Result<(), InstallError> {
-        if let Some(&i) = self.seen.get(path) {
+    fn dir(&mut self, path: &Loc, target: bool, mapping: usize) -> Result<(), InstallError> {
+        if let Some(&i) = self.seen.get(&path.host) {
             let first = &mut self.ops[i];
             if let OpKind::Dir { target: was } = first.kind {
                 first.kind = OpKind::Dir {
@@ -225,16 +222,16 @@ impl Planner<'_, '_> {
                 };
                 return Ok(());
             }
-            return Err(self.duplicate(path, mapping, i));
+            return Err(self.duplicate(&path.host, mapping, i));
         }
-        match self.found(path)? {
+        match self.found(path, true, mapping)? {
             Found::Dir => {}
             Found::Nothing => {
-                self.absent.insert(path.to_owned());
+                self.absent.insert(path.host.clone());
             }
             Found::Other => {
                 return Err(InstallError::NotADirectory {
-                    path: path.to_owned(),
+                    path: path.host.clone(),
                     at: Some(self.at(mapping)),
                 });
             }
@@ -242,7 +239,7 @@ impl Planner<'_, '_> {
         self.push(
             OpKind::Dir { target },
             PathBuf::new(),
-            path.to_owned(),
+            path.clone(),
             mapping,
         );
         Ok(())
@@ -252,18 +249,18 @@ impl Planner<'_, '_> {
         &mut self,
         kind: OpKind,
         src: PathBuf,
-        dest: PathBuf,
+        dest: Loc,
         mapping: usize,
     ) -> Result<(), InstallError> {
-        if let Some(&i) = self.seen.get(&dest) {
-            return Err(self.duplicate(&dest, mapping, i));
+        if let Some(&i) = self.seen.get(&dest.host) {
+            return Err(self.duplicate(&dest.host, mapping, i));
         }
-        match (self.found(&dest)?, self.req.behavior) {
+        match (self.found(&dest, false, mapping)?, self.req.behavior) {
             (Found::Nothing, _) | (_, FileExistsBehavior::Retain) => {}
-            (_, FileExistsBehavior::Disallow) => self.conflicts.push(dest.clone()),
+            (_, FileExistsBehavior::Disallow) => self.conflicts.push(dest.host.clone()),
             (Found::Dir, FileExistsBehavior::Overwrite) => {
                 return Err(InstallError::DirectoryInTheWay {
-                    path: dest,
+                    path: dest.host,
                     at: self.at(mapping),
                 });
             }
@@ -274,16 +271,16 @@ impl Planner<'_, '_> {
     }
 
     /// Plans the contents of the bundle directory `src` into `dest`, sorted by name.
-    fn walk(&mut self, src: &Path, dest: &Path, mapping: usize) -> Result<(), InstallError> {
-        let mut names = Vec::new();
-        for entry in fs::read_dir(src).map_err(io_err("read", src))? {
-            names.push(entry.map_err(io_err("read", src))?.file_name());
-        }
-        names.sort();
+    fn walk(&mut self, src: &Path, dest: &Loc, mapping: usize) -> Result<(), InstallError> {
+        let bundle = &self.roots.bundle;
+        let names = bundle
+            .read_dir(src)
+            .map_err(io_err("read", &bundle.display(src)))?;
         for name in names {
-            let (from, to) = (src.join(&name), dest.join(&name));
-            let kind = fs::symlink_metadata(&from)
-                .map_err(io_err("read", &from))?
+            let (from, to) = (src.join(&name), dest.child(&name));
+            let kind = bundle
+                .symlink_metadata(&from)
+                .map_err(io_err("read", &bundle.display(&from)))?
                 .file_type();
             if kind.is_dir() {
                 self.dir(&to, true, mapping)?;
@@ -297,8 +294,8 @@ impl Planner<'_, '_> {
         Ok(())
     }
 
-    fn push(&mut self, kind: OpKind, src: PathBuf, dest: PathBuf, mapping: usize) {
-        self.seen.insert(dest.clone(), self.ops.len());
+    fn push(&mut self, kind: OpKind, src: PathBuf, dest: Loc, mapping: usize) {
+        self.seen.insert(dest.host.clone(), self.ops.len());
         self.ops.push(Op {
             kind,
             src,

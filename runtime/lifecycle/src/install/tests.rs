@@ -100,10 +100,16 @@ fn run(
     spec: &AppSpec,
     previous: Option<CleanupRecord>,
 ) -> Result<InstallReport, InstallError> {
+    let policy = davit_spec::HostPolicy::parse(
+        "policy.toml",
+        "[install]\ndestinations = [\"/opt/app\", \"/srv\"]\n",
+    )
+    .unwrap();
     install(&InstallRequest {
         bundle_dir: bundle,
         spec,
         target_root: &s.root,
+        policy: &policy,
         behavior: FileExistsBehavior::Overwrite,
         previous,
         backup_dir: &s.backup,

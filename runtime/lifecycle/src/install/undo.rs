@@ -3,26 +3,32 @@
 //!
 //! Nothing is deleted during an Install: a file that must go (the previous revision's, or one
 //! OVERWRITE replaces) is moved into the backup directory. On success the backups are deleted;
-//! on failure the journal is replayed backwards.
+//! on failure the journal is replayed backwards. Every step names its path as a [`Loc`] and is
+//! undone through the same [`Roots`], so undoing is held beneath the install prefixes as well.
 
-use std::fs;
 use std::io;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use davit_fsroot::{Metadata, MetadataExt, OpenOptions, OpenOptionsExt, Root};
+
+use super::roots::{Loc, Roots};
 
 /// One change, and how to take it back.
 #[derive(Debug)]
 enum Step {
-    /// `original` was moved to `backup`.
-    MovedAway { original: PathBuf, backup: PathBuf },
+    /// `original` was moved to `backup` (a name in the backup directory).
+    MovedAway { original: Loc, backup: PathBuf },
     /// A file or symlink was created.
-    CreatedFile(PathBuf),
+    CreatedFile(Loc),
     /// A directory was created.
-    CreatedDir(PathBuf),
+    CreatedDir(Loc),
+    /// A directory was created on the way to an install prefix (or the prefix itself), at
+    /// `rel` in the target root.
+    CreatedPrefixDir { rel: PathBuf, host: PathBuf },
     /// An empty directory of the previous revision was removed.
-    RemovedDir(PathBuf, Meta),
+    RemovedDir(Loc, Meta),
     /// The owner or mode of an existing path was changed.
-    Changed(PathBuf, Meta),
+    Changed(Loc, Meta),
 }
 
 /// Owner and permission bits of a path.
@@ -34,7 +40,7 @@ pub(super) struct Meta {
 }
 
 impl Meta {
-    pub(super) fn of(meta: &fs::Metadata) -> Self {
+    pub(super) fn of(meta: &Metadata) -> Self {
         Self {
             mode: meta.mode() & 0o7777,
             uid: meta.uid(),
@@ -42,95 +48,137 @@ impl Meta {
         }
     }
 
-    fn apply(self, path: &Path) -> io::Result<()> {
-        let now = fs::metadata(path)?;
+    fn apply(self, roots: &Roots, loc: &Loc) -> io::Result<()> {
+        let root = roots.root(loc)?;
+        let now = root.symlink_metadata(&loc.rel)?;
         if now.uid() != self.uid || now.gid() != self.gid {
-            std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))?;
+            chown(root, &loc.rel, Some(self.uid), Some(self.gid))?;
         }
-        fs::set_permissions(path, fs::Permissions::from_mode(self.mode))
+        root.set_mode(&loc.rel, self.mode)
+    }
+}
+
+/// Sets the owner of `rel` itself in `root`; the root itself (an install prefix) through the
+/// descriptor that was opened.
+pub(super) fn chown(root: &Root, rel: &Path, uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+    if rel.as_os_str().is_empty() {
+        std::os::unix::fs::chown(root.fd_path(), uid, gid)
+    } else {
+        root.chown(rel, uid, gid)
     }
 }
 
 /// The changes made so far.
-#[derive(Debug)]
-pub(super) struct Journal<'a> {
-    backup_dir: &'a Path,
+#[derive(Debug, Default)]
+pub(super) struct Journal {
     steps: Vec<Step>,
     backups: usize,
 }
 
-impl<'a> Journal<'a> {
-    pub(super) fn new(backup_dir: &'a Path) -> Self {
-        Self {
-            backup_dir,
-            steps: Vec::new(),
-            backups: 0,
-        }
-    }
-
-    /// Moves the file or symlink at `path` into the backup directory.
-    pub(super) fn move_away(&mut self, path: &Path) -> io::Result<()> {
+impl Journal {
+    /// Moves the file or symlink at `loc` into the backup directory.
+    pub(super) fn move_away(&mut self, roots: &Roots, loc: &Loc) -> io::Result<()> {
         self.backups += 1;
-        let backup = self.backup_dir.join(self.backups.to_string());
-        move_entry(path, &backup)?;
+        let backup = PathBuf::from(self.backups.to_string());
+        move_entry(roots.root(loc)?, &loc.rel, &roots.backup, &backup)?;
         self.steps.push(Step::MovedAway {
-            original: path.to_owned(),
+            original: loc.clone(),
             backup,
         });
         Ok(())
     }
 
-    pub(super) fn created_file(&mut self, path: &Path) {
-        self.steps.push(Step::CreatedFile(path.to_owned()));
+    pub(super) fn created_file(&mut self, loc: &Loc) {
+        self.steps.push(Step::CreatedFile(loc.clone()));
     }
 
-    pub(super) fn created_dir(&mut self, path: &Path) {
-        self.steps.push(Step::CreatedDir(path.to_owned()));
+    pub(super) fn created_dir(&mut self, loc: &Loc) {
+        self.steps.push(Step::CreatedDir(loc.clone()));
     }
 
-    /// Removes the empty directory `path`, remembering its owner and mode.
-    pub(super) fn remove_dir(&mut self, path: &Path, meta: &fs::Metadata) -> io::Result<()> {
-        fs::remove_dir(path)?;
+    pub(super) fn created_prefix_dir(&mut self, rel: &Path, host: &Path) {
+        self.steps.push(Step::CreatedPrefixDir {
+            rel: rel.to_owned(),
+            host: host.to_owned(),
+        });
+    }
+
+    /// Removes the empty directory `loc`, remembering its owner and mode.
+    pub(super) fn remove_dir(
+        &mut self,
+        roots: &Roots,
+        loc: &Loc,
+        meta: &Metadata,
+    ) -> io::Result<()> {
+        roots.root(loc)?.remove_dir(&loc.rel)?;
         self.steps
-            .push(Step::RemovedDir(path.to_owned(), Meta::of(meta)));
+            .push(Step::RemovedDir(loc.clone(), Meta::of(meta)));
         Ok(())
     }
 
-    /// Remembers the owner and mode of `path` before they are changed.
-    pub(super) fn will_change(&mut self, path: &Path, meta: &fs::Metadata) {
-        self.steps
-            .push(Step::Changed(path.to_owned(), Meta::of(meta)));
+    /// Remembers the owner and mode of `loc` before they are changed.
+    pub(super) fn will_change(&mut self, loc: &Loc, meta: &Metadata) {
+        self.steps.push(Step::Changed(loc.clone(), Meta::of(meta)));
     }
 
     /// The Install succeeded: deletes the backups. Returns what could not be deleted.
-    pub(super) fn commit(self) -> Vec<String> {
+    pub(super) fn commit(self, roots: &Roots) -> Vec<String> {
         let mut left = Vec::new();
         for step in self.steps {
             if let Step::MovedAway { backup, .. } = step
-                && let Err(e) = fs::remove_file(&backup)
+                && let Err(e) = roots.backup.remove_file(&backup)
             {
-                left.push(format!("cannot delete backup `{}`: {e}", backup.display()));
+                left.push(format!(
+                    "cannot delete backup `{}`: {e}",
+                    roots.backup.display(&backup).display()
+                ));
             }
         }
         left
     }
 
     /// The Install failed: undoes every change, newest first. Returns what could not be undone.
-    pub(super) fn roll_back(self) -> Vec<String> {
+    pub(super) fn roll_back(self, roots: &Roots) -> Vec<String> {
         let mut failures = Vec::new();
         for step in self.steps.into_iter().rev() {
+            let in_root = |loc: &Loc, f: &dyn Fn(&Root) -> io::Result<()>| {
+                roots.root(loc).and_then(f)
+            };
             let (what, path, result) = match &step {
-                Step::MovedAway { original, backup } => {
-                    ("restore", original, move_entry(backup, original))
-                }
-                Step::CreatedFile(path) => ("remove", path, remove_file(path)),
-                Step::CreatedDir(path) => ("remove directory", path, fs::remove_dir(path)),
-                Step::RemovedDir(path, meta) => (
-                    "recreate directory",
-                    path,
-                    fs::create_dir(path).and_then(|()| meta.apply(path)),
+                Step::MovedAway { original, backup } => (
+                    "restore",
+                    &original.host,
+                    in_root(original, &|root| {
+                        move_entry(&roots.backup, backup, root, &original.rel)
+                    }),
                 ),
-                Step::Changed(path, meta) => ("restore owner and mode of", path, meta.apply(path)),
+                Step::CreatedFile(loc) => (
+                    "remove",
+                    &loc.host,
+                    in_root(loc, &|root| match root.remove_file(&loc.rel) {
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                        other => other,
+                    }),
+                ),
+                Step::CreatedDir(loc) => (
+                    "remove directory",
+                    &loc.host,
+                    in_root(loc, &|root| root.remove_dir(&loc.rel)),
+                ),
+                Step::CreatedPrefixDir { rel, host } => {
+                    ("remove directory", host, roots.target().remove_dir(rel))
+                }
+                Step::RemovedDir(loc, meta) => (
+                    "recreate directory",
+                    &loc.host,
+                    in_root(loc, &|root| root.create_dir(&loc.rel, 0o700))
+                        .and_then(|()| meta.apply(roots, loc)),
+                ),
+                Step::Changed(loc, meta) => (
+                    "restore owner and mode of",
+                    &loc.host,
+                    meta.apply(roots, loc),
+                ),
             };
             if let Err(e) = result {
                 failures.push(format!("cannot {what} `{}`: {e}", path.display()));
@@ -140,28 +188,32 @@ impl<'a> Journal<'a> {
     }
 }
 
-fn remove_file(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+/// Renames `from_rel` in `from` to `to_rel` in `to` (the entry itself: a link moves as a link);
+/// across filesystems, copies it (keeping mode and, where allowed, owner) and removes the
+/// original.
+pub(super) fn move_entry(from: &Root, from_rel: &Path, to: &Root, to_rel: &Path) -> io::Result<()> {
+    match from.rename(from_rel, to, to_rel) {
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            copy_entry(from, from_rel, to, to_rel)?;
+            from.remove_file(from_rel)
+        }
         other => other,
     }
 }
 
-/// Renames `from` to `to`; across filesystems, copies (keeping mode and, where allowed, owner)
-/// and removes the original.
-pub(super) fn move_entry(from: &Path, to: &Path) -> io::Result<()> {
-    match fs::rename(from, to) {
-        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
-            let meta = fs::symlink_metadata(from)?;
-            if meta.file_type().is_symlink() {
-                std::os::unix::fs::symlink(fs::read_link(from)?, to)?;
-            } else {
-                fs::copy(from, to)?;
-                let _ = std::os::unix::fs::chown(to, Some(meta.uid()), Some(meta.gid()));
-                fs::set_permissions(to, fs::Permissions::from_mode(meta.mode() & 0o7777))?;
-            }
-            fs::remove_file(from)
-        }
-        other => other,
+/// Copies the file or link `from_rel` to the new `to_rel`, owner (where allowed) and mode kept.
+pub(super) fn copy_entry(from: &Root, from_rel: &Path, to: &Root, to_rel: &Path) -> io::Result<()> {
+    let meta = from.symlink_metadata(from_rel)?;
+    if meta.is_symlink() {
+        return to.symlink(&from.read_link(from_rel)?, to_rel);
     }
+    let mut src = from.open_file(from_rel, OpenOptions::new().read(true))?;
+    let mut dst = to.open_file(
+        to_rel,
+        OpenOptions::new().write(true).create_new(true).mode(0o600),
+    )?;
+    io::copy(&mut src, &mut dst)?;
+    let _ = std::os::unix::fs::fchown(&dst, Some(meta.uid()), Some(meta.gid()));
+    use std::os::unix::fs::PermissionsExt as _;
+    dst.set_permissions(std::fs::Permissions::from_mode(meta.mode() & 0o7777))
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use davit_lifecycle::install::{CleanupRecord, InstallReport, InstallRequest, install};
 use davit_lifecycle::stage::{StagedRevision, stage};
-use davit_spec::{AppSpec, FileExistsBehavior};
+use davit_spec::{AppSpec, FileExistsBehavior, HostPolicy};
 
 use crate::util::{is_root, mode, read, zip_dir};
 
@@ -60,10 +60,13 @@ impl Host {
         previous: Option<CleanupRecord>,
     ) -> InstallReport {
         let backup = tempfile::tempdir_in(self.tmp.path()).unwrap();
+        // The host allows what the appspec asks for: its own suggested policy.
+        let policy = HostPolicy::parse("suggested.toml", &HostPolicy::suggest(spec)).unwrap();
         install(&InstallRequest {
             bundle_dir: &staged.dir,
             spec,
             target_root: &self.root,
+            policy: &policy,
             behavior: spec
                 .file_exists_behavior
                 .unwrap_or(FileExistsBehavior::Disallow),

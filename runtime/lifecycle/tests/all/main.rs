@@ -2,5 +2,6 @@
 
 mod corpus;
 mod install;
+mod install_hostile;
 mod stage;
 mod util;
