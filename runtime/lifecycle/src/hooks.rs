@@ -85,6 +85,7 @@ pub(crate) fn sandbox_grants(run: &HookRun<'_>, scratch_dir: &Path) -> Result<Gr
             timeout: grant.limits.timeout,
             memory: grant.limits.memory.bytes(),
             output: grant.limits.output.bytes(),
+            services: grant.limits.services,
             ..Limits::default()
         },
     })

@@ -167,6 +167,8 @@ pub struct Limits {
     pub memory: ByteSize,
     /// Captured stdout plus stderr; more is truncated.
     pub output: ByteSize,
+    /// Services it may start with `spawn` (the policy's `max_services`).
+    pub services: u32,
 }
 
 impl Limits {

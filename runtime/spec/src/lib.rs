@@ -77,15 +77,15 @@ pub use appspec::*;
 pub use command::{ArgPattern, CommandGrant, PathArg};
 pub use error::{SpecError, ValueError};
 pub use grant::*;
-pub use intersect::EffectiveGrant;
+pub use intersect::{EffectiveDir, EffectiveGrant};
 pub use intersect::{InstallGrant, InstallRefusal};
 pub use location::{Located, Location};
 pub use net::{Host, TcpTarget};
 pub use path::{AbsPath, BundlePath, Destination};
+pub use policy::InstallPolicy;
 pub use policy::{
     EnvPattern, HostPattern, HostPolicy, PolicyLimits, PolicyMax, PortRange, TcpRule,
 };
-pub use policy::InstallPolicy;
 pub use refusal::{Reason, Refusal, RuleRef};
 pub use units::{ByteSize, format_duration, parse_duration};
 pub use url::{Scheme, UrlPrefix};

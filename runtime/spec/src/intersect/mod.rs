@@ -8,9 +8,10 @@ use std::path::Path;
 
 use crate::appspec::{AppSpec, HookId, HookKind, HookRef};
 use crate::command::CommandGrant;
-use crate::grant::{EnvGrant, Grant, GrantRequest, GrantedDir, Limits};
+use crate::grant::{Access, EnvGrant, Grant, GrantRequest, GrantedDir, Limits};
 use crate::location::{Located, Location};
 use crate::net::TcpTarget;
+use crate::path::AbsPath;
 use crate::policy::{HostPolicy, PolicyMax};
 use crate::refusal::{Reason, Refusal, RuleRef};
 use crate::units::format_duration;
@@ -23,7 +24,7 @@ pub use install::{InstallGrant, InstallRefusal};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EffectiveGrant {
     /// Directories and their access.
-    pub directories: Vec<GrantedDir>,
+    pub directories: Vec<EffectiveDir>,
     /// TCP addresses it may connect to.
     pub tcp: Vec<TcpTarget>,
     /// URL prefixes it may fetch.
@@ -48,6 +49,19 @@ impl EffectiveGrant {
             ..self.clone()
         }
     }
+}
+
+/// A granted directory and the policy directory it is resolved beneath: the hook gets `path`,
+/// found by following links from `beneath` without ever leaving it, so a link an earlier hook
+/// planted on the way cannot hand it a directory outside the policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EffectiveDir {
+    /// The directory the hook asked for.
+    pub path: AbsPath,
+    /// Its access.
+    pub access: Access,
+    /// The policy's `[[directories]]` path that allows it (the broadest one that does).
+    pub beneath: AbsPath,
 }
 
 /// Collects refusals for one hook.
@@ -117,6 +131,23 @@ fn rule<T>(table: &'static str, rule: &Located<T>, summary: String) -> RuleRef {
 }
 
 impl HostPolicy {
+    /// `dir` (already allowed) with the broadest policy directory that allows it.
+    fn effective_dir(&self, dir: &GrantedDir) -> EffectiveDir {
+        let beneath = self
+            .directories
+            .iter()
+            .filter(|r| dir.path.starts_with(&r.value.path) && r.value.access >= dir.access)
+            .map(|r| &r.value.path)
+            .min_by_key(|p| p.components().count())
+            .unwrap_or(&dir.path)
+            .clone();
+        EffectiveDir {
+            path: dir.path.clone(),
+            access: dir.access,
+            beneath,
+        }
+    }
+
     /// Checks one hook's request against the policy.
     ///
     /// A Wasm hook's `runas` is ignored (components never run as a user). A native script is
@@ -181,12 +212,17 @@ impl HostPolicy {
                 Grant::Output,
                 |s| s.to_string(),
             ),
+            services: l.max_services.value,
         };
         if !c.refusals.is_empty() {
             return Err(c.refusals);
         }
         Ok(EffectiveGrant {
-            directories: values(&request.directories),
+            directories: request
+                .directories
+                .iter()
+                .map(|d| self.effective_dir(&d.value))
+                .collect(),
             tcp: values(&request.tcp),
             urls: values(&request.urls),
             commands: values(&request.commands),

@@ -33,6 +33,7 @@ pub use tcp::{HostPattern, PortRange, TcpRule};
 /// max_timeout = "3600s"  # or integer seconds
 /// max_memory = "256MiB"
 /// max_output = "4MiB"
+/// max_services = 4       # services each hook may `spawn`
 ///
 /// [[directories]]
 /// path = "/opt/hello-web"     # this path or anything beneath it
@@ -168,6 +169,8 @@ pub struct PolicyLimits {
     pub max_memory: PolicyMax<ByteSize>,
     /// `max_output` (default 1MiB, the default request).
     pub max_output: PolicyMax<ByteSize>,
+    /// `max_services`: services each hook may start with `spawn` (default 4).
+    pub max_services: PolicyMax<u32>,
 }
 
 impl Default for PolicyLimits {
@@ -180,6 +183,10 @@ impl Default for PolicyLimits {
             },
             max_memory: unset(Limits::DEFAULT_MEMORY),
             max_output: unset(Limits::DEFAULT_OUTPUT),
+            max_services: PolicyMax {
+                value: Limits::DEFAULT_SERVICES,
+                at: None,
+            },
         }
     }
 }
@@ -312,11 +319,13 @@ name = "APP_*"
 
     #[test]
     fn integers_and_inline_tables() {
-        let text = "directories = [{path = \"/srv\"}]\n\n[limits]\nmax_timeout = 90\n\n[[tcp]]\nhost = \"db.internal\"\nports = 5432\n";
+        let text = "directories = [{path = \"/srv\"}]\n\n[limits]\nmax_timeout = 90\nmax_services = 16\n\n[[tcp]]\nhost = \"db.internal\"\nports = 5432\n";
         let p = HostPolicy::parse("p.toml", text).unwrap();
         assert_eq!(p.directories[0].at.to_string(), "p.toml:1:16");
         assert_eq!(p.directories[0].value.access, crate::Access::Read);
         assert_eq!(p.limits.max_timeout.value, Duration::from_secs(90));
+        assert_eq!(p.limits.max_services.value, 16);
+        assert_eq!(p.limits.max_services.at.as_ref().unwrap().to_string(), "p.toml:5:16");
         assert_eq!(p.tcp[0].value.ports.to_string(), "5432");
     }
 }

@@ -53,6 +53,7 @@ pub(crate) struct RawLimits {
     pub max_timeout: Option<S<Text>>,
     pub max_memory: Option<S<Text>>,
     pub max_output: Option<S<Text>>,
+    pub max_services: Option<S<u32>>,
 }
 
 #[derive(Deserialize)]

@@ -166,5 +166,11 @@ fn limits(cx: &Ctx<'_>, raw: RawLimits) -> Result<PolicyLimits, SpecError> {
     };
     out.max_memory = size("max_memory", &raw.max_memory, out.max_memory)?;
     out.max_output = size("max_output", &raw.max_output, out.max_output)?;
+    if let Some(n) = &raw.max_services {
+        out.max_services = PolicyMax {
+            value: *n.get_ref(),
+            at: Some(cx.at(n)),
+        };
+    }
     Ok(out)
 }
