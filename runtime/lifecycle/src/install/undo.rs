@@ -141,9 +141,8 @@ impl Journal {
     pub(super) fn roll_back(self, roots: &Roots) -> Vec<String> {
         let mut failures = Vec::new();
         for step in self.steps.into_iter().rev() {
-            let in_root = |loc: &Loc, f: &dyn Fn(&Root) -> io::Result<()>| {
-                roots.root(loc).and_then(f)
-            };
+            let in_root =
+                |loc: &Loc, f: &dyn Fn(&Root) -> io::Result<()>| roots.root(loc).and_then(f);
             let (what, path, result) = match &step {
                 Step::MovedAway { original, backup } => (
                     "restore",
