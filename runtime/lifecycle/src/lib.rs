@@ -1,7 +1,8 @@
 //! Runs a deployment plan against a target root.
 //!
-//! The lifecycle engine stages a revision, checks every hook's grants against the host policy
-//! before anything runs, then runs CodeDeploy's in-place events in order: hooks through the
+//! The lifecycle engine stages a revision, checks every hook's grants and what Install would put
+//! on the host (the policy's `[install]` table, the bundle's links and modes) against the host
+//! policy before anything runs, then runs CodeDeploy's in-place events in order: hooks through the
 //! sandbox, Install as an atomic file step. It keeps a journal so a killed run is reported at the
 //! next start, a cleanup record so the next revision removes this one's files, and the last
 //! good revision per deployment group. Everything absolute is re-rooted under a target root, so
