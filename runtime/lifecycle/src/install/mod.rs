@@ -21,7 +21,7 @@
 //! path is resolved beneath the broadest prefix that contains it, through
 //! [`davit_fsroot::Root`], so a link planted under a prefix (by a hook, since the last Install)
 //! cannot lead the copy, the directories and links Install creates, the owners and modes it
-//! sets, or the cleanup of the previous revision out of it; see [`roots`](self) for the details.
+//! sets, or the cleanup of the previous revision out of it (see `install/roots.rs`).
 //! The prefix itself and its missing parents are created when needed (and removed again if the
 //! Install fails) but never recorded: they are the policy's, not the revision's.
 //!
