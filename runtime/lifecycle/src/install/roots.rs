@@ -50,6 +50,11 @@ impl Loc {
 #[derive(Debug)]
 struct Prefix {
     path: AbsPath,
+    /// How many of its leading components are the broadest read-write `[[directories]]` rule of
+    /// the policy that contains it (0: none). Hooks can plant links only in read-write
+    /// directories, so the rest of the prefix is resolved beneath that directory: a hook that
+    /// replaced the prefix with a link out of it cannot redirect the Install.
+    writable: usize,
     root: OnceCell<Root>,
 }
 
@@ -89,8 +94,19 @@ impl Roots {
         let mut prefixes: Vec<Prefix> = Vec::new();
         for path in paths {
             if !prefixes.iter().any(|p| path.starts_with(&p.path)) {
+                let writable = req
+                    .policy
+                    .directories
+                    .iter()
+                    .filter(|d| d.value.access == davit_spec::Access::ReadWrite)
+                    .map(|d| &d.value.path)
+                    .filter(|d| path.starts_with(d))
+                    .map(|d| d.components().count())
+                    .min()
+                    .unwrap_or(0);
                 prefixes.push(Prefix {
                     path: path.clone(),
+                    writable,
                     root: OnceCell::new(),
                 });
             }
@@ -157,14 +173,32 @@ impl Roots {
         PathBuf::from(self.prefixes[i].path.as_str().trim_start_matches('/'))
     }
 
+    /// The prefix `i` split at its writable base: (the base, in the target root; the rest).
+    fn split(&self, i: usize) -> (PathBuf, PathBuf) {
+        let prefix = &self.prefixes[i];
+        let base = prefix.path.components().take(prefix.writable).collect();
+        let rest = prefix.path.components().skip(prefix.writable).collect();
+        (base, rest)
+    }
+
+    /// Where the prefix `i` is looked up: its writable base opened in the target root (links
+    /// on the way to it followed inside the target root), or the target root itself.
+    fn base(&self, i: usize) -> io::Result<(Root, PathBuf)> {
+        let (base, rest) = self.split(i);
+        if base.as_os_str().is_empty() {
+            return Ok((self.target.try_clone()?, rest));
+        }
+        Ok((self.target.open_dir(&base)?, rest))
+    }
+
     /// The prefix `i` as a root, if it exists (nothing is created).
     pub(super) fn existing(&self, i: usize) -> Result<Option<&Root>, InstallError> {
         let prefix = &self.prefixes[i];
         if let Some(root) = prefix.root.get() {
             return Ok(Some(root));
         }
-        let rel = self.prefix_rel(i);
-        match self.target.open_dir(&rel) {
+        let opened = self.base(i).and_then(|(base, rest)| base.open_dir(&rest));
+        match opened {
             Ok(root) => Ok(Some(prefix.root.get_or_init(|| root))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => Err(InstallError::NotADirectory {
@@ -194,10 +228,42 @@ impl Roots {
         if let Some(root) = self.existing(i)? {
             return Ok((root, false));
         }
+        let writable = self.prefixes[i].writable;
         let mut rel = PathBuf::new();
-        for part in self.prefix_rel(i).components() {
+        for (n, part) in self.prefix_rel(i).components().enumerate() {
             rel.push(part);
             let host = self.target_path.join(&rel);
+            if n >= writable && writable > 0 {
+                // Beneath the writable base: created there, never through a link out of it.
+                let (base, rest) = self.split(i);
+                let below: PathBuf = rest.components().take(n + 1 - writable).collect();
+                let base = self
+                    .target
+                    .open_dir(&base)
+                    .map_err(io_err("open", &self.target_path.join(&base)))?;
+                match base.symlink_metadata(&below) {
+                    Ok(meta) if meta.is_dir() => continue,
+                    Ok(meta) if meta.is_symlink() => {
+                        // A link a hook may have planted: follow it only beneath the base.
+                        base.open_dir(&below).map_err(io_err("open", &host))?;
+                        continue;
+                    }
+                    Ok(_) => {
+                        return Err(InstallError::NotADirectory {
+                            path: host,
+                            at: None,
+                        });
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io_err("read", &host)(e)),
+                }
+                base.create_dir(&below, CREATED_DIR_MODE)
+                    .map_err(io_err("create directory", &host))?;
+                journal.created_prefix_dir(&rel, &host);
+                base.set_mode(&below, CREATED_DIR_MODE)
+                    .map_err(io_err("set the mode of", &host))?;
+                continue;
+            }
             match self.target.metadata(&rel) {
                 Ok(meta) if meta.is_dir() => continue,
                 Ok(_) => {

@@ -172,6 +172,48 @@ fn an_absolute_link_planted_under_the_prefix_does_not_lead_the_copy_out() {
 }
 
 #[test]
+fn a_hook_that_replaced_the_prefix_itself_with_a_link_does_not_redirect_the_install() {
+    // The policy lets hooks write in /opt, and bundles install under /opt/app: a hook replaced
+    // /opt/app with a link out of /opt (into the image's /etc, and into the machine).
+    let mut h = Host::new();
+    h.policy = policy(
+        "[[directories]]\npath = \"/opt\"\naccess = \"read-write\"\n\n[install]\ndestinations = [\"/opt/app\"]\n",
+    );
+    fs::create_dir_all(h.at("/etc/cron.d")).unwrap();
+    let bundle = h.bundle("b", &[("www/index.html", "hi", 0o644)]);
+    for target in [
+        PathBuf::from("../etc/cron.d"),
+        PathBuf::from("/etc/cron.d"),
+        h.outside.clone(),
+    ] {
+        let _ = fs::remove_dir_all(h.at("/opt/app"));
+        let _ = fs::remove_file(h.at("/opt/app"));
+        symlink(&target, h.at("/opt/app")).unwrap();
+        let before = h.everything();
+        let err = h
+            .install(&bundle, &appspec(WWW), Overwrite, None)
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("leads out of"),
+            "{}: {err}",
+            target.display()
+        );
+        assert_eq!(
+            h.everything(),
+            before,
+            "{}: nothing written",
+            target.display()
+        );
+    }
+    // The same prefix as a link that stays in /opt is followed.
+    fs::remove_file(h.at("/opt/app")).unwrap();
+    fs::create_dir_all(h.at("/opt/app-1")).unwrap();
+    symlink("app-1", h.at("/opt/app")).unwrap();
+    h.install(&bundle, &appspec(WWW), Overwrite, None).unwrap();
+    assert_eq!(read(&h.at("/opt/app-1/www/index.html")), "hi");
+}
+
+#[test]
 fn a_link_planted_where_a_file_goes_is_replaced_not_written_through() {
     let mut h = Host::new();
     h.policy = policy(&format!("{APP_POLICY}owners = [\"65534\"]\n"));
