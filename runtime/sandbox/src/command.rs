@@ -88,7 +88,20 @@ impl HookState {
             .strip_prefix(under)
             .map_err(|_| format!("not under `{under}`"))?;
         let base = mount.dir.open_dir(&under_rel).map_err(|e| e.to_string())?;
-        base.real_path(rest).map_err(|e| e.to_string())
+        let real = base.real_path(rest).map_err(|e| e.to_string())?;
+        // The pattern checked what the hook wrote; links it followed may name more.
+        if real
+            .as_os_str()
+            .as_encoded_bytes()
+            .iter()
+            .any(|b| b.is_ascii_control())
+        {
+            return Err(format!(
+                "resolves to `{}`, which holds a control character",
+                real.display().to_string().escape_debug()
+            ));
+        }
+        Ok(real)
     }
 
     /// Opens a spawned service's log file: a path under a read-write grant, created if missing,
@@ -103,8 +116,12 @@ impl HookState {
         options.append(true).create(true);
         davit_fsroot::OpenOptionsExt::mode(&mut options, 0o640);
         mount.dir.open_file(&rel, &options).map_err(|e| {
-            if davit_fsroot::is_escape(&e) || e.raw_os_error() == Some(libc::ELOOP) {
+            if davit_fsroot::is_escape(&e) {
                 self.deny(format!("log file `{guest}`: {e}"))
+            } else if e.raw_os_error() == Some(libc::ELOOP) {
+                self.deny(format!(
+                    "log file `{guest}` is a link: a log file is never opened through a link"
+                ))
             } else {
                 CommandError::SpawnFailed(format!("log file `{guest}`: {e}"))
             }
@@ -184,6 +201,13 @@ impl Host for HookState {
             Ok(args) => args,
             Err(denied) => return Ok(Err(denied)),
         };
+        let limit = self.grants.limits.services;
+        if self.services.len() >= limit as usize {
+            return Ok(Err(self.deny(format!(
+                "`{program}`: the hook has started {limit} services already, the most it may \
+                 (raise `max_services` in the host policy's `[limits]`)"
+            ))));
+        }
         let (stdout, stderr) = match &log_file {
             None => (Stdio::null(), Stdio::null()),
             Some(guest) => {
@@ -201,13 +225,6 @@ impl Host for HookState {
                 }
             }
         };
-        let limit = self.grants.limits.services;
-        if self.services.len() >= limit as usize {
-            return Ok(Err(self.deny(format!(
-                "`{program}`: the hook has started {limit} services already, the most it may \
-                 (raise `max_services` in the host policy's `[limits]`)"
-            ))));
-        }
         let mut cmd = self.base_command(&program, &args);
         cmd.stdout(stdout).stderr(stderr);
         // Its own session: no controlling terminal, not killed with the hook, not waited for;

@@ -151,7 +151,7 @@ impl Sandbox {
         let services = std::mem::take(&mut store.data_mut().services);
         drop(store);
         if let Err(fault) = &result {
-            sink.line(Stream::Error, &format!("sandbox: hook {fault}"));
+            sink.fault_line(&format!("sandbox: hook {fault}"));
         }
         let (logs, dropped_output) = sink.finish();
         Ok(Outcome {

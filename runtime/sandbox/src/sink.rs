@@ -62,6 +62,8 @@ pub type LineObserver = Arc<dyn Fn(&LogLine) + Send + Sync>;
 #[derive(Default)]
 struct Captured {
     used: u64,
+    /// The guest's budget has run out: the rest of its output is counted, not kept.
+    full: bool,
     host_used: u64,
     dropped: u64,
     lines: Vec<LogLine>,
@@ -92,9 +94,30 @@ impl Sink {
         self.push(stream, sanitize(text), true);
     }
 
+    /// The line that says how the invocation ended (its fault): always kept, whatever the guest
+    /// and the host's other lines used.
+    pub(crate) fn fault_line(&self, text: &str) {
+        let line = LogLine {
+            stream: Stream::Error,
+            text: sanitize(text),
+        };
+        let mut inner = self.inner.lock().expect("sink lock");
+        if let Some(observer) = &self.observer {
+            observer(&line);
+        }
+        inner.lines.push(line);
+    }
+
     /// A line the guest wrote (log call, stdout, stderr): cleaned, and marked when it would pass
     /// for one of the host's lines.
     pub(crate) fn guest_line(&self, stream: Stream, text: &str) {
+        {
+            let mut inner = self.inner.lock().expect("sink lock");
+            if inner.full {
+                inner.dropped += text.len() as u64 + 1;
+                return;
+            }
+        }
         let mut text = sanitize(text);
         let looks_like_host = text
             .trim_start()
@@ -116,6 +139,7 @@ impl Sink {
         };
         if used + cost > limit {
             inner.dropped += cost;
+            inner.full |= !host;
             return;
         }
         if host {
@@ -134,16 +158,23 @@ impl Sink {
         let mut complete = Vec::new();
         {
             let mut inner = self.inner.lock().expect("sink lock");
+            if inner.full {
+                // Past the limit output is cut: count it without building lines.
+                inner.dropped += data.len() as u64;
+                return;
+            }
             let buf = if stream == Stream::Stdout {
                 &mut inner.stdout
             } else {
                 &mut inner.stderr
             };
             buf.extend_from_slice(data);
-            while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
-                let rest = buf.split_off(pos + 1);
-                complete.push(std::mem::replace(buf, rest));
+            let mut start = 0;
+            while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
+                complete.push(buf[start..start + pos + 1].to_vec());
+                start += pos + 1;
             }
+            buf.drain(..start);
             // A line without an end that grows past the limit is flushed as it stands.
             if buf.len() > MAX_LINE {
                 complete.push(std::mem::take(buf));
@@ -211,7 +242,8 @@ pub fn sanitize(text: &str) -> String {
 }
 
 /// Bidi embeddings, overrides, isolates and marks, zero-width and other invisible format
-/// characters (Unicode `Cf` that change how text reads), and tag characters.
+/// characters (Unicode `Cf` that change how text reads), the line and paragraph separators
+/// (U+2028, U+2029: viewers break lines there), and tag characters.
 fn is_invisible_format(c: char) -> bool {
     matches!(
         c as u32,
@@ -219,7 +251,7 @@ fn is_invisible_format(c: char) -> bool {
             | 0x061C
             | 0x180E
             | 0x200B..=0x200F
-            | 0x202A..=0x202E
+            | 0x2028..=0x202E
             | 0x2060..=0x206F
             | 0xFEFF
             | 0xFFF9..=0xFFFB

@@ -453,7 +453,7 @@ async fn exit_instead_of_a_result_is_a_fault_not_a_success() {
 async fn log_lines_cannot_forge_lines_or_escapes() {
     let outcome = run("log-injection", Grants::default(), &[]).await;
     let texts: Vec<&str> = outcome.logs.iter().map(|l| l.text.as_str()).collect();
-    assert_eq!(texts[..2], ["first", "sandbox: hook succeeded[2J[31mred"]);
+    assert_eq!(texts[..2], ["first", "(hook) sandbox: hook succeeded[2J[31mred"]);
     assert!(outcome.logs.iter().all(|l| !l.text.contains('\x1b')));
 }
 
