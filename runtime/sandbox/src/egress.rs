@@ -68,10 +68,11 @@ impl WasiHttpHooks for Egress {
                 .await
                 .map_err(deny)?;
             // The budget logs the bound it stops at; the guest sees a denied request.
-            if !budget.take(ResourceKind::HttpRequests, 1) {
+            let asked = || format!("`{} {url}`", request.method());
+            if !budget.take(ResourceKind::HttpRequests, 1, asked) {
                 return Err(HttpError::HttpRequestDenied);
             }
-            let Some(slot) = budget.start_request() else {
+            let Some(slot) = budget.start_request(asked) else {
                 return Err(HttpError::HttpRequestDenied);
             };
             let tls = if https {

@@ -37,7 +37,10 @@ pub(crate) async fn grant_tcp(
             let ok = match use_ {
                 SocketAddrUse::TcpConnect => {
                     let canonical = SocketAddr::new(addr.ip().to_canonical(), addr.port());
-                    allowed.contains(&canonical) && budget.take(ResourceKind::TcpConnections, 1)
+                    allowed.contains(&canonical)
+                        && budget.take(ResourceKind::TcpConnections, 1, || {
+                            format!("a tcp connection to {addr}")
+                        })
                 }
                 // Connecting binds an ephemeral local port first.
                 SocketAddrUse::TcpBind => addr.port() == 0,

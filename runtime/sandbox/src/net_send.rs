@@ -220,7 +220,7 @@ mod tests {
 
     fn slot() -> InFlight {
         let budget = Budget::new(&Limits::default(), Sink::new(1 << 20, None));
-        budget.start_request().unwrap()
+        budget.start_request(String::new).unwrap()
     }
 
     const TIMEOUTS: Timeouts = Timeouts {

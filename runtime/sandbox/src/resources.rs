@@ -69,9 +69,14 @@ impl Budget {
         }
     }
 
-    /// Spends `amount` of `kind`; past its limit nothing is spent, the bound is recorded and
-    /// `false` returned.
-    pub(crate) fn take(&self, kind: ResourceKind, amount: u64) -> bool {
+    /// Spends `amount` of `kind` on what `asked` describes; past its limit nothing is spent,
+    /// the bound is recorded and `false` returned.
+    pub(crate) fn take(
+        &self,
+        kind: ResourceKind,
+        amount: u64,
+        asked: impl FnOnce() -> String,
+    ) -> bool {
         let counter = self.counter(kind);
         let limit = self.limit(kind);
         let before = counter.fetch_add(amount, Ordering::SeqCst);
@@ -79,7 +84,7 @@ impl Budget {
             return true;
         }
         counter.fetch_sub(amount, Ordering::SeqCst);
-        self.reached(kind);
+        self.reached(kind, asked);
         false
     }
 
@@ -89,13 +94,17 @@ impl Budget {
     }
 
     /// A slot of [`ResourceKind::HttpInFlight`], held until the response is dropped.
-    pub(crate) fn start_request(self: &Arc<Self>) -> Option<InFlight> {
-        self.take(ResourceKind::HttpInFlight, 1)
+    pub(crate) fn start_request(
+        self: &Arc<Self>,
+        asked: impl FnOnce() -> String,
+    ) -> Option<InFlight> {
+        self.take(ResourceKind::HttpInFlight, 1, asked)
             .then(|| InFlight(self.clone()))
     }
 
-    /// Records that the guest reached the bound on `kind`, logging it the first time.
-    pub(crate) fn reached(&self, kind: ResourceKind) {
+    /// Records that the guest reached the bound on `kind` asking for `asked`, logging it the
+    /// first time.
+    fn reached(&self, kind: ResourceKind, asked: impl FnOnce() -> String) {
         let _ = self.exceeded.set(kind);
         let bit = 1u8 << kind as u8;
         if self.logged.fetch_or(bit, Ordering::SeqCst) & bit == 0 {
@@ -103,7 +112,8 @@ impl Budget {
             self.sink.line(
                 Stream::Warn,
                 &format!(
-                    "sandbox: refused: the hook reached its limit of {limit} {kind} (`{}`)",
+                    "sandbox: refused {}: the hook reached its limit of {limit} {kind} (`{}`)",
+                    asked(),
                     kind.field()
                 ),
             );
@@ -172,11 +182,16 @@ mod tests {
             tcp_connections: 2,
             ..Limits::default()
         });
-        assert!(budget.take(ResourceKind::TcpConnections, 1));
-        assert!(budget.take(ResourceKind::TcpConnections, 1));
+        let asked = || "a tcp connection to 10.0.0.1:5432".to_string();
+        assert!(budget.take(ResourceKind::TcpConnections, 1, asked));
+        assert!(budget.take(ResourceKind::TcpConnections, 1, asked));
         assert!(!budget.is_exceeded());
-        assert!(!budget.take(ResourceKind::TcpConnections, 1));
-        assert!(!budget.take(ResourceKind::TcpConnections, 1));
+        assert!(!budget.take(ResourceKind::TcpConnections, 1, asked));
+        assert!(
+            !budget.take(ResourceKind::TcpConnections, 1, || unreachable!(
+                "logged once"
+            ))
+        );
         assert!(budget.is_exceeded());
         assert_eq!(
             budget.fault(None),
@@ -190,7 +205,7 @@ mod tests {
         assert_eq!(
             texts,
             [
-                "sandbox: refused: the hook reached its limit of 2 outgoing tcp connections (`tcp_connections`)"
+                "sandbox: refused a tcp connection to 10.0.0.1:5432: the hook reached its limit of 2 outgoing tcp connections (`tcp_connections`)"
             ]
         );
     }
@@ -201,8 +216,8 @@ mod tests {
             disk_write: 10,
             ..Limits::default()
         });
-        assert!(budget.take(ResourceKind::DiskWrite, 6));
-        assert!(!budget.take(ResourceKind::DiskWrite, 5));
+        assert!(budget.take(ResourceKind::DiskWrite, 6, String::new));
+        assert!(!budget.take(ResourceKind::DiskWrite, 5, String::new));
         assert_eq!(budget.disk_write.load(Ordering::SeqCst), 6);
     }
 
@@ -212,10 +227,10 @@ mod tests {
             http_in_flight: 1,
             ..Limits::default()
         });
-        let first = budget.start_request().expect("one slot");
+        let first = budget.start_request(String::new).expect("one slot");
         drop(first);
-        let _second = budget.start_request().expect("freed");
-        assert!(budget.start_request().is_none());
+        let _second = budget.start_request(String::new).expect("freed");
+        assert!(budget.start_request(String::new).is_none());
         assert_eq!(
             budget.fault(None).map(|f| f.to_string()),
             Some("hit its limit of 1 http requests in flight (`http_in_flight`)".into())

@@ -48,7 +48,9 @@ pub(crate) fn link(linker: &mut Linker<HookState>) -> wasmtime::Result<()> {
                 let state = store.data_mut();
                 let budget = state.budget.clone();
                 let asked = buffer.len() as u64;
-                if !budget.take(ResourceKind::DiskWrite, asked) {
+                if !budget.take(ResourceKind::DiskWrite, asked, || {
+                    format!("a write of {asked} bytes")
+                }) {
                     return Ok((Err(ErrorCode::Quota),));
                 }
                 let mut fs = state.filesystem();
@@ -102,7 +104,9 @@ pub(crate) fn link(linker: &mut Linker<HookState>) -> wasmtime::Result<()> {
                     Err(e) => return Ok((Err(fs.convert_error_code(e)?),)),
                 };
                 let growth = size.saturating_sub(now);
-                if !budget.take(ResourceKind::DiskWrite, growth) {
+                if !budget.take(ResourceKind::DiskWrite, growth, || {
+                    format!("growing a file from {now} to {size} bytes")
+                }) {
                     return Ok((Err(ErrorCode::Quota),));
                 }
                 match HostDescriptor::set_size(&mut fs, fd, size).await {
@@ -138,7 +142,11 @@ struct CountedStream {
 
 impl CountedStream {
     fn charge(&self, bytes: usize) -> StreamResult<()> {
-        if self.budget.take(ResourceKind::DiskWrite, bytes as u64) {
+        let asked = || format!("a write of {bytes} bytes");
+        if self
+            .budget
+            .take(ResourceKind::DiskWrite, bytes as u64, asked)
+        {
             Ok(())
         } else {
             let quota = std::io::Error::from_raw_os_error(libc::EDQUOT);

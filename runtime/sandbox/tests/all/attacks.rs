@@ -453,7 +453,10 @@ async fn exit_instead_of_a_result_is_a_fault_not_a_success() {
 async fn log_lines_cannot_forge_lines_or_escapes() {
     let outcome = run("log-injection", Grants::default(), &[]).await;
     let texts: Vec<&str> = outcome.logs.iter().map(|l| l.text.as_str()).collect();
-    assert_eq!(texts[..2], ["first", "(hook) sandbox: hook succeeded[2J[31mred"]);
+    assert_eq!(
+        texts[..2],
+        ["first", "(hook) sandbox: hook succeeded[2J[31mred"]
+    );
     assert!(outcome.logs.iter().all(|l| !l.text.contains('\x1b')));
 }
 
@@ -689,6 +692,10 @@ mod bounded {
         };
         let outcome = run("tcp-connect-flood", grants, &[("address", &addr)]).await;
         assert_bound(&outcome, ResourceKind::TcpConnections, 3);
+        assert!(logged(
+            &outcome,
+            &format!("sandbox: refused a tcp connection to {addr}: the hook reached its limit")
+        ));
         assert_eq!(
             accepted(&listener),
             3,
@@ -729,6 +736,10 @@ mod bounded {
         };
         let outcome = run("http-request-flood", grants, &[("granted", &addr)]).await;
         assert_bound(&outcome, ResourceKind::HttpRequests, 4);
+        assert!(logged(
+            &outcome,
+            &format!("sandbox: refused `GET http://{addr}/flood`: the hook reached its limit")
+        ));
         assert_eq!(hits.load(Ordering::SeqCst), 4);
     }
 
@@ -807,6 +818,7 @@ mod bounded {
         let (dir, grants) = scratch(1 << 20);
         let outcome = run("disk-fill-stream", grants, &[]).await;
         assert_bound(&outcome, ResourceKind::DiskWrite, 1 << 20);
+        assert!(logged(&outcome, "sandbox: refused a write of "));
         let size = std::fs::metadata(dir.path().join("fill.bin"))
             .unwrap()
             .len();
@@ -829,6 +841,10 @@ mod bounded {
         let (dir, grants) = scratch(1 << 20);
         let outcome = run("disk-fill-set-size", grants, &[]).await;
         assert_bound(&outcome, ResourceKind::DiskWrite, 1 << 20);
+        assert!(logged(
+            &outcome,
+            "sandbox: refused growing a file from 0 to 1099511627776 bytes"
+        ));
         let size = std::fs::metadata(dir.path().join("sparse.bin"))
             .unwrap()
             .len();
