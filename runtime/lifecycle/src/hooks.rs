@@ -53,7 +53,7 @@ const GRANTED_DIR_MODE: u32 = 0o755;
 pub(crate) fn sandbox_grants(run: &HookRun<'_>, scratch_dir: &Path) -> Result<Grants, String> {
     let grant = run.grant;
     let own = |host: &Path, guest: &str, access| {
-        Mount::open(host, guest, access)
+        Mount::davit_own(host, guest, access)
             .map_err(|e| format!("cannot open `{}`: {e}", host.display()))
     };
     let mut mounts = vec![

@@ -202,7 +202,7 @@ impl Host for HookState {
             Err(denied) => return Ok(Err(denied)),
         };
         let limit = self.grants.limits.services;
-        if self.services.len() >= limit as usize {
+        if self.services.lock().expect("services").len() >= limit as usize {
             return Ok(Err(self.deny(format!(
                 "`{program}`: the hook has started {limit} services already, the most it may \
                  (raise `max_services` in the host policy's `[limits]`)"
@@ -250,7 +250,7 @@ impl Host for HookState {
                     crate::Stream::Info,
                     &format!("sandbox: started `{program}` as pid {pid}, detached"),
                 );
-                self.services.push(Service {
+                self.services.lock().expect("services").push(Service {
                     pid,
                     start_ticks,
                     program,

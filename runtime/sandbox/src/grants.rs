@@ -4,8 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use davit_spec::Access;
 use davit_fsroot::{Resolve, Root};
+pub use davit_spec::Access;
 use davit_spec::{CommandGrant, TcpTarget, UrlPrefix};
 
 /// A host directory the guest sees at `guest` (an absolute guest path such as `/etc/hello-web`).
@@ -19,6 +19,9 @@ pub struct Mount {
     pub dir: Arc<Root>,
     pub guest: String,
     pub access: Access,
+    /// A directory davit created and fills itself (a staged revision, a fresh scratch
+    /// directory): it holds no FIFO or device, so no file system call into it blocks for good.
+    pub own: bool,
 }
 
 impl Mount {
@@ -28,7 +31,24 @@ impl Mount {
             dir: Arc::new(dir),
             guest: guest.into(),
             access,
+            own: false,
         }
+    }
+
+    /// A mount of a directory davit created and fills itself (see [`Mount::own`]).
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be opened as a directory.
+    pub fn davit_own(
+        host: &Path,
+        guest: impl Into<String>,
+        access: Access,
+    ) -> std::io::Result<Self> {
+        Ok(Mount {
+            own: true,
+            ..Self::open(host, guest, access)?
+        })
     }
 
     /// A mount of a directory davit (or its operator) chose itself, opened as it is.

@@ -54,7 +54,7 @@ pub use error::{Fault, ResourceKind, SandboxError};
 pub use grants::{Access, Grants, Limits, Mount};
 pub use invoke::{Call, Outcome, Verdict};
 pub use service::{Service, start_ticks};
-pub use sink::{sanitize, LineObserver, LogLine, Stream};
+pub use sink::{LineObserver, LogLine, Stream, sanitize};
 
 use bindings::check::HealthCheckPre;
 use bindings::hook::{Hook, HookPre};
@@ -108,7 +108,7 @@ pub struct Sandbox {
     linker: Linker<HookState>,
     cache: cache::CompileCache,
     loaded: Mutex<HashMap<String, Plugin>>,
-    permits: tokio::sync::Semaphore,
+    permits: Arc<tokio::sync::Semaphore>,
     /// Resolves the names of tcp and url grants (never a guest's own lookups).
     resolver: Arc<dyn Resolver>,
 }
@@ -135,7 +135,7 @@ impl Sandbox {
             linker,
             cache,
             loaded: Mutex::default(),
-            permits: tokio::sync::Semaphore::new(engine::MAX_INSTANCES - 4),
+            permits: Arc::new(tokio::sync::Semaphore::new(engine::MAX_INSTANCES - 4)),
             resolver: Arc::new(SystemResolver),
         })
     }

@@ -159,7 +159,11 @@ pub(crate) fn apply(store: &mut Store<HookState>, limits: &Limits) {
         .set_max_capacity(limits.handles as usize);
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|store| {
-        Ok(if store.data().budget.is_exceeded() {
+        let cancelled = store
+            .data()
+            .cancelled
+            .load(std::sync::atomic::Ordering::Relaxed);
+        Ok(if cancelled || store.data().budget.is_exceeded() {
             UpdateDeadline::Interrupt
         } else {
             UpdateDeadline::Yield(1)

@@ -27,8 +27,10 @@ pub(crate) struct HookState {
     pub(crate) names: GrantedNames,
     /// What the invocation has spent of its bounded resources.
     pub(crate) budget: Arc<Budget>,
-    /// The services it started, in order.
-    pub(crate) services: Vec<Service>,
+    /// The services it started, in order (shared: reported even when the invocation timed out).
+    pub(crate) services: Arc<std::sync::Mutex<Vec<Service>>>,
+    /// Set when the invocation timed out: the guest is interrupted at its next epoch tick.
+    pub(crate) cancelled: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl WasiView for HookState {

@@ -125,3 +125,31 @@ async fn files_cannot_be_moved_across_the_edge_of_the_grant() {
     );
     assert!(!exists(&site.work.join("stolen")) && !exists(&site.work.join("stolen2")));
 }
+
+/// A FIFO in a granted directory blocks the guest's `open` for good (nobody writes to it): the
+/// hook still ends at its timeout, and the host's call returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_that_blocks_the_guest_forever_still_ends_at_the_timeout() {
+    let site = Site::new();
+    let work = site.root.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let fifo = std::ffi::CString::new(work.join("fifo").into_os_string().into_encoded_bytes())
+        .unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let grants = Grants {
+        mounts: vec![mount(&work, "/work", Access::ReadWrite)],
+        limits: limits(1_000),
+        ..Grants::default()
+    };
+    let started = std::time::Instant::now();
+    let outcome = run("fs-read-fifo", grants, &[]).await;
+    assert!(
+        matches!(outcome.result, Err(davit_sandbox::Fault::Timeout { .. })),
+        "{:?}",
+        outcome.result
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // Unblock the stuck call so the test leaves no thread behind.
+    let _ = std::fs::OpenOptions::new().write(true).open(work.join("fifo"));
+}
