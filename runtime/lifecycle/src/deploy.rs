@@ -416,11 +416,7 @@ async fn run_event(
 /// After the stop hooks: stops what hooks of this group started and is still running (every
 /// revision's, since whatever started it is being replaced), so a revision needs no `kill`
 /// grant to stop its own daemon.
-async fn stop_services(
-    group: &GroupLayout,
-    report: &mut EventReport,
-    revision: Option<&Revision>,
-) {
+async fn stop_services(group: &GroupLayout, report: &mut EventReport, revision: Option<&Revision>) {
     match services::stop_group(group, |_| true, services::STOP_GRACE).await {
         Ok(stopped) if stopped.is_empty() => {
             if revision.is_none() {

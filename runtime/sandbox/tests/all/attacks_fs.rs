@@ -133,8 +133,8 @@ async fn a_fifo_that_blocks_the_guest_forever_still_ends_at_the_timeout() {
     let site = Site::new();
     let work = site.root.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let fifo = std::ffi::CString::new(work.join("fifo").into_os_string().into_encoded_bytes())
-        .unwrap();
+    let fifo =
+        std::ffi::CString::new(work.join("fifo").into_os_string().into_encoded_bytes()).unwrap();
     // SAFETY: a NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
     let grants = Grants {
@@ -151,5 +151,7 @@ async fn a_fifo_that_blocks_the_guest_forever_still_ends_at_the_timeout() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
     // Unblock the stuck call so the test leaves no thread behind.
-    let _ = std::fs::OpenOptions::new().write(true).open(work.join("fifo"));
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .open(work.join("fifo"));
 }

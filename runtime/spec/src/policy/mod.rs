@@ -325,7 +325,10 @@ name = "APP_*"
         assert_eq!(p.directories[0].value.access, crate::Access::Read);
         assert_eq!(p.limits.max_timeout.value, Duration::from_secs(90));
         assert_eq!(p.limits.max_services.value, 16);
-        assert_eq!(p.limits.max_services.at.as_ref().unwrap().to_string(), "p.toml:5:16");
+        assert_eq!(
+            p.limits.max_services.at.as_ref().unwrap().to_string(),
+            "p.toml:5:16"
+        );
         assert_eq!(p.tcp[0].value.ports.to_string(), "5432");
     }
 }
