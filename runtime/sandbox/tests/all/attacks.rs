@@ -494,12 +494,11 @@ mod bounded {
     use std::time::Duration;
 
     use davit_sandbox::{
-        Access, Call, Fault, Grants, HookContext, Limits, Outcome, Resolver, ResourceKind, Sandbox,
-        SandboxError,
+        Access, Fault, Grants, Limits, Outcome, Resolver, ResourceKind, Sandbox, SandboxError,
     };
     use davit_spec::{TcpTarget, UrlPrefix};
 
-    use crate::support::{assert_contained, guest_dir, limits, mount, run, sandbox};
+    use crate::support::{assert_contained, call, guest_dir, limits, mount, run, sandbox};
 
     /// Names only this test process knows, and every name the host asked about.
     struct TableResolver {
@@ -549,20 +548,8 @@ mod bounded {
         let wasm = std::fs::read(guest_dir().join(format!("{name}.wasm"))).expect("guest built");
         let sandbox = &resolving().0;
         let plugin = sandbox.load(&wasm).expect("guest loads");
-        let call = Call {
-            context: HookContext {
-                event: "AfterInstall".into(),
-                parameters: params
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                ..HookContext::default()
-            },
-            grants,
-            observer: None,
-        };
         sandbox
-            .invoke(&plugin, call)
+            .invoke(&plugin, call(grants, params))
             .await
             .expect("invocation set up")
     }

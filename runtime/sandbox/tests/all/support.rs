@@ -42,8 +42,9 @@ pub fn limits(timeout_ms: u64) -> Limits {
     }
 }
 
-pub async fn run(name: &str, grants: Grants, params: &[(&str, &str)]) -> Outcome {
-    let call = Call {
+/// An AfterInstall call with `grants` and `params`.
+pub fn call(grants: Grants, params: &[(&str, &str)]) -> Call {
+    Call {
         context: HookContext {
             event: "AfterInstall".into(),
             parameters: params
@@ -54,9 +55,12 @@ pub async fn run(name: &str, grants: Grants, params: &[(&str, &str)]) -> Outcome
         },
         grants,
         observer: None,
-    };
+    }
+}
+
+pub async fn run(name: &str, grants: Grants, params: &[(&str, &str)]) -> Outcome {
     sandbox()
-        .invoke(&guest(name), call)
+        .invoke(&guest(name), call(grants, params))
         .await
         .expect("invocation set up")
 }
