@@ -51,7 +51,8 @@ fn main() {
     let log_line = read("target/guests/wasm/log-line.wasm");
     let after_install = read("examples/hello-web/hooks/after-install.wasm");
     let scratch = tempfile::tempdir().expect("scratch directory");
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // The runtime the `davit` binary runs hooks on.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
