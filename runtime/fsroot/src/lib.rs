@@ -285,6 +285,18 @@ impl Root {
         }
     }
 
+    /// Creates `rel` as a hard link to the file `existing` (both beneath this root; a link at
+    /// `existing` is linked as a link, never followed).
+    ///
+    /// # Errors
+    ///
+    /// `AlreadyExists` when something is at `rel`, or as [`Root::open_dir`].
+    pub fn hard_link(&self, existing: &Path, rel: &Path) -> io::Result<()> {
+        let (from_dir, from_name) = self.parent(existing)?;
+        let (to_dir, to_name) = self.parent(rel)?;
+        from_dir.hard_link(&from_name, &to_dir, &to_name)
+    }
+
     /// Removes the file or link `rel` (never what a link points at).
     ///
     /// # Errors

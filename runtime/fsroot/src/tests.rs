@@ -183,3 +183,19 @@ fn fd_path_names_the_open_directory_even_after_a_swap() {
     let seen = fs::read_to_string(granted.fd_path().join("file")).unwrap();
     assert_eq!(seen, "inside");
 }
+
+#[test]
+fn hard_links_stay_beneath_on_both_ends() {
+    let (tmp, dir) = tree();
+    symlink("../outside", dir.join("out")).unwrap();
+    let root = beneath(&dir);
+    root.hard_link(Path::new("in/file"), Path::new("in/again"))
+        .unwrap();
+    assert_eq!(fs::read_to_string(dir.join("in/again")).unwrap(), "inside");
+    for (from, to) in [("in/file", "out/stolen"), ("out/secret", "in/stolen")] {
+        let err = root.hard_link(Path::new(from), Path::new(to)).unwrap_err();
+        assert!(is_escape(&err), "{from} -> {to}: {err}");
+    }
+    assert!(!tmp.path().join("outside/stolen").exists());
+    assert!(!dir.join("in/stolen").exists());
+}

@@ -16,7 +16,9 @@ use std::fmt;
 use std::fs;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
+
+use davit_fsroot::{Resolve, Root};
 use std::path::{Path, PathBuf};
 
 use crate::digest::{RevisionId, tree_digest};
@@ -324,7 +326,7 @@ fn fill(
     temp: &Path,
     limits: StageLimits,
 ) -> Result<(), StageError> {
-    let mut tree = Tree::new(temp, source, limits);
+    let mut tree = Tree::new(temp, source, limits)?;
     match kind {
         SourceKind::Directory => copy_dir(&mut tree, source, &mut PathBuf::new())?,
         SourceKind::Zip => unzip(&mut tree, source)?,
@@ -467,7 +469,11 @@ fn special_kind(mode: u32) -> &'static str {
 
 /// The tree being built in the temporary directory, with its limits and checks.
 struct Tree<'a> {
-    root: &'a Path,
+    /// The staging directory, through which every entry is written: nothing the archive names
+    /// is ever opened outside it (see `davit_fsroot`).
+    root: Root,
+    /// Its path, for messages.
+    dir: &'a Path,
     origin: &'a Path,
     limits: StageLimits,
     entries: usize,
@@ -479,16 +485,18 @@ struct Tree<'a> {
 }
 
 impl<'a> Tree<'a> {
-    fn new(root: &'a Path, origin: &'a Path, limits: StageLimits) -> Self {
-        Self {
+    fn new(dir: &'a Path, origin: &'a Path, limits: StageLimits) -> Result<Self, StageError> {
+        let root = Root::open_ambient(dir, Resolve::Beneath).map_err(io_err("open", dir))?;
+        Ok(Self {
             root,
+            dir,
             origin,
             limits,
             entries: 0,
             bytes: 0,
             leaves: HashSet::new(),
             dir_modes: Vec::new(),
-        }
+        })
     }
 
     fn refuse(&self, rel: &Path, problem: EntryProblem) -> StageError {
@@ -553,13 +561,15 @@ impl<'a> Tree<'a> {
                 if self.leaves.contains(&prefix) {
                     return Err(self.refuse(rel, EntryProblem::BeneathNonDirectory));
                 }
-                let abs = self.root.join(&prefix);
-                match fs::symlink_metadata(&abs) {
+                let abs = self.dir.join(&prefix);
+                match self.root.symlink_metadata(&prefix) {
                     Ok(m) if m.is_dir() => {}
                     Ok(_) => return Err(self.refuse(rel, EntryProblem::BeneathNonDirectory)),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {
                         self.count()?;
-                        fs::create_dir(&abs).map_err(io_err("create", &abs))?;
+                        self.root
+                            .create_dir(&prefix, DEFAULT_DIR_MODE)
+                            .map_err(io_err("create", &abs))?;
                         self.dir_modes.push((prefix.clone(), DEFAULT_DIR_MODE));
                     }
                     Err(e) => return Err(io_err("read", &abs)(e)),
@@ -569,18 +579,20 @@ impl<'a> Tree<'a> {
         if self.leaves.contains(rel) {
             return Err(self.refuse(rel, EntryProblem::Duplicate));
         }
-        Ok(self.root.join(rel))
+        Ok(self.dir.join(rel))
     }
 
     fn dir(&mut self, rel: &Path, mode: u32) -> Result<(), StageError> {
         let abs = self.prepare(rel)?;
-        match fs::symlink_metadata(&abs) {
+        match self.root.symlink_metadata(rel) {
             // Created as a parent earlier, or listed twice: the last mode wins.
             Ok(m) if m.is_dir() => {}
             Ok(_) => return Err(self.refuse(rel, EntryProblem::Duplicate)),
             Err(_) => {
                 self.count()?;
-                fs::create_dir(&abs).map_err(io_err("create", &abs))?;
+                self.root
+                    .create_dir(rel, DEFAULT_DIR_MODE)
+                    .map_err(io_err("create", &abs))?;
             }
         }
         self.dir_modes.push((rel.to_owned(), mode & KEPT_MODE_BITS));
@@ -590,11 +602,12 @@ impl<'a> Tree<'a> {
     fn file(&mut self, rel: &Path, mode: u32, content: &mut dyn Read) -> Result<(), StageError> {
         self.count()?;
         let abs = self.prepare(rel)?;
-        let mut out = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&abs)
+        let mut options = davit_fsroot::OpenOptions::new();
+        options.write(true).create_new(true);
+        davit_fsroot::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut out = self
+            .root
+            .open_file(rel, &options)
             .map_err(|e| match e.kind() {
                 io::ErrorKind::AlreadyExists => self.refuse(rel, EntryProblem::Duplicate),
                 _ => io_err("create", &abs)(e),
@@ -621,7 +634,7 @@ impl<'a> Tree<'a> {
             return Err(self.refuse(rel, EntryProblem::SymlinkEscapes { target }));
         }
         let abs = self.prepare(rel)?;
-        std::os::unix::fs::symlink(target, &abs).map_err(|e| match e.kind() {
+        self.root.symlink(target, rel).map_err(|e| match e.kind() {
             io::ErrorKind::AlreadyExists => self.refuse(rel, EntryProblem::Duplicate),
             _ => io_err("create", &abs)(e),
         })?;
@@ -638,17 +651,21 @@ impl<'a> Tree<'a> {
         let Ok(Some(target_rel)) = self.entry_path(target.as_os_str().as_bytes()) else {
             return Err(escapes());
         };
-        let existing = self.root.join(&target_rel);
         let is_our_file = self.leaves.contains(&target_rel)
-            && fs::symlink_metadata(&existing).is_ok_and(|m| m.is_file());
+            && self
+                .root
+                .symlink_metadata(&target_rel)
+                .is_ok_and(|m| m.is_file());
         if !is_our_file {
             return Err(escapes());
         }
         let abs = self.prepare(rel)?;
-        fs::hard_link(&existing, &abs).map_err(|e| match e.kind() {
-            io::ErrorKind::AlreadyExists => self.refuse(rel, EntryProblem::Duplicate),
-            _ => io_err("create", &abs)(e),
-        })?;
+        self.root
+            .hard_link(&target_rel, rel)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::AlreadyExists => self.refuse(rel, EntryProblem::Duplicate),
+                _ => io_err("create", &abs)(e),
+            })?;
         self.leaves.insert(rel.to_owned());
         Ok(())
     }
@@ -659,9 +676,9 @@ impl<'a> Tree<'a> {
         self.dir_modes
             .sort_by_key(|(rel, _)| std::cmp::Reverse(rel.components().count()));
         for (rel, mode) in &self.dir_modes {
-            let abs = self.root.join(rel);
-            fs::set_permissions(&abs, fs::Permissions::from_mode(*mode))
-                .map_err(io_err("set the mode of", &abs))?;
+            self.root
+                .set_mode(rel, *mode)
+                .map_err(io_err("set the mode of", &self.dir.join(rel)))?;
         }
         Ok(())
     }
@@ -714,7 +731,7 @@ mod tests {
     #[test]
     fn entry_names() {
         let tmp = tempfile::tempdir().unwrap();
-        let tree = Tree::new(tmp.path(), Path::new("b.zip"), StageLimits::default());
+        let tree = Tree::new(tmp.path(), Path::new("b.zip"), StageLimits::default()).unwrap();
         let p = |n: &str| tree.entry_path(n.as_bytes());
         assert_eq!(p("./a//b/").unwrap(), Some(PathBuf::from("a/b")));
         assert_eq!(p("./").unwrap(), None);
