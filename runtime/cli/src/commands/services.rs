@@ -138,8 +138,9 @@ pub async fn run(cmd: ServicesCommand) -> Result<(), Exit> {
                     Some(pid) => format!("no service with pid {pid} is recorded"),
                     None => "no services are recorded".to_string(),
                 };
-                return Err(Exit::invalid(anyhow::anyhow!(
-                    "{what} for `{application_name}/{deployment_group}`"
+                return Err(Exit::invalid(crate::render::hint(
+                    anyhow::anyhow!("{what} for `{application_name}/{deployment_group}`"),
+                    "`davit services list` shows the services recorded under this deployment root",
                 )));
             }
             match output {

@@ -98,6 +98,11 @@ const CASES: &[(&str, &str, Files)] = &[
         "hook run builtin:tcp-check --grant dir=relative/path",
         &[],
     ),
+    (
+        "services-stop-none",
+        "services stop -a shop -g prod --pid 4242 --deployment-root <tmp>/root",
+        &[],
+    ),
 ];
 
 #[test]
