@@ -459,6 +459,7 @@ async fn run_hooks(
             bundle_dir: &revision.staged.dir,
             target_root: &opts.target_root,
             scratch: &opts.layout.scratch(),
+            deployment_root: opts.layout.root(),
             context: HookContext {
                 event: event.name().to_string(),
                 deployment: info.clone(),

@@ -28,6 +28,8 @@ pub(crate) struct HookRun<'a> {
     pub target_root: &'a Path,
     /// Parent of per-invocation scratch directories.
     pub scratch: &'a Path,
+    /// davit's own state (revisions, compiled components, records): no grant may reach it.
+    pub deployment_root: &'a Path,
     pub context: HookContext,
 }
 
@@ -60,7 +62,11 @@ pub(crate) fn sandbox_grants(run: &HookRun<'_>, scratch_dir: &Path) -> Result<Gr
         own(run.bundle_dir, BUNDLE_GUEST_DIR, Access::Read)?,
         own(scratch_dir, SCRATCH_GUEST_DIR, Access::ReadWrite)?,
     ];
-    mounts.extend(open_granted_dirs(run.target_root, &grant.directories)?);
+    mounts.extend(open_granted_dirs(
+        run.target_root,
+        run.deployment_root,
+        &grant.directories,
+    )?);
     Ok(Grants {
         mounts,
         tcp: grant.tcp.clone(),
@@ -93,10 +99,19 @@ pub(crate) fn sandbox_grants(run: &HookRun<'_>, scratch_dir: &Path) -> Result<Gr
 
 /// Opens each granted directory: the policy's directory in the target root (an image's
 /// absolute links stay in it), then the hook's beneath that, links followed but never out.
-fn open_granted_dirs(target_root: &Path, dirs: &[EffectiveDir]) -> Result<Vec<Mount>, String> {
+///
+/// A directory that is davit's deployment root, lies in it or holds it is refused: a hook that
+/// could write there could plant a compiled component davit loads as native code, or rewrite
+/// the records of what to stop and clean up.
+fn open_granted_dirs(
+    target_root: &Path,
+    deployment_root: &Path,
+    dirs: &[EffectiveDir],
+) -> Result<Vec<Mount>, String> {
     if dirs.is_empty() {
         return Ok(Vec::new());
     }
+    let state = std::fs::canonicalize(deployment_root).unwrap_or_else(|_| deployment_root.into());
     let root = Root::open_ambient(target_root, Resolve::InRoot)
         .map_err(|e| format!("cannot open target root `{}`: {e}", target_root.display()))?;
     let mut mounts = Vec::new();
@@ -122,6 +137,22 @@ fn open_granted_dirs(target_root: &Path, dirs: &[EffectiveDir]) -> Result<Vec<Mo
             base.open_dir(rel)
         }
         .map_err(refused)?;
+        let real = opened.real_path(Path::new("")).map_err(refused)?;
+        if real.starts_with(&state) || state.starts_with(&real) {
+            return Err(format!(
+                "granted directory `{}` {} is `{}`, which {} davit's deployment root `{}`: no hook \
+                 may reach davit's own state",
+                dir.path,
+                dir.access,
+                real.display(),
+                if real.starts_with(&state) {
+                    "lies in"
+                } else {
+                    "holds"
+                },
+                state.display()
+            ));
+        }
         mounts.push(Mount::new(opened, dir.path.as_str(), dir.access));
     }
     Ok(mounts)
@@ -452,6 +483,39 @@ mod tests {
         }
     }
 
+    /// A deployment root apart from every target root of these tests.
+    fn state_dir() -> PathBuf {
+        std::env::temp_dir().join("davit-hooks-tests-state")
+    }
+
+    #[test]
+    fn a_grant_that_reaches_davits_own_state_is_refused() {
+        let (tmp, root) = host();
+        let state = root.join("var/lib/davit");
+        std::fs::create_dir_all(state.join("cache/components")).unwrap();
+        for path in ["/var/lib", "/var/lib/davit", "/var/lib/davit/cache"] {
+            let err = open_granted_dirs(&root, &state, &[dir(path, "/var/lib", Access::ReadWrite)])
+                .unwrap_err();
+            assert!(err.contains("davit's deployment root"), "{path}: {err}");
+        }
+        // Through a link that stays beneath the policy directory, too.
+        symlink("../davit", root.join("var/lib/app/state")).unwrap();
+        let err = open_granted_dirs(
+            &root,
+            &state,
+            &[dir("/var/lib/app/state", "/var/lib", Access::ReadWrite)],
+        )
+        .unwrap_err();
+        assert!(err.contains("davit's deployment root"), "{err}");
+        open_granted_dirs(
+            &root,
+            &state,
+            &[dir("/var/lib/app", "/var/lib", Access::ReadWrite)],
+        )
+        .unwrap();
+        drop(tmp);
+    }
+
     /// A target root with the policy directory `/var/lib/app`, and `outside/` beside the root.
     fn host() -> (tempfile::TempDir, PathBuf) {
         let tmp = tempfile::tempdir().unwrap();
@@ -473,7 +537,8 @@ mod tests {
             ("/var/lib/app/etc/sub", Access::ReadWrite),
             ("/var/lib/app/abs", Access::Read),
         ] {
-            let err = open_granted_dirs(&root, &[dir(path, "/var/lib/app", access)]).unwrap_err();
+            let err = open_granted_dirs(&root, &state_dir(), &[dir(path, "/var/lib/app", access)])
+                .unwrap_err();
             assert!(err.contains("leads out of"), "{path}: {err}");
         }
         let outside: Vec<_> = std::fs::read_dir(tmp.path().join("outside"))
@@ -488,6 +553,7 @@ mod tests {
         symlink("real", root.join("var/lib/app/current")).unwrap();
         let mounts = open_granted_dirs(
             &root,
+            &state_dir(),
             &[dir("/var/lib/app/current", "/var/lib/app", Access::Read)],
         )
         .unwrap();
@@ -501,12 +567,17 @@ mod tests {
         let (_tmp, root) = host();
         open_granted_dirs(
             &root,
+            &state_dir(),
             &[dir("/var/lib/app/new/deep", "/var/lib", Access::ReadWrite)],
         )
         .unwrap();
         assert!(root.join("var/lib/app/new/deep").is_dir());
-        let err = open_granted_dirs(&root, &[dir("/var/lib/app/none", "/var/lib", Access::Read)])
-            .unwrap_err();
+        let err = open_granted_dirs(
+            &root,
+            &state_dir(),
+            &[dir("/var/lib/app/none", "/var/lib", Access::Read)],
+        )
+        .unwrap_err();
         assert!(err.contains("/var/lib/app/none"), "{err}");
     }
 
@@ -519,6 +590,7 @@ mod tests {
         symlink("/srv/app-data", root.join("var/lib/app")).unwrap();
         let mounts = open_granted_dirs(
             &root,
+            &state_dir(),
             &[dir("/var/lib/app", "/var/lib/app", Access::ReadWrite)],
         )
         .unwrap();

@@ -115,9 +115,14 @@ impl HookState {
         let mut options = davit_fsroot::OpenOptions::new();
         options.append(true).create(true);
         davit_fsroot::OpenOptionsExt::mode(&mut options, 0o640);
-        mount.dir.open_file(&rel, &options).map_err(|e| {
+        // Never wait on a FIFO someone left there; only a regular file is a log file.
+        davit_fsroot::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+        let file = mount.dir.open_file(&rel, &options).map_err(|e| {
             if davit_fsroot::is_escape(&e) {
                 self.deny(format!("log file `{guest}`: {e}"))
+            } else if e.raw_os_error() == Some(libc::ENXIO) {
+                // A FIFO nobody reads (opened without waiting for a reader).
+                self.deny(format!("log file `{guest}` is not a regular file"))
             } else if e.raw_os_error() == Some(libc::ELOOP) {
                 self.deny(format!(
                     "log file `{guest}` is a link: a log file is never opened through a link"
@@ -125,7 +130,20 @@ impl HookState {
             } else {
                 CommandError::SpawnFailed(format!("log file `{guest}`: {e}"))
             }
-        })
+        })?;
+        match file.metadata() {
+            Ok(meta) if meta.is_file() => Ok(file),
+            Ok(_) => Err(self.deny(format!("log file `{guest}` is not a regular file"))),
+            Err(e) => Err(CommandError::SpawnFailed(format!(
+                "log file `{guest}`: {e}"
+            ))),
+        }
+    }
+
+    /// A guest that timed out may still be running on its own thread until its next epoch tick:
+    /// it starts nothing more.
+    fn timed_out(&self) -> bool {
+        self.cancelled.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn base_command(&self, program: &str, args: &[String]) -> tokio::process::Command {
@@ -154,11 +172,19 @@ impl Host for HookState {
         program: String,
         args: Vec<String>,
     ) -> wasmtime::Result<Result<Output, CommandError>> {
+        if self.timed_out() {
+            return Ok(Err(CommandError::TimedOut));
+        }
         let args = match self.command_allowed(&program, &args) {
             Ok(args) => args,
             Err(denied) => return Ok(Err(denied)),
         };
         let mut cmd = self.base_command(&program, &args);
+        // Bounded descriptors and no core dumps, as for services.
+        // SAFETY: `setrlimit` is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| crate::service::limit_in_child());
+        }
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
@@ -197,6 +223,9 @@ impl Host for HookState {
         args: Vec<String>,
         log_file: Option<String>,
     ) -> wasmtime::Result<Result<u32, CommandError>> {
+        if self.timed_out() {
+            return Ok(Err(CommandError::TimedOut));
+        }
         let args = match self.command_allowed(&program, &args) {
             Ok(args) => args,
             Err(denied) => return Ok(Err(denied)),

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use davit_sandbox::{Fault, Grants, Limits, Outcome};
+use davit_sandbox::{Access, Fault, Grants, Limits, Outcome};
 
 use crate::hostile::*;
 use crate::support::*;
@@ -206,4 +206,32 @@ async fn services_started_before_a_timeout_are_still_reported() {
     );
     assert_eq!(outcome.services.len(), 2);
     assert_eq!(live_with_arg(&marker), service_pids(&outcome));
+}
+
+/// A FIFO as a service's log file: refused at once (the host never waits on it), nothing starts.
+#[tokio::test]
+async fn a_fifo_as_log_file_is_refused_without_waiting_on_it() {
+    let marker = marker();
+    let work = tempfile::tempdir().unwrap();
+    let fifo = std::ffi::CString::new(
+        work.path()
+            .join("fifo")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .unwrap();
+    // SAFETY: a NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let grants = Grants {
+        mounts: vec![mount(work.path(), "/work", Access::ReadWrite)],
+        limits: limits(5_000),
+        ..sleep_grants(&[&marker])
+    };
+    let started = std::time::Instant::now();
+    let outcome = run("svc-log-fifo", grants, &[("marker", &marker)]).await;
+    let _reaper = reaper(&outcome, &[&marker]);
+    assert_contained(&outcome, "not a regular file");
+    assert!(outcome.services.is_empty());
+    assert!(live_with_arg(&marker).is_empty(), "nothing started");
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
 }
