@@ -87,24 +87,9 @@ impl Root {
         })
     }
 
-    /// Creates `path` (and its parents) as davit's own directory, then opens it.
-    ///
-    /// # Errors
-    ///
-    /// When it cannot be created or opened.
-    pub fn create_ambient(path: &Path, mode: Resolve) -> io::Result<Root> {
-        std::fs::create_dir_all(path)?;
-        Self::open_ambient(path, mode)
-    }
-
     /// The path this root was opened at, for messages (what is open is the directory itself).
     pub fn path(&self) -> &Path {
         &self.path
-    }
-
-    /// How paths are resolved in it.
-    pub fn mode(&self) -> Resolve {
-        self.mode
     }
 
     /// `rel` under this root's path, for messages.
