@@ -16,7 +16,7 @@ use crate::install::{self, CleanupRecord, InstallRequest};
 use crate::journal::{JournalEntry, RootLock, SCHEMA_VERSION};
 use crate::layout::{GroupLayout, Layout, is_safe_name, write_atomically};
 use crate::report::{DeploymentReport, EventReport, HookReport, Interrupted, Progress, Status};
-use crate::services::{self, ServiceRecord};
+use crate::services::{self, StartedBy};
 use crate::source::{self, Source};
 use crate::stage::{self, StagedRevision};
 use crate::state::GroupState;
@@ -64,7 +64,12 @@ fn new_deployment_id() -> String {
 }
 
 fn now() -> String {
-    time::OffsetDateTime::now_utc()
+    rfc3339(std::time::SystemTime::now())
+}
+
+/// `at` as an RFC 3339 timestamp in UTC, as every record davit writes shows time.
+pub(crate) fn rfc3339(at: std::time::SystemTime) -> String {
+    time::OffsetDateTime::from(at)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }
@@ -470,25 +475,15 @@ async fn run_hooks(
         };
         let report = match hook.kind {
             HookKind::Wasm => {
-                let (report, started) =
+                let (mut report, started) =
                     hooks::run_wasm(sandbox, run, event.name(), progress.clone()).await;
-                let records = started
-                    .into_iter()
-                    .map(|s| ServiceRecord {
-                        pid: s.pid,
-                        start_ticks: s.start_ticks,
-                        program: s.program,
-                        args: s.args,
-                        started_at: time::OffsetDateTime::from(s.started_at)
-                            .format(&time::format_description::well_known::Rfc3339)
-                            .unwrap_or_default(),
-                        revision: revision.staged.id.to_string(),
-                        deployment_id: info.id.clone(),
-                        event: event.name().to_string(),
-                        hook: hook.location.as_str().to_string(),
-                    })
-                    .collect();
-                let mut report = report;
+                let by = StartedBy {
+                    revision: revision.staged.id.to_string(),
+                    deployment_id: &info.id,
+                    event: event.name(),
+                    hook: &hook.location.as_str(),
+                };
+                let records = started.into_iter().map(|s| by.record(s)).collect();
                 if let Err(e) = services::record(group, records) {
                     report.status = Status::Failed;
                     report.error = Some(format!("cannot record the services it started: {e}"));

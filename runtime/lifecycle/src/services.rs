@@ -51,6 +51,31 @@ impl ServiceRecord {
     }
 }
 
+/// The hook a service came from, for its record.
+pub(crate) struct StartedBy<'a> {
+    pub revision: String,
+    pub deployment_id: &'a str,
+    pub event: &'a str,
+    pub hook: &'a str,
+}
+
+impl StartedBy<'_> {
+    /// The record of `service`, which this hook started.
+    pub(crate) fn record(&self, service: davit_sandbox::Service) -> ServiceRecord {
+        ServiceRecord {
+            pid: service.pid,
+            start_ticks: service.start_ticks,
+            program: service.program,
+            args: service.args,
+            started_at: crate::deploy::rfc3339(service.started_at),
+            revision: self.revision.clone(),
+            deployment_id: self.deployment_id.to_owned(),
+            event: self.event.to_owned(),
+            hook: self.hook.to_owned(),
+        }
+    }
+}
+
 /// `services.json` of a deployment group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -498,6 +498,7 @@ mod bounded {
     };
     use davit_spec::{TcpTarget, UrlPrefix};
 
+    use super::{accepted, listener};
     use crate::support::{assert_contained, call, guest_dir, limits, mount, run, sandbox};
 
     /// Names only this test process knows, and every name the host asked about.
@@ -570,20 +571,9 @@ mod bounded {
         assert!(logged(outcome, &line), "no `{line}` in {:?}", outcome.logs);
     }
 
-    fn counting_listener() -> (TcpListener, String) {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        (listener, addr)
-    }
-
-    fn accepted(listener: &TcpListener) -> usize {
-        std::iter::from_fn(|| listener.accept().ok()).count()
-    }
-
     #[tokio::test]
     async fn a_tcp_grant_by_name_lets_the_hook_resolve_no_other_name() {
-        let (_listener, addr) = counting_listener();
+        let (_listener, addr) = listener();
         let port = addr.rsplit(':').next().unwrap();
         let other = "exfil-a1b2c3.davit.test";
         let grants = Grants {
@@ -645,7 +635,7 @@ mod bounded {
 
     #[tokio::test]
     async fn https_to_a_granted_name_resolving_to_a_private_address_is_refused() {
-        let (listener, addr) = counting_listener();
+        let (listener, addr) = listener();
         let port = addr.rsplit(':').next().unwrap();
         let authority = format!("rebind.davit.test:{port}");
         let grants = Grants {
@@ -668,7 +658,7 @@ mod bounded {
 
     #[tokio::test]
     async fn tcp_connections_past_the_limit_are_refused_and_fault_the_hook() {
-        let (listener, addr) = counting_listener();
+        let (listener, addr) = listener();
         let grants = Grants {
             tcp: vec![TcpTarget::try_from(addr.as_str()).unwrap()],
             limits: Limits {

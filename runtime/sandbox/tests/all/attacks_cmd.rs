@@ -37,22 +37,37 @@ fn my_pid() -> String {
     std::process::id().to_string()
 }
 
-#[tokio::test]
-async fn star_never_matches_an_option_so_kill_minus_one_never_runs() {
+/// Runs `guest` against a probe granted `PROBE -0 *` (with `extra` parameters): it must be
+/// refused `refused` times, and the probe must have run only for the control call `-0 123`.
+async fn on_probe_kill_grant(guest: &str, refused: usize, extra: &[(&str, &str)]) {
     let probe = Probe::new();
     let grants = probe_grants(&probe, vec![command(probe.program(), &["-0", "*"])]);
-    let params = [("program", probe.program()), ("control", "123")];
-    let outcome = run("cmd-star-option", grants, &params).await;
-    assert_denied(&outcome, 5);
+    let mut params = vec![("program", probe.program()), ("control", "123")];
+    params.extend_from_slice(extra);
+    let outcome = run(guest, grants, &params).await;
+    assert_denied(&outcome, refused);
     assert_only_control_ran(&probe, &["-0", "123"]);
+}
 
+/// Runs `guest` against the real `/bin/kill -0 *`, with this process as the control pid (and
+/// `extra` parameters): it must be refused `refused` times.
+async fn on_real_kill_grant(guest: &str, refused: usize, extra: &[(&str, &str)]) -> Outcome {
     let grants = Grants {
         commands: vec![command("/bin/kill", &["-0", "*"])],
         ..Grants::default()
     };
     let pid = my_pid();
-    let outcome = run("cmd-star-option", grants, &[("control", &pid)]).await;
-    assert_denied(&outcome, 5);
+    let mut params = vec![("control", pid.as_str())];
+    params.extend_from_slice(extra);
+    let outcome = run(guest, grants, &params).await;
+    assert_denied(&outcome, refused);
+    outcome
+}
+
+#[tokio::test]
+async fn star_never_matches_an_option_so_kill_minus_one_never_runs() {
+    on_probe_kill_grant("cmd-star-option", 5, &[]).await;
+    let outcome = on_real_kill_grant("cmd-star-option", 5, &[]).await;
     assert_host_line(
         &outcome,
         Stream::Warn,
@@ -62,30 +77,13 @@ async fn star_never_matches_an_option_so_kill_minus_one_never_runs() {
 
 #[tokio::test]
 async fn star_never_matches_the_empty_argument() {
-    let probe = Probe::new();
-    let grants = probe_grants(&probe, vec![command(probe.program(), &["-0", "*"])]);
-    let params = [("program", probe.program()), ("control", "123")];
-    let outcome = run("cmd-star-empty", grants, &params).await;
-    assert_denied(&outcome, 4);
-    assert_only_control_ran(&probe, &["-0", "123"]);
+    on_probe_kill_grant("cmd-star-empty", 4, &[]).await;
 }
 
 #[tokio::test]
 async fn star_never_matches_a_control_character() {
-    let probe = Probe::new();
-    let grants = probe_grants(&probe, vec![command(probe.program(), &["-0", "*"])]);
-    let params = [("program", probe.program()), ("control", "123")];
-    let outcome = run("cmd-star-control", grants, &params).await;
-    assert_denied(&outcome, 6);
-    assert_only_control_ran(&probe, &["-0", "123"]);
-
-    let grants = Grants {
-        commands: vec![command("/bin/kill", &["-0", "*"])],
-        ..Grants::default()
-    };
-    let pid = my_pid();
-    let outcome = run("cmd-star-control", grants, &[("control", &pid)]).await;
-    assert_denied(&outcome, 6);
+    on_probe_kill_grant("cmd-star-control", 6, &[]).await;
+    on_real_kill_grant("cmd-star-control", 6, &[]).await;
 }
 
 #[tokio::test]
@@ -120,20 +118,8 @@ async fn another_name_for_a_granted_program_is_denied() {
     assert_denied(&outcome, 6);
     assert_only_control_ran(&probe, &["-0", "123"]);
 
-    let grants = Grants {
-        commands: vec![command("/bin/kill", &["-0", "*"])],
-        ..Grants::default()
-    };
-    let pid = my_pid();
-    let params = [
-        ("control", pid.as_str()),
-        (
-            "aliases",
-            "/usr/bin/kill|/usr/bin/../bin/kill|/usr/./bin/kill",
-        ),
-    ];
-    let outcome = run("cmd-program-alias", grants, &params).await;
-    assert_denied(&outcome, 8);
+    let aliases = "/usr/bin/kill|/usr/bin/../bin/kill|/usr/./bin/kill";
+    let outcome = on_real_kill_grant("cmd-program-alias", 8, &[("aliases", aliases)]).await;
     assert_host_line(
         &outcome,
         Stream::Warn,
