@@ -1,17 +1,19 @@
 //! The HTTP API. Every route but `/healthz` and the enrollment swap needs a bearer credential:
 //! an operator's for the fleet's configuration, an agent's for its own endpoints.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use davit_api::{
+    AppName, EnrollToken, Enrolled, Enrollment, ErrorBody, EventResult, GroupName, Heartbeat,
+    MAX_EVENTS_JSON, NameError, NewApp, NewDeployment, NewGroup, Poll, Progress, Report,
+};
+use serde::de::DeserializeOwned;
 
 use davit_fleet::{DeploymentConfig, HostFailure};
 
@@ -51,6 +53,16 @@ impl ApiError {
     fn new(status: StatusCode, message: impl Into<String>) -> Self {
         ApiError(status, message.into())
     }
+
+    fn bad(message: impl std::fmt::Display) -> Self {
+        ApiError::new(StatusCode::BAD_REQUEST, message.to_string())
+    }
+}
+
+impl From<NameError> for ApiError {
+    fn from(e: NameError) -> Self {
+        ApiError::bad(e)
+    }
 }
 
 impl From<crate::ServerError> for ApiError {
@@ -61,7 +73,7 @@ impl From<crate::ServerError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
     }
 }
 
@@ -82,6 +94,35 @@ async fn credential(parts: &Parts, db: &Db) -> Result<(TokenKind, Option<String>
     db.token(&token::hash(secret))
         .await?
         .ok_or_else(unauthorized)
+}
+
+/// A JSON request body as a davit-api message. A body that is not one is refused with 400 and
+/// what serde said, the field first (`revision: \`AB…\` is not a valid revision id: …`).
+pub struct Body<T>(T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Body(value)),
+            Err(rejection) => {
+                let text = rejection.body_text();
+                let text = text
+                    .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+                    .unwrap_or(&text);
+                // A body that parses as JSON but is not the message is a bad request too.
+                let status = match rejection.status() {
+                    StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+                    other => other,
+                };
+                Err(ApiError::new(
+                    status,
+                    format!("invalid request body: {text}"),
+                ))
+            }
+        }
+    }
 }
 
 /// A request made with an operator's token.
@@ -118,22 +159,13 @@ impl FromRequestParts<Shared> for AgentId {
     }
 }
 
-#[derive(Deserialize)]
-struct NewApp {
-    name: String,
-}
-
 async fn create_app(
     _: Operator,
     State(db): State<Shared>,
-    Json(app): Json<NewApp>,
+    Body(app): Body<NewApp>,
 ) -> Result<impl IntoResponse, ApiError> {
-    check_name("application", &app.name)?;
-    if db.create_app(&app.name).await? {
-        Ok((
-            StatusCode::CREATED,
-            Json(serde_json::json!({ "name": app.name })),
-        ))
+    if db.create_app(app.name.as_str()).await? {
+        Ok((StatusCode::CREATED, Json(crate::App { name: app.name })))
     } else {
         Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -146,33 +178,33 @@ async fn list_apps(_: Operator, State(db): State<Shared>) -> Result<impl IntoRes
     Ok(Json(db.apps().await?))
 }
 
-#[derive(Deserialize)]
-struct NewGroup {
-    name: String,
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-    #[serde(default)]
-    hosts: Vec<String>,
-}
+/// The longest ceiling a group may set on one host's deployment: a week.
+const MAX_DEPLOYMENT_MINUTES: u32 = 7 * 24 * 60;
 
 async fn create_group(
     _: Operator,
     State(db): State<Shared>,
     Path(app): Path<String>,
-    Json(new): Json<NewGroup>,
+    Body(new): Body<NewGroup>,
 ) -> Result<impl IntoResponse, ApiError> {
-    check_name("deployment group", &new.name)?;
+    let app = AppName::try_from(app)?;
     if new.tags.is_empty() && new.hosts.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::bad(
             "a deployment group needs tags, hosts, or both",
         ));
+    }
+    if !(1..=MAX_DEPLOYMENT_MINUTES).contains(&new.max_deployment_minutes) {
+        return Err(ApiError::bad(format!(
+            "max_deployment_minutes: {} is not between 1 and {MAX_DEPLOYMENT_MINUTES}",
+            new.max_deployment_minutes
+        )));
     }
     let group = Group {
         app: app.clone(),
         name: new.name,
         tags: new.tags,
         hosts: new.hosts,
+        max_deployment_minutes: new.max_deployment_minutes,
     };
     match db.create_group(&group).await? {
         Some(true) => Ok((StatusCode::CREATED, Json(group))),
@@ -192,12 +224,8 @@ async fn list_groups(
     State(db): State<Shared>,
     Path(app): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
-    Ok(Json(db.groups(&app).await?))
-}
-
-#[derive(Serialize)]
-struct Issued {
-    token: String,
+    let app = AppName::try_from(app)?;
+    Ok(Json(db.groups(app.as_str()).await?))
 }
 
 async fn create_enroll_token(
@@ -207,28 +235,14 @@ async fn create_enroll_token(
     let secret = token::new("dve")?;
     db.add_token(&token::hash(&secret), TokenKind::Enroll, None)
         .await?;
-    Ok((StatusCode::CREATED, Json(Issued { token: secret })))
-}
-
-#[derive(Deserialize)]
-struct Enrollment {
-    token: String,
-    hostname: String,
-    #[serde(default)]
-    tags: BTreeMap<String, String>,
-}
-
-#[derive(Serialize)]
-struct Enrolled {
-    agent_id: String,
-    credential: String,
+    Ok((StatusCode::CREATED, Json(EnrollToken { token: secret })))
 }
 
 async fn enroll(
     State(db): State<Shared>,
-    Json(request): Json<Enrollment>,
+    Body(request): Body<Enrollment>,
 ) -> Result<impl IntoResponse, ApiError> {
-    check_name("host name", &request.hostname)?;
+    check_host_name(&request.hostname)?;
     let agent = Agent {
         id: token::new("agent")?,
         hostname: request.hostname,
@@ -268,11 +282,11 @@ async fn heartbeat(
     State(db): State<Shared>,
 ) -> Result<impl IntoResponse, ApiError> {
     db.seen(&agent).await?;
-    Ok(Json(serde_json::json!({ "agent_id": agent })))
+    Ok(Json(Heartbeat { agent_id: agent }))
 }
 
-/// Names are path segments and labels: letters, digits, `-`, `_`, `.`, 1 to 128 of them.
-fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
+/// Host names are labels in listings: letters, digits, `-`, `_`, `.`, 1 to 128 of them.
+fn check_host_name(name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && name != "."
@@ -285,30 +299,19 @@ fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
     } else {
         Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("`{name}` cannot name a {what} (letters, digits, `-`, `_`, `.`)"),
+            format!("`{name}` cannot name a host (letters, digits, `-`, `_`, `.`)"),
         ))
     }
-}
-
-#[derive(Deserialize)]
-struct NewDeployment {
-    revision: String,
-    store: String,
-    /// `OneAtATime`, `HalfAtATime` or `AllAtOnce` (default `OneAtATime`, as CodeDeploy).
-    config: Option<String>,
-    /// A minimum of healthy hosts, `3` or `75%`, instead of the configuration's.
-    min_healthy: Option<String>,
-    /// A ramp of batches, `1,5,20%`.
-    batches: Option<String>,
 }
 
 async fn create_deployment(
     _: Operator,
     State(db): State<Shared>,
     Path((app, group)): Path<(String, String)>,
-    Json(new): Json<NewDeployment>,
+    Body(new): Body<NewDeployment>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let bad = |e: String| ApiError::new(StatusCode::BAD_REQUEST, e);
+    let (app, group) = (AppName::try_from(app)?, GroupName::try_from(group)?);
+    let bad = |e: String| ApiError::bad(e);
     let mut config =
         DeploymentConfig::named(new.config.as_deref().unwrap_or("OneAtATime")).map_err(bad)?;
     if let Some(min) = &new.min_healthy {
@@ -317,10 +320,8 @@ async fn create_deployment(
     if let Some(batches) = &new.batches {
         config.batches = DeploymentConfig::ramp(batches).map_err(bad)?;
     }
-    if new.revision.len() != 64 || !new.revision.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(bad(format!("`{}` is not a revision id", new.revision)));
-    }
-    let Some(found) = db.groups(&app).await?.into_iter().find(|g| g.name == group) else {
+    let found = db.groups(app.as_str()).await?;
+    let Some(found) = found.into_iter().find(|g| g.name == group) else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             format!("deployment group `{group}` of `{app}` does not exist"),
@@ -330,9 +331,9 @@ async fn create_deployment(
     let id = format!("d-{}", &token::new("x")?[2..14].to_uppercase());
     let what = crate::deployments::NewDeployment {
         id: &id,
-        app: &app,
-        group: &group,
-        revision: &new.revision,
+        app: app.as_str(),
+        group: group.as_str(),
+        revision: new.revision.as_str(),
         store: &new.store,
         rollback_of: None,
     };
@@ -374,12 +375,6 @@ async fn stop_deployment(
     Ok(Json(db.deployment(&id).await?))
 }
 
-#[derive(Deserialize)]
-struct Poll {
-    /// Seconds to wait for a command (long poll), at most 25.
-    wait: Option<u64>,
-}
-
 async fn agent_command(
     AgentId(agent): AgentId,
     State(db): State<Shared>,
@@ -388,8 +383,9 @@ async fn agent_command(
     let deadline =
         std::time::Instant::now() + std::time::Duration::from_secs(poll.wait.unwrap_or(0).min(25));
     db.seen(&agent).await?;
+    let busy = poll.busy();
     loop {
-        if let Some(command) = db.claim_command(&agent).await? {
+        if let Some(command) = db.claim_command(&agent, &busy).await? {
             return Ok(Json(command).into_response());
         }
         if std::time::Instant::now() >= deadline {
@@ -399,27 +395,15 @@ async fn agent_command(
     }
 }
 
-#[derive(Deserialize)]
-struct Report {
-    deployment: String,
-    succeeded: bool,
-    /// What happened: the failing event and hook, or a summary.
-    #[serde(default)]
-    detail: String,
-    /// The agent restarted during the deployment (its journal said so).
-    #[serde(default)]
-    after_restart: bool,
-    /// Per lifecycle event: name, status, time, detail and a log tail (at most 64 KiB in all).
-    events: Option<Value>,
+/// Whether these events fit in what the API stores per host.
+fn fits(events: &[EventResult]) -> bool {
+    serde_json::to_string(events).is_ok_and(|e| e.len() <= MAX_EVENTS_JSON)
 }
-
-/// The most an agent's per-event report may weigh.
-const MAX_EVENTS_JSON: usize = 64 << 10;
 
 async fn agent_report(
     AgentId(agent): AgentId,
     State(db): State<Shared>,
-    Json(report): Json<Report>,
+    Body(report): Body<Report>,
 ) -> Result<impl IntoResponse, ApiError> {
     db.seen(&agent).await?;
     let result = match (report.succeeded, report.after_restart) {
@@ -427,11 +411,9 @@ async fn agent_report(
         (false, true) => Err(HostFailure::FailedAfterRestart),
         (false, false) => Err(HostFailure::Event(report.detail)),
     };
-    let events = report
-        .events
-        .filter(|e| e.to_string().len() <= MAX_EVENTS_JSON);
+    let events = report.events.filter(|e| fits(e));
     if db
-        .report(&agent, &report.deployment, result, events.as_ref())
+        .report(&agent, &report.deployment, result, events.as_deref())
         .await?
     {
         Ok(StatusCode::NO_CONTENT)
@@ -440,20 +422,13 @@ async fn agent_report(
     }
 }
 
-#[derive(Deserialize)]
-struct Progress {
-    deployment: String,
-    /// The events finished so far, as in a report.
-    events: Value,
-}
-
 async fn agent_progress(
     AgentId(agent): AgentId,
     State(db): State<Shared>,
-    Json(progress): Json<Progress>,
+    Body(progress): Body<Progress>,
 ) -> Result<impl IntoResponse, ApiError> {
     db.seen(&agent).await?;
-    if progress.events.to_string().len() > MAX_EVENTS_JSON {
+    if !fits(&progress.events) {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too many events",

@@ -1,10 +1,8 @@
 //! The server's state in SQLite (the embedded default) or PostgreSQL, through sqlx's `Any`
 //! driver and one set of portable migrations.
 
-use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 
@@ -19,38 +17,7 @@ pub struct Db {
     pub(crate) pool: AnyPool,
 }
 
-/// An application.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct App {
-    /// Its name.
-    pub name: String,
-}
-
-/// A deployment group: hosts chosen by tags, and hosts expected by name.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Group {
-    /// The application.
-    pub app: String,
-    /// The group's name.
-    pub name: String,
-    /// Tags a host must all have to belong.
-    pub tags: BTreeMap<String, String>,
-    /// Hosts that belong whether or not their agent runs.
-    pub hosts: Vec<String>,
-}
-
-/// An enrolled agent.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Agent {
-    /// Its id.
-    pub id: String,
-    /// The host name it gave.
-    pub hostname: String,
-    /// Its tags.
-    pub tags: BTreeMap<String, String>,
-    /// Seconds since the epoch of its last request.
-    pub last_seen: i64,
-}
+pub use davit_api::{Agent, App, Group};
 
 /// What a credential is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,6 +31,9 @@ pub enum TokenKind {
 }
 
 impl TokenKind {
+    const ALL: [TokenKind; 3] = [TokenKind::Operator, TokenKind::Enroll, TokenKind::Agent];
+
+    /// Its spelling in the `tokens` table.
     fn as_str(self) -> &'static str {
         match self {
             TokenKind::Operator => "operator",
@@ -132,7 +102,8 @@ impl Db {
 
     /// Whether any operator token exists.
     pub(crate) async fn has_operator(&self) -> Result<bool, ServerError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM tokens WHERE kind = 'operator'")
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM tokens WHERE kind = $1")
+            .bind(TokenKind::Operator.as_str())
             .fetch_one(&self.pool)
             .await
             .map_err(backend)?;
@@ -150,10 +121,9 @@ impl Db {
             .await
             .map_err(backend)?;
         let Some(row) = row else { return Ok(None) };
-        let kind = match row.try_get::<String, _>("kind").map_err(backend)?.as_str() {
-            "operator" => TokenKind::Operator,
-            "enroll" => TokenKind::Enroll,
-            _ => TokenKind::Agent,
+        let kind: String = row.try_get("kind").map_err(backend)?;
+        let Some(kind) = TokenKind::ALL.into_iter().find(|k| k.as_str() == kind) else {
+            return Ok(None);
         };
         Ok(Some((kind, row.try_get("agent").map_err(backend)?)))
     }
@@ -167,13 +137,13 @@ impl Db {
         credential_hash: &str,
     ) -> Result<bool, ServerError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let used = sqlx::query(
-            "UPDATE tokens SET used = 1 WHERE hash = $1 AND kind = 'enroll' AND used = 0",
-        )
-        .bind(enroll_hash)
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
+        let used =
+            sqlx::query("UPDATE tokens SET used = 1 WHERE hash = $1 AND kind = $2 AND used = 0")
+                .bind(enroll_hash)
+                .bind(TokenKind::Enroll.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
         if used.rows_affected() != 1 {
             return Ok(false);
         }
@@ -185,13 +155,16 @@ impl Db {
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
-        sqlx::query("INSERT INTO tokens (hash, kind, agent, used, created_at) VALUES ($1, 'agent', $2, 0, $3)")
-            .bind(credential_hash)
-            .bind(&agent.id)
-            .bind(now())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        sqlx::query(
+            "INSERT INTO tokens (hash, kind, agent, used, created_at) VALUES ($1, $2, $3, 0, $4)",
+        )
+        .bind(credential_hash)
+        .bind(TokenKind::Agent.as_str())
+        .bind(&agent.id)
+        .bind(now())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }
@@ -248,7 +221,7 @@ impl Db {
         rows.iter()
             .map(|r| {
                 Ok(App {
-                    name: r.try_get("name").map_err(backend)?,
+                    name: parsed(r, "name")?,
                 })
             })
             .collect()
@@ -258,7 +231,7 @@ impl Db {
     /// the group does.
     pub async fn create_group(&self, group: &Group) -> Result<Option<bool>, ServerError> {
         let app = sqlx::query("SELECT name FROM apps WHERE name = $1")
-            .bind(&group.app)
+            .bind(group.app.as_str())
             .fetch_optional(&self.pool)
             .await
             .map_err(backend)?;
@@ -266,13 +239,14 @@ impl Db {
             return Ok(None);
         }
         let done = sqlx::query(
-            "INSERT INTO deployment_groups (app, name, tags, hosts, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (app, name) DO NOTHING",
+            "INSERT INTO deployment_groups (app, name, tags, hosts, created_at, max_deployment_minutes) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app, name) DO NOTHING",
         )
-        .bind(&group.app)
-        .bind(&group.name)
+        .bind(group.app.as_str())
+        .bind(group.name.as_str())
         .bind(serde_json::to_string(&group.tags).expect("tags serialize"))
         .bind(serde_json::to_string(&group.hosts).expect("hosts serialize"))
         .bind(now())
+        .bind(i64::from(group.max_deployment_minutes))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -282,7 +256,7 @@ impl Db {
     /// An application's groups.
     pub async fn groups(&self, app: &str) -> Result<Vec<Group>, ServerError> {
         let rows = sqlx::query(
-            "SELECT app, name, tags, hosts FROM deployment_groups WHERE app = $1 ORDER BY name",
+            "SELECT app, name, tags, hosts, max_deployment_minutes FROM deployment_groups WHERE app = $1 ORDER BY name",
         )
         .bind(app)
         .fetch_all(&self.pool)
@@ -291,14 +265,31 @@ impl Db {
         rows.iter()
             .map(|r| {
                 Ok(Group {
-                    app: r.try_get("app").map_err(backend)?,
-                    name: r.try_get("name").map_err(backend)?,
+                    app: parsed(r, "app")?,
+                    name: parsed(r, "name")?,
                     tags: json_column(r, "tags")?,
                     hosts: json_column(r, "hosts")?,
+                    max_deployment_minutes: r
+                        .try_get::<i64, _>("max_deployment_minutes")
+                        .map_err(backend)?
+                        .try_into()
+                        .map_err(|_| ServerError::Database("max_deployment_minutes".into()))?,
                 })
             })
             .collect()
     }
+}
+
+/// A column parsed into its type (a name, a revision id, a status), through the one parser
+/// of that type in davit-api.
+pub(crate) fn parsed<T>(row: &sqlx::any::AnyRow, column: &str) -> Result<T, ServerError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text: String = row.try_get(column).map_err(backend)?;
+    text.parse()
+        .map_err(|e| ServerError::Database(format!("column `{column}`: {e}")))
 }
 
 fn json_column<T: serde::de::DeserializeOwned>(

@@ -7,67 +7,14 @@
 
 use std::collections::BTreeMap;
 
+use davit_api::{AppName, DeploymentStatus, DeploymentSummary, EventResult, HostStatus};
 use davit_fleet::{DeploymentConfig, HostFailure, HostState, Outcome, Planner, Step};
-use serde::Serialize;
 use sqlx::Row;
 
 use crate::ServerError;
-use crate::db::{Agent, Db, backend, now};
+use crate::db::{Agent, Db, backend, now, parsed};
 
-/// A deployment as the API shows it.
-#[derive(Clone, Debug, Serialize)]
-pub struct Deployment {
-    /// Its id.
-    pub id: String,
-    /// The application.
-    pub app: String,
-    /// The deployment group.
-    pub group: String,
-    /// The revision id.
-    pub revision: String,
-    /// The store agents pull from.
-    pub store: String,
-    /// `InProgress`, `Succeeded` or `Failed`.
-    pub status: String,
-    /// Why it failed.
-    pub reason: Option<String>,
-    /// The failed deployment this one rolls back.
-    pub rollback_of: Option<String>,
-    /// The deployment that rolled this one back.
-    pub rolled_back_by: Option<String>,
-    /// Each host.
-    pub hosts: Vec<DeploymentHost>,
-}
-
-/// One host of a deployment.
-#[derive(Clone, Debug, Serialize)]
-pub struct DeploymentHost {
-    /// The host's name.
-    pub host: String,
-    /// Its agent, if one enrolled.
-    pub agent: Option<String>,
-    /// `Pending`, `Running`, `Claimed` (its agent took it), `Succeeded`, `Failed`, `Skipped`.
-    pub state: String,
-    /// The failure, or what the agent said.
-    pub detail: Option<String>,
-    /// What the agent reported per lifecycle event (JSON, as it sent it; bounded by the API).
-    pub events: Option<serde_json::Value>,
-}
-
-/// A command for an agent: deploy this revision.
-#[derive(Clone, Debug, Serialize)]
-pub struct Command {
-    /// The deployment.
-    pub deployment: String,
-    /// The application.
-    pub app: String,
-    /// The deployment group.
-    pub group: String,
-    /// The revision id.
-    pub revision: String,
-    /// Where to pull it from.
-    pub store: String,
-}
+pub use davit_api::{Command, Deployment, DeploymentHost};
 
 /// What a new deployment installs where.
 #[derive(Clone, Copy, Debug)]
@@ -147,7 +94,7 @@ impl Db {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         sqlx::query(
             "INSERT INTO deployments (id, app, deployment_group, revision, store, status, planner, version, created_at, rollback_of) \
-             VALUES ($1, $2, $3, $4, $5, 'InProgress', $6, 0, $7, $8)",
+             VALUES ($1, $2, $3, $4, $5, $9, $6, 0, $7, $8)",
         )
         .bind(id)
         .bind(app)
@@ -157,17 +104,19 @@ impl Db {
         .bind(serde_json::to_string(&planner).expect("a planner serializes"))
         .bind(now())
         .bind(rollback_of)
+        .bind(DeploymentStatus::InProgress.as_str())
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
         for (host, agent) in members {
             sqlx::query(
-                "INSERT INTO deployment_hosts (deployment, host, agent, state, updated_at) VALUES ($1, $2, $3, 'Pending', $4)",
+                "INSERT INTO deployment_hosts (deployment, host, agent, state, updated_at) VALUES ($1, $2, $3, $5, $4)",
             )
             .bind(id)
             .bind(host)
             .bind(agent.as_deref())
             .bind(now())
+            .bind(HostStatus::Pending.as_str())
             .execute(&mut *tx)
             .await
             .map_err(backend)?;
@@ -186,17 +135,19 @@ impl Db {
     ) -> Result<bool, ServerError> {
         let row = sqlx::query(
             "SELECT h.state FROM deployment_hosts h JOIN deployments d ON d.id = h.deployment \
-             WHERE d.app = $1 AND d.deployment_group = $2 AND h.host = $3 AND h.state IN ('Succeeded', 'Failed') \
+             WHERE d.app = $1 AND d.deployment_group = $2 AND h.host = $3 AND h.state IN ($4, $5) \
              ORDER BY d.created_at DESC, d.id DESC LIMIT 1",
         )
         .bind(app)
         .bind(group)
         .bind(host)
+        .bind(HostStatus::Succeeded.as_str())
+        .bind(HostStatus::Failed.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
         Ok(match row {
-            Some(r) => r.try_get::<String, _>("state").map_err(backend)? == "Succeeded",
+            Some(r) => parsed::<HostStatus>(&r, "state")? == HostStatus::Succeeded,
             None => false,
         })
     }
@@ -215,8 +166,7 @@ impl Db {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(backend)?;
-            let status: String = row.try_get("status").map_err(backend)?;
-            if status != "InProgress" {
+            if parsed::<DeploymentStatus>(&row, "status")? != DeploymentStatus::InProgress {
                 return Ok(());
             }
             let version: i64 = row.try_get("version").map_err(backend)?;
@@ -251,9 +201,9 @@ impl Db {
                 }
             };
             let (status, reason) = match &outcome {
-                None => ("InProgress", None),
-                Some(Outcome::Succeeded) => ("Succeeded", None),
-                Some(Outcome::Failed(reason)) => ("Failed", Some(reason.clone())),
+                None => (DeploymentStatus::InProgress, None),
+                Some(Outcome::Succeeded) => (DeploymentStatus::Succeeded, None),
+                Some(Outcome::Failed(reason)) => (DeploymentStatus::Failed, Some(reason.clone())),
             };
             let stored = sqlx::query(
                 "UPDATE deployments SET planner = $1, version = $2, status = $3, reason = $4, finished_at = $5 \
@@ -261,7 +211,7 @@ impl Db {
             )
             .bind(serde_json::to_string(&planner).expect("a planner serializes"))
             .bind(version + 1)
-            .bind(status)
+            .bind(status.as_str())
             .bind(reason)
             .bind(outcome.as_ref().map(|_| now()))
             .bind(id)
@@ -280,18 +230,18 @@ impl Db {
                     continue;
                 }
                 let (state, detail) = match &host.state {
-                    HostState::Pending => ("Pending", None),
-                    HostState::Running if started.contains(&host.id) => ("Running", None),
+                    HostState::Pending => (HostStatus::Pending, None),
+                    HostState::Running if started.contains(&host.id) => (HostStatus::Running, None),
                     HostState::Running => continue,
-                    HostState::Succeeded => ("Succeeded", None),
-                    HostState::Failed(f) => ("Failed", Some(describe(f))),
-                    HostState::Skipped => ("Skipped", None),
+                    HostState::Succeeded => (HostStatus::Succeeded, None),
+                    HostState::Failed(f) => (HostStatus::Failed, Some(describe(f))),
+                    HostState::Skipped => (HostStatus::Skipped, None),
                 };
                 sqlx::query(
                     "UPDATE deployment_hosts SET state = $1, detail = COALESCE($2, detail), updated_at = $3 \
                      WHERE deployment = $4 AND host = $5 AND state <> $1",
                 )
-                .bind(state)
+                .bind(state.as_str())
                 .bind(detail)
                 .bind(now())
                 .bind(id)
@@ -335,11 +285,12 @@ impl Db {
         let group: String = row.try_get("deployment_group").map_err(backend)?;
         let good = sqlx::query(
             "SELECT revision, store FROM deployments WHERE app = $1 AND deployment_group = $2 \
-             AND status = 'Succeeded' AND id <> $3 ORDER BY created_at DESC, id DESC LIMIT 1",
+             AND status = $4 AND id <> $3 ORDER BY created_at DESC, id DESC LIMIT 1",
         )
         .bind(&app)
         .bind(&group)
         .bind(id)
+        .bind(DeploymentStatus::Succeeded.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
@@ -369,36 +320,58 @@ impl Db {
             .map_err(ServerError::Database)
     }
 
-    /// The next command for `agent`, claiming it so it is handed out once.
-    pub(crate) async fn claim_command(&self, agent: &str) -> Result<Option<Command>, ServerError> {
-        let row = sqlx::query(
-            "SELECT d.id, d.app, d.deployment_group, d.revision, d.store, h.host FROM deployment_hosts h \
-             JOIN deployments d ON d.id = h.deployment \
-             WHERE h.agent = $1 AND h.state = 'Running' ORDER BY d.created_at, d.id LIMIT 1",
+    /// The next command for `agent`, claiming it so it is handed out once. None for an
+    /// application in `busy` (the agent is deploying it already): that one waits its turn.
+    pub(crate) async fn claim_command(
+        &self,
+        agent: &str,
+        busy: &[AppName],
+    ) -> Result<Option<Command>, ServerError> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.app, d.deployment_group, d.revision, d.store, h.host, g.max_deployment_minutes \
+             FROM deployment_hosts h JOIN deployments d ON d.id = h.deployment \
+             LEFT JOIN deployment_groups g ON g.app = d.app AND g.name = d.deployment_group \
+             WHERE h.agent = $1 AND h.state = $2 ORDER BY d.created_at, d.id",
         )
         .bind(agent)
-        .fetch_optional(&self.pool)
+        .bind(HostStatus::Running.as_str())
+        .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
-        let Some(row) = row else { return Ok(None) };
-        let command = Command {
-            deployment: row.try_get("id").map_err(backend)?,
-            app: row.try_get("app").map_err(backend)?,
-            group: row.try_get("deployment_group").map_err(backend)?,
-            revision: row.try_get("revision").map_err(backend)?,
-            store: row.try_get("store").map_err(backend)?,
-        };
-        let host: String = row.try_get("host").map_err(backend)?;
-        let claimed = sqlx::query(
-            "UPDATE deployment_hosts SET state = 'Claimed', updated_at = $1 WHERE deployment = $2 AND host = $3 AND state = 'Running'",
-        )
-        .bind(now())
-        .bind(&command.deployment)
-        .bind(&host)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok((claimed.rows_affected() == 1).then_some(command))
+        for row in rows {
+            let app: AppName = parsed(&row, "app")?;
+            if busy.contains(&app) {
+                continue;
+            }
+            let max_minutes: Option<i64> =
+                row.try_get("max_deployment_minutes").map_err(backend)?;
+            let command = Command {
+                deployment: row.try_get("id").map_err(backend)?,
+                app,
+                group: parsed(&row, "deployment_group")?,
+                revision: parsed(&row, "revision")?,
+                store: row.try_get("store").map_err(backend)?,
+                max_deployment_minutes: max_minutes
+                    .map_or(davit_api::DEFAULT_MAX_DEPLOYMENT_MINUTES, |m| {
+                        u32::try_from(m).unwrap_or(u32::MAX)
+                    }),
+            };
+            let host: String = row.try_get("host").map_err(backend)?;
+            let claimed = sqlx::query(
+                "UPDATE deployment_hosts SET state = $1, updated_at = $2, claimed_at = $2 \
+                 WHERE deployment = $3 AND host = $4 AND state = $5",
+            )
+            .bind(HostStatus::Claimed.as_str())
+            .bind(now())
+            .bind(&command.deployment)
+            .bind(&host)
+            .bind(HostStatus::Running.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+            return Ok((claimed.rows_affected() == 1).then_some(command));
+        }
+        Ok(None)
     }
 
     /// Records an agent's result for its host in a deployment. `false` if the agent has no
@@ -408,13 +381,15 @@ impl Db {
         agent: &str,
         deployment: &str,
         result: Result<String, HostFailure>,
-        events: Option<&serde_json::Value>,
+        events: Option<&[EventResult]>,
     ) -> Result<bool, ServerError> {
         let row = sqlx::query(
-            "SELECT host FROM deployment_hosts WHERE deployment = $1 AND agent = $2 AND state IN ('Running', 'Claimed')",
+            "SELECT host FROM deployment_hosts WHERE deployment = $1 AND agent = $2 AND state IN ($3, $4)",
         )
         .bind(deployment)
         .bind(agent)
+        .bind(HostStatus::Running.as_str())
+        .bind(HostStatus::Claimed.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
@@ -439,7 +414,7 @@ impl Db {
             "UPDATE deployment_hosts SET detail = COALESCE($1, detail), events = $2 WHERE deployment = $3 AND host = $4",
         )
         .bind(detail)
-        .bind(events.map(|e| e.to_string()))
+        .bind(events.map(|e| serde_json::to_string(e).expect("events serialize")))
         .bind(deployment)
         .bind(&host)
         .execute(&self.pool)
@@ -450,7 +425,9 @@ impl Db {
 
     /// Reports as `Lost` every host whose agent has been silent for `timeout` while it had a
     /// command (started or claimed), so a killed agent fails its host instead of hanging the
-    /// deployment. Returns how many hosts it reported.
+    /// deployment; an agent that heartbeats is not silent, however long its hooks run. Fails
+    /// too every host claimed longer ago than its group's `max_deployment_minutes`, heartbeats
+    /// or not. Returns how many hosts it reported.
     pub async fn reap_silent_agents(
         &self,
         timeout: std::time::Duration,
@@ -458,23 +435,47 @@ impl Db {
         let cutoff = now() - timeout.as_secs() as i64;
         let rows = sqlx::query(
             "SELECT h.deployment, h.host FROM deployment_hosts h JOIN agents a ON a.id = h.agent \
-             WHERE h.state IN ('Running', 'Claimed') AND a.last_seen < $1",
+             WHERE h.state IN ($2, $3) AND a.last_seen < $1",
         )
         .bind(cutoff)
+        .bind(HostStatus::Running.as_str())
+        .bind(HostStatus::Claimed.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        let overdue = sqlx::query(
+            "SELECT h.deployment, h.host, COALESCE(g.max_deployment_minutes, $3) AS minutes \
+             FROM deployment_hosts h JOIN deployments d ON d.id = h.deployment \
+             LEFT JOIN deployment_groups g ON g.app = d.app AND g.name = d.deployment_group \
+             WHERE h.state = $1 AND h.claimed_at IS NOT NULL \
+             AND h.claimed_at + COALESCE(g.max_deployment_minutes, $3) * 60 < $2",
+        )
+        .bind(HostStatus::Claimed.as_str())
+        .bind(now())
+        .bind(i64::from(davit_api::DEFAULT_MAX_DEPLOYMENT_MINUTES))
         .fetch_all(&self.pool)
         .await
         .map_err(backend)?;
         let mut reaped = 0;
-        for row in rows {
+        let silent = rows.iter().map(|r| (r, false));
+        let late = overdue.iter().map(|r| (r, true));
+        for (row, late) in silent.chain(late) {
             let deployment: String = row.try_get("deployment").map_err(backend)?;
             let host: String = row.try_get("host").map_err(backend)?;
+            let failure = match late {
+                false => HostFailure::Lost,
+                true => HostFailure::Event(format!(
+                    "the deployment ran past its group's ceiling of {} minutes",
+                    row.try_get::<i64, _>("minutes").map_err(backend)?
+                )),
+            };
             self.advance(&deployment, |planner| {
                 let running = planner
                     .hosts()
                     .iter()
                     .any(|h| h.id == host && h.state == HostState::Running);
                 if running {
-                    planner.report(&host, Err(HostFailure::Lost));
+                    planner.report(&host, Err(failure.clone()));
                 }
             })
             .await?;
@@ -487,7 +488,7 @@ impl Db {
     pub(crate) async fn list_deployments(
         &self,
         limit: i64,
-    ) -> Result<Vec<serde_json::Value>, ServerError> {
+    ) -> Result<Vec<DeploymentSummary>, ServerError> {
         let rows = sqlx::query(
             "SELECT id, app, deployment_group, revision, status, rollback_of, created_at FROM deployments \
              ORDER BY created_at DESC, id DESC LIMIT $1",
@@ -498,18 +499,17 @@ impl Db {
         .map_err(backend)?;
         rows.iter()
             .map(|r| {
-                Ok(serde_json::json!({
-                    "id": r.try_get::<String, _>("id")?,
-                    "app": r.try_get::<String, _>("app")?,
-                    "group": r.try_get::<String, _>("deployment_group")?,
-                    "revision": r.try_get::<String, _>("revision")?,
-                    "status": r.try_get::<String, _>("status")?,
-                    "rollback_of": r.try_get::<Option<String>, _>("rollback_of")?,
-                    "created_at": r.try_get::<i64, _>("created_at")?,
-                }))
+                Ok(DeploymentSummary {
+                    id: r.try_get("id").map_err(backend)?,
+                    app: parsed(r, "app")?,
+                    group: parsed(r, "deployment_group")?,
+                    revision: parsed(r, "revision")?,
+                    status: parsed(r, "status")?,
+                    rollback_of: r.try_get("rollback_of").map_err(backend)?,
+                    created_at: r.try_get("created_at").map_err(backend)?,
+                })
             })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(backend)
+            .collect()
     }
 
     /// Stores the events an agent has finished so far for its host in a deployment (live
@@ -518,16 +518,17 @@ impl Db {
         &self,
         agent: &str,
         deployment: &str,
-        events: &serde_json::Value,
+        events: &[EventResult],
     ) -> Result<bool, ServerError> {
         let done = sqlx::query(
             "UPDATE deployment_hosts SET events = $1, updated_at = $2 \
-             WHERE deployment = $3 AND agent = $4 AND state = 'Claimed'",
+             WHERE deployment = $3 AND agent = $4 AND state = $5",
         )
-        .bind(events.to_string())
+        .bind(serde_json::to_string(events).expect("events serialize"))
         .bind(now())
         .bind(deployment)
         .bind(agent)
+        .bind(HostStatus::Claimed.as_str())
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -556,24 +557,24 @@ impl Db {
         .iter()
         .map(|r| {
             Ok(DeploymentHost {
-                host: r.try_get("host")?,
-                agent: r.try_get("agent")?,
-                state: r.try_get("state")?,
-                detail: r.try_get("detail")?,
+                host: r.try_get("host").map_err(backend)?,
+                agent: r.try_get("agent").map_err(backend)?,
+                state: parsed(r, "state")?,
+                detail: r.try_get("detail").map_err(backend)?,
                 events: r
-                    .try_get::<Option<String>, _>("events")?
+                    .try_get::<Option<String>, _>("events")
+                    .map_err(backend)?
                     .and_then(|e| serde_json::from_str(&e).ok()),
             })
         })
-        .collect::<Result<_, sqlx::Error>>()
-        .map_err(backend)?;
+        .collect::<Result<_, ServerError>>()?;
         Ok(Some(Deployment {
             id: row.try_get("id").map_err(backend)?,
-            app: row.try_get("app").map_err(backend)?,
-            group: row.try_get("deployment_group").map_err(backend)?,
-            revision: row.try_get("revision").map_err(backend)?,
+            app: parsed(&row, "app")?,
+            group: parsed(&row, "deployment_group")?,
+            revision: parsed(&row, "revision")?,
             store: row.try_get("store").map_err(backend)?,
-            status: row.try_get("status").map_err(backend)?,
+            status: parsed(&row, "status")?,
             reason: row.try_get("reason").map_err(backend)?,
             rollback_of: row.try_get("rollback_of").map_err(backend)?,
             rolled_back_by: row.try_get("rolled_back_by").map_err(backend)?,
