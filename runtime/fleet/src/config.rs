@@ -4,8 +4,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// A number of hosts, or a percentage of the group.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A number of hosts, or a percentage of the group. Stored as it is written: `3`, `75%`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum Amount {
     /// Exactly this many hosts.
     Hosts(usize),
@@ -49,6 +50,20 @@ impl FromStr for Amount {
     }
 }
 
+impl From<Amount> for String {
+    fn from(amount: Amount) -> String {
+        amount.to_string()
+    }
+}
+
+impl TryFrom<String> for Amount {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        text.parse()
+    }
+}
+
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -58,8 +73,10 @@ impl fmt::Display for Amount {
     }
 }
 
-/// A deployment configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A deployment configuration. It is stored with the deployment (`{"min_healthy": "50%",
+/// "batches": ["1", "20%"]}`), so that its rollback rolls out the same way.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DeploymentConfig {
     /// Hosts that must stay healthy throughout.
     pub min_healthy: Amount,
@@ -155,5 +172,23 @@ mod tests {
             [Amount::Hosts(1), Amount::Hosts(5), Amount::Percent(20)]
         );
         assert!(DeploymentConfig::ramp("1,0").is_err());
+    }
+
+    #[test]
+    fn a_configuration_is_stored_as_it_is_written() {
+        let config = DeploymentConfig {
+            min_healthy: Amount::Percent(75),
+            batches: DeploymentConfig::ramp("1,20%").unwrap(),
+        };
+        let text = serde_json::to_string(&config).unwrap();
+        assert_eq!(text, r#"{"min_healthy":"75%","batches":["1","20%"]}"#);
+        assert_eq!(
+            serde_json::from_str::<DeploymentConfig>(&text).unwrap(),
+            config
+        );
+        assert!(
+            serde_json::from_str::<DeploymentConfig>(r#"{"min_healthy":"x","batches":[]}"#)
+                .is_err()
+        );
     }
 }

@@ -14,7 +14,8 @@
 //! - it succeeds when every host has been deployed, no more failed than allowed, and at least one
 //!   succeeded.
 
-use crate::config::{Amount, DeploymentConfig};
+use crate::config::DeploymentConfig;
+use crate::plan::Plan;
 
 /// Why one host's deployment failed.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -53,15 +54,14 @@ pub struct Host {
     pub healthy: bool,
     /// Where it stands.
     pub state: HostState,
-    /// Healthy when the deployment began.
-    healthy_at_start: bool,
 }
 
-/// What the server should do next.
+/// What the server should do next: `Dispatch` carries the hosts to start (for a [`Plan`], how
+/// many of the pending hosts, in order).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
+pub enum Step<D = Vec<String>> {
     /// Start these hosts now.
-    Dispatch(Vec<String>),
+    Dispatch(D),
     /// Wait for a running host to report.
     Wait,
     /// The deployment is over.
@@ -93,15 +93,12 @@ pub enum PlanError {
     },
 }
 
-/// One deployment's plan.
+/// One deployment's plan with every host by name: the counting [`Plan`] that decides, and the
+/// hosts it decides about, in the order it takes them (unhealthy first, then by name).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Planner {
     hosts: Vec<Host>,
-    min_healthy: usize,
-    batches: Vec<usize>,
-    /// Hosts started in the current batch (with a ramp), and its index.
-    batch: (usize, usize),
-    stopped: Option<String>,
+    plan: Plan,
 }
 
 impl Planner {
@@ -114,44 +111,29 @@ impl Planner {
         hosts: Vec<(String, bool)>,
         config: &DeploymentConfig,
     ) -> Result<Planner, PlanError> {
-        let n = hosts.len();
-        if n == 0 {
-            return Err(PlanError::Empty);
-        }
-        let min_healthy = match config.min_healthy {
-            // A percentage keeps at least one host free (CodeDeploy's OneAtATime is 99 %).
-            Amount::Percent(_) => config.min_healthy.of(n, true).min(n - 1),
-            Amount::Hosts(h) if h >= n => return Err(PlanError::MinimumTooHigh { min: h, n }),
-            Amount::Hosts(h) => h,
-        };
-        let batches = config
-            .batches
-            .iter()
-            .map(|b| b.of(n, false).max(1))
-            .collect();
+        let healthy = hosts.iter().filter(|(_, h)| *h).count();
+        let plan = Plan::new(hosts.len(), healthy, config)?;
         let mut hosts: Vec<Host> = hosts
             .into_iter()
             .map(|(id, healthy)| Host {
                 id,
                 healthy,
                 state: HostState::Pending,
-                healthy_at_start: healthy,
             })
             .collect();
         // Unhealthy hosts first, then by name: the order is the same on every server.
         hosts.sort_by(|a, b| (a.healthy, &a.id).cmp(&(b.healthy, &b.id)));
-        Ok(Planner {
-            hosts,
-            min_healthy,
-            batches,
-            batch: (0, 0),
-            stopped: None,
-        })
+        Ok(Planner { hosts, plan })
+    }
+
+    /// The counts it decides by.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
     /// The minimum of healthy hosts, in hosts.
     pub fn min_healthy(&self) -> usize {
-        self.min_healthy
+        self.plan.min_healthy
     }
 
     /// Hosts healthy now.
@@ -183,7 +165,7 @@ impl Planner {
 
     /// Stops the deployment (`davit deploy stop`): nothing new starts.
     pub fn stop(&mut self, reason: &str) {
-        self.stopped.get_or_insert_with(|| reason.to_owned());
+        self.plan.stop(reason);
     }
 
     /// Records what a running host's agent reported.
@@ -198,6 +180,7 @@ impl Planner {
             .find(|h| h.id == host)
             .unwrap_or_else(|| panic!("unknown host `{host}`"));
         assert_eq!(h.state, HostState::Running, "`{host}` is not running");
+        self.plan.report(result.is_ok());
         match result {
             Ok(()) => {
                 h.state = HostState::Succeeded;
@@ -209,105 +192,46 @@ impl Planner {
 
     /// The next step. Call it after every report; `Dispatch` marks the hosts running.
     pub fn step(&mut self) -> Step {
-        let n = self.hosts.len();
-        let failed = self.count(|s| matches!(s, HostState::Failed(_)));
-        let running = self.count(|s| *s == HostState::Running);
-        let allowed = n - self.min_healthy;
-        if failed > allowed && self.stopped.is_none() {
-            self.stopped = Some(format!(
-                "{failed} of {n} hosts failed; a minimum of {} healthy hosts allows {allowed}",
-                self.min_healthy
-            ));
-        }
-        if self.stopped.is_none() {
-            let dispatch = self.dispatchable();
-            if !dispatch.is_empty() {
-                for &i in &dispatch {
-                    let h = &mut self.hosts[i];
-                    h.state = HostState::Running;
-                    h.healthy = false;
+        match self.plan.step() {
+            Step::Dispatch(k) => {
+                let mut started = Vec::with_capacity(k);
+                for h in self.hosts.iter_mut() {
+                    if started.len() == k {
+                        break;
+                    }
+                    if h.state == HostState::Pending {
+                        h.state = HostState::Running;
+                        h.healthy = false;
+                        started.push(h.id.clone());
+                    }
                 }
-                self.batch.1 += dispatch.len();
-                return Step::Dispatch(
-                    dispatch.iter().map(|&i| self.hosts[i].id.clone()).collect(),
-                );
+                Step::Dispatch(started)
             }
-            let pending = self.count(|s| *s == HostState::Pending);
-            if pending > 0 && running == 0 {
-                self.stopped = Some(format!(
-                    "no host can be deployed without going below {} healthy hosts ({} healthy now)",
-                    self.min_healthy,
-                    self.healthy()
-                ));
-            }
-        }
-        if running > 0 {
-            return Step::Wait;
-        }
-        if let Some(reason) = &self.stopped {
-            let reason = reason.clone();
-            for h in &mut self.hosts {
-                if h.state == HostState::Pending {
-                    h.state = HostState::Skipped;
+            Step::Wait => Step::Wait,
+            Step::Done(outcome) => {
+                for h in &mut self.hosts {
+                    if h.state == HostState::Pending {
+                        h.state = HostState::Skipped;
+                    }
                 }
+                Step::Done(outcome)
             }
-            return Step::Done(Outcome::Failed(reason));
         }
-        if self.count(|s| *s == HostState::Succeeded) == 0 {
-            return Step::Done(Outcome::Failed("no host succeeded".into()));
-        }
-        Step::Done(Outcome::Succeeded)
-    }
-
-    fn count(&self, pred: impl Fn(&HostState) -> bool) -> usize {
-        self.hosts.iter().filter(|h| pred(&h.state)).count()
-    }
-
-    /// Pending hosts that may start now, in order.
-    fn dispatchable(&mut self) -> Vec<usize> {
-        let running = self.count(|s| *s == HostState::Running);
-        let mut room = usize::MAX;
-        if !self.batches.is_empty() {
-            let size = self.batches[self.batch.0.min(self.batches.len() - 1)];
-            if self.batch.1 >= size {
-                if running > 0 {
-                    return Vec::new();
-                }
-                self.batch = (self.batch.0 + 1, 0);
-            }
-            room = self.batches[self.batch.0.min(self.batches.len() - 1)] - self.batch.1;
-        }
-        let mut healthy = self.healthy();
-        let mut out = Vec::new();
-        for (i, h) in self.hosts.iter().enumerate() {
-            if out.len() == room {
-                break;
-            }
-            if h.state != HostState::Pending {
-                continue;
-            }
-            if h.healthy {
-                if healthy <= self.min_healthy {
-                    continue;
-                }
-                healthy -= 1;
-            }
-            out.push(i);
-        }
-        out
     }
 
     /// Whether the healthy count is at least what the rules promise: the minimum, or (if the
-    /// group started below it) what it started with. For tests and assertions.
+    /// group started below it) what it started with. Counted from the hosts, so that a test
+    /// checks the counts the plan decides by against them.
     pub fn keeps_minimum(&self) -> bool {
-        let at_start = self.hosts.iter().filter(|h| h.healthy_at_start).count();
-        self.healthy() >= self.min_healthy.min(at_start)
+        let at_start = self.plan.healthy_at_start;
+        self.healthy() >= self.plan.min_healthy.min(at_start) && self.plan.keeps_minimum()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Amount;
 
     fn group(healthy: &[bool]) -> Vec<(String, bool)> {
         healthy

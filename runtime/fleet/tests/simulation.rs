@@ -75,6 +75,7 @@ fn simulate(seed: u64) -> Outcome {
             planner.keeps_minimum(),
             "seed {seed}: healthy minimum broken"
         );
+        check_counts(&planner, seed);
         match step {
             Step::Dispatch(started) => {
                 assert!(!started.is_empty(), "seed {seed}: empty dispatch");
@@ -113,6 +114,32 @@ fn simulate(seed: u64) -> Outcome {
         "seed {seed}: the deployment did not end within {} steps",
         2 * n + 2
     );
+}
+
+/// The counts the plan decides by are the hosts' own.
+fn check_counts(planner: &Planner, seed: u64) {
+    let plan = planner.plan();
+    let hosts = planner.hosts();
+    let count =
+        |pred: &dyn Fn(&davit_fleet::Host) -> bool| hosts.iter().filter(|h| pred(h)).count();
+    // A host never started is pending in the counts; skipped, once it is done.
+    let waiting = |s: &HostState| matches!(s, HostState::Pending | HostState::Skipped);
+    let pending = |healthy| count(&|h| waiting(&h.state) && h.healthy == healthy);
+    assert_eq!(plan.pending_unhealthy, pending(false), "seed {seed}");
+    assert_eq!(plan.pending_healthy, pending(true), "seed {seed}");
+    assert_eq!(
+        plan.running,
+        count(&|h| h.state == HostState::Running),
+        "seed {seed}"
+    );
+    assert_eq!(
+        plan.succeeded,
+        count(&|h| h.state == HostState::Succeeded),
+        "seed {seed}"
+    );
+    let failed = count(&|h| matches!(h.state, HostState::Failed(_)));
+    assert_eq!(plan.failed, failed, "seed {seed}");
+    assert_eq!(plan.healthy(), planner.healthy(), "seed {seed}");
 }
 
 fn check_end(planner: &Planner, outcome: &Outcome, seed: u64) {
