@@ -1,25 +1,23 @@
-//! Benchmark: a fleet deployment to 1,000 simulated agents (AllAtOnce, no-op hooks: each agent
-//! claims its command and reports success), against a real server on SQLite; prints the wall
-//! time and the server's requests per second, and a real idle `davit agent`'s resident memory.
+//! Benchmark: a fleet deployment to simulated agents (AllAtOnce, no-op hooks: each agent claims
+//! its command and reports success), against a real server on SQLite and on PostgreSQL, side by
+//! side; prints the wall time, the server's requests per second and the ratio to the target
+//! (1,000 agents in 5 s, 10,000 in 60 s), then a real idle `davit agent`'s resident memory.
 //! Asserts nothing about time.
 //!
-//! Run: `cargo bench -p davit-cli --bench fleet`. `DAVIT_BENCH_AGENTS` sets the number of agents.
+//! Run: `cargo bench -p davit-cli --bench fleet`. `DAVIT_BENCH_AGENTS` sets the numbers of agents
+//! (default `1000,10000`); PostgreSQL is the server `DAVIT_TEST_POSTGRES` names
+//! (`eval "$(scripts/services start)"` sets it), where each run creates its own database with
+//! `psql`; without it only SQLite runs.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
-fn main() {
-    let agents: usize = std::env::var("DAVIT_BENCH_AGENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1000);
-    let data = tempfile::tempdir().expect("scratch");
-    let data_dir = data.path().to_path_buf();
-
-    // The server on its own threads, as it would run in its own process.
+/// A server on its own threads, as it would run in its own process.
+fn start_server(url: String, data_dir: std::path::PathBuf) -> (String, String) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -28,7 +26,6 @@ fn main() {
             .build()
             .expect("server runtime");
         runtime.block_on(async move {
-            let url = davit_server::default_database_url(&data_dir);
             let (db, token) = davit_server::open(&url, &data_dir).await.expect("state");
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let token = std::fs::read_to_string(token.expect("a new operator token")).unwrap();
@@ -38,83 +35,112 @@ fn main() {
         })
     });
     let (addr, operator) = rx.recv().expect("the server starts");
-    let base = format!("http://{addr}");
+    (format!("http://{addr}"), operator)
+}
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("client runtime");
-    let client = reqwest::Client::new();
-    let requests = Arc::new(AtomicUsize::new(0));
-    let call = {
-        let (client, requests, base) = (client.clone(), requests.clone(), base.clone());
-        move |method: reqwest::Method, path: String, token: String, body: Option<Value>| {
-            let (client, requests, base) = (client.clone(), requests.clone(), base.clone());
-            async move {
-                requests.fetch_add(1, Ordering::Relaxed);
-                let mut request = client
-                    .request(method, format!("{base}{path}"))
-                    .bearer_auth(token);
-                if let Some(body) = body {
-                    request = request.json(&body);
-                }
-                let response = request.send().await.expect("request");
-                let status = response.status();
-                (
-                    status,
-                    response.json::<Value>().await.unwrap_or(Value::Null),
-                )
-            }
+/// Calls the API, counting requests.
+#[derive(Clone)]
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    requests: Arc<AtomicUsize>,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (reqwest::StatusCode, Value) {
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
         }
-    };
-    use reqwest::Method;
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        (
+            status,
+            response.json::<Value>().await.unwrap_or(Value::Null),
+        )
+    }
+}
 
-    // Set-up: an application, a group selecting `fleet=bench`, and the agents enrolled.
+/// One run's figures.
+struct Run {
+    status: String,
+    setup: Duration,
+    wall: Duration,
+    requests: usize,
+}
+
+/// Enrolls `agents` agents, then deploys to all of them at once and waits for the end.
+fn run(runtime: &tokio::runtime::Runtime, base: String, operator: String, agents: usize) -> Run {
+    let api = Api {
+        client: reqwest::Client::new(),
+        base,
+        requests: Arc::new(AtomicUsize::new(0)),
+    };
     let started = Instant::now();
     let credentials: Vec<String> = runtime.block_on(async {
-        call(Method::POST, "/v1/apps".into(), operator.clone(), Some(json!({"name": "bench"}))).await;
+        let app = json!({"name": "bench"});
+        api.call(Method::POST, "/v1/apps", &operator, Some(app)).await;
         let group = json!({"name": "all", "tags": {"fleet": "bench"}});
-        call(Method::POST, "/v1/apps/bench/groups".into(), operator.clone(), Some(group)).await;
-        let mut enrolled = Vec::with_capacity(agents);
-        for i in 0..agents {
-            let (_, issued) = call(Method::POST, "/v1/enroll-tokens".into(), operator.clone(), None).await;
-            let body = json!({"token": issued["token"], "hostname": format!("host-{i:04}"), "tags": {"fleet": "bench"}});
-            let (_, agent) = call(Method::POST, "/v1/enroll".into(), String::new(), Some(body)).await;
-            enrolled.push(agent["credential"].as_str().expect("enrolled").to_string());
+        api.call(Method::POST, "/v1/apps/bench/groups", &operator, Some(group))
+            .await;
+        // Enrolled 16 at a time, as agents starting together would.
+        let workers = 16;
+        let mut tasks = Vec::new();
+        for w in 0..workers {
+            let (api, operator) = (api.clone(), operator.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut enrolled = Vec::new();
+                for i in (w..agents).step_by(workers) {
+                    let (_, issued) = api
+                        .call(Method::POST, "/v1/enroll-tokens", &operator, None)
+                        .await;
+                    let body = json!({"token": issued["token"], "hostname": format!("host-{i:05}"), "tags": {"fleet": "bench"}});
+                    let (_, agent) = api.call(Method::POST, "/v1/enroll", "", Some(body)).await;
+                    enrolled.push(agent["credential"].as_str().expect("enrolled").to_string());
+                }
+                enrolled
+            }));
         }
-        enrolled
+        let mut all = Vec::with_capacity(agents);
+        for task in tasks {
+            all.extend(task.await.expect("enrolling"));
+        }
+        all
     });
-    println!(
-        "set-up: {agents} agents enrolled in {:.2} s",
-        started.elapsed().as_secs_f64()
-    );
+    let setup = started.elapsed();
 
     // The deployment: every agent claims its command and reports success at once.
-    requests.store(0, Ordering::Relaxed);
+    api.requests.store(0, Ordering::Relaxed);
     let started = Instant::now();
     let status = runtime.block_on(async {
         let body = json!({"revision": "ab".repeat(32), "store": "bench", "config": "AllAtOnce"});
-        let (_, created) = call(
-            Method::POST,
-            "/v1/apps/bench/groups/all/deployments".into(),
-            operator.clone(),
-            Some(body),
-        )
-        .await;
+        let (_, created) = api
+            .call(
+                Method::POST,
+                "/v1/apps/bench/groups/all/deployments",
+                &operator,
+                Some(body),
+            )
+            .await;
         let id = created["id"].as_str().expect("created").to_string();
         let mut tasks = Vec::with_capacity(agents);
-        for credential in &credentials {
-            let (call, credential, id) = (call.clone(), credential.clone(), id.clone());
+        for credential in credentials {
+            let (api, id) = (api.clone(), id.clone());
             tasks.push(tokio::spawn(async move {
                 loop {
-                    let (status, command) = call(
-                        Method::GET,
-                        "/v1/agent/command?wait=0".into(),
-                        credential.clone(),
-                        None,
-                    )
-                    .await;
+                    let (status, command) = api
+                        .call(Method::GET, "/v1/agent/command?wait=0", &credential, None)
+                        .await;
                     if status == reqwest::StatusCode::OK {
                         assert_eq!(command["deployment"], id.as_str());
                         break;
@@ -122,51 +148,127 @@ fn main() {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 let report = json!({"deployment": id, "succeeded": true, "detail": "no-op"});
-                let (status, _) = call(
-                    Method::POST,
-                    "/v1/agent/report".into(),
-                    credential,
-                    Some(report),
-                )
-                .await;
+                let (status, _) = api
+                    .call(Method::POST, "/v1/agent/report", &credential, Some(report))
+                    .await;
                 assert!(status.is_success(), "{status}");
             }));
         }
         for task in tasks {
             task.await.expect("agent task");
         }
-        let (_, done) = call(
-            Method::GET,
-            format!("/v1/deployments/{id}"),
-            operator.clone(),
-            None,
-        )
-        .await;
+        let (_, done) = api
+            .call(
+                Method::GET,
+                &format!("/v1/deployments/{id}"),
+                &operator,
+                None,
+            )
+            .await;
         done["status"].as_str().unwrap_or("").to_string()
     });
-    let wall = started.elapsed();
-    let count = requests.load(Ordering::Relaxed);
-    println!(
-        "deployment to {agents} agents, AllAtOnce, no-op hooks: {status} in {:.2} s (goal <= 10 s: {})",
-        wall.as_secs_f64(),
-        if wall <= Duration::from_secs(10) {
-            "met"
-        } else {
-            "not met"
+    Run {
+        status,
+        setup,
+        wall: started.elapsed(),
+        requests: api.requests.load(Ordering::Relaxed),
+    }
+}
+
+/// A new, empty database on the PostgreSQL server at `base` (`postgres://…/postgres`).
+fn fresh_postgres(base: &str, n: usize) -> String {
+    let name = format!("davit_bench_{}_{n}", std::process::id());
+    let done = std::process::Command::new("psql")
+        .args([base, "-q", "-c", &format!("CREATE DATABASE {name}")])
+        .status()
+        .expect("psql runs");
+    assert!(done.success(), "psql could not create {name}");
+    let (prefix, _) = base.rsplit_once('/').expect("a database URL");
+    format!("{prefix}/{name}")
+}
+
+/// The goal for `agents` agents.
+fn target(agents: usize) -> Duration {
+    if agents <= 1000 {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_secs(60 * agents.div_ceil(10_000) as u64)
+    }
+}
+
+fn main() {
+    let counts: Vec<usize> = std::env::var("DAVIT_BENCH_AGENTS")
+        .unwrap_or_else(|_| "1000,10000".into())
+        .split(',')
+        .map(|n| n.trim().parse().expect("DAVIT_BENCH_AGENTS: numbers"))
+        .collect();
+    let postgres = std::env::var("DAVIT_TEST_POSTGRES").ok();
+    if postgres.is_none() {
+        println!("SKIPPED: PostgreSQL (DAVIT_TEST_POSTGRES is not set)");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let scratch = tempfile::tempdir().expect("scratch");
+    let mut idle_server = None;
+    let mut rows = Vec::new();
+    for &agents in &counts {
+        let mut databases = vec![(
+            "SQLite",
+            davit_server::default_database_url(&scratch.path().join(format!("sqlite-{agents}"))),
+        )];
+        if let Some(base) = &postgres {
+            databases.push(("PostgreSQL", fresh_postgres(base, agents)));
         }
-    );
+        for (name, url) in databases {
+            let data = scratch.path().join(format!("{name}-{agents}"));
+            let (base, operator) = start_server(url, data);
+            let figures = run(&runtime, base.clone(), operator.clone(), agents);
+            println!(
+                "{agents} agents on {name}: {} in {:.2} s ({} requests, {:.0}/s), after {:.2} s to enroll",
+                figures.status,
+                figures.wall.as_secs_f64(),
+                figures.requests,
+                figures.requests as f64 / figures.wall.as_secs_f64(),
+                figures.setup.as_secs_f64(),
+            );
+            idle_server.get_or_insert((base, operator));
+            rows.push((agents, name, figures));
+        }
+    }
+
+    println!();
     println!(
-        "server: {count} requests, {:.0} requests/s",
-        count as f64 / wall.as_secs_f64()
+        "{:>7}  {:<10}  {:<9}  {:>9}  {:>7}  {:>8}  {:>6}  {:>5}",
+        "agents", "database", "status", "requests", "req/s", "seconds", "target", "ratio"
     );
+    for (agents, name, r) in &rows {
+        let goal = target(*agents);
+        let ratio = r.wall.as_secs_f64() / goal.as_secs_f64();
+        println!(
+            "{agents:>7}  {name:<10}  {:<9}  {:>9}  {:>7.0}  {:>8.2}  {:>5}s  {ratio:>5.2}  {}",
+            r.status,
+            r.requests,
+            r.requests as f64 / r.wall.as_secs_f64(),
+            r.wall.as_secs_f64(),
+            goal.as_secs(),
+            if ratio <= 1.0 { "met" } else { "not met" },
+        );
+    }
 
     // A real agent, enrolled and idle (long-polling), measured after it settles.
-    let (_, issued) = runtime.block_on(call(
-        Method::POST,
-        "/v1/enroll-tokens".into(),
-        operator.clone(),
-        None,
-    ));
+    let Some((base, operator)) = idle_server else {
+        return;
+    };
+    let api = Api {
+        client: reqwest::Client::new(),
+        base: base.clone(),
+        requests: Arc::new(AtomicUsize::new(0)),
+    };
+    let (_, issued) =
+        runtime.block_on(api.call(Method::POST, "/v1/enroll-tokens", &operator, None));
     let root = tempfile::tempdir().expect("agent root");
     let mut agent = std::process::Command::new(env!("CARGO_BIN_EXE_davit"))
         .args([

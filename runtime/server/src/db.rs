@@ -165,13 +165,16 @@ impl Db {
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        // A host new to a group gets its last good revision, decided with the enrollment.
+        crate::follow_up::host_joined(&mut tx, agent).await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
     }
 
     /// Records that an agent was heard from.
+    /// Written once a second at most: an agent polling fast does not rewrite its row each time.
     pub(crate) async fn seen(&self, agent: &str) -> Result<(), ServerError> {
-        sqlx::query("UPDATE agents SET last_seen = $1 WHERE id = $2")
+        sqlx::query("UPDATE agents SET last_seen = $1 WHERE id = $2 AND last_seen <> $1")
             .bind(now())
             .bind(agent)
             .execute(&self.pool)
@@ -182,21 +185,7 @@ impl Db {
 
     /// Every agent.
     pub async fn agents(&self) -> Result<Vec<Agent>, ServerError> {
-        let rows =
-            sqlx::query("SELECT id, hostname, tags, last_seen FROM agents ORDER BY hostname, id")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(backend)?;
-        rows.iter()
-            .map(|r| {
-                Ok(Agent {
-                    id: r.try_get("id").map_err(backend)?,
-                    hostname: r.try_get("hostname").map_err(backend)?,
-                    tags: json_column(r, "tags")?,
-                    last_seen: r.try_get("last_seen").map_err(backend)?,
-                })
-            })
-            .collect()
+        agents_from(&self.pool).await
     }
 
     /// Creates an application; `false` if it exists.
@@ -292,7 +281,28 @@ where
         .map_err(|e| ServerError::Database(format!("column `{column}`: {e}")))
 }
 
-fn json_column<T: serde::de::DeserializeOwned>(
+/// Every agent, read through `executor` (the pool, or a transaction).
+pub(crate) async fn agents_from<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+) -> Result<Vec<Agent>, ServerError> {
+    let rows =
+        sqlx::query("SELECT id, hostname, tags, last_seen FROM agents ORDER BY hostname, id")
+            .fetch_all(executor)
+            .await
+            .map_err(backend)?;
+    rows.iter()
+        .map(|r| {
+            Ok(Agent {
+                id: r.try_get("id").map_err(backend)?,
+                hostname: r.try_get("hostname").map_err(backend)?,
+                tags: json_column(r, "tags")?,
+                last_seen: r.try_get("last_seen").map_err(backend)?,
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn json_column<T: serde::de::DeserializeOwned>(
     row: &sqlx::any::AnyRow,
     column: &str,
 ) -> Result<T, ServerError> {

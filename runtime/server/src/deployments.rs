@@ -1,18 +1,19 @@
-//! Fleet deployments: the plan is davit-fleet's [`Planner`], stored as JSON next to one row per
-//! host, and every change (a new deployment, an agent's report, a stop) loads it, applies the
-//! change, takes the planner's next steps and stores it back in one transaction guarded by a
-//! version number, so two servers sharing a database never apply a plan twice. Agents find the
-//! hosts the planner started by polling; a host with no agent fails as `NeverEnrolled` when its
+//! Fleet deployments: creating them, agents' commands and reports, the reaper, and what the
+//! API shows. Each change of a plan runs in one transaction of `plan_store` (one row per host,
+//! the plan's counts beside them), and what a deployment's end sets going (its rollback, the
+//! catch-up of hosts that joined) in that same transaction (`follow_up`). Agents find the
+//! hosts a plan started by polling; a host with no agent fails as `NeverEnrolled` when its
 //! turn comes.
 
 use std::collections::BTreeMap;
 
-use davit_api::{AppName, DeploymentStatus, DeploymentSummary, EventResult, HostStatus};
-use davit_fleet::{DeploymentConfig, HostFailure, HostState, Outcome, Planner, Step};
+use davit_api::{AppName, DeploymentSummary, EventResult, HostStatus};
+use davit_fleet::{DeploymentConfig, HostFailure, Plan};
 use sqlx::Row;
 
 use crate::ServerError;
 use crate::db::{Agent, Db, backend, now, parsed};
+use crate::plan_store::{HostChange, Who, apply_in, create_in};
 
 pub use davit_api::{Command, Deployment, DeploymentHost};
 
@@ -66,8 +67,8 @@ pub(crate) fn members(
 }
 
 impl Db {
-    /// Creates a deployment of `revision` to the members of a group and takes its first steps
-    /// (which may end it, and roll it back).
+    /// Creates a deployment of `revision` to the members of a group (an operator's) and takes
+    /// its first steps (which may end it, and roll it back), in one transaction.
     /// Hosts are healthy at the start when their last deployment in this group succeeded.
     pub(crate) async fn create_deployment(
         &self,
@@ -75,249 +76,39 @@ impl Db {
         config: &DeploymentConfig,
         members: &BTreeMap<String, Option<String>>,
     ) -> Result<Result<(), String>, ServerError> {
-        let NewDeployment {
-            id,
-            app,
-            group,
-            revision,
-            store,
-            rollback_of,
-        } = *what;
-        let mut hosts = Vec::new();
-        for host in members.keys() {
-            hosts.push((host.clone(), self.last_succeeded(app, group, host).await?));
-        }
-        let planner = match Planner::new(hosts, config) {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(e.to_string())),
-        };
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO deployments (id, app, deployment_group, revision, store, status, planner, version, created_at, rollback_of) \
-             VALUES ($1, $2, $3, $4, $5, $9, $6, 0, $7, $8)",
-        )
-        .bind(id)
-        .bind(app)
-        .bind(group)
-        .bind(revision)
-        .bind(store)
-        .bind(serde_json::to_string(&planner).expect("a planner serializes"))
-        .bind(now())
-        .bind(rollback_of)
-        .bind(DeploymentStatus::InProgress.as_str())
-        .execute(&mut *tx)
-        .await
-        .map_err(backend)?;
-        for (host, agent) in members {
-            sqlx::query(
-                "INSERT INTO deployment_hosts (deployment, host, agent, state, updated_at) VALUES ($1, $2, $3, $5, $4)",
-            )
-            .bind(id)
-            .bind(host)
-            .bind(agent.as_deref())
-            .bind(now())
-            .bind(HostStatus::Pending.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
+        match create_in(&mut tx, what, config, members, None).await? {
+            Ok(_) => {
+                tx.commit().await.map_err(backend)?;
+                Ok(Ok(()))
+            }
+            Err(e) => Ok(Err(e)),
         }
-        tx.commit().await.map_err(backend)?;
-        self.advance(id, |_| {}).await?;
-        Ok(Ok(()))
     }
 
-    /// Whether `host`'s last finished deployment in this group succeeded on it.
-    async fn last_succeeded(
-        &self,
-        app: &str,
-        group: &str,
-        host: &str,
-    ) -> Result<bool, ServerError> {
-        let row = sqlx::query(
-            "SELECT h.state FROM deployment_hosts h JOIN deployments d ON d.id = h.deployment \
-             WHERE d.app = $1 AND d.deployment_group = $2 AND h.host = $3 AND h.state IN ($4, $5) \
-             ORDER BY d.created_at DESC, d.id DESC LIMIT 1",
-        )
-        .bind(app)
-        .bind(group)
-        .bind(host)
-        .bind(HostStatus::Succeeded.as_str())
-        .bind(HostStatus::Failed.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(match row {
-            Some(r) => parsed::<HostStatus>(&r, "state")? == HostStatus::Succeeded,
-            None => false,
-        })
-    }
-
-    /// Applies `change` to deployment `id`'s planner, then takes its steps until it waits or
-    /// ends, storing the result; retried if another server changed the plan meanwhile.
+    /// Applies `change` to deployment `id`'s plan (a stop), then takes its steps until it
+    /// waits or ends, in one transaction.
     pub(crate) async fn advance(
         &self,
         id: &str,
-        change: impl Fn(&mut Planner),
+        change: impl FnOnce(&mut Plan),
     ) -> Result<(), ServerError> {
-        loop {
-            let mut tx = self.pool.begin().await.map_err(backend)?;
-            let row = sqlx::query("SELECT planner, version, status FROM deployments WHERE id = $1")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(backend)?;
-            if parsed::<DeploymentStatus>(&row, "status")? != DeploymentStatus::InProgress {
-                return Ok(());
-            }
-            let version: i64 = row.try_get("version").map_err(backend)?;
-            let text: String = row.try_get("planner").map_err(backend)?;
-            let mut planner: Planner = serde_json::from_str(&text)
-                .map_err(|e| ServerError::Database(format!("deployment {id}: {e}")))?;
-            let agents: BTreeMap<String, Option<String>> =
-                sqlx::query("SELECT host, agent FROM deployment_hosts WHERE deployment = $1")
-                    .bind(id)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(backend)?
-                    .iter()
-                    .map(|r| Ok((r.try_get("host")?, r.try_get("agent")?)))
-                    .collect::<Result<_, sqlx::Error>>()
-                    .map_err(backend)?;
-            let before: Vec<HostState> = planner.hosts().iter().map(|h| h.state.clone()).collect();
-            change(&mut planner);
-            let mut started = Vec::new();
-            let outcome = loop {
-                match planner.step() {
-                    Step::Dispatch(hosts) => {
-                        for host in hosts {
-                            match agents.get(&host) {
-                                Some(Some(_)) => started.push(host),
-                                _ => planner.report(&host, Err(HostFailure::NeverEnrolled)),
-                            }
-                        }
-                    }
-                    Step::Wait => break None,
-                    Step::Done(outcome) => break Some(outcome),
-                }
-            };
-            let (status, reason) = match &outcome {
-                None => (DeploymentStatus::InProgress, None),
-                Some(Outcome::Succeeded) => (DeploymentStatus::Succeeded, None),
-                Some(Outcome::Failed(reason)) => (DeploymentStatus::Failed, Some(reason.clone())),
-            };
-            let stored = sqlx::query(
-                "UPDATE deployments SET planner = $1, version = $2, status = $3, reason = $4, finished_at = $5 \
-                 WHERE id = $6 AND version = $7",
-            )
-            .bind(serde_json::to_string(&planner).expect("a planner serializes"))
-            .bind(version + 1)
-            .bind(status.as_str())
-            .bind(reason)
-            .bind(outcome.as_ref().map(|_| now()))
-            .bind(id)
-            .bind(version)
-            .execute(&mut *tx)
-            .await
-            .map_err(backend)?;
-            if stored.rows_affected() != 1 {
-                // Another server moved the plan first: start again from its state.
-                continue;
-            }
-            // Only the hosts this change moved: a report from one of a thousand hosts writes
-            // a row or two, not a thousand.
-            for (host, was) in planner.hosts().iter().zip(&before) {
-                if host.state == *was {
-                    continue;
-                }
-                let (state, detail) = match &host.state {
-                    HostState::Pending => (HostStatus::Pending, None),
-                    HostState::Running if started.contains(&host.id) => (HostStatus::Running, None),
-                    HostState::Running => continue,
-                    HostState::Succeeded => (HostStatus::Succeeded, None),
-                    HostState::Failed(f) => (HostStatus::Failed, Some(describe(f))),
-                    HostState::Skipped => (HostStatus::Skipped, None),
-                };
-                sqlx::query(
-                    "UPDATE deployment_hosts SET state = $1, detail = COALESCE($2, detail), updated_at = $3 \
-                     WHERE deployment = $4 AND host = $5 AND state <> $1",
-                )
-                .bind(state.as_str())
-                .bind(detail)
-                .bind(now())
-                .bind(id)
-                .bind(&host.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-            }
-            tx.commit().await.map_err(backend)?;
-            if matches!(outcome, Some(Outcome::Failed(_))) {
-                Box::pin(self.roll_back(id, &planner, &agents)).await?;
-            }
-            return Ok(());
-        }
+        self.apply(id, None, change).await.map(drop)
     }
 
-    /// After deployment `id` failed (or was stopped): redeploys the group's last good revision
-    /// to the hosts it changed, as a new deployment linked to it. Nothing when it is itself a
-    /// rollback, changed no host, or the group never had a good revision.
-    async fn roll_back(
+    /// [`apply_in`] in a transaction of its own.
+    async fn apply(
         &self,
         id: &str,
-        planner: &Planner,
-        agents: &BTreeMap<String, Option<String>>,
-    ) -> Result<(), ServerError> {
-        let row = sqlx::query(
-            "SELECT app, deployment_group, rollback_of, created_at FROM deployments WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend)?;
-        if row
-            .try_get::<Option<String>, _>("rollback_of")
-            .map_err(backend)?
-            .is_some()
-        {
-            return Ok(());
+        host: Option<HostChange<'_>>,
+        change: impl FnOnce(&mut Plan),
+    ) -> Result<bool, ServerError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let applied = apply_in(&mut tx, id, host, change).await?;
+        if applied {
+            tx.commit().await.map_err(backend)?;
         }
-        let app: String = row.try_get("app").map_err(backend)?;
-        let group: String = row.try_get("deployment_group").map_err(backend)?;
-        let good = sqlx::query(
-            "SELECT revision, store FROM deployments WHERE app = $1 AND deployment_group = $2 \
-             AND status = $4 AND id <> $3 ORDER BY created_at DESC, id DESC LIMIT 1",
-        )
-        .bind(&app)
-        .bind(&group)
-        .bind(id)
-        .bind(DeploymentStatus::Succeeded.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        let Some(good) = good else { return Ok(()) };
-        let members: BTreeMap<String, Option<String>> = planner
-            .changed_hosts()
-            .into_iter()
-            .filter_map(|h| agents.get(h).map(|a| (h.to_owned(), a.clone())))
-            .collect();
-        if members.is_empty() {
-            return Ok(());
-        }
-        let revision: String = good.try_get("revision").map_err(backend)?;
-        let store: String = good.try_get("store").map_err(backend)?;
-        let rollback_id = format!("{id}-rollback");
-        let what = NewDeployment {
-            id: &rollback_id,
-            app: &app,
-            group: &group,
-            revision: &revision,
-            store: &store,
-            rollback_of: Some(id),
-        };
-        // Back to the last good revision everywhere at once: these hosts are down already.
-        self.create_deployment(&what, &DeploymentConfig::all_at_once(), &members)
-            .await?
-            .map_err(ServerError::Database)
+        Ok(applied)
     }
 
     /// The next command for `agent`, claiming it so it is handed out once. None for an
@@ -383,44 +174,12 @@ impl Db {
         result: Result<String, HostFailure>,
         events: Option<&[EventResult]>,
     ) -> Result<bool, ServerError> {
-        let row = sqlx::query(
-            "SELECT host FROM deployment_hosts WHERE deployment = $1 AND agent = $2 AND state IN ($3, $4)",
-        )
-        .bind(deployment)
-        .bind(agent)
-        .bind(HostStatus::Running.as_str())
-        .bind(HostStatus::Claimed.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        let Some(row) = row else { return Ok(false) };
-        let host: String = row.try_get("host").map_err(backend)?;
-        let detail = match &result {
-            Ok(detail) => Some(detail.clone()),
-            Err(_) => None,
+        let host = HostChange {
+            who: Who::Agent(agent),
+            result,
+            events: events.map(|e| serde_json::to_string(e).expect("events serialize")),
         };
-        let outcome = result.map(drop);
-        self.advance(deployment, |planner| {
-            let running = planner
-                .hosts()
-                .iter()
-                .any(|h| h.id == host && h.state == HostState::Running);
-            if running {
-                planner.report(&host, outcome.clone());
-            }
-        })
-        .await?;
-        sqlx::query(
-            "UPDATE deployment_hosts SET detail = COALESCE($1, detail), events = $2 WHERE deployment = $3 AND host = $4",
-        )
-        .bind(detail)
-        .bind(events.map(|e| serde_json::to_string(e).expect("events serialize")))
-        .bind(deployment)
-        .bind(&host)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(true)
+        self.apply(deployment, Some(host), |_| {}).await
     }
 
     /// Reports as `Lost` every host whose agent has been silent for `timeout` while it had a
@@ -469,17 +228,14 @@ impl Db {
                     row.try_get::<i64, _>("minutes").map_err(backend)?
                 )),
             };
-            self.advance(&deployment, |planner| {
-                let running = planner
-                    .hosts()
-                    .iter()
-                    .any(|h| h.id == host && h.state == HostState::Running);
-                if running {
-                    planner.report(&host, Err(failure.clone()));
-                }
-            })
-            .await?;
-            reaped += 1;
+            let lost = HostChange {
+                who: Who::Host(&host),
+                result: Err(failure),
+                events: None,
+            };
+            if self.apply(&deployment, Some(lost), |_| {}).await? {
+                reaped += 1;
+            }
         }
         Ok(reaped)
     }
@@ -584,7 +340,7 @@ impl Db {
 }
 
 /// How a host failure is shown.
-fn describe(failure: &HostFailure) -> String {
+pub(crate) fn describe(failure: &HostFailure) -> String {
     match failure {
         HostFailure::Event(detail) => detail.clone(),
         HostFailure::Lost => "the agent stopped answering during the deployment".into(),

@@ -5,6 +5,8 @@
 mod api;
 mod db;
 mod deployments;
+mod follow_up;
+mod plan_store;
 mod token;
 
 use std::path::{Path, PathBuf};
