@@ -82,7 +82,7 @@ pub use intersect::{InstallGrant, InstallRefusal};
 pub use location::{Located, Location};
 pub use net::{Host, TcpTarget};
 pub use path::{AbsPath, BundlePath, Destination};
-pub use policy::InstallPolicy;
+pub use policy::{ApplyOrSkip, InstallPolicy};
 pub use policy::{
     EnvPattern, HostPattern, HostPolicy, PolicyLimits, PolicyMax, PortRange, TcpRule,
 };

@@ -1,17 +1,32 @@
 //! `davit appspec check`: parse and validate an appspec without deploying it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
-use davit_spec::AppSpec;
+use davit_spec::{AppSpec, Os, SpecError};
 use serde::Serialize;
 
 use crate::Exit;
 use crate::output::{self, Format};
+use crate::render;
+
+/// The outcomes of `appspec check` and their exit codes, as `--help` shows them.
+const CHECK_OUTCOMES: &str = "\
+Outcomes (`outcome` in `--output json`):
+  valid                 exit 0: the appspec is valid and can be deployed on this host
+  valid-for-another-os  exit 0: valid, but for another `os` (a `windows` appspec on Linux):
+                        checked here, deployable only on a host of that OS
+  invalid               exit 2: every error, each at file:line:column (also a host policy
+                        that refuses a grant or an install, with `--policy`)";
 
 #[derive(Subcommand)]
 pub enum AppspecCommand {
-    /// Check an appspec file and print a summary (exit 2 with file:line:column if it is invalid)
+    /// Check an appspec file as the CodeDeploy agent would, and print a summary (exit 2 with
+    /// every error at file:line:column if it is invalid)
+    ///
+    /// The appspec's directory is read as the bundle it belongs to, for the rules that depend on
+    /// what the bundle installs (a `permissions` `pattern` on a file).
+    #[command(after_help = CHECK_OUTCOMES)]
     Check {
         /// The appspec file (`appspec.yml`)
         file: PathBuf,
@@ -23,19 +38,44 @@ pub enum AppspecCommand {
     },
 }
 
+/// What `appspec check` concluded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Outcome {
+    /// Valid, and runnable on this host.
+    Valid,
+    /// Valid, but its `os` is not this host's.
+    ValidForAnotherOs,
+    /// At least one error.
+    Invalid,
+}
+
 #[derive(Serialize)]
 struct CheckResult {
     file: String,
+    outcome: Outcome,
     valid: bool,
-    os: String,
+    /// Set when the appspec parsed as far as its `os`.
+    os: Option<String>,
     runnable_here: bool,
     not_runnable_reason: Option<String>,
-    /// Values that keep the appspec from running (placeholders, relative paths), located.
-    problems: Vec<String>,
+    /// Every error, in document order; empty unless `outcome` is `invalid`.
+    errors: Vec<ErrorReport>,
     files: usize,
     permissions: usize,
     file_exists_behavior: Option<String>,
     hooks: Vec<HookSummary>,
+}
+
+/// One error, as `--output json` carries it.
+#[derive(Serialize)]
+struct ErrorReport {
+    /// The whole message, with its `file:line:column`.
+    message: String,
+    file: Option<String>,
+    line: Option<u32>,
+    column: Option<u32>,
+    hint: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -53,25 +93,30 @@ pub fn run(cmd: AppspecCommand) -> Result<(), Exit> {
         output,
         policy,
     } = cmd;
-    let spec = AppSpec::load(&file).map_err(Exit::invalid)?;
-    if let Some(policy) = policy {
-        let policy = davit_spec::HostPolicy::load(&policy).map_err(Exit::invalid)?;
-        let refusals = policy.check_appspec(&spec).err().unwrap_or_default();
-        let install = policy.check_install(&spec).err().unwrap_or_default();
-        if !refusals.is_empty() || !install.is_empty() {
-            return Err(Exit::invalid(super::deploy::refused(
-                &refusals, &install, None,
-            )));
+    let shown = file.display().to_string();
+    let spec = match check(&file, policy.as_deref()) {
+        Ok(spec) => spec,
+        Err(Failure::Spec(error)) => return Err(invalid(&shown, output, error.errors())),
+        Err(Failure::Other(error)) => {
+            if output == Format::Json {
+                output::json(&invalid_result(&shown, vec![report(&error, None)]))?;
+            }
+            return Err(Exit::invalid(error));
         }
-    }
+    };
     let runnable = spec.runnable_here();
     let result = CheckResult {
-        file: file.display().to_string(),
+        file: shown,
+        outcome: if runnable.is_ok() {
+            Outcome::Valid
+        } else {
+            Outcome::ValidForAnotherOs
+        },
         valid: true,
-        os: spec.os.to_string(),
+        os: Some(spec.os.to_string()),
         runnable_here: runnable.is_ok(),
         not_runnable_reason: runnable.err(),
-        problems: spec.problems.iter().map(ToString::to_string).collect(),
+        errors: Vec::new(),
         files: spec.files.len(),
         permissions: spec.permissions.len(),
         file_exists_behavior: spec.file_exists_behavior.map(|b| b.to_string()),
@@ -93,14 +138,107 @@ pub fn run(cmd: AppspecCommand) -> Result<(), Exit> {
     Ok(())
 }
 
-fn print_text(r: &CheckResult) {
-    println!("{}: valid appspec (os: {})", r.file, r.os);
-    match &r.not_runnable_reason {
-        None => println!("  runnable here: yes"),
-        Some(reason) => println!("  runnable here: no, {reason}"),
+/// Why a check failed: the appspec (every error of it), or anything else (the policy).
+enum Failure {
+    Spec(SpecError),
+    Other(anyhow::Error),
+}
+
+/// Parses the appspec, checks it against the bundle around it and, if given, the policy.
+fn check(file: &Path, policy: Option<&Path>) -> Result<AppSpec, Failure> {
+    let spec = AppSpec::load(file).map_err(Failure::Spec)?;
+    let bundle = file.parent().unwrap_or(Path::new("."));
+    spec.check_bundle(bundle).map_err(Failure::Spec)?;
+    if let Some(policy) = policy {
+        let policy = davit_spec::HostPolicy::load(policy)
+            .map_err(|e| Failure::Other(anyhow::Error::new(e)))?;
+        let refusals = policy.check_appspec(&spec).err().unwrap_or_default();
+        let install = policy.check_install(&spec).err().unwrap_or_default();
+        if !refusals.is_empty() || !install.is_empty() {
+            return Err(Failure::Other(super::deploy::refused(
+                &refusals, &install, None,
+            )));
+        }
     }
-    for problem in &r.problems {
-        println!("  problem: {problem}");
+    Ok(spec)
+}
+
+/// Reports every error (on stderr, and as JSON on stdout with `--output json`): exit 2.
+fn invalid(file: &str, output: Format, errors: &[SpecError]) -> Exit {
+    let mut reports = Vec::new();
+    for e in errors {
+        let error = match e.hint() {
+            Some(h) => render::hint(e.clone(), h),
+            None => anyhow::Error::new(e.clone()),
+        };
+        render::error(&error);
+        reports.push(report(&error, e.location()));
+    }
+    if errors.len() > 1 {
+        render::error(&anyhow::anyhow!(
+            "`{file}` is not a valid appspec: {} errors",
+            errors.len()
+        ));
+    }
+    if output == Format::Json
+        && let Err(e) = output::json(&invalid_result(file, reports))
+    {
+        return Exit::from(e);
+    }
+    Exit {
+        code: crate::exit::INVALID,
+        error: None,
+    }
+}
+
+fn report(error: &anyhow::Error, at: Option<&davit_spec::Location>) -> ErrorReport {
+    let hint = error
+        .chain()
+        .find_map(|c| c.downcast_ref::<render::Hinted>())
+        .map(|h| h.hint.clone());
+    ErrorReport {
+        message: error.to_string(),
+        file: at.map(|a| a.file.clone()),
+        line: at.map(|a| a.line),
+        column: at.map(|a| a.column),
+        hint,
+    }
+}
+
+fn invalid_result(file: &str, errors: Vec<ErrorReport>) -> CheckResult {
+    CheckResult {
+        file: file.to_owned(),
+        outcome: Outcome::Invalid,
+        valid: false,
+        os: None,
+        runnable_here: false,
+        not_runnable_reason: None,
+        errors,
+        files: 0,
+        permissions: 0,
+        file_exists_behavior: None,
+        hooks: Vec::new(),
+    }
+}
+
+fn print_text(r: &CheckResult) {
+    match r.outcome {
+        Outcome::ValidForAnotherOs => {
+            let here = Os::here();
+            let os = r.os.as_deref().unwrap_or_default();
+            println!("{}: valid appspec for another OS (os: {os})", r.file);
+            println!(
+                "  runnable here: no, this host runs {here}: checked here, deployable only on a {os} host"
+            );
+        }
+        _ => {
+            println!(
+                "{}: valid appspec (os: {})",
+                r.file,
+                r.os.as_deref().unwrap_or_default()
+            );
+            println!("  runnable here: yes");
+        }
     }
     println!(
         "  files: {} mapping(s), permissions: {}",

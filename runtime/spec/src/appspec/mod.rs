@@ -1,20 +1,25 @@
 //! The CodeDeploy `appspec.yml` (EC2/on-premises flavour), with davit's per-hook `parameters`
 //! and `grants`.
 
+mod acl;
+mod bundle;
 mod event;
 mod grants;
 mod hook;
 mod model;
 mod raw;
+mod selinux;
 mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+pub use acl::{AclEntry, AclPerms, AclTag};
 pub use event::{Event, UnknownEvent};
 pub use hook::{Hook, HookId, HookKind, HookLocation, HookRef};
-pub use model::{FileExistsBehavior, FileMapping, Mode, ObjectType, Os, Permission, SeContext};
+pub use model::{FileExistsBehavior, FileMapping, Mode, ObjectType, Os, Permission};
+pub use selinux::SeContext;
 
 use crate::error::SpecError;
 use crate::location::Source;
@@ -40,11 +45,11 @@ use crate::location::Source;
 /// the module `raw` (`files[].overwrite`, `hooks.*[].sudo`, SELinux `context.name`/`role`, and
 /// the codedeploy-agent-go forms of `acls` and `context.range`).
 ///
-/// A value in a `files` or `permissions` entry that does not validate (a relative
-/// `destination`, `mode: mode-specification` …) or a hook `timeout` that is not a number does
-/// not fail [`AppSpec::parse`]: it is a located problem in [`AppSpec::problems`], its entry is
-/// left out, and [`AppSpec::runnable_here`] refuses the appspec. AWS's appspec template, full of
-/// such placeholders, can thus be checked and shown, but never deployed.
+/// Every appspec the CodeDeploy agent refuses is refused here too (its
+/// `AppSpecValidationException`s: `version`, `os`, `file_exists_behavior`, hook locations and
+/// timeouts, `files`, `permissions` objects, types, modes, ACL entries and SELinux ranges), each
+/// error at its `file:line:column`, with davit's stricter rules on top. One that is valid but
+/// for another `os` parses; see [`AppSpec::runnable_here`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AppSpec {
     /// The document's name, as given to [`AppSpec::parse`].
@@ -59,11 +64,6 @@ pub struct AppSpec {
     pub hooks: BTreeMap<Event, Vec<Hook>>,
     /// `file_exists_behavior`, if given.
     pub file_exists_behavior: Option<FileExistsBehavior>,
-    /// Every value that does not validate in `files` and `permissions`, and every hook
-    /// `timeout` that is not a number, in document order, each a located
-    /// [`SpecError::Invalid`]. The entries they are in are not in `files`, `permissions` or
-    /// `hooks`. Not empty means not runnable.
-    pub problems: Vec<SpecError>,
 }
 
 impl AppSpec {
@@ -71,11 +71,11 @@ impl AppSpec {
     ///
     /// # Errors
     ///
-    /// The first error found, as a [`SpecError`] with its `file:line:column`: YAML syntax, a
-    /// value of the wrong shape, unknown or missing keys, and the checks of `version`, `os`,
-    /// `file_exists_behavior`, events, hooks (location, timeout 0 or above 3600, duplicates)
-    /// and grants. Invalid values in `files` and `permissions`, and a hook timeout that is not
-    /// a number, are not errors but [`AppSpec::problems`].
+    /// A [`SpecError`] with its `file:line:column`: YAML syntax, a value of the wrong shape,
+    /// unknown or missing keys, and the checks of `version`, `os`, `file_exists_behavior`,
+    /// `files`, `permissions`, events, hooks (location, timeout, duplicates) and grants. Where
+    /// several values of `files`, `permissions` and hooks are invalid, a [`SpecError::Several`]
+    /// with every one of them ([`SpecError::errors`]).
     pub fn parse(file: &str, text: &str) -> Result<AppSpec, SpecError> {
         let src = Source::new(file, text);
         let raw = crate::parse::yaml::<raw::RawAppSpec>(src, text).map_err(|e| match e {
@@ -123,56 +123,45 @@ impl AppSpec {
                 .map(|(e, hooks)| (e.clone(), hooks.len()))
                 .collect(),
             file_exists_behavior: self.file_exists_behavior,
-            problems: self.problems.len(),
         }
     }
 
     /// Whether this host can run the appspec: Linux appspecs run on any host davit runs on
-    /// except Windows, Windows appspecs only on Windows; and only if it has no
-    /// [`AppSpec::problems`].
+    /// except Windows, Windows appspecs only on Windows. (Anything else that is wrong with an
+    /// appspec is an error of [`AppSpec::parse`].)
     ///
     /// # Errors
     ///
-    /// A one-line message: "not runnable on this host (os: windows)", or "not runnable: 5
-    /// problems in files and permissions (first: appspec.yml:7:17: `destination` must be an
-    /// absolute path, got `destination-file-location`)".
+    /// A one-line message: "not runnable on this host (os: windows)".
     pub fn runnable_here(&self) -> Result<(), String> {
-        let here = if cfg!(windows) {
-            Os::Windows
-        } else {
-            Os::Linux
-        };
-        if self.os != here {
+        if self.os != Os::here() {
             return Err(format!("not runnable on this host (os: {})", self.os));
         }
-        let Some(first) = self.problems.first() else {
-            return Ok(());
-        };
-        let n = self.problems.len();
-        let plural = if n == 1 { "" } else { "s" };
-        let sections: Vec<&str> = ["files", "permissions", "hooks"]
-            .into_iter()
-            .filter(|s| self.problems.iter().any(|p| section(p) == *s))
-            .collect();
-        let sections = match sections.as_slice() {
-            [init @ .., last] if !init.is_empty() => format!("{} and {last}", init.join(", ")),
-            _ => sections.concat(),
-        };
-        Err(format!(
-            "not runnable: {n} problem{plural} in {sections} (first: {first})"
-        ))
+        Ok(())
     }
-}
 
-/// The section of the appspec a problem is in, from its key.
-fn section(problem: &SpecError) -> &'static str {
-    match problem {
-        SpecError::Invalid {
-            key: "source" | "destination",
-            ..
-        } => "files",
-        SpecError::Invalid { key: "timeout", .. } => "hooks",
-        _ => "permissions",
+    /// Checks the CodeDeploy agent's rules that depend on what the bundle holds, for the bundle
+    /// unpacked at `root`: a `permissions` entry whose `object` is a file the revision installs
+    /// has no `pattern` or `except` ([`Permission::check_file_object`]), and a default ACL entry
+    /// applies to no file ([`Permission::check_file_match`]; only a `pattern` of `**` is
+    /// followed here, the install checks every file it matches).
+    ///
+    /// # Errors
+    ///
+    /// Every error found, in document order, as for [`AppSpec::parse`].
+    pub fn check_bundle(&self, root: &Path) -> Result<(), SpecError> {
+        let mut errors = Vec::new();
+        for p in &self.permissions {
+            let result = match bundle::installs(self, root, &p.object) {
+                bundle::Installs::File => p.check_file_object(),
+                bundle::Installs::Dir {
+                    first_file: Some(file),
+                } if p.pattern == "**" => p.check_file_match(&file),
+                _ => Ok(()),
+            };
+            errors.extend(result.err());
+        }
+        SpecError::from_list(errors).map_or(Ok(()), Err)
     }
 }
 
@@ -189,23 +178,16 @@ pub struct Summary {
     pub hooks: Vec<(Event, usize)>,
     /// `file_exists_behavior`.
     pub file_exists_behavior: Option<FileExistsBehavior>,
-    /// Number of [`AppSpec::problems`].
-    pub problems: usize,
 }
 
 impl fmt::Display for Summary {
-    /// `os linux, 2 files, 0 permissions, hooks: BeforeInstall 1, ApplicationStart 1`, with
-    /// `, 3 problems` after the permissions if there are any.
+    /// `os linux, 2 files, 0 permissions, hooks: BeforeInstall 1, ApplicationStart 1`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "os {}, {} files, {} permissions",
             self.os, self.files, self.permissions
         )?;
-        if self.problems > 0 {
-            let plural = if self.problems == 1 { "" } else { "s" };
-            write!(f, ", {} problem{plural}", self.problems)?;
-        }
         if let Some(b) = self.file_exists_behavior {
             write!(f, ", file_exists_behavior {b}")?;
         }
@@ -293,7 +275,7 @@ hooks:
     fn tolerated_keys_and_spellings() {
         let text = r#"version: 0
 os: linux
-file_exists_behavior: retain
+file_exists_behavior: RETAIN
 files:
   - {source: app, destination: /srv/app, overwrite: true}
 hooks:
@@ -303,23 +285,47 @@ hooks:
         let spec = AppSpec::parse("a.yml", text).unwrap();
         assert_eq!(spec.file_exists_behavior, Some(FileExistsBehavior::Retain));
         assert_eq!(spec.hooks_for(&Event::BeforeInstall)[0].runas, None);
-        let quoted = "version: \"0.0\"\nos: linux\n";
-        assert!(AppSpec::parse("q.yml", quoted).is_ok());
+        assert!(AppSpec::parse("q.yml", "version: 0.00\nos: linux\n").is_ok());
+    }
+
+    /// What the CodeDeploy agent compares exactly: a quoted version is a string to it, and
+    /// `file_exists_behavior` is in capitals.
+    #[test]
+    fn agent_spellings_are_exact() {
+        let err = AppSpec::parse("q.yml", "version: \"0.0\"\nos: linux\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "q.yml:1:10: `version` must be the number `0.0`, unquoted, got the string `0.0`"
+        );
+        assert!(err.hint().is_some());
+        let err = AppSpec::parse(
+            "a.yml",
+            "version: 0.0\nos: linux\nfile_exists_behavior: retain\n",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a.yml:3:23: `file_exists_behavior` must be one of `DISALLOW`, `OVERWRITE`, `RETAIN`, \
+             got `retain`"
+        );
     }
 
     #[test]
     fn except_may_be_one_string() {
         let text = "version: 0.0\nos: linux\npermissions:\n  - object: /srv\n    except: \"*.log\"\n  - object: /srv\n    except: [a, b]\n";
         let spec = AppSpec::parse("a.yml", text).unwrap();
-        assert!(spec.problems.is_empty());
         assert_eq!(spec.permissions[0].except, ["*.log"]);
         assert_eq!(spec.permissions[1].except, ["a", "b"]);
+        assert_eq!(
+            spec.permissions[0].except_at.as_ref().unwrap().to_string(),
+            "a.yml:5:13"
+        );
         let bad = "version: 0.0\nos: linux\npermissions:\n  - object: /srv\n    except: {a: b}\n";
         assert!(AppSpec::parse("a.yml", bad).is_err());
     }
 
     #[test]
-    fn value_problems_are_collected_and_their_entries_dropped() {
+    fn every_value_error_is_reported_and_fails_the_parse() {
         let text = r#"version: 0.0
 os: linux
 files:
@@ -329,46 +335,101 @@ permissions:
   - {object: /srv/app, mode: "0750"}
   - {object: /srv/app, mode: "rw-r--r--", owner: app}
 "#;
-        let spec = AppSpec::parse("a.yml", text).unwrap();
-        assert_eq!(spec.files.len(), 1);
-        assert_eq!(spec.permissions.len(), 1);
-        assert_eq!(spec.permissions[0].mode.map(Mode::bits), Some(0o750));
-        assert_eq!(spec.problems.len(), 2);
+        let err = AppSpec::parse("a.yml", text).unwrap_err();
+        let shown: Vec<String> = err.errors().iter().map(ToString::to_string).collect();
         assert_eq!(
-            spec.problems[1].location().unwrap().to_string(),
-            "a.yml:8:30"
+            shown,
+            [
+                "a.yml:5:32: `destination` must be an absolute path, got `srv/web`",
+                "a.yml:8:30: `mode` must be an octal mode of 1 to 4 digits like `644` or \
+                 `0755`, got `rw-r--r--`",
+            ]
         );
-        if !cfg!(windows) {
-            assert_eq!(
-                spec.runnable_here().unwrap_err(),
-                "not runnable: 2 problems in files and permissions (first: a.yml:5:32: \
-                 `destination` must be an absolute path, got `srv/web`)"
-            );
-            let one = text.replace("srv/web", "/srv/web");
-            let spec = AppSpec::parse("a.yml", &one).unwrap();
-            assert_eq!(
-                spec.runnable_here().unwrap_err(),
-                "not runnable: 1 problem in permissions (first: a.yml:8:30: `mode` must be an \
-                 octal mode of 1 to 4 digits like `644` or `0755`, got `rw-r--r--`)"
-            );
-        }
-        assert_eq!(spec.clone(), spec, "problems compare and clone");
+        assert_eq!(err.location().unwrap().to_string(), "a.yml:5:32");
+        assert_eq!(
+            err.to_string(),
+            "a.yml:5:32: `destination` must be an absolute path, got `srv/web` (and 1 more)"
+        );
+        assert_eq!(err.clone(), err, "errors compare and clone");
+        let one = text.replace("srv/web", "/srv/web");
+        let err = AppSpec::parse("a.yml", &one).unwrap_err();
+        assert!(matches!(err, SpecError::Invalid { key: "mode", .. }));
+        assert_eq!(err.errors().len(), 1);
     }
 
     #[test]
-    fn hook_errors_stay_errors() {
+    fn hook_errors_are_errors() {
         let parse = |hook: &str| {
             let text = format!("version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n{hook}");
-            AppSpec::parse("a.yml", &text).map(|s| s.problems.len())
+            AppSpec::parse("a.yml", &text).map(|s| s.all_hooks().count())
         };
-        assert_eq!(parse("    - {location: a.sh, timeout: soon}\n"), Ok(1));
+        assert_eq!(parse("    - {location: a.sh, timeout: 5}\n"), Ok(1));
         for bad in [
+            "    - {location: a.sh, timeout: soon}\n",
+            "    - {location: a.sh, timeout: -5}\n",
+            "    - {location: a.sh, timeout: 1.5}\n",
             "    - {location: a.sh, timeout: 0}\n",
             "    - {location: a.sh, timeout: 3601}\n",
+            "    - {location: \"  \"}\n",
             "    - {location: a.sh}\n    - {location: a.sh}\n",
             "    - {location: a.wasm, timeout: soon, grants: {tcp: [nowhere]}}\n",
         ] {
             assert!(parse(bad).is_err(), "{bad}");
+        }
+        let two = parse("    - {location: a.wasm, timeout: soon, grants: {tcp: [nowhere]}}\n");
+        assert_eq!(two.unwrap_err().errors().len(), 2, "timeout and grant");
+    }
+
+    #[test]
+    fn permissions_follow_the_agent() {
+        let parse = |entry: &str| {
+            let text = format!("version: 0.0\nos: linux\npermissions:\n  - {entry}\n");
+            AppSpec::parse("a.yml", &text)
+        };
+        let spec = parse("{object: /srv, acls: [\"u:bob:rw\", \"d:g::5\", \"m::rx\"], context: {type: t, range: \"s0-s1:c0.c3\"}}").unwrap();
+        let p = &spec.permissions[0];
+        let acls: Vec<String> = p.acls.iter().map(ToString::to_string).collect();
+        assert_eq!(acls, ["u:bob:rw-", "d:g::r-x", "m::r-x"]);
+        assert_eq!(p.default_acls().count(), 1);
+        assert_eq!(
+            p.context.as_ref().unwrap().range.as_deref(),
+            Some("s0-s1:c0.c3")
+        );
+        for (entry, shown) in [
+            (
+                "{object: /srv, acls: [\"u::rwx\"]}",
+                "a.yml:4:27: `acls` must not set a base entry (owner `u::`, group `g::` or others \
+                 `o::`), use `mode` for those, got `u::rwx`",
+            ),
+            (
+                "{object: /srv, acls: [\"u:bob:rwz\"]}",
+                "a.yml:4:27: `acls` has an invalid permission character `z` (expected `r`, `w`, \
+                 `x`, `-` or one octal digit), got `u:bob:rwz`",
+            ),
+            (
+                "{object: /srv, mode: 9999}",
+                "a.yml:4:26: `mode` must be an octal mode of 1 to 4 digits like `644` or `0755`, \
+                 got `9999`",
+            ),
+            (
+                "{object: /srv, context: {type: t, range: s1-s0}}",
+                "a.yml:4:46: `range` must be an SELinux range like `s0`, `s0-s2` or \
+                 `s0:c0.c5,c9` (the high sensitivity is below the low one), got `s1-s0`",
+            ),
+            (
+                "{object: /srv, context: {type: \" \"}}",
+                "a.yml:4:36: `type` must not be empty",
+            ),
+            (
+                "{object: /srv, type: [link]}",
+                "a.yml:4:27: `type` must be `file` or `directory`, got `link`",
+            ),
+            (
+                "{object: \" \"}",
+                "a.yml:4:14: `object` must be an absolute path, got ``",
+            ),
+        ] {
+            assert_eq!(parse(entry).unwrap_err().to_string(), shown, "{entry}");
         }
     }
 

@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-use crate::error::{ValueError, expected_one_of};
+use super::{AclEntry, SeContext};
+use crate::error::{SpecError, ValueError, expected_one_of};
 use crate::location::Location;
 use crate::path::{AbsPath, BundlePath, Destination};
 
@@ -28,6 +29,17 @@ impl TryFrom<&str> for Os {
     }
 }
 
+impl Os {
+    /// The OS davit runs on: Windows, or Linux for every other host.
+    pub fn here() -> Self {
+        if cfg!(windows) {
+            Self::Windows
+        } else {
+            Self::Linux
+        }
+    }
+}
+
 impl fmt::Display for Os {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -48,10 +60,30 @@ pub enum FileExistsBehavior {
     Retain,
 }
 
+impl FileExistsBehavior {
+    /// The three spellings an appspec's `file_exists_behavior` may have.
+    pub const NAMES: [&'static str; 3] = ["DISALLOW", "OVERWRITE", "RETAIN"];
+
+    /// Reads an appspec's `file_exists_behavior`: exactly `DISALLOW`, `OVERWRITE` or `RETAIN`,
+    /// in capitals, as the CodeDeploy agent checks it (only the API's `fileExistsBehavior`
+    /// override is case-insensitive; see the `TryFrom<&str>` impl).
+    ///
+    /// # Errors
+    ///
+    /// [`ValueError::OneOf`] for any other text, `retain` included.
+    pub fn from_appspec(text: &str) -> Result<Self, ValueError> {
+        match text {
+            "DISALLOW" | "OVERWRITE" | "RETAIN" => Self::try_from(text),
+            _ => Err(expected_one_of(&Self::NAMES, text)),
+        }
+    }
+}
+
 impl TryFrom<&str> for FileExistsBehavior {
     type Error = ValueError;
 
-    /// Case-insensitive, as the CodeDeploy API treats `fileExistsBehavior`.
+    /// Case-insensitive, as the CodeDeploy API treats `fileExistsBehavior` (a deployment's
+    /// override, a CLI flag); an appspec uses [`FileExistsBehavior::from_appspec`].
     fn try_from(text: &str) -> Result<Self, ValueError> {
         match text.to_ascii_uppercase().as_str() {
             "DISALLOW" => Ok(Self::Disallow),
@@ -84,6 +116,11 @@ pub struct FileMapping {
 }
 
 /// A Unix file mode, `0` to `0o7777`, written as 1 to 4 octal digits (`644`, `"0755"`).
+///
+/// The CodeDeploy agent's rule (more than four characters or a digit above 7 is refused, so
+/// `9999` is), except that davit also refuses an empty mode, which the agent reads as `000`.
+/// `mode: 0644` is read as written, the octal digits `0644`, where the agent's YAML 1.1 parser
+/// would read the decimal number 420.
 ///
 /// ```
 /// use davit_spec::Mode;
@@ -145,19 +182,6 @@ impl TryFrom<&str> for ObjectType {
     }
 }
 
-/// An SELinux context to set.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SeContext {
-    /// `user` (CodeDeploy's agent reads `name`; both are accepted).
-    pub user: Option<String>,
-    /// `role` (tolerated; the CodeDeploy agent ignores it).
-    pub role: Option<String>,
-    /// `type` (required, as in CodeDeploy).
-    pub kind: String,
-    /// `range`, as `s0`, `s0-s1:c0.c3`; a `{low, high}` mapping is turned into `low-high`.
-    pub range: Option<String>,
-}
-
 /// One `permissions` entry (Linux only).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Permission {
@@ -165,16 +189,20 @@ pub struct Permission {
     pub object: AbsPath,
     /// `pattern` (default `**`).
     pub pattern: String,
+    /// Where `pattern` is written, if it is.
+    pub pattern_at: Option<Location>,
     /// `except`.
     pub except: Vec<String>,
+    /// Where `except` is written, if it is.
+    pub except_at: Option<Location>,
     /// `owner`.
     pub owner: Option<String>,
     /// `group`.
     pub group: Option<String>,
     /// `mode`.
     pub mode: Option<Mode>,
-    /// `acls`: entries like `u:bob:rw`.
-    pub acls: Vec<String>,
+    /// `acls`, in order: entries like `u:bob:rw-`, checked with the CodeDeploy agent's rules.
+    pub acls: Vec<AclEntry>,
     /// `context`.
     pub context: Option<SeContext>,
     /// `type` (default both).
@@ -183,19 +211,61 @@ pub struct Permission {
     pub at: Location,
 }
 
-/// Checks an ACL entry's shape the way the CodeDeploy agent does: `[d[efault]:][type:]name:perms`,
-/// two to four `:`-separated parts, perms from `rwx-`.
-pub(crate) fn check_acl(entry: &str) -> Result<(), ValueError> {
-    let parts: Vec<&str> = entry.split(':').collect();
-    let perms = parts.last().copied().unwrap_or_default();
-    let perms_ok =
-        !perms.is_empty() && perms.len() <= 3 && perms.chars().all(|c| "rwx-".contains(c));
-    if (2..=4).contains(&parts.len()) && perms_ok {
-        Ok(())
-    } else {
-        Err(ValueError::AclEntry {
-            got: entry.to_owned(),
-        })
+impl Permission {
+    /// The `default` (`d:`) entries of `acls`: directories only.
+    pub fn default_acls(&self) -> impl Iterator<Item = &AclEntry> {
+        self.acls.iter().filter(|a| a.default)
+    }
+
+    /// Whether the entry applies to files (`type` includes `file`, or is not given).
+    pub fn applies_to_files(&self) -> bool {
+        self.types.is_empty() || self.types.contains(&ObjectType::File)
+    }
+
+    /// The CodeDeploy agent's rules for an entry whose `object` is a file the revision installs
+    /// (checked when the agent finds that file): with `type` including `file`, no `pattern`
+    /// other than `**`, no `except`, and no default ACL entry.
+    ///
+    /// # Errors
+    ///
+    /// [`SpecError::PatternOnFile`] (at the `pattern` or `except`) or
+    /// [`SpecError::DefaultAclOnFile`] (at the entry).
+    pub fn check_file_object(&self) -> Result<(), SpecError> {
+        if !self.applies_to_files() {
+            return Ok(());
+        }
+        if self.pattern != "**" {
+            return Err(SpecError::PatternOnFile {
+                at: self.pattern_at.clone().unwrap_or_else(|| self.at.clone()),
+                key: "pattern",
+                object: self.object.to_string(),
+            });
+        }
+        if !self.except.is_empty() {
+            return Err(SpecError::PatternOnFile {
+                at: self.except_at.clone().unwrap_or_else(|| self.at.clone()),
+                key: "except",
+                object: self.object.to_string(),
+            });
+        }
+        self.check_file_match(&self.object)
+    }
+
+    /// The CodeDeploy agent's rule for a file `path` this entry applies to: no default ACL
+    /// entry, since a file has no default ACL.
+    ///
+    /// # Errors
+    ///
+    /// [`SpecError::DefaultAclOnFile`], at the entry, naming `path`.
+    pub fn check_file_match(&self, path: &AbsPath) -> Result<(), SpecError> {
+        match self.default_acls().next() {
+            Some(entry) if self.applies_to_files() => Err(SpecError::DefaultAclOnFile {
+                at: self.at.clone(),
+                entry: entry.to_string(),
+                file: path.to_string(),
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -223,21 +293,10 @@ mod tests {
             Ok(FileExistsBehavior::Overwrite)
         );
         assert!(FileExistsBehavior::try_from("KEEP").is_err());
-    }
-
-    #[test]
-    fn acls() {
-        for ok in [
-            "u:bob:rw",
-            "user::rwx",
-            "d:group::r-x",
-            "default:user:bob:rw",
-            "o::r",
-        ] {
-            assert!(check_acl(ok).is_ok(), "{ok}");
-        }
-        for bad in ["acls-specification", "u:bob:rwz", "a:b:c:d:rw", "u:bob:"] {
-            assert!(check_acl(bad).is_err(), "{bad}");
-        }
+        assert_eq!(
+            FileExistsBehavior::from_appspec("RETAIN"),
+            Ok(FileExistsBehavior::Retain)
+        );
+        assert!(FileExistsBehavior::from_appspec("retain").is_err());
     }
 }

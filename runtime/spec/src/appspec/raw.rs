@@ -27,7 +27,7 @@ pub(crate) type S<T> = serde_saphyr::Spanned<T>;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawAppSpec {
-    pub version: S<String>,
+    pub version: S<Scalar>,
     pub os: S<String>,
     pub files: Option<Vec<S<RawFile>>>,
     pub permissions: Option<S<Vec<S<RawPermission>>>>,
@@ -73,8 +73,8 @@ pub(crate) struct RawContext {
     pub name: Option<String>,
     pub role: Option<String>,
     #[serde(rename = "type")]
-    pub kind: String,
-    pub range: Option<StrOrMap<RawRange>>,
+    pub kind: S<String>,
+    pub range: Option<S<StrOrMap<RawRange>>>,
 }
 
 #[derive(Deserialize)]
@@ -182,6 +182,46 @@ impl<'de> Deserialize<'de> for RawHooks {
 impl<'de> Deserialize<'de> for Pairs {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         pairs(d, "a mapping of names to values", Pairs)
+    }
+}
+
+/// A scalar, knowing whether YAML reads it as a number or a string (`0.0` or `"0.0"`): the
+/// CodeDeploy agent compares `version` as a number.
+pub(crate) enum Scalar {
+    /// An unquoted number, as its text.
+    Number(String),
+    /// Anything else, as its text.
+    Str(String),
+}
+
+struct ScalarVisitor;
+
+impl Visitor<'_> for ScalarVisitor {
+    type Value = Scalar;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a number")
+    }
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar, E> {
+        Ok(Scalar::Str(v.to_owned()))
+    }
+    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Scalar, E> {
+        Ok(Scalar::Str(v.to_string()))
+    }
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar, E> {
+        Ok(Scalar::Number(v.to_string()))
+    }
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar, E> {
+        Ok(Scalar::Number(v.to_string()))
+    }
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar, E> {
+        // `1.0`, not `1`: close to how it was written.
+        Ok(Scalar::Number(format!("{v:?}")))
+    }
+}
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ScalarVisitor)
     }
 }
 

@@ -1,22 +1,23 @@
 //! Raw appspec → [`AppSpec`]: every check that needs more than the YAML shape, each with the
-//! location of the value at fault.
+//! location of the value at fault, following the CodeDeploy agent's `application_specification`
+//! parser (every `AppSpecValidationException` it raises is an error here too) plus davit's own,
+//! stricter rules.
 //!
-//! Two kinds of findings. Errors fail the parse: the document's structure, `version`, `os`,
-//! `file_exists_behavior`, events, hooks (except a timeout that is not a number), grants.
-//! Problems — a value in a `files` or `permissions` entry that does not validate, as in AWS's
-//! placeholder template (`destination: destination-file-location`, `mode: mode-specification`),
-//! and a hook `timeout` that is not a number (`timeout: timeout-in-seconds`) — are collected
-//! into [`AppSpec::problems`], every one of them, and the entry they are in is dropped: the
-//! appspec can still be checked and described, but [`AppSpec::runnable_here`] refuses it.
+//! Errors in values of `files`, `permissions` and hooks are collected, every one of them, so
+//! a document like AWS's placeholder template (`destination: destination-file-location`,
+//! `mode: mode-specification`, `timeout: timeout-in-seconds`) is refused with all its mistakes
+//! at once, as a [`SpecError::Several`]. Any error means no [`AppSpec`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::raw::{ListOrMap, RawAppSpec, RawHook, RawPermission, S, StrOrList, StrOrMap};
+use super::raw::{
+    ListOrMap, RawAppSpec, RawContext, RawHook, RawPermission, S, Scalar, StrOrList, StrOrMap,
+};
+use super::{AclEntry, Mode, ObjectType, Permission, SeContext, selinux};
 use super::{
     AppSpec, Event, FileExistsBehavior, FileMapping, Hook, HookId, HookKind, HookLocation, Os,
 };
-use super::{Mode, ObjectType, Permission, SeContext, model::check_acl};
 use crate::error::{SpecError, ValueError, expected_one_of};
 use crate::location::{Location, Source};
 use crate::path::{AbsPath, BundlePath, Destination};
@@ -46,43 +47,77 @@ impl Ctx<'_> {
         })
     }
 
-    /// Validates one value like [`Ctx::check`], but a failure is a problem, pushed to
-    /// `problems`, not an error.
+    /// Validates one value like [`Ctx::check`], but a failure is pushed to `errors` so that
+    /// validation goes on and finds the others.
     pub fn soft<'s, V>(
         &self,
-        problems: &mut Vec<SpecError>,
+        errors: &mut Vec<SpecError>,
         key: &'static str,
         s: &'s S<String>,
         parse: impl FnOnce(&'s str) -> Result<V, ValueError>,
     ) -> Option<V> {
         self.check(key, s, parse)
-            .map_err(|problem| problems.push(problem))
+            .map_err(|error| errors.push(error))
             .ok()
     }
 }
 
 pub(crate) fn appspec(src: Source<'_>, raw: RawAppSpec) -> Result<AppSpec, SpecError> {
-    let version_ok = raw.version.value.trim().parse::<f64>() == Ok(0.0);
-    if !version_ok {
-        return Err(SpecError::Invalid {
-            at: src.yaml(&raw.version.referenced),
-            key: "version",
-            error: expected_one_of(&["0.0"], &raw.version.value),
-        });
+    let mut errors = Vec::new();
+    let result = build(src, raw, &mut errors);
+    match result {
+        Ok(spec) if errors.is_empty() => return Ok(spec),
+        Ok(_) => {}
+        Err(error) => errors.push(error),
     }
+    errors.sort_by(|a, b| a.location().cmp(&b.location()));
+    Err(SpecError::from_list(errors).expect("an error"))
+}
+
+/// `version`: the number 0.0, as the CodeDeploy agent compares it (`0`, `0.00` are equal to it);
+/// a quoted `"0.0"` is a string to the agent, and refused.
+fn version(src: Source<'_>, raw: &S<Scalar>) -> Result<(), SpecError> {
+    let at = src.yaml(&raw.referenced);
+    let invalid = |error| SpecError::Invalid {
+        at: at.clone(),
+        key: "version",
+        error,
+    };
+    match &raw.value {
+        Scalar::Number(n) if n.trim().parse::<f64>() == Ok(0.0) => Ok(()),
+        Scalar::Str(s) if s.trim().parse::<f64>() == Ok(0.0) => Err(invalid(ValueError::Quoted {
+            expected: "`0.0`",
+            got: s.clone(),
+        })),
+        Scalar::Number(t) | Scalar::Str(t) => Err(invalid(expected_one_of(&["0.0"], t))),
+    }
+}
+
+/// Everything but the final verdict: an `Err` for an error that stops validation, every other
+/// one pushed to `errors`.
+fn build(
+    src: Source<'_>,
+    raw: RawAppSpec,
+    errors: &mut Vec<SpecError>,
+) -> Result<AppSpec, SpecError> {
+    version(src, &raw.version)?;
     let mut cx = Ctx { src, os: Os::Linux };
     cx.os = cx.check("os", &raw.os, Os::try_from)?;
     let file_exists_behavior = match &raw.file_exists_behavior {
-        Some(s) => Some(cx.check("file_exists_behavior", s, FileExistsBehavior::try_from)?),
+        Some(s) => cx.soft(
+            errors,
+            "file_exists_behavior",
+            s,
+            FileExistsBehavior::from_appspec,
+        ),
         None => None,
     };
-    let mut problems = Vec::new();
     let mut files = Vec::new();
     for f in raw.files.unwrap_or_default() {
-        let source = cx.soft(&mut problems, "source", &f.value.source, |t| {
+        let source = cx.soft(errors, "source", &f.value.source, |t| {
             BundlePath::parse(t, cx.os)
         });
-        let destination = cx.soft(&mut problems, "destination", &f.value.destination, |t| {
+        let destination = cx.soft(errors, "destination", &f.value.destination, |t| {
             Destination::parse(t, cx.os)
         });
         if let (Some(source), Some(destination)) = (source, destination) {
@@ -100,7 +135,7 @@ pub(crate) fn appspec(src: Source<'_>, raw: RawAppSpec) -> Result<AppSpec, SpecE
         }
         for p in list.value {
             let at = cx.at(&p);
-            permissions.extend(permission(&cx, p.value, at, &mut problems));
+            permissions.extend(permission(&cx, p.value, at, errors));
         }
     }
     let mut hooks: BTreeMap<Event, Vec<Hook>> = BTreeMap::new();
@@ -109,6 +144,7 @@ pub(crate) fn appspec(src: Source<'_>, raw: RawAppSpec) -> Result<AppSpec, SpecE
             at: cx.at(&name),
             error,
         })?;
+        // An event with no list (`ApplicationStop:`) has no hooks, as for the agent.
         let list = list.unwrap_or_default();
         if !event.is_scriptable() && !list.is_empty() {
             return Err(SpecError::NotScriptable {
@@ -123,11 +159,7 @@ pub(crate) fn appspec(src: Source<'_>, raw: RawAppSpec) -> Result<AppSpec, SpecE
                 index: seen.len(),
             };
             let at = cx.at(&raw_hook);
-            // A hook with a problem is dropped before the duplicate check: the template's
-            // second `script-location` is the one with `timeout: timeout-in-seconds`.
-            let Some(h) = hook(&cx, id, raw_hook.value, at, &mut problems)? else {
-                continue;
-            };
+            let h = hook(&cx, id, raw_hook.value, at, errors)?;
             // A built-in plugin may run twice with other parameters (two URLs to check).
             let file = matches!(h.location, HookLocation::Bundle(_));
             if let Some((_, first)) = seen.iter().find(|(loc, _)| file && *loc == h.location) {
@@ -142,7 +174,6 @@ pub(crate) fn appspec(src: Source<'_>, raw: RawAppSpec) -> Result<AppSpec, SpecE
             hooks.entry(event.clone()).or_default().push(h);
         }
     }
-    problems.sort_by(|a, b| a.location().cmp(&b.location()));
     Ok(AppSpec {
         file: src.file.to_owned(),
         os: cx.os,
@@ -150,32 +181,26 @@ pub(crate) fn appspec(src: Source<'_>, raw: RawAppSpec) -> Result<AppSpec, SpecE
         permissions,
         hooks,
         file_exists_behavior,
-        problems,
     })
 }
 
-/// A validated hook, or `None` if its `timeout` is not a number (a problem, pushed).
+/// A validated hook; an invalid `timeout` is pushed to `errors` (the hook is still returned, for
+/// the checks that follow).
 fn hook(
     cx: &Ctx<'_>,
     id: HookId,
     raw: RawHook,
     at: Location,
-    problems: &mut Vec<SpecError>,
-) -> Result<Option<Hook>, SpecError> {
+    errors: &mut Vec<SpecError>,
+) -> Result<Hook, SpecError> {
     let location = cx.check("location", &raw.location, |t| {
         HookLocation::parse(t.trim(), cx.os)
     })?;
     let kind = HookKind::of(&location);
-    let mut dropped = false;
-    let requested_timeout = match &raw.timeout {
-        // Not a number at all, like `timeout-in-seconds`: a placeholder left in a template.
-        Some(t) if t.value.trim().parse::<u64>().is_err() => {
-            dropped = true;
-            cx.soft(problems, "timeout", t, timeout)
-        }
-        Some(t) => Some(cx.check("timeout", t, timeout)?),
-        None => None,
-    };
+    let requested_timeout = raw
+        .timeout
+        .as_ref()
+        .and_then(|t| cx.soft(errors, "timeout", t, timeout));
     let parameters = raw
         .parameters
         .map(|p| p.0)
@@ -193,10 +218,7 @@ fn hook(
         Some(g) => super::grants::request(cx, g.value)?,
         None => Default::default(),
     };
-    if dropped {
-        return Ok(None);
-    }
-    Ok(Some(Hook {
+    Ok(Hook {
         id,
         location,
         kind,
@@ -208,10 +230,12 @@ fn hook(
         parameters,
         grants,
         at,
-    }))
+    })
 }
 
-/// A hook timeout: whole seconds, 1 to 3600 (CodeDeploy's maximum).
+/// A hook timeout: whole seconds, 1 to 3600 (CodeDeploy's maximum). The agent refuses 0 and
+/// below (and anything that does not start with a number, `soon`); davit is stricter, and also
+/// refuses what the agent would cut to a number (`1.5`, `60s`) and more than 3600.
 fn timeout(text: &str) -> Result<Duration, ValueError> {
     let max = Hook::MAX_TIMEOUT.as_secs();
     match text.trim().parse::<u64>() {
@@ -223,21 +247,24 @@ fn timeout(text: &str) -> Result<Duration, ValueError> {
     }
 }
 
-/// A validated permission, or `None` if any of its values has a problem (each one pushed).
+/// A validated permission, or `None` if any of its values is invalid (each one pushed).
 fn permission(
     cx: &Ctx<'_>,
     raw: RawPermission,
     at: Location,
-    problems: &mut Vec<SpecError>,
+    errors: &mut Vec<SpecError>,
 ) -> Option<Permission> {
-    let before = problems.len();
-    let object = cx.soft(problems, "object", &raw.object, |t| {
+    let before = errors.len();
+    let object = cx.soft(errors, "object", &raw.object, |t| {
         AbsPath::try_from(t.trim())
     });
+    // Any glob the agent's matcher takes is tolerated, also with `type: [file]`: it refuses a
+    // `pattern` only when the `object` turns out to be a file (`Permission::check_file_object`).
     let pattern = match &raw.pattern {
-        Some(p) => cx.soft(problems, "pattern", p, glob),
+        Some(p) => cx.soft(errors, "pattern", p, glob),
         None => Some("**".to_owned()),
     };
+    let except_at = raw.except.as_ref().map(|e| cx.at(e));
     let except = match raw.except {
         None => Vec::new(),
         Some(S {
@@ -256,63 +283,85 @@ fn permission(
     };
     let except: Vec<String> = except
         .iter()
-        .filter_map(|e| cx.soft(problems, "except", e, glob))
+        .filter_map(|e| cx.soft(errors, "except", e, glob))
         .collect();
     let owner = raw
         .owner
         .as_ref()
-        .and_then(|o| cx.soft(problems, "owner", o, name));
+        .and_then(|o| cx.soft(errors, "owner", o, name));
     let group = raw
         .group
         .as_ref()
-        .and_then(|g| cx.soft(problems, "group", g, name));
+        .and_then(|g| cx.soft(errors, "group", g, name));
     let mode = raw
         .mode
         .as_ref()
-        .and_then(|m| cx.soft(problems, "mode", m, |t| Mode::try_from(t.trim())));
+        .and_then(|m| cx.soft(errors, "mode", m, |t| Mode::try_from(t.trim())));
     let acls = match raw.acls {
         None => Vec::new(),
         Some(ListOrMap::List(list)) => list,
         Some(ListOrMap::Map(map)) => map.entries,
     };
-    for acl in &acls {
-        cx.soft(problems, "acls", acl, check_acl);
-    }
+    let acls: Vec<AclEntry> = acls
+        .iter()
+        .filter_map(|a| cx.soft(errors, "acls", a, |t| AclEntry::try_from(t.trim())))
+        .collect();
     let mut types: Vec<ObjectType> = raw
         .types
         .unwrap_or_default()
         .iter()
-        .filter_map(|t| cx.soft(problems, "type", t, ObjectType::try_from))
+        .filter_map(|t| cx.soft(errors, "type", t, ObjectType::try_from))
         .collect();
     if types.is_empty() {
         types = vec![ObjectType::File, ObjectType::Directory];
     }
-    let context = raw.context.map(|c| SeContext {
-        user: c.user.or(c.name),
-        role: c.role,
-        kind: c.kind,
-        range: c.range.map(|r| match r {
-            StrOrMap::Str(s) => s,
-            StrOrMap::Map(m) => match m.high {
-                Some(high) => format!("{}-{high}", m.low),
-                None => m.low,
-            },
-        }),
-    });
-    if problems.len() > before {
+    let context = raw.context.and_then(|c| context(cx, c, errors));
+    if errors.len() > before {
         return None;
     }
     Some(Permission {
         object: object?,
         pattern: pattern?,
+        pattern_at: raw.pattern.as_ref().map(|p| cx.at(p)),
         except,
+        except_at,
         owner,
         group,
         mode,
-        acls: acls.into_iter().map(|s| s.value).collect(),
+        acls,
         context,
         types,
         at,
+    })
+}
+
+/// A validated SELinux `context`: a `type` that is not blank, and a `range` the agent reads.
+fn context(cx: &Ctx<'_>, raw: RawContext, errors: &mut Vec<SpecError>) -> Option<SeContext> {
+    let kind = cx.soft(errors, "type", &raw.kind, name);
+    let range = match raw.range {
+        None => None,
+        Some(r) => {
+            let text = match &r.value {
+                StrOrMap::Str(s) => s.clone(),
+                StrOrMap::Map(m) => match &m.high {
+                    Some(high) => format!("{}-{high}", m.low),
+                    None => m.low.clone(),
+                },
+            };
+            let range = S {
+                value: text,
+                referenced: r.referenced,
+                defined: r.defined,
+            };
+            let checked = cx.soft(errors, "range", &range, |t| selinux::check_range(t.trim()));
+            Some(checked.map(|()| range.value.trim().to_owned()))
+        }
+    };
+    Some(SeContext {
+        user: raw.user.or(raw.name),
+        role: raw.role,
+        kind: kind?,
+        range: range.flatten(),
     })
 }
 

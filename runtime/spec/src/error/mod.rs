@@ -125,6 +125,38 @@ pub enum SpecError {
         /// Where `permissions` is.
         at: Location,
     },
+    /// A `pattern` or `except` on a `permissions` entry whose `object` is a file (with `type`
+    /// including `file`): the CodeDeploy agent refuses it, a pattern selects beneath a directory.
+    #[error(
+        "{at}: `{key}` applies beneath a directory, but `{object}` is a file the revision installs"
+    )]
+    PatternOnFile {
+        /// Where the `pattern` or `except` is.
+        at: Location,
+        /// `pattern` or `except`.
+        key: &'static str,
+        /// The entry's `object`.
+        object: String,
+    },
+    /// A default ACL entry (`d:`) that would apply to a file: only directories have one.
+    #[error(
+        "{at}: default ACL entry `{entry}` applies to `{file}`, a file, but only directories have a default ACL"
+    )]
+    DefaultAclOnFile {
+        /// Where the `permissions` entry is.
+        at: Location,
+        /// The entry, as davit writes it.
+        entry: String,
+        /// The file.
+        file: String,
+    },
+    /// Several errors in one document, in document order: the message is the first one's, with
+    /// how many more follow; [`SpecError::errors`] lists them all.
+    #[error("{} (and {} more)", errors[0], errors.len() - 1)]
+    Several {
+        /// The errors, two or more, none of them `Several`.
+        errors: Vec<SpecError>,
+    },
 }
 
 impl SpecError {
@@ -143,8 +175,54 @@ impl SpecError {
             | Self::NotScriptable { at, .. }
             | Self::DuplicateHook { at, .. }
             | Self::GrantsOnNativeScript { at, .. }
-            | Self::PermissionsOnWindows { at } => Some(at),
+            | Self::PermissionsOnWindows { at }
+            | Self::PatternOnFile { at, .. }
+            | Self::DefaultAclOnFile { at, .. } => Some(at),
+            Self::Several { errors } => errors.first().and_then(SpecError::location),
         }
+    }
+
+    /// Every error this one stands for: the list of [`SpecError::Several`], else itself.
+    pub fn errors(&self) -> &[SpecError] {
+        match self {
+            Self::Several { errors } => errors,
+            one => std::slice::from_ref(one),
+        }
+    }
+
+    /// One error for a non-empty list: the only one, or [`SpecError::Several`].
+    pub(crate) fn from_list(mut errors: Vec<SpecError>) -> Option<SpecError> {
+        match errors.len() {
+            0 => None,
+            1 => errors.pop(),
+            _ => Some(Self::Several { errors }),
+        }
+    }
+
+    /// How to fix the error, where there is one obvious way (shown as `hint:`).
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::Invalid { error, key, .. } => match (error, *key) {
+                (ValueError::AclBaseEntry { .. }, _) => {
+                    "set the owner's, group's and others' permissions with `mode: \"0750\"`, and list only named users and groups (`u:bob:rw-`), the mask (`m::r-x`) or `d:` entries in `acls`"
+                }
+                (ValueError::Quoted { .. }, _) => "write `version: 0.0`, without quotes",
+                (ValueError::OneOf { .. }, "file_exists_behavior") => {
+                    "write the value in capitals, as the CodeDeploy agent requires"
+                }
+                (ValueError::Timeout { .. }, _) => {
+                    "give the timeout in whole seconds, like `timeout: 300`"
+                }
+                _ => return None,
+            },
+            Self::PatternOnFile { .. } => {
+                "drop `pattern` and `except`, or set `object` to the directory that holds the file"
+            }
+            Self::DefaultAclOnFile { .. } => {
+                "drop the `d:` entries, or limit the entry to directories with `type: [directory]`"
+            }
+            _ => return None,
+        })
     }
 }
 
@@ -207,6 +285,19 @@ impl Clone for SpecError {
                 location: location.clone(),
             },
             Self::PermissionsOnWindows { at } => Self::PermissionsOnWindows { at: at.clone() },
+            Self::PatternOnFile { at, key, object } => Self::PatternOnFile {
+                at: at.clone(),
+                key,
+                object: object.clone(),
+            },
+            Self::DefaultAclOnFile { at, entry, file } => Self::DefaultAclOnFile {
+                at: at.clone(),
+                entry: entry.clone(),
+                file: file.clone(),
+            },
+            Self::Several { errors } => Self::Several {
+                errors: errors.clone(),
+            },
         }
     }
 }

@@ -203,9 +203,51 @@ pub enum ValueError {
         /// The value.
         got: String,
     },
-    /// Not an ACL entry.
+    /// Not an ACL entry: the wrong number of `:`-separated parts, an unknown kind, or a name
+    /// on the mask or others.
     #[error("must be an ACL entry like `u:bob:rw` or `d:group::r-x`, got `{got}`")]
     AclEntry {
+        /// The value.
+        got: String,
+    },
+    /// An access ACL entry for the owner, the owning group or others (`u::rwx`), which are the
+    /// mode bits: the CodeDeploy agent refuses them ("use mode to set the base acl entry").
+    #[error(
+        "must not set a base entry (owner `u::`, group `g::` or others `o::`), use `mode` for those, got `{got}`"
+    )]
+    AclBaseEntry {
+        /// The entry.
+        got: String,
+    },
+    /// ACL permissions with a character other than `r`, `w`, `x`, `-`.
+    #[error(
+        "has an invalid permission character `{bad}` (expected `r`, `w`, `x`, `-` or one octal digit), got `{got}`"
+    )]
+    AclPermChar {
+        /// The entry.
+        got: String,
+        /// The first character that is not a permission.
+        bad: char,
+    },
+    /// ACL permissions that are empty or longer than three characters.
+    #[error("must end in up to three of `r`, `w`, `x`, `-` or one octal digit, got `{got}`")]
+    AclPerms {
+        /// The entry.
+        got: String,
+    },
+    /// Not an SELinux MLS range as the CodeDeploy agent reads it.
+    #[error("must be an SELinux range like `s0`, `s0-s2` or `s0:c0.c5,c9` ({why}), got `{got}`")]
+    SeRange {
+        /// The value.
+        got: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A string where the CodeDeploy agent reads a number (`version: "0.0"`).
+    #[error("must be the number {expected}, unquoted, got the string `{got}`")]
+    Quoted {
+        /// The number expected, as it should be written.
+        expected: &'static str,
         /// The value.
         got: String,
     },

@@ -1,9 +1,12 @@
-//! `[install]`: where a bundle's `files` may go, and which modes, owners and groups its
-//! `permissions` (and its own file modes) may give what it installs.
+//! `[install]`: where a bundle's `files` may go, which modes, owners and groups its
+//! `permissions` (and its own file modes) may give what it installs, and what to do with ACLs
+//! and SELinux contexts the host cannot apply.
+
+use std::fmt;
 
 use super::raw::{RawInstall, S};
 use super::validate::Ctx;
-use crate::error::{SpecError, ValueError};
+use crate::error::{SpecError, ValueError, expected_one_of};
 use crate::location::Located;
 use crate::path::AbsPath;
 
@@ -23,6 +26,9 @@ pub const WORLD_WRITABLE_BIT: u32 = 0o002;
 /// allow_world_writable = false        # o+w on anything installed (mode or bundle file mode)
 /// owners = ["root"]                   # `owner` values `permissions` may set, as written
 /// groups = ["root"]                   # `group` values
+/// acls = "apply"                      # `permissions` `acls` this host cannot apply: "apply"
+///                                     # fails the deployment (the default), "skip" goes on
+/// selinux_contexts = "apply"          # `permissions` `context`, the same choice
 /// ```
 ///
 /// ```
@@ -33,6 +39,7 @@ pub const WORLD_WRITABLE_BIT: u32 = 0o002;
 /// assert!(install.allows_destination(&AbsPath::try_from("/opt/app/www").unwrap()));
 /// assert!(!install.allows_destination(&AbsPath::try_from("/opt/application").unwrap()));
 /// assert!(!install.setuid_allowed() && install.owners.is_none());
+/// assert_eq!(install.acls(), davit_spec::ApplyOrSkip::Apply);
 /// # Ok::<(), davit_spec::SpecError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -47,6 +54,51 @@ pub struct InstallPolicy {
     pub owners: Option<Located<Vec<String>>>,
     /// `groups`: the names (or numbers) a `permissions` `group` may be.
     pub groups: Option<Located<Vec<String>>>,
+    /// `acls`: what to do with `permissions` ACL entries where the host cannot apply them (see
+    /// [`InstallPolicy::acls`]).
+    pub acls: Option<Located<ApplyOrSkip>>,
+    /// `selinux_contexts`: what to do with `permissions` SELinux contexts where the host cannot
+    /// apply them (see [`InstallPolicy::selinux_contexts`]).
+    pub selinux_contexts: Option<Located<ApplyOrSkip>>,
+}
+
+/// What to do with a part of `permissions` (ACLs, SELinux contexts) that this host cannot apply
+/// (no ACL support on the file system, SELinux disabled or its tools absent).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ApplyOrSkip {
+    /// `"apply"` (the default): apply it, and fail the deployment where the host cannot, as
+    /// the CodeDeploy agent does.
+    #[default]
+    Apply,
+    /// `"skip"`: where the host cannot apply it, go on without it, with a warning; where it
+    /// can, it is still applied.
+    Skip,
+}
+
+impl ApplyOrSkip {
+    /// The spellings a policy may use.
+    pub const NAMES: [&'static str; 2] = ["apply", "skip"];
+}
+
+impl TryFrom<&str> for ApplyOrSkip {
+    type Error = ValueError;
+
+    fn try_from(text: &str) -> Result<Self, ValueError> {
+        match text {
+            "apply" => Ok(Self::Apply),
+            "skip" => Ok(Self::Skip),
+            _ => Err(expected_one_of(&Self::NAMES, text)),
+        }
+    }
+}
+
+impl fmt::Display for ApplyOrSkip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Apply => "apply",
+            Self::Skip => "skip",
+        })
+    }
 }
 
 impl InstallPolicy {
@@ -68,6 +120,21 @@ impl InstallPolicy {
     /// Whether anything installed may be writable by others.
     pub fn world_writable_allowed(&self) -> bool {
         self.allow_world_writable.as_ref().is_some_and(|a| a.value)
+    }
+
+    /// What to do with ACL entries the host cannot apply: [`ApplyOrSkip::Apply`] unless the
+    /// policy says `acls = "skip"` (where it says so is in [`InstallPolicy::acls`] the field).
+    pub fn acls(&self) -> ApplyOrSkip {
+        self.acls.as_ref().map(|a| a.value).unwrap_or_default()
+    }
+
+    /// What to do with SELinux contexts the host cannot apply: [`ApplyOrSkip::Apply`] unless
+    /// the policy says `selinux_contexts = "skip"`.
+    pub fn selinux_contexts(&self) -> ApplyOrSkip {
+        self.selinux_contexts
+            .as_ref()
+            .map(|a| a.value)
+            .unwrap_or_default()
     }
 
     /// The flag a `mode` needs and this policy does not set: `allow_setuid` or
@@ -115,6 +182,15 @@ pub(super) fn install(cx: &Ctx<'_>, raw: RawInstall) -> Result<InstallPolicy, Sp
     };
     out.owners = names("owners", raw.owners)?;
     out.groups = names("groups", raw.groups)?;
+    let choice = |key: &'static str, raw: Option<S<String>>| {
+        raw.map(|c| {
+            cx.check(key, &c, ApplyOrSkip::try_from)
+                .map(|v| Located::new(v, cx.at(&c)))
+        })
+        .transpose()
+    };
+    out.acls = choice("acls", raw.acls)?;
+    out.selinux_contexts = choice("selinux_contexts", raw.selinux_contexts)?;
     Ok(out)
 }
 
@@ -128,6 +204,7 @@ allow_setuid = false
 allow_world_writable = true
 owners = [\"root\", \"www-data\"]
 groups = [\"root\"]
+acls = \"skip\"
 ";
 
     #[test]
@@ -147,6 +224,9 @@ groups = [\"root\"]
         assert_eq!(i.mode_flag_missing(0o2755).unwrap().0, "allow_setuid");
         assert_eq!(i.mode_flag_missing(0o777), None);
         assert_eq!(i.mode_flag_missing(0o1755), None, "sticky is fine");
+        assert_eq!(i.acls(), super::ApplyOrSkip::Skip);
+        assert_eq!(i.acls.as_ref().unwrap().at.to_string(), "policy.toml:7:8");
+        assert_eq!(i.selinux_contexts(), super::ApplyOrSkip::Apply);
     }
 
     #[test]
@@ -178,6 +258,10 @@ groups = [\"root\"]
                 "p.toml:2:1: unknown key",
             ),
             ("[install]\nallow_setuid = \"yes\"\n", "p.toml:2:16"),
+            (
+                "[install]\nselinux_contexts = \"ignore\"\n",
+                "p.toml:2:20: `selinux_contexts` must be `apply` or `skip`, got `ignore`",
+            ),
         ] {
             let err = HostPolicy::parse("p.toml", text).unwrap_err().to_string();
             assert!(err.starts_with(shown), "{err}");

@@ -18,7 +18,7 @@ use crate::location::{Located, Location, Source};
 use crate::units::ByteSize;
 use crate::url::UrlPrefix;
 
-pub use install::{InstallPolicy, SETUID_BITS, WORLD_WRITABLE_BIT};
+pub use install::{ApplyOrSkip, InstallPolicy, SETUID_BITS, WORLD_WRITABLE_BIT};
 pub use tcp::{HostPattern, PortRange, TcpRule};
 
 /// A host policy. Anything it does not allow is refused; [`HostPolicy::default`] allows no
@@ -63,6 +63,8 @@ pub use tcp::{HostPattern, PortRange, TcpRule};
 /// allow_world_writable = false  # o+w on anything installed
 /// owners = ["root"]           # `owner` values `permissions` may set (absent: none)
 /// groups = ["root"]           # `group` values
+/// acls = "apply"              # ACLs the host cannot apply fail the deployment; "skip": go on
+/// selinux_contexts = "apply"  # SELinux contexts, the same choice
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostPolicy {

@@ -37,6 +37,8 @@ pub(crate) struct RawInstall {
     pub allow_world_writable: Option<S<bool>>,
     pub owners: Option<S<Vec<S<String>>>>,
     pub groups: Option<S<Vec<S<String>>>>,
+    pub acls: Option<S<String>>,
+    pub selinux_contexts: Option<S<String>>,
 }
 
 #[derive(Deserialize)]

@@ -1,9 +1,9 @@
 //! Golden files for every user-facing message: `errors/NAME.{yml,toml}` must fail with exactly
-//! `errors/NAME.err`; `problems/NAME.yml` must parse with exactly the problems of
-//! `problems/NAME.problems`, one per line; `refusals/NAME.yml` checked against
+//! `errors/NAME.err`; `several/NAME.yml` must fail with exactly the errors of
+//! `several/NAME.err`, one per line, every one found at once; `refusals/NAME.yml` checked against
 //! `refusals/NAME.toml` must be refused with exactly the lines of `refusals/NAME.err` (grants,
-//! then `[install]`). Run with `DAVIT_BLESS=1` to rewrite the `.err` and `.problems` files after
-//! a deliberate wording change, then review the diff.
+//! then `[install]`). Run with `DAVIT_BLESS=1` to rewrite the `.err` files after a deliberate
+//! wording change, then review the diff.
 
 use std::path::{Path, PathBuf};
 
@@ -73,43 +73,26 @@ fn error_messages_match_their_golden_files() {
 }
 
 #[test]
-fn problems_match_their_golden_files() {
-    let dir = dir("problems");
+fn every_error_of_a_document_is_reported_at_once() {
+    let dir = dir("several");
     let mut mismatches = Vec::new();
     let inputs = inputs(&dir, "yml");
-    assert!(
-        inputs.len() >= 3,
-        "only {} golden problem files",
-        inputs.len()
-    );
+    assert!(inputs.len() >= 3, "only {} golden files", inputs.len());
     for input in inputs {
-        let spec = match AppSpec::parse(name(&input), &std::fs::read_to_string(&input).unwrap()) {
-            Ok(spec) => spec,
-            Err(e) => {
-                mismatches.push(format!(
-                    "{}: failed, expected problems: {e}",
-                    input.display()
-                ));
-                continue;
-            }
-        };
-        if spec.problems.is_empty() {
-            mismatches.push(format!("{}: no problems", input.display()));
+        let text = std::fs::read_to_string(&input).unwrap();
+        let Err(err) = AppSpec::parse(name(&input), &text) else {
+            mismatches.push(format!("{}: parsed, expected errors", input.display()));
             continue;
-        }
-        assert!(spec.runnable_here().is_err(), "{}", input.display());
-        let lines: Vec<String> = spec
-            .problems
+        };
+        let lines: Vec<String> = err
+            .errors()
             .iter()
-            .map(|p| {
-                assert!(p.location().is_some(), "{p}");
-                p.to_string()
+            .map(|e| {
+                assert!(e.location().is_some(), "{e}");
+                e.to_string()
             })
             .collect();
-        mismatches.extend(compare(
-            &input.with_extension("problems"),
-            &lines.join("\n"),
-        ));
+        mismatches.extend(compare(&input.with_extension("err"), &lines.join("\n")));
     }
     assert!(mismatches.is_empty(), "\n{}", mismatches.join("\n"));
 }
