@@ -313,6 +313,82 @@ impl Root {
         from_dir.rename(&from_name, &to_dir, &to_name)
     }
 
+    /// Swaps the entries `a` and `b` in one step (`renameat2` `RENAME_EXCHANGE`): a reader sees
+    /// either both as they were or both swapped, never one missing. Both must exist; each may be
+    /// a file, a link or a directory, and neither is followed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Root::open_dir`]; `ENOENT` when either is missing, `EXDEV` across filesystems.
+    pub fn exchange(&self, a: &Path, b: &Path) -> io::Result<()> {
+        self.rename2(a, b, libc::RENAME_EXCHANGE)
+    }
+
+    /// Renames `rel` to `to_rel` in this root unless something is at `to_rel` (`renameat2`
+    /// `RENAME_NOREPLACE`): the entry appears complete under its new name, or not at all.
+    ///
+    /// # Errors
+    ///
+    /// As [`Root::open_dir`]; `AlreadyExists` when `to_rel` exists.
+    pub fn rename_noreplace(&self, rel: &Path, to_rel: &Path) -> io::Result<()> {
+        self.rename2(rel, to_rel, libc::RENAME_NOREPLACE)
+    }
+
+    fn rename2(&self, a: &Path, b: &Path, flags: libc::c_uint) -> io::Result<()> {
+        let (a_dir, a_name) = self.parent(a)?;
+        let (b_dir, b_name) = self.parent(b)?;
+        let (a_name, b_name) = (cstring(&a_name)?, cstring(&b_name)?);
+        // SAFETY: NUL-terminated single names relative to directories open for the call.
+        let rc = unsafe {
+            libc::renameat2(
+                a_dir.as_raw_fd(),
+                a_name.as_ptr(),
+                b_dir.as_raw_fd(),
+                b_name.as_ptr(),
+                flags,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// Removes `rel` and, when it is a directory, everything beneath it; links in it are
+    /// removed, never followed. Nothing there is not an error.
+    ///
+    /// # Errors
+    ///
+    /// As [`Root::open_dir`], or when an entry cannot be removed.
+    pub fn remove_all(&self, rel: &Path) -> io::Result<()> {
+        let (dir, name) = self.parent(rel)?;
+        match dir.symlink_metadata(&name) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+            Ok(meta) if meta.is_dir() => dir.remove_dir_all(&name),
+            Ok(_) => dir.remove_file_or_symlink(&name),
+        }
+    }
+
+    /// Flushes the filesystem this root is on to its disk (`syncfs`), so that what was written
+    /// survives a power loss before it is switched into place.
+    ///
+    /// # Errors
+    ///
+    /// When the kernel reports a write error.
+    pub fn sync_filesystem(&self) -> io::Result<()> {
+        // The directory may be open with O_PATH, which syncfs refuses: open it for reading
+        // through its descriptor's name (the very directory, not a path looked up again).
+        let dir = File::open(self.fd_path())?;
+        // SAFETY: syncfs on a descriptor open for the call.
+        if unsafe { libc::syncfs(dir.as_raw_fd()) } == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
     /// Sets the owner and group of `rel` itself (a link's own owner when it is one).
     ///
     /// # Errors

@@ -12,7 +12,7 @@ use davit_spec::{
 
 use crate::DeployError;
 use crate::hooks::{self, BUNDLE_GUEST_DIR, HookRun};
-use crate::install::{self, CleanupRecord, InstallRequest};
+use crate::install::{self, CleanupRecord, InstallRequest, Installed};
 use crate::journal::{JournalEntry, RootLock, SCHEMA_VERSION};
 use crate::layout::{GroupLayout, Layout, is_safe_name, write_atomically};
 use crate::report::{DeploymentReport, EventReport, HookReport, Interrupted, Progress, Status};
@@ -28,7 +28,8 @@ pub struct DeployOptions {
     pub deployment_group: String,
     /// Events to run (`--events`); DownloadBundle and Install always run. None: the default events.
     pub events: Option<Vec<Event>>,
-    /// Overrides the appspec's `file_exists_behavior`.
+    /// What to do with existing files where the appspec says nothing (`file_exists_behavior`
+    /// in the appspec wins, as in the CodeDeploy agent).
     pub file_exists_behavior: Option<FileExistsBehavior>,
     /// Name of the appspec at the bundle's root.
     pub appspec_filename: String,
@@ -107,7 +108,10 @@ pub async fn deploy(
     let layout = &opts.layout;
     let group = layout.group(&opts.application, &opts.deployment_group);
     let (lock, interrupted) = RootLock::acquire(&layout.lock(), &layout.journal())?;
+    // Before anything else: an Install a killed davit left half-done is taken back (or, if it
+    // had committed, finished), so the host holds one revision, complete.
     let interrupted = interrupted.map(|entry| record_interrupted(layout, entry));
+    recover_install(&group).map_err(|e| DeployError::io("recovering an interrupted Install", e))?;
 
     source::check_signature(&opts.policy, &source).await?;
     let pulled = match source {
@@ -381,7 +385,7 @@ async fn run_event(
         Event::DownloadBundle => {
             report.detail = Some(format!("revision {} staged", new.staged.id.short()));
         }
-        Event::Install => match install_files(new, opts, group) {
+        Event::Install => match install_files(new, info, opts, group) {
             Ok((detail, warnings)) => {
                 report.detail = Some(detail);
                 report.warnings = warnings;
@@ -502,9 +506,12 @@ async fn run_hooks(
     reports
 }
 
-/// The Install event: removes the previous revision's files and copies the new ones, atomically.
+/// The Install event: the previous revision's files go, the new ones come, atomically (see
+/// [`install`]); it commits by writing the group's cleanup record, which then names the new
+/// revision as installed.
 fn install_files(
     new: &Revision,
+    info: &DeploymentInfo,
     opts: &DeployOptions,
     group: &GroupLayout,
 ) -> Result<(String, Vec<String>), String> {
@@ -514,28 +521,30 @@ fn install_files(
             opts.target_root.display()
         )
     })?;
-    let record_path = group.cleanup_record();
-    let previous = CleanupRecord::load(&record_path)
+    let previous = CleanupRecord::load(&group.cleanup_record())
         .map_err(|e| format!("cannot read the cleanup record: {e}"))?;
+    // Kept until the Install commits or, after a kill, until its journal is recovered.
     let backup = opts
         .layout
         .scratch()
-        .join(format!("install-backup-{}", std::process::id()));
+        .join(format!("install-backup-{}", info.id));
     let _ = std::fs::remove_dir_all(&backup);
     std::fs::create_dir_all(&backup)
         .map_err(|e| format!("cannot create `{}`: {e}", backup.display()))?;
-    let behavior = opts
-        .file_exists_behavior
-        .or(new.spec.file_exists_behavior)
-        .unwrap_or(FileExistsBehavior::Disallow);
     let request = InstallRequest {
         bundle_dir: &new.staged.dir,
         spec: &new.spec,
         target_root: &opts.target_root,
         policy: &opts.policy,
-        behavior,
+        behavior: file_exists_behavior(&new.spec, opts),
         previous,
         backup_dir: &backup,
+        state_dir: group.dir(),
+        revision: Some(Installed {
+            revision: new.staged.id.to_string(),
+            deployment_id: info.id.clone(),
+            appspec_filename: opts.appspec_filename.clone(),
+        }),
     };
     let result = install::install(&request);
     if !matches!(result, Err(install::InstallError::NotUndone { .. })) {
@@ -543,10 +552,6 @@ fn install_files(
         let _ = std::fs::remove_dir_all(&backup);
     }
     let report = result.map_err(|e| with_causes(&e))?;
-    report
-        .record
-        .save(&record_path)
-        .map_err(|e| format!("cannot write the cleanup record: {e}"))?;
     Ok((
         format!(
             "{} files copied, {} retained, {} removed from the previous revision",
@@ -556,8 +561,60 @@ fn install_files(
     ))
 }
 
-/// Writes the report of a deployment that was killed, and returns what to tell the user.
+/// What to do with files that exist where the revision puts files: the appspec's
+/// `file_exists_behavior` wins over the command line's, as in the CodeDeploy agent (1.4.0 and
+/// later); `DISALLOW` when neither says.
+pub(crate) fn file_exists_behavior(spec: &AppSpec, opts: &DeployOptions) -> FileExistsBehavior {
+    spec.file_exists_behavior
+        .or(opts.file_exists_behavior)
+        .unwrap_or(FileExistsBehavior::Disallow)
+}
+
+/// Takes back (or finishes) the Install whose journal is in `group`'s directory, if a killed
+/// davit left one; says what it did and which revision the host holds now.
+///
+/// # Errors
+///
+/// When the journal cannot be read or its steps cannot be undone: nothing else may run then.
+pub fn recover_install(group: &GroupLayout) -> std::io::Result<Option<String>> {
+    let Some(done) =
+        install::recover(&group.dir().join(install::JOURNAL), &group.cleanup_record())?
+    else {
+        return Ok(None);
+    };
+    if !done.failures.is_empty() {
+        return Err(std::io::Error::other(format!(
+            "the interrupted Install could not be put back ({}); fix it and run again",
+            done.failures.join("; ")
+        )));
+    }
+    let holds = match CleanupRecord::load(&group.cleanup_record()) {
+        Ok(Some(CleanupRecord {
+            revision: Some(installed),
+            ..
+        })) => format!("revision {}", &installed.revision),
+        Ok(_) => "no revision of this group".to_owned(),
+        Err(e) => format!("an unreadable cleanup record ({e})"),
+    };
+    let what = if done.committed {
+        "had committed and was finished"
+    } else {
+        "was taken back"
+    };
+    Ok(Some(format!(
+        "the interrupted Install {what}: the host holds {holds}"
+    )))
+}
+
+/// Writes the report of a deployment that was killed, and returns what to tell the user. An
+/// Install it left in flight is recovered first, and the report says what the host holds.
 fn record_interrupted(layout: &Layout, entry: JournalEntry) -> Interrupted {
+    let recovery = is_safe_name(&entry.application) && is_safe_name(&entry.deployment_group);
+    let recovery = match recovery {
+        true => recover_install(&layout.group(&entry.application, &entry.deployment_group))
+            .unwrap_or_else(|e| Some(format!("the interrupted Install was not recovered: {e}"))),
+        false => None,
+    };
     let interrupted = Interrupted {
         deployment_id: entry.deployment_id.clone(),
         application: entry.application.clone(),
@@ -565,6 +622,7 @@ fn record_interrupted(layout: &Layout, entry: JournalEntry) -> Interrupted {
         revision: entry.revision.clone(),
         event: entry.event.clone(),
         started_at: entry.started_at.clone(),
+        recovery: recovery.clone(),
     };
     let report = DeploymentReport {
         schema_version: SCHEMA_VERSION,
@@ -583,10 +641,13 @@ fn record_interrupted(layout: &Layout, entry: JournalEntry) -> Interrupted {
                 event: e.clone(),
                 status: Status::FailedAfterRestart,
                 elapsed_ms: 0,
-                detail: Some(format!(
-                    "davit (pid {}) stopped during this event",
-                    entry.pid
-                )),
+                detail: Some(match &recovery {
+                    Some(recovery) => format!(
+                        "davit (pid {}) stopped during this event; {recovery}",
+                        entry.pid
+                    ),
+                    None => format!("davit (pid {}) stopped during this event", entry.pid),
+                }),
                 warnings: Vec::new(),
                 hooks: Vec::new(),
             })

@@ -70,6 +70,10 @@ pub struct Interrupted {
     pub revision: String,
     pub event: Option<String>,
     pub started_at: String,
+    /// What was found on the host and done about it before anything else ran: the Install in
+    /// flight taken back or finished, and the revision the host now holds.
+    #[serde(default)]
+    pub recovery: Option<String>,
 }
 
 /// The whole deployment.

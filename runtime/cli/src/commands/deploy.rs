@@ -396,6 +396,9 @@ fn print_summary(report: &DeploymentReport) {
                 .map(|e| format!(" during {e}"))
                 .unwrap_or_default()
         );
+        if let Some(recovery) = &i.recovery {
+            println!("  {recovery}");
+        }
     }
     for event in &report.events {
         let what = match (&event.detail, event.hooks.len()) {

@@ -35,6 +35,7 @@ mod plan;
 mod precheck;
 mod record;
 mod roots;
+mod switch;
 mod undo;
 
 #[cfg(test)]
@@ -42,14 +43,15 @@ mod tests;
 
 use std::collections::HashSet;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+
 use std::path::{Path, PathBuf};
 
-use davit_fsroot::{Escape, OpenOptions, OpenOptionsExt, escape_of, is_escape};
+use davit_fsroot::{Escape, MetadataExt, OpenOptions, escape_of, is_escape};
 use davit_spec::{AbsPath, AppSpec, FileExistsBehavior, HostPolicy, InstallRefusal, Location};
 
 pub use precheck::precheck;
-pub use record::{CleanupRecord, RECORD_SCHEMA_VERSION, RecordError};
+pub use record::{CleanupRecord, Installed, RECORD_SCHEMA_VERSION, RecordError};
+pub use undo::{Recovered, recover};
 
 use plan::{OpKind, Plan};
 use roots::{Loc, Roots};
@@ -76,8 +78,14 @@ pub struct InstallRequest<'a> {
     /// The record of the previous Install in this deployment group, if any.
     pub previous: Option<CleanupRecord>,
     /// An empty scratch directory for the files removed or replaced until the Install succeeds;
-    /// on the same filesystem as the target, or moves become copies.
+    /// on the same filesystem as the target, or moves become copies. Kept until a journal that
+    /// names it is recovered.
     pub backup_dir: &'a Path,
+    /// Where the Install keeps its journal ([`JOURNAL`]) while it runs and writes the cleanup
+    /// record ([`RECORD`]) when it commits: the deployment group's directory.
+    pub state_dir: &'a Path,
+    /// What is installed, for the cleanup record (the installed revision is the one there).
+    pub revision: Option<Installed>,
 }
 
 /// What an Install did.
@@ -326,13 +334,22 @@ pub fn install(req: &InstallRequest<'_>) -> Result<InstallReport, InstallError> 
     }
     let roots = Roots::open(req)?;
     let plan = plan::plan(req, &roots)?;
+    let install_id = uuid::Uuid::new_v4().simple().to_string();
+    let journal_path = req.state_dir.join(JOURNAL);
+    let header = undo::header(&install_id, req.target_root, roots.specs(), req.backup_dir);
+    let journal =
+        Journal::create(&journal_path, &header).map_err(io_err("write", &journal_path))?;
     let mut run = Run {
         req,
         roots: &roots,
         plan: &plan,
-        journal: Journal::default(),
+        journal,
         report: InstallReport {
-            record: CleanupRecord::default(),
+            record: CleanupRecord {
+                install_id: Some(install_id),
+                revision: req.revision.clone(),
+                ..CleanupRecord::default()
+            },
             copied: 0,
             retained: 0,
             removed: 0,
@@ -341,15 +358,30 @@ pub fn install(req: &InstallRequest<'_>) -> Result<InstallReport, InstallError> 
         installed: Vec::new(),
         created: HashSet::new(),
     };
-    match run.execute() {
+    let record_path = req.state_dir.join(RECORD);
+    // The commit point: the record that names this Install replaces the previous one.
+    let done = run.execute().and_then(|()| {
+        failpoint(Point::Commit, 1, &record_path)?;
+        run.report
+            .record
+            .save(&record_path)
+            .map_err(|e| io_err("write", &record_path)(io::Error::other(e)))
+    });
+    let Run {
+        journal,
+        mut report,
+        ..
+    } = run;
+    match done {
         Ok(()) => {
-            let mut report = run.report;
-            report.warnings.extend(run.journal.commit(&roots));
+            report.warnings.extend(journal.commit(&roots));
+            let _ = std::fs::remove_file(&journal_path);
             Ok(report)
         }
         Err(error) => {
-            let failures = run.journal.roll_back(&roots);
+            let failures = journal.roll_back(&roots);
             if failures.is_empty() {
+                let _ = std::fs::remove_file(&journal_path);
                 Err(error)
             } else {
                 Err(InstallError::NotUndone {
@@ -362,6 +394,11 @@ pub fn install(req: &InstallRequest<'_>) -> Result<InstallReport, InstallError> 
     }
 }
 
+/// The journal of the Install in flight, in [`InstallRequest::state_dir`].
+pub const JOURNAL: &str = "install.journal";
+/// The cleanup record, in [`InstallRequest::state_dir`].
+pub const RECORD: &str = "cleanup.json";
+
 /// One Install in progress.
 struct Run<'r> {
     req: &'r InstallRequest<'r>,
@@ -369,7 +406,8 @@ struct Run<'r> {
     plan: &'r Plan<'r>,
     journal: Journal,
     report: InstallReport,
-    /// What `permissions` may apply to: files copied, target directories, directories created.
+    /// What `permissions` may apply to in shared directories: target directories and
+    /// directories created (files get theirs before they are put in place).
     installed: Vec<(Loc, bool)>,
     /// Host paths this Install created (their old owner and mode need no restoring).
     created: HashSet<PathBuf>,
@@ -377,9 +415,40 @@ struct Run<'r> {
 
 impl Run<'_> {
     fn execute(&mut self) -> Result<(), InstallError> {
-        self.remove_previous()?;
-        self.copy()?;
-        self.apply_permissions()
+        self.ensure_prefixes()?;
+        let units = self.select_units()?;
+        for unit in &units {
+            self.build(unit)?;
+        }
+        self.remove_previous(&units)?;
+        self.copy(&units)?;
+        self.apply_permissions()?;
+        self.switch(&units)
+    }
+
+    fn journal_err(path: &Path) -> impl FnOnce(io::Error) -> InstallError {
+        io_err("write the install journal for", path)
+    }
+
+    /// Creates the install prefixes the plan needs (journaled).
+    fn ensure_prefixes(&mut self) -> Result<(), InstallError> {
+        for op in &self.plan.ops {
+            let dest = &op.dest;
+            if let (OpKind::Dir { target }, true) = (op.kind, dest.is_prefix()) {
+                let at = self.req.spec.files[op.mapping].at.clone();
+                let (_, created) = self
+                    .roots
+                    .ensure(dest.prefix, &mut self.journal)
+                    .map_err(|e| located(e, at))?;
+                if target {
+                    self.installed.push((dest.clone(), true));
+                }
+                if created {
+                    self.created.insert(dest.host.clone());
+                }
+            }
+        }
+        Ok(())
     }
 
     fn left_in_place(&mut self, path: &Path, why: impl std::fmt::Display) {
@@ -389,12 +458,28 @@ impl Run<'_> {
         ));
     }
 
-    /// Moves the previous revision's files away, then removes its directories left empty. A
-    /// path that now leads out of its prefix (a link was put on the way) is left alone, with a
-    /// warning.
-    fn remove_previous(&mut self) -> Result<(), InstallError> {
+    /// Moves the previous revision's files away, then removes its directories left empty;
+    /// those in a unit go with its old tree, those a new file replaces are swapped in
+    /// [`Run::copy`]. A path that now leads out of its prefix (a link was put on the way) is
+    /// left alone, with a warning.
+    fn remove_previous(&mut self, units: &[switch::Unit]) -> Result<(), InstallError> {
         let roots = self.roots;
+        let in_unit = |loc: &Loc| units.iter().any(|u| u.holds(loc));
+        let replaced: HashSet<&Path> = self
+            .plan
+            .ops
+            .iter()
+            .filter(|op| matches!(op.kind, OpKind::File | OpKind::Link))
+            .map(|op| op.dest.host.as_path())
+            .collect();
+        self.report.removed += units.iter().map(|u| u.previous_files).sum::<usize>();
         for loc in &self.plan.previous_files {
+            if in_unit(loc) {
+                continue;
+            }
+            if replaced.contains(loc.host.as_path()) {
+                continue;
+            }
             let Some(root) = roots.existing(loc.prefix)? else {
                 continue;
             };
@@ -429,6 +514,9 @@ impl Run<'_> {
                     continue;
                 }
             };
+            if in_unit(&loc) {
+                continue;
+            }
             let Some(root) = roots.existing(loc.prefix)? else {
                 continue;
             };
@@ -455,27 +543,27 @@ impl Run<'_> {
             }
         }
         kept.reverse();
+        // Parents before children: a kept directory existed before anything created now.
+        kept.append(&mut self.report.record.dirs_created);
         self.report.record.dirs_created = kept;
         Ok(())
     }
 
-    fn copy(&mut self) -> Result<(), InstallError> {
+    /// Installs what goes into shared directories (outside every unit), one entry at a time.
+    fn copy(&mut self, units: &[switch::Unit]) -> Result<(), InstallError> {
         let roots = self.roots;
+        let previous: HashSet<&Path> = self
+            .plan
+            .previous_files
+            .iter()
+            .map(|l| l.host.as_path())
+            .collect();
         for op in &self.plan.ops {
             let dest = &op.dest;
-            let at = || self.req.spec.files[op.mapping].at.clone();
-            if let (OpKind::Dir { target }, true) = (op.kind, dest.is_prefix()) {
-                let (_, created) = roots
-                    .ensure(dest.prefix, &mut self.journal)
-                    .map_err(|e| located(e, at()))?;
-                if target {
-                    self.installed.push((dest.clone(), true));
-                }
-                if created {
-                    self.created.insert(dest.host.clone());
-                }
+            if dest.is_prefix() || units.iter().any(|u| u.holds(dest)) {
                 continue;
             }
+            let at = || self.req.spec.files[op.mapping].at.clone();
             let root = roots.root(dest).map_err(io_err("open", &dest.host))?;
             let found = match root.symlink_metadata(&dest.rel) {
                 Ok(meta) => Some(meta),
@@ -501,9 +589,11 @@ impl Run<'_> {
                     }
                 }
                 (OpKind::Dir { .. }, None) => {
+                    self.journal
+                        .will_create_dir(dest)
+                        .map_err(Self::journal_err(&dest.host))?;
                     root.create_dir(&dest.rel, CREATED_DIR_MODE)
                         .map_err(io_err("create directory", &dest.host))?;
-                    self.journal.created_dir(dest);
                     root.set_mode(&dest.rel, CREATED_DIR_MODE)
                         .map_err(io_err("set the mode of", &dest.host))?;
                     self.report.record.dirs_created.push(dest.host.clone());
@@ -511,8 +601,10 @@ impl Run<'_> {
                     self.created.insert(dest.host.clone());
                 }
                 (OpKind::File | OpKind::Link, found) => {
-                    if let Some(meta) = found {
+                    let ours = previous.contains(dest.host.as_path());
+                    if let Some(meta) = &found {
                         match self.req.behavior {
+                            _ if ours && !meta.is_dir() => self.report.removed += 1,
                             FileExistsBehavior::Retain => {
                                 self.report.retained += 1;
                                 continue;
@@ -528,19 +620,12 @@ impl Run<'_> {
                                     at: at(),
                                 });
                             }
-                            FileExistsBehavior::Overwrite => {
-                                self.journal
-                                    .move_away(roots, dest)
-                                    .map_err(io_err("move away", &dest.host))?;
-                            }
+                            FileExistsBehavior::Overwrite => {}
                         }
                     }
-                    self.copy_one(op.kind, &op.src, dest)?;
+                    self.place(op.kind, &op.src, dest, found.is_some())?;
                     self.report.record.files.push(dest.host.clone());
                     self.report.copied += 1;
-                    if op.kind == OpKind::File {
-                        self.installed.push((dest.clone(), false));
-                    }
                     self.created.insert(dest.host.clone());
                     failpoint(Point::Copy, self.report.copied, &dest.host)?;
                 }
@@ -549,38 +634,66 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Copies one file (contents and mode) or recreates one symlink (its target as stored,
-    /// never followed), from the bundle to `dest`.
-    fn copy_one(&mut self, kind: OpKind, src: &Path, dest: &Loc) -> Result<(), InstallError> {
+    /// Prepares one file (contents, owner and mode final) or symlink (its target as stored,
+    /// never followed) under the sibling staging name of `dest`, then renames it into place,
+    /// or swaps it with what is there (`replace`): `dest` is never missing or half-written.
+    fn place(
+        &mut self,
+        kind: OpKind,
+        src: &Path,
+        dest: &Loc,
+        replace: bool,
+    ) -> Result<(), InstallError> {
         let (roots, host) = (self.roots, &dest.host);
-        let bundle = &roots.bundle;
+        let bundle = roots.bundle();
         let root = roots.root(dest).map_err(io_err("open", host))?;
-        if kind == OpKind::Link {
+        let tmp = undo::staging_of(dest);
+        // One left by a run that could not be recovered (or planted): davit's own name.
+        root.remove_all(&tmp.rel)
+            .map_err(io_err("remove", &tmp.host))?;
+        self.journal
+            .will_create_file(&tmp)
+            .map_err(Self::journal_err(host))?;
+        let ino = if kind == OpKind::Link {
             let target = bundle
                 .read_link(src)
                 .map_err(io_err("read", &bundle.display(src)))?;
-            root.symlink(&target, &dest.rel)
+            root.symlink(&target, &tmp.rel)
                 .map_err(io_err("create symlink", host))?;
-            self.journal.created_file(dest);
-            return Ok(());
+            root.symlink_metadata(&tmp.rel)
+                .map_err(io_err("read", &tmp.host))?
+                .ino()
+        } else {
+            let from = bundle
+                .open_file(src, OpenOptions::new().read(true))
+                .map_err(io_err("read", &bundle.display(src)))?;
+            let me = switch::Target {
+                // SAFETY: geteuid and getegid cannot fail.
+                uid: unsafe { libc::geteuid() },
+                gid: unsafe { libc::getegid() },
+                mode: 0,
+            };
+            let target = |mode| self.target(host, false, switch::Target { mode, ..me });
+            let (dir, name) = (root, &tmp.rel);
+            switch::write_file(dir, name, from, target, me).map_err(io_err("copy to", host))?
+        };
+        if replace {
+            self.journal
+                .will_exchange(dest, &tmp, ino)
+                .map_err(Self::journal_err(host))?;
+            root.exchange(&dest.rel, &tmp.rel)
+                .map_err(io_err("replace", host))
+        } else {
+            self.journal
+                .will_place(dest, &tmp)
+                .map_err(Self::journal_err(host))?;
+            root.rename_noreplace(&tmp.rel, &dest.rel)
+                .map_err(io_err("create", host))
         }
-        let read = |e| io_err("read", &bundle.display(src))(e);
-        let mut from = bundle
-            .open_file(src, OpenOptions::new().read(true))
-            .map_err(read)?;
-        let mode = from.metadata().map_err(read)?.permissions().mode();
-        let mut to = root
-            .open_file(
-                &dest.rel,
-                OpenOptions::new().write(true).create_new(true).mode(0o600),
-            )
-            .map_err(io_err("create", host))?;
-        self.journal.created_file(dest);
-        io::copy(&mut from, &mut to).map_err(io_err("copy to", host))?;
-        to.set_permissions(std::fs::Permissions::from_mode(mode & 0o7777))
-            .map_err(io_err("set the mode of", host))
     }
 
+    /// Applies `permissions` to the directories of shared places that this Install created or
+    /// that are destinations (files got theirs before they were put in place).
     fn apply_permissions(&mut self) -> Result<(), InstallError> {
         let roots = self.roots;
         let mut saved = HashSet::new();
@@ -608,7 +721,9 @@ impl Run<'_> {
                     continue;
                 }
                 if !self.created.contains(&loc.host) && saved.insert(loc.host.clone()) {
-                    self.journal.will_change(loc, &meta);
+                    self.journal
+                        .will_change(loc, &meta)
+                        .map_err(Self::journal_err(&loc.host))?;
                 }
                 entry
                     .apply(root, &loc.rel, &meta)
@@ -628,16 +743,25 @@ enum Point {
     Copy,
     /// After the n-th owner/mode change.
     Permission,
+    /// After a unit is switched.
+    Switch,
+    /// Just before the Install commits.
+    Commit,
 }
 
 #[cfg(test)]
 thread_local! {
     static FAIL_AFTER: std::cell::Cell<Option<(Point, usize)>> = const { std::cell::Cell::new(None) };
+    /// Instead of failing there, die there: unwind without undoing anything, as a kill would.
+    static KILL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 fn failpoint(point: Point, count: usize, path: &Path) -> Result<(), InstallError> {
     #[cfg(test)]
     if FAIL_AFTER.get() == Some((point, count)) {
+        if KILL.get() {
+            panic!("killed at {point:?} {count}");
+        }
         return Err(io_err("finish (injected failure)", path)(io::Error::other(
             "injected",
         )));

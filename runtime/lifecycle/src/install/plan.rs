@@ -92,7 +92,7 @@ pub(super) fn plan<'a>(
             }
         };
         let src = PathBuf::from(mapping.source.as_str());
-        let meta = match roots.bundle.symlink_metadata(&src) {
+        let meta = match roots.bundle().symlink_metadata(&src) {
             Ok(meta) => meta,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(InstallError::MissingSource {
@@ -100,7 +100,7 @@ pub(super) fn plan<'a>(
                     source_path: mapping.source.to_string(),
                 });
             }
-            Err(e) => return Err(io_err("read", &roots.bundle.display(&src))(e)),
+            Err(e) => return Err(io_err("read", &roots.bundle().display(&src))(e)),
         };
         planner.dir_chain(&dest, i)?;
         if meta.is_dir() {
@@ -272,7 +272,7 @@ impl Planner<'_, '_> {
 
     /// Plans the contents of the bundle directory `src` into `dest`, sorted by name.
     fn walk(&mut self, src: &Path, dest: &Loc, mapping: usize) -> Result<(), InstallError> {
-        let bundle = &self.roots.bundle;
+        let bundle = self.roots.bundle();
         let names = bundle
             .read_dir(src)
             .map_err(io_err("read", &bundle.display(src)))?;

@@ -29,6 +29,25 @@ pub struct CleanupRecord {
     pub files: Vec<PathBuf>,
     /// Directories created, parents before children.
     pub dirs_created: Vec<PathBuf>,
+    /// The Install that wrote this record: a journal naming it was committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install_id: Option<String>,
+    /// The revision these files are from: what this host has installed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<Installed>,
+}
+
+/// The revision whose Install finished last: its ApplicationStop and traffic hooks stop what
+/// runs now, as the CodeDeploy agent's "last successful install".
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Installed {
+    /// The revision id.
+    pub revision: String,
+    /// The deployment that installed it.
+    pub deployment_id: String,
+    /// Its appspec's name at the bundle root.
+    pub appspec_filename: String,
 }
 
 impl Default for CleanupRecord {
@@ -37,6 +56,8 @@ impl Default for CleanupRecord {
             schema_version: RECORD_SCHEMA_VERSION,
             files: Vec::new(),
             dirs_created: Vec::new(),
+            install_id: None,
+            revision: None,
         }
     }
 }

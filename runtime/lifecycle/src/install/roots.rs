@@ -24,7 +24,7 @@ use super::{CREATED_DIR_MODE, InstallError, InstallRequest, io_err};
 /// A path on the host as Install reaches it: `rel` beneath the install prefix number `prefix`
 /// (empty: the prefix itself), and the host path (target root included) for the cleanup record
 /// and messages.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub(super) struct Loc {
     pub prefix: usize,
     pub rel: PathBuf,
@@ -46,14 +46,22 @@ impl Loc {
     }
 }
 
-/// An install prefix, opened the first time a path beneath it is needed.
-#[derive(Debug)]
-struct Prefix {
-    path: AbsPath,
+/// An install prefix as the journal keeps it, so that a later run opens it the same way.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub(super) struct PrefixSpec {
+    path: String,
     /// How many of its leading components are the broadest read-write `[[directories]]` rule of
     /// the policy that contains it (0: none). Hooks can plant links only in read-write
     /// directories, so the rest of the prefix is resolved beneath that directory: a hook that
     /// replaced the prefix with a link out of it cannot redirect the Install.
+    writable: usize,
+}
+
+/// An install prefix, opened the first time a path beneath it is needed.
+#[derive(Debug)]
+struct Prefix {
+    path: AbsPath,
+    /// See [`PrefixSpec::writable`].
     writable: usize,
     root: OnceCell<Root>,
 }
@@ -64,8 +72,8 @@ pub(super) struct Roots {
     target: Root,
     target_path: PathBuf,
     prefixes: Vec<Prefix>,
-    /// The staged revision.
-    pub bundle: Root,
+    /// The staged revision (none when a journal is recovered).
+    bundle: Option<Root>,
     /// Where removed and replaced files wait until the Install succeeds.
     pub backup: Root,
 }
@@ -87,15 +95,49 @@ impl Roots {
             .map_err(io_err("open the staged revision", req.bundle_dir))?;
         let backup = Root::open_ambient(req.backup_dir, Resolve::Beneath)
             .map_err(io_err("open the backup directory", req.backup_dir))?;
-        // The broadest prefixes only: a path beneath two is resolved beneath the outer one, so a
-        // link planted at the inner one cannot redirect it.
-        let mut paths: Vec<&AbsPath> = req.policy.install.destinations().iter().collect();
+        Ok(Roots {
+            target,
+            target_path: root.to_owned(),
+            prefixes: Self::prefixes(req.policy),
+            bundle: Some(bundle),
+            backup,
+        })
+    }
+
+    /// The roots of an interrupted Install, from its journal.
+    pub(super) fn reopen(
+        target_root: &Path,
+        prefixes: &[PrefixSpec],
+        backup_dir: &Path,
+    ) -> io::Result<Roots> {
+        let mut opened = Vec::new();
+        for spec in prefixes {
+            let path = AbsPath::try_from(spec.path.as_str())
+                .map_err(|e| io::Error::other(format!("install journal: {e}")))?;
+            opened.push(Prefix {
+                path,
+                writable: spec.writable,
+                root: OnceCell::new(),
+            });
+        }
+        Ok(Roots {
+            target: Root::open_ambient(target_root, Resolve::InRoot)?,
+            target_path: target_root.to_owned(),
+            prefixes: opened,
+            bundle: None,
+            backup: Root::open_ambient(backup_dir, Resolve::Beneath)?,
+        })
+    }
+
+    /// The broadest prefixes only: a path beneath two is resolved beneath the outer one, so a
+    /// link planted at the inner one cannot redirect it.
+    fn prefixes(policy: &davit_spec::HostPolicy) -> Vec<Prefix> {
+        let mut paths: Vec<&AbsPath> = policy.install.destinations().iter().collect();
         paths.sort_by_key(|p| p.components().count());
         let mut prefixes: Vec<Prefix> = Vec::new();
         for path in paths {
             if !prefixes.iter().any(|p| path.starts_with(&p.path)) {
-                let writable = req
-                    .policy
+                let writable = policy
                     .directories
                     .iter()
                     .filter(|d| d.value.access == davit_spec::Access::ReadWrite)
@@ -111,13 +153,66 @@ impl Roots {
                 });
             }
         }
-        Ok(Roots {
-            target,
-            target_path: root.to_owned(),
-            prefixes,
-            bundle,
-            backup,
-        })
+        prefixes
+    }
+
+    /// The prefixes, as the journal keeps them.
+    pub(super) fn specs(&self) -> Vec<PrefixSpec> {
+        self.prefixes
+            .iter()
+            .map(|p| PrefixSpec {
+                path: p.path.as_str().to_owned(),
+                writable: p.writable,
+            })
+            .collect()
+    }
+
+    /// The staged revision.
+    pub(super) fn bundle(&self) -> &Root {
+        self.bundle.as_ref().expect("an Install opens its bundle")
+    }
+
+    /// The directory that holds `unit` (opened fresh: a prefix swapped since it was opened is
+    /// found by name) and `unit`'s name in it. For a prefix, its parent is reached as the
+    /// prefix is: beneath its writable base, or in the target root.
+    pub(super) fn unit_parent(&self, unit: &Loc) -> io::Result<(Root, std::ffi::OsString)> {
+        let name = unit
+            .host
+            .file_name()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?
+            .to_owned();
+        if !unit.is_prefix() {
+            let parent = unit.rel.parent().unwrap_or(Path::new(""));
+            let root = self.root(unit)?;
+            return if parent.as_os_str().is_empty() {
+                root.try_clone()
+            } else {
+                root.open_dir(parent)
+            }
+            .map(|r| (r, name));
+        }
+        let (base, rest) = self.base(unit.prefix)?;
+        match rest.parent() {
+            Some(parent) if !rest.as_os_str().is_empty() => {
+                let parent = if parent.as_os_str().is_empty() {
+                    base
+                } else {
+                    base.open_dir(parent)?
+                };
+                Ok((parent, name))
+            }
+            // The prefix is its writable base: its parent is in the target root.
+            _ => {
+                let (whole, _) = self.split(unit.prefix);
+                let parent = whole.parent().unwrap_or(Path::new(""));
+                let parent = if parent.as_os_str().is_empty() {
+                    self.target.try_clone()?
+                } else {
+                    self.target.open_dir(parent)?
+                };
+                Ok((parent, name))
+            }
+        }
     }
 
     /// `path` of the appspec on the host (under the target root).
@@ -209,12 +304,15 @@ impl Roots {
         }
     }
 
-    /// The prefix of `loc`, which must exist by now.
+    /// The prefix of `loc`, which must exist by now (opened the first time it is needed).
     pub(super) fn root(&self, loc: &Loc) -> io::Result<&Root> {
-        self.prefixes[loc.prefix]
-            .root
-            .get()
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))
+        let prefix = &self.prefixes[loc.prefix];
+        if let Some(root) = prefix.root.get() {
+            return Ok(root);
+        }
+        let (base, rest) = self.base(loc.prefix)?;
+        let opened = base.open_dir(&rest)?;
+        Ok(prefix.root.get_or_init(|| opened))
     }
 
     /// The prefix `i` as a root, created first (with its missing parents, each journaled so
@@ -257,9 +355,11 @@ impl Roots {
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => return Err(io_err("read", &host)(e)),
                 }
+                journal
+                    .will_create_prefix_dir(&rel, &host)
+                    .map_err(io_err("write the install journal for", &host))?;
                 base.create_dir(&below, CREATED_DIR_MODE)
                     .map_err(io_err("create directory", &host))?;
-                journal.created_prefix_dir(&rel, &host);
                 base.set_mode(&below, CREATED_DIR_MODE)
                     .map_err(io_err("set the mode of", &host))?;
                 continue;
@@ -275,9 +375,11 @@ impl Roots {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io_err("read", &host)(e)),
             }
+            journal
+                .will_create_prefix_dir(&rel, &host)
+                .map_err(io_err("write the install journal for", &host))?;
             match self.target.create_dir(&rel, CREATED_DIR_MODE) {
                 Ok(()) => {
-                    journal.created_prefix_dir(&rel, &host);
                     self.target
                         .set_mode(&rel, CREATED_DIR_MODE)
                         .map_err(io_err("set the mode of", &host))?;

@@ -55,19 +55,21 @@ struct Scene {
     v1: PathBuf,
     v2: PathBuf,
     backup: PathBuf,
+    state: PathBuf,
 }
 
 /// v1 has `a.txt`, `old.txt`, `sub/c.txt`; v2 has a new `a.txt`, `d.txt`, `sub/e.txt` and
 /// `foreign.txt`, which a file not from v1 already occupies on the host.
 fn scene() -> Scene {
     let tmp = tempfile::tempdir().unwrap();
-    let (root, v1, v2, backup) = (
+    let (root, v1, v2, backup, state) = (
         tmp.path().join("root"),
         tmp.path().join("v1"),
         tmp.path().join("v2"),
         tmp.path().join("backup"),
+        tmp.path().join("state"),
     );
-    for d in [&root, &backup] {
+    for d in [&root, &backup, &state] {
         fs::create_dir_all(d).unwrap();
     }
     write(&v1.join("app/a.txt"), "a v1", 0o644);
@@ -84,6 +86,7 @@ fn scene() -> Scene {
         v1,
         v2,
         backup,
+        state,
     }
 }
 
@@ -105,6 +108,7 @@ fn run(
         "[install]\ndestinations = [\"/opt/app\", \"/srv\"]\n",
     )
     .unwrap();
+    fs::create_dir_all(&s.backup).unwrap();
     install(&InstallRequest {
         bundle_dir: bundle,
         spec,
@@ -113,6 +117,8 @@ fn run(
         behavior: FileExistsBehavior::Overwrite,
         previous,
         backup_dir: &s.backup,
+        state_dir: &s.state,
+        revision: None,
     })
 }
 
@@ -166,7 +172,7 @@ fn a_failure_while_applying_permissions_restores_owner_and_mode() {
     let perms = "permissions:\n  - object: /opt/app\n    mode: \"0750\"\n    type: [directory]\n  - object: /opt/app\n    pattern: \"*.txt\"\n    mode: \"0600\"\n    type: [file]\n";
     let spec = spec(perms);
     let before = snapshot(&s.root);
-    let err = with_failure(Point::Permission, 3, || run(&s, &s.v2, &spec, None)).unwrap_err();
+    let err = with_failure(Point::Permission, 2, || run(&s, &s.v2, &spec, None)).unwrap_err();
     assert!(err.to_string().contains("injected failure"), "{err}");
     assert_eq!(snapshot(&s.root), before);
 
@@ -196,4 +202,171 @@ fn a_failure_before_any_copy_restores_the_removed_directories() {
     });
     assert!(err.is_err());
     assert_eq!(snapshot(&s.root), before);
+}
+
+/// Runs `f` as if the process were killed at the `n`-th `point`: nothing is undone in-process.
+/// Returns whether the kill happened (`n` was reached).
+fn killed_at(
+    point: Point,
+    n: usize,
+    f: impl FnOnce() -> Result<InstallReport, InstallError>,
+) -> bool {
+    FAIL_AFTER.set(Some((point, n)));
+    KILL.set(true);
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    FAIL_AFTER.set(None);
+    KILL.set(false);
+    match out {
+        Ok(result) => {
+            result.unwrap();
+            false
+        }
+        Err(_) => true,
+    }
+}
+
+/// Two revisions of a tree wholly davit's: `/opt/app` is a directory destination.
+fn whole_tree_scene(files: usize) -> Scene {
+    let s = scene();
+    fs::remove_file(s.root.join("opt/app/foreign.txt")).unwrap();
+    fs::remove_file(s.v2.join("app/foreign.txt")).unwrap();
+    for i in 0..files {
+        write(
+            &s.v1.join(format!("app/many/{}/v1-{i}.txt", i % 7)),
+            "v1",
+            0o644,
+        );
+        write(
+            &s.v2.join(format!("app/many/{}/v2-{i}.txt", i % 5)),
+            "v2",
+            0o640,
+        );
+    }
+    s
+}
+
+fn recover_scene(s: &Scene) -> Option<Recovered> {
+    recover(&s.state.join(JOURNAL), &s.state.join(RECORD)).unwrap()
+}
+
+#[test]
+fn killed_at_any_point_a_directory_destination_holds_one_revision_whole() {
+    let s = whole_tree_scene(40);
+    let plain = spec("");
+    let v1 = run(&s, &s.v1, &plain, None).unwrap();
+    v1.record.save(&s.state.join(RECORD)).unwrap();
+    let old = snapshot(&s.root.join("opt/app"));
+    let new = {
+        // What v2 looks like once installed, from a scratch copy of the scene.
+        let t = whole_tree_scene(40);
+        let first = run(&t, &t.v1, &plain, None).unwrap();
+        run(&t, &t.v2, &plain, Some(first.record)).unwrap();
+        snapshot(&t.root.join("opt/app"))
+    };
+    assert_ne!(old, new);
+    // v2 copies 43 files: a kill after each, after the switch and just before the commit.
+    let points = (1..=43)
+        .map(|n| (Point::Copy, n))
+        .chain([(Point::Switch, 1), (Point::Commit, 1)]);
+    for (point, n) in points {
+        let previous = CleanupRecord::load(&s.state.join(RECORD)).unwrap();
+        let killed = killed_at(point, n, || run(&s, &s.v2, &plain, previous.clone()));
+        assert!(killed, "{point:?} {n} was reached");
+        // Before any recovery, what a reader of /opt/app sees is one revision, complete.
+        let now = snapshot(&s.root.join("opt/app"));
+        let expected_new = point != Point::Copy;
+        assert_eq!(
+            now,
+            if expected_new { &new } else { &old }.clone(),
+            "killed at {point:?} {n}"
+        );
+        // The next run puts back the old revision: the kill came before the commit.
+        let recovered = recover_scene(&s).expect("a journal was left");
+        assert!(
+            !recovered.committed && recovered.failures.is_empty(),
+            "{recovered:?}"
+        );
+        assert_eq!(
+            snapshot(&s.root.join("opt/app")),
+            old,
+            "after recovering {point:?} {n}"
+        );
+        let leftovers: Vec<_> = fs::read_dir(s.root.join("opt"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            leftovers,
+            ["app"],
+            "no staging tree is left after {point:?} {n}"
+        );
+        assert!(!s.state.join(JOURNAL).exists());
+    }
+}
+
+#[test]
+fn killed_in_a_shared_directory_the_next_run_puts_the_previous_revision_back() {
+    // `/opt/app` holds a foreign file: it is shared, each file goes in on its own.
+    let s = scene();
+    let plain = spec("");
+    let v1 = run(&s, &s.v1, &plain, None).unwrap();
+    let before = snapshot(&s.root);
+    let mut kills = 0;
+    for n in 1..=4 {
+        assert!(killed_at(Point::Copy, n, || run(
+            &s,
+            &s.v2,
+            &plain,
+            Some(v1.record.clone())
+        )));
+        kills += 1;
+        // No file is ever half-written or missing: each is the old one or the new one.
+        for name in ["a.txt", "foreign.txt"] {
+            let text = fs::read_to_string(s.root.join("opt/app").join(name)).unwrap();
+            assert!(
+                ["a v1", "a v2", "not ours", "foreign v2"].contains(&text.as_str()),
+                "{text}"
+            );
+        }
+        let recovered = recover_scene(&s).expect("a journal was left");
+        assert!(
+            !recovered.committed && recovered.failures.is_empty(),
+            "{recovered:?}"
+        );
+        assert_eq!(
+            snapshot(&s.root),
+            before,
+            "killed after copy {n}: v1 is back, byte for byte"
+        );
+    }
+    assert_eq!(kills, 4);
+}
+
+#[test]
+fn a_kill_after_the_commit_is_finished_not_undone() {
+    let s = whole_tree_scene(3);
+    let plain = spec("");
+    let v1 = run(&s, &s.v1, &plain, None).unwrap();
+    v1.record.save(&s.state.join(RECORD)).unwrap();
+    // The record is written, then the process dies before the old tree is deleted.
+    let journal = s.state.join(JOURNAL);
+    let report = run(&s, &s.v2, &plain, Some(v1.record.clone())).unwrap();
+    let installed = snapshot(&s.root.join("opt/app"));
+    // Simulate "killed after commit": put a journal back that names the committed install and
+    // an old tree still waiting beside it.
+    let header = undo::header(
+        report.record.install_id.as_deref().unwrap(),
+        &s.root,
+        Vec::new(),
+        &s.backup,
+    );
+    let j = Journal::create(&journal, &header).unwrap();
+    drop(j);
+    let recovered = recover_scene(&s).unwrap();
+    assert!(recovered.committed, "{recovered:?}");
+    assert_eq!(snapshot(&s.root.join("opt/app")), installed);
+    assert!(!journal.exists());
 }

@@ -60,6 +60,7 @@ impl Host {
         previous: Option<CleanupRecord>,
     ) -> InstallReport {
         let backup = tempfile::tempdir_in(self.tmp.path()).unwrap();
+        let state = tempfile::tempdir_in(self.tmp.path()).unwrap();
         // The host allows what the appspec asks for: its own suggested policy.
         let policy = HostPolicy::parse("suggested.toml", &HostPolicy::suggest(spec)).unwrap();
         install(&InstallRequest {
@@ -72,6 +73,8 @@ impl Host {
                 .unwrap_or(FileExistsBehavior::Disallow),
             previous,
             backup_dir: backup.path(),
+            state_dir: state.path(),
+            revision: None,
         })
         .unwrap()
     }

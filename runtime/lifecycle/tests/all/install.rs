@@ -57,6 +57,7 @@ impl Scene {
         previous: Option<CleanupRecord>,
     ) -> Result<InstallReport, InstallError> {
         let backup = tempfile::tempdir_in(self.tmp.path()).unwrap();
+        let state = tempfile::tempdir_in(self.tmp.path()).unwrap();
         let result = install(&InstallRequest {
             bundle_dir: bundle,
             spec,
@@ -65,6 +66,8 @@ impl Scene {
             behavior,
             previous,
             backup_dir: backup.path(),
+            state_dir: state.path(),
+            revision: None,
         });
         assert_eq!(
             fs::read_dir(backup.path()).unwrap().count(),

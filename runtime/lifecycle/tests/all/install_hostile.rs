@@ -76,6 +76,7 @@ impl Host {
         previous: Option<CleanupRecord>,
     ) -> Result<InstallReport, InstallError> {
         let backup = tempfile::tempdir_in(self.tmp.path()).unwrap();
+        let state = tempfile::tempdir_in(self.tmp.path()).unwrap();
         install(&InstallRequest {
             bundle_dir: bundle,
             spec,
@@ -84,6 +85,8 @@ impl Host {
             behavior,
             previous,
             backup_dir: backup.path(),
+            state_dir: state.path(),
+            revision: None,
         })
     }
 
@@ -583,6 +586,7 @@ fn at_the_live_root_a_link_planted_under_the_prefix_reaches_neither_etc_nor_its_
     write(&bundle.join("v1.txt"), "v1", 0o644);
     let run = |spec: &AppSpec, previous| {
         let backup = tempfile::tempdir_in(tmp.path()).unwrap();
+        let state = tempfile::tempdir_in(tmp.path()).unwrap();
         install(&InstallRequest {
             bundle_dir: &bundle,
             spec,
@@ -591,6 +595,8 @@ fn at_the_live_root_a_link_planted_under_the_prefix_reaches_neither_etc_nor_its_
             behavior: Overwrite,
             previous,
             backup_dir: backup.path(),
+            state_dir: state.path(),
+            revision: None,
         })
     };
     let www = appspec(&format!(
