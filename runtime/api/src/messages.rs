@@ -234,6 +234,18 @@ impl Poll {
             .collect()
     }
 
+    /// The query string: `wait=20&busy=shop,blog`. Application names need no escaping.
+    pub fn to_query(&self) -> String {
+        let mut query = Vec::new();
+        if let Some(wait) = self.wait {
+            query.push(format!("wait={wait}"));
+        }
+        if let Some(busy) = &self.busy {
+            query.push(format!("busy={busy}"));
+        }
+        query.join("&")
+    }
+
     /// The `busy` value for these applications.
     pub fn busy_list<'a>(apps: impl IntoIterator<Item = &'a AppName>) -> Option<String> {
         let list: Vec<&str> = apps.into_iter().map(AppName::as_str).collect();

@@ -382,9 +382,15 @@ async fn agent_command(
 ) -> Result<Response, ApiError> {
     let deadline =
         std::time::Instant::now() + std::time::Duration::from_secs(poll.wait.unwrap_or(0).min(25));
-    db.seen(&agent).await?;
     let busy = poll.busy();
+    let mut seen = None;
     loop {
+        // An agent waiting here is alive: seen at least every second, so that a host started
+        // during a long poll is not taken for one whose agent went silent.
+        if seen.is_none_or(|at: std::time::Instant| at.elapsed().as_secs() >= 1) {
+            db.seen(&agent).await?;
+            seen = Some(std::time::Instant::now());
+        }
         if let Some(command) = db.claim_command(&agent, &busy).await? {
             return Ok(Json(command).into_response());
         }

@@ -4,6 +4,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use davit_api::{
+    App, Command, Deployment, DeploymentStatus, EnrollToken, Enrolled, Group, Heartbeat,
+    HostStatus, NewDeployment, Report, RevisionId,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -93,6 +97,19 @@ async fn call(
 
 use reqwest::Method;
 
+/// [`call`], its answer read as the davit-api message `T`.
+async fn typed<T: serde::de::DeserializeOwned>(
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, T) {
+    let (status, body) = call(method, url, token, body).await;
+    let parsed = serde_json::from_value(body.clone())
+        .unwrap_or_else(|e| panic!("{status}: {body} is not the message: {e}"));
+    (status, parsed)
+}
+
 #[tokio::test]
 async fn operators_configure_agents_enroll_and_state_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -171,25 +188,23 @@ async fn operators_configure_agents_enroll_and_state_survives_a_restart() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
         // Enrollment: a one-time token becomes the agent's own credential.
-        let (_, issued) = call(
+        let (_, issued): (_, EnrollToken) = typed(
             Method::POST,
             format!("{url}/v1/enroll-tokens"),
             Some(&operator),
             None,
         )
         .await;
-        let enroll = issued["token"].as_str().unwrap().to_string();
-        let request =
-            json!({"token": enroll, "hostname": "web-1", "tags": {"env": "prod", "zone": "a"}});
-        let (status, enrolled) = call(
+        let request = json!({"token": issued.token, "hostname": "web-1", "tags": {"env": "prod", "zone": "a"}});
+        let (status, enrolled): (_, Enrolled) = typed(
             Method::POST,
             format!("{url}/v1/enroll"),
             None,
             Some(request.clone()),
         )
         .await;
-        assert_eq!(status, StatusCode::CREATED, "{enrolled}");
-        let credential = enrolled["credential"].as_str().unwrap().to_string();
+        assert_eq!(status, StatusCode::CREATED);
+        let credential = enrolled.credential.clone();
         let (status, body) = call(
             Method::POST,
             format!("{url}/v1/enroll"),
@@ -202,17 +217,14 @@ async fn operators_configure_agents_enroll_and_state_survives_a_restart() {
             StatusCode::UNAUTHORIZED,
             "a used token enrolls no one: {body}"
         );
-        let (status, body) = call(
+        let (status, beat): (_, Heartbeat) = typed(
             Method::POST,
             format!("{url}/v1/agent/heartbeat"),
             Some(&credential),
             None,
         )
         .await;
-        assert_eq!(
-            (status, &body["agent_id"]),
-            (StatusCode::OK, &enrolled["agent_id"])
-        );
+        assert_eq!((status, beat.agent_id), (StatusCode::OK, enrolled.agent_id));
         // Credentials do not cross: an agent is no operator, an operator no agent, and an
         // enrollment token is neither.
         let (status, _) = call(
@@ -237,17 +249,27 @@ async fn operators_configure_agents_enroll_and_state_survives_a_restart() {
         let (server, token) = start(&database, &data).await;
         assert!(token.is_none());
         let url = server.url.clone();
-        let (_, apps) = call(Method::GET, format!("{url}/v1/apps"), Some(&operator), None).await;
-        assert_eq!(apps, json!([{"name": "shop"}]));
-        let (_, groups) = call(
+        let (_, apps): (_, Vec<App>) =
+            typed(Method::GET, format!("{url}/v1/apps"), Some(&operator), None).await;
+        assert_eq!(
+            apps,
+            [App {
+                name: "shop".parse().unwrap()
+            }]
+        );
+        let (_, groups): (_, Vec<Group>) = typed(
             Method::GET,
             format!("{url}/v1/apps/shop/groups"),
             Some(&operator),
             None,
         )
         .await;
-        assert_eq!(groups[0]["hosts"], json!(["web-1", "web-2"]));
-        assert_eq!(groups[0]["tags"], json!({"env": "prod"}));
+        assert_eq!(groups[0].hosts, ["web-1", "web-2"]);
+        assert_eq!(
+            groups[0].tags,
+            [("env".to_string(), "prod".to_string())].into()
+        );
+        assert_eq!(groups[0].max_deployment_minutes, 60, "the default ceiling");
         let (_, agents) = call(
             Method::GET,
             format!("{url}/v1/agents"),
@@ -274,35 +296,40 @@ async fn operators_configure_agents_enroll_and_state_survives_a_restart() {
 
 /// Enrolls an agent; returns its credential.
 async fn enroll(url: &str, operator: &str, hostname: &str, tags: Value) -> String {
-    let (_, issued) = call(
+    let (_, issued): (_, EnrollToken) = typed(
         Method::POST,
         format!("{url}/v1/enroll-tokens"),
         Some(operator),
         None,
     )
     .await;
-    let request = json!({"token": issued["token"], "hostname": hostname, "tags": tags});
-    let (status, enrolled) = call(
+    let request = json!({"token": issued.token, "hostname": hostname, "tags": tags});
+    let (status, enrolled): (_, Enrolled) = typed(
         Method::POST,
         format!("{url}/v1/enroll"),
         None,
         Some(request),
     )
     .await;
-    assert_eq!(status, StatusCode::CREATED, "{enrolled}");
-    enrolled["credential"].as_str().unwrap().to_string()
+    assert_eq!(status, StatusCode::CREATED);
+    enrolled.credential
 }
 
-async fn poll(url: &str, agent: &str) -> Option<Value> {
+async fn poll(url: &str, agent: &str) -> Option<Command> {
+    poll_busy(url, agent, "").await
+}
+
+/// A poll from an agent busy with the applications `busy` (comma-separated).
+async fn poll_busy(url: &str, agent: &str, busy: &str) -> Option<Command> {
     let (status, body) = call(
         Method::GET,
-        format!("{url}/v1/agent/command?wait=0"),
+        format!("{url}/v1/agent/command?wait=0&busy={busy}"),
         Some(agent),
         None,
     )
     .await;
     match status {
-        StatusCode::OK => Some(body),
+        StatusCode::OK => Some(serde_json::from_value(body).unwrap()),
         StatusCode::NO_CONTENT => None,
         other => panic!("{other}: {body}"),
     }
@@ -315,36 +342,56 @@ async fn report(
     succeeded: bool,
     detail: &str,
 ) -> StatusCode {
-    let body = json!({"deployment": deployment, "succeeded": succeeded, "detail": detail});
+    let body = Report {
+        deployment: deployment.to_string(),
+        succeeded,
+        detail: detail.to_string(),
+        after_restart: false,
+        events: None,
+    };
     call(
         Method::POST,
         format!("{url}/v1/agent/report"),
         Some(agent),
-        Some(body),
+        Some(serde_json::to_value(body).unwrap()),
     )
     .await
     .0
 }
 
 /// A deployment as the API shows it.
-async fn show(url: &str, operator: &str, id: &str) -> (StatusCode, Value) {
-    call(
+async fn show(url: &str, operator: &str, id: &str) -> Deployment {
+    let (status, deployment) = typed(
         Method::GET,
         format!("{url}/v1/deployments/{id}"),
         Some(operator),
         None,
     )
-    .await
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    deployment
 }
 
-fn state_of(deployment: &Value, host: &str) -> String {
-    deployment["hosts"]
-        .as_array()
-        .unwrap()
+/// Creates a deployment of `body` to shop/prod.
+async fn create(url: &str, operator: &str, body: &NewDeployment) -> Deployment {
+    let (status, created) = typed(
+        Method::POST,
+        format!("{url}/v1/apps/shop/groups/prod/deployments"),
+        Some(operator),
+        Some(serde_json::to_value(body).unwrap()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    created
+}
+
+fn state_of(deployment: &Deployment, host: &str) -> HostStatus {
+    deployment
+        .hosts
         .iter()
-        .find(|h| h["host"] == host)
-        .map(|h| h["state"].as_str().unwrap().to_string())
-        .unwrap()
+        .find(|h| h.host == host)
+        .map(|h| h.state)
+        .unwrap_or_else(|| panic!("no {host} in {deployment:?}"))
 }
 
 #[tokio::test]
@@ -375,28 +422,28 @@ async fn deployments_hand_each_host_to_its_agent_once_and_keep_the_minimum() {
             Some(group),
         )
         .await;
-        let revision = "ab".repeat(32);
-        let new = |config: &str| json!({"revision": revision, "store": "http://store:7878/", "config": config});
+        let revision: RevisionId = "ab".repeat(32).parse().unwrap();
+        let new = |config: &str| NewDeployment {
+            revision: revision.clone(),
+            store: "http://store:7878/".into(),
+            config: Some(config.into()),
+            min_healthy: None,
+            batches: None,
+        };
 
         // AllAtOnce: every enrolled host gets the command once; web-5 fails as never enrolled.
-        let (status, created) = call(
-            Method::POST,
-            format!("{url}/v1/apps/shop/groups/prod/deployments"),
-            Some(&op),
-            Some(new("AllAtOnce")),
-        )
-        .await;
-        assert_eq!(status, StatusCode::CREATED, "{created}");
-        let id = created["id"].as_str().unwrap().to_string();
-        assert_eq!(created["hosts"].as_array().unwrap().len(), 5, "{created}");
-        assert_eq!(state_of(&created, "web-5"), "Failed");
+        let created = create(&url, &op, &new("AllAtOnce")).await;
+        let id = created.id.clone();
+        assert_eq!(created.hosts.len(), 5, "{created:?}");
+        assert_eq!(state_of(&created, "web-5"), HostStatus::Failed);
         assert!(poll(&url, &staging).await.is_none(), "not in the group");
         for (host, agent) in &agents {
             let command = poll(&url, agent)
                 .await
                 .unwrap_or_else(|| panic!("{host} got no command"));
-            assert_eq!(command["deployment"], id.as_str());
-            assert_eq!(command["revision"], revision.as_str());
+            assert_eq!(command.deployment, id);
+            assert_eq!(command.revision, revision);
+            assert_eq!(command.max_deployment_minutes, 60);
             assert!(poll(&url, agent).await.is_none(), "{host}: handed out once");
         }
         for (host, agent) in &agents {
@@ -419,27 +466,18 @@ async fn deployments_hand_each_host_to_its_agent_once_and_keep_the_minimum() {
             report(&url, &staging, &id, true, "not mine").await,
             StatusCode::CONFLICT
         );
-        let (_, done) = show(&url, &op, &id).await;
-        assert_eq!(done["status"], "Succeeded", "{done}");
-        assert_eq!(state_of(&done, "web-4"), "Failed");
-        let web5 = done["hosts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h["host"] == "web-5")
-            .unwrap();
-        assert_eq!(web5["detail"], "no agent ever enrolled on this host");
+        let done = show(&url, &op, &id).await;
+        assert_eq!(done.status, DeploymentStatus::Succeeded, "{done:?}");
+        assert_eq!(state_of(&done, "web-4"), HostStatus::Failed);
+        let web5 = done.hosts.iter().find(|h| h.host == "web-5").unwrap();
+        assert_eq!(
+            web5.detail.as_deref(),
+            Some("no agent ever enrolled on this host")
+        );
 
         // HalfAtATime keeps ceil(50 % of 5) = 3 healthy: web-1..3 are healthy now; the two
         // unhealthy hosts go first, and when web-4 fails again, no healthy host may go.
-        let (_, second) = call(
-            Method::POST,
-            format!("{url}/v1/apps/shop/groups/prod/deployments"),
-            Some(&op),
-            Some(new("HalfAtATime")),
-        )
-        .await;
-        let id2 = second["id"].as_str().unwrap().to_string();
+        let id2 = create(&url, &op, &new("HalfAtATime")).await.id;
         for host in ["web-1", "web-2", "web-3"] {
             assert!(
                 poll(&url, &agents[host]).await.is_none(),
@@ -448,66 +486,59 @@ async fn deployments_hand_each_host_to_its_agent_once_and_keep_the_minimum() {
         }
         assert!(poll(&url, &agents["web-4"]).await.is_some());
         report(&url, &agents["web-4"], &id2, false, "AfterInstall failed").await;
-        let (_, ended) = show(&url, &op, &id2).await;
-        assert_eq!(ended["status"], "Failed", "{ended}");
+        let ended = show(&url, &op, &id2).await;
+        assert_eq!(ended.status, DeploymentStatus::Failed, "{ended:?}");
         assert!(
-            ended["reason"]
-                .as_str()
+            ended
+                .reason
+                .as_deref()
                 .unwrap()
                 .contains("without going below 3 healthy hosts"),
-            "{ended}"
+            "{ended:?}"
         );
         for host in ["web-1", "web-2", "web-3"] {
-            assert_eq!(state_of(&ended, host), "Skipped");
+            assert_eq!(state_of(&ended, host), HostStatus::Skipped);
         }
 
         // The failure is rolled back: the last good revision goes back to the host it changed
         // (web-4; web-5 never ran anything), as a deployment linked to the failed one.
-        let rollback = ended["rolled_back_by"]
-            .as_str()
-            .expect("a rollback")
-            .to_string();
-        let (_, back) = show(&url, &op, &rollback).await;
-        assert_eq!(back["rollback_of"], id2.as_str());
-        assert_eq!(back["revision"], revision.as_str());
-        let hosts: Vec<&str> = back["hosts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| h["host"].as_str().unwrap())
-            .collect();
+        let rollback = ended.rolled_back_by.expect("a rollback");
+        let back = show(&url, &op, &rollback).await;
+        assert_eq!(back.rollback_of.as_deref(), Some(id2.as_str()));
+        assert_eq!(back.revision, revision);
+        let hosts: Vec<&str> = back.hosts.iter().map(|h| h.host.as_str()).collect();
         assert_eq!(hosts, ["web-4"]);
         let command = poll(&url, &agents["web-4"])
             .await
             .expect("the rollback's command");
-        assert_eq!(command["deployment"], rollback.as_str());
+        assert_eq!(command.deployment, rollback);
         report(&url, &agents["web-4"], &rollback, true, "ok").await;
-        let (_, back) = show(&url, &op, &rollback).await;
-        assert_eq!(back["status"], "Succeeded", "{back}");
+        let back = show(&url, &op, &rollback).await;
+        assert_eq!(back.status, DeploymentStatus::Succeeded, "{back:?}");
         assert!(
-            back["rolled_back_by"].is_null(),
+            back.rolled_back_by.is_none(),
             "a rollback is not rolled back"
         );
 
         // A stop lets the running host finish, then skips the rest.
-        let (_, third) = call(
-            Method::POST,
-            format!("{url}/v1/apps/shop/groups/prod/deployments"),
-            Some(&op),
-            Some(
-                json!({"revision": revision, "store": "s", "config": "AllAtOnce", "batches": "1"}),
-            ),
+        let third = create(
+            &url,
+            &op,
+            &NewDeployment {
+                store: "s".into(),
+                batches: Some("1".into()),
+                ..new("AllAtOnce")
+            },
         )
         .await;
-        let id3 = third["id"].as_str().unwrap().to_string();
-        let running: Vec<&str> = third["hosts"]
-            .as_array()
-            .unwrap()
+        let id3 = third.id.clone();
+        let running: Vec<&str> = third
+            .hosts
             .iter()
-            .filter(|h| h["state"] == "Running")
-            .map(|h| h["host"].as_str().unwrap())
+            .filter(|h| h.state == HostStatus::Running)
+            .map(|h| h.host.as_str())
             .collect();
-        assert_eq!(running.len(), 1, "{third}");
+        assert_eq!(running.len(), 1, "{third:?}");
         let (status, _) = call(
             Method::POST,
             format!("{url}/v1/deployments/{id3}/stop"),
@@ -519,10 +550,119 @@ async fn deployments_hand_each_host_to_its_agent_once_and_keep_the_minimum() {
         let first = running[0].to_string();
         assert!(poll(&url, &agents[first.as_str()]).await.is_some());
         report(&url, &agents[first.as_str()], &id3, true, "ok").await;
-        let (_, stopped) = show(&url, &op, &id3).await;
-        assert_eq!(stopped["status"], "Failed");
-        assert_eq!(stopped["reason"], "stopped by an operator");
-        assert_eq!(state_of(&stopped, &first), "Succeeded");
+        let stopped = show(&url, &op, &id3).await;
+        assert_eq!(stopped.status, DeploymentStatus::Failed);
+        assert_eq!(stopped.reason.as_deref(), Some("stopped by an operator"));
+        assert_eq!(state_of(&stopped, &first), HostStatus::Succeeded);
         drop(server);
     }
+}
+
+/// A server on a fresh SQLite file in `dir`, and its operator token.
+async fn start_sqlite(dir: &Path) -> (Running, String) {
+    let url = davit_server::default_database_url(dir);
+    let (server, token) = start(&url, &dir.join("data")).await;
+    (server, token.expect("a new state makes an operator token"))
+}
+
+/// Issue 9: the server took an uppercase revision id and a 128-character group name, which
+/// every agent then refused. Now the server refuses them, naming the field and the rule.
+#[tokio::test]
+async fn names_and_revision_ids_an_agent_would_refuse_are_refused_with_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, op) = start_sqlite(dir.path()).await;
+    let url = server.url.clone();
+    let post =
+        |path: &str, body: Value| call(Method::POST, format!("{url}{path}"), Some(&op), Some(body));
+    assert_eq!(
+        post("/v1/apps", json!({"name": "shop"})).await.0,
+        StatusCode::CREATED
+    );
+    // What a 400 says.
+    let refused = async |path: &str, body: Value| {
+        let (status, body) = post(path, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        body["error"].as_str().unwrap().to_string()
+    };
+    let long = "g".repeat(128);
+    let error = refused(
+        "/v1/apps/shop/groups",
+        json!({"name": long, "hosts": ["a"]}),
+    )
+    .await;
+    let expected = format!(
+        "invalid request body: name: `{long}` is not a valid deployment group name: 1 to 100 letters"
+    );
+    assert!(error.starts_with(&expected), "{error}");
+    let zero = json!({"name": "prod", "hosts": ["a"], "max_deployment_minutes": 0});
+    let error = refused("/v1/apps/shop/groups", zero).await;
+    assert!(error.starts_with("max_deployment_minutes: 0"), "{error}");
+    let (status, group): (_, Group) = typed(
+        Method::POST,
+        format!("{url}/v1/apps/shop/groups"),
+        Some(&op),
+        Some(json!({"name": "prod", "hosts": ["a"], "max_deployment_minutes": 240})),
+    )
+    .await;
+    assert_eq!(
+        (status, group.max_deployment_minutes),
+        (StatusCode::CREATED, 240)
+    );
+
+    let upper = "AB".repeat(32);
+    let deployments = "/v1/apps/shop/groups/prod/deployments";
+    let error = refused(deployments, json!({"revision": upper, "store": "s"})).await;
+    let expected = format!(
+        "invalid request body: revision: `{upper}` is not a valid revision id: 64 lowercase hexadecimal digits"
+    );
+    assert!(error.starts_with(&expected), "{error}");
+    // A name in the path is checked the same way.
+    let path = format!("/v1/apps/shop/groups/{long}/deployments");
+    let error = refused(&path, json!({"revision": "ab".repeat(32), "store": "s"})).await;
+    assert!(
+        error.contains("is not a valid deployment group name"),
+        "{error}"
+    );
+    drop(server);
+}
+
+/// An agent deploying one application gets the commands of others, and the next command of
+/// the same application only once it says it is no longer busy with it.
+#[tokio::test]
+async fn an_agent_busy_with_an_application_gets_the_commands_of_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, op) = start_sqlite(dir.path()).await;
+    let url = server.url.clone();
+    let agent = enroll(&url, &op, "web-1", json!({"env": "prod"})).await;
+    for (app, group) in [("shop", "prod"), ("blog", "prod"), ("shop", "canary")] {
+        let post = |path: String, body: Value| call(Method::POST, path, Some(&op), Some(body));
+        post(format!("{url}/v1/apps"), json!({"name": app})).await;
+        post(
+            format!("{url}/v1/apps/{app}/groups"),
+            json!({"name": group, "tags": {"env": "prod"}}),
+        )
+        .await;
+        let (status, _) = post(
+            format!("{url}/v1/apps/{app}/groups/{group}/deployments"),
+            json!({"revision": "cd".repeat(32), "store": "s"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let shop = poll_busy(&url, &agent, "blog")
+        .await
+        .expect("one of shop's");
+    assert_eq!(shop.app.as_str(), "shop");
+    let blog = poll_busy(&url, &agent, "shop")
+        .await
+        .expect("blog's, beside shop's");
+    assert_eq!(blog.app.as_str(), "blog");
+    // shop's second deployment waits while shop's first runs.
+    assert!(poll_busy(&url, &agent, "shop,blog").await.is_none());
+    let second = poll_busy(&url, &agent, "blog")
+        .await
+        .expect("shop's other one");
+    assert_eq!(second.app.as_str(), "shop");
+    assert_ne!(second.group, shop.group);
+    drop(server);
 }

@@ -8,7 +8,14 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Subcommand;
-use serde_json::{Value, json};
+use davit_api::{
+    Agent, App, AppName, Deployment, DeploymentHost, DeploymentStatus, DeploymentSummary,
+    EnrollToken, ErrorBody, EventStatus, Group, GroupName, HostStatus, NewApp, NewDeployment,
+    NewGroup,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use crate::Exit;
 use crate::output::{self, Format};
@@ -60,7 +67,7 @@ pub enum DeploymentsCommand {
 #[derive(Subcommand)]
 pub enum AppCommand {
     /// Create an application
-    Create { name: String },
+    Create { name: AppName },
     /// List applications
     List,
 }
@@ -69,17 +76,20 @@ pub enum AppCommand {
 pub enum GroupCommand {
     /// Create a deployment group: the hosts with all these tags, and these hosts by name
     Create {
-        app: String,
-        group: String,
+        app: AppName,
+        group: GroupName,
         /// Tags a host must have: `env=prod,zone=a`
         #[arg(long, value_delimiter = ',')]
         tags: Vec<String>,
         /// Hosts that belong whether or not their agent runs: `web-1,web-2`
         #[arg(long, value_delimiter = ',')]
         hosts: Vec<String>,
+        /// How long one host may run one deployment before it fails, heartbeats or not
+        #[arg(long, default_value_t = davit_api::DEFAULT_MAX_DEPLOYMENT_MINUTES)]
+        max_deployment_minutes: u32,
     },
     /// List an application's deployment groups
-    List { app: String },
+    List { app: AppName },
 }
 
 #[derive(Subcommand)]
@@ -121,12 +131,19 @@ pub async fn app(cmd: AppCommand, conn: Connection) -> Result<(), Exit> {
     let api = Api::new(&conn)?;
     match cmd {
         AppCommand::Create { name } => {
-            let created = api.post("/v1/apps", json!({ "name": name })).await?;
-            show(&conn, &created, || format!("created application {name}"))
+            let created: App = api.post("/v1/apps", &NewApp { name }).await?;
+            show(&conn, &created, || {
+                format!("created application {}", created.name)
+            })
         }
         AppCommand::List => {
-            let apps = api.get("/v1/apps").await?;
-            show(&conn, &apps, || names(&apps))
+            let apps: Vec<App> = api.get("/v1/apps").await?;
+            show(&conn, &apps, || {
+                apps.iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
         }
     }
 }
@@ -139,6 +156,7 @@ pub async fn group(cmd: GroupCommand, conn: Connection) -> Result<(), Exit> {
             group,
             tags,
             hosts,
+            max_deployment_minutes,
         } => {
             let tags = tags
                 .iter()
@@ -150,25 +168,32 @@ pub async fn group(cmd: GroupCommand, conn: Connection) -> Result<(), Exit> {
                         })
                 })
                 .collect::<Result<BTreeMap<_, _>, _>>()?;
-            let body = json!({ "name": group, "tags": tags, "hosts": hosts });
-            let created = api.post(&format!("/v1/apps/{app}/groups"), body).await?;
+            let body = NewGroup {
+                name: group,
+                tags,
+                hosts,
+                max_deployment_minutes,
+            };
+            let created: Group = api.post(&format!("/v1/apps/{app}/groups"), &body).await?;
             show(&conn, &created, || {
-                format!("created deployment group {group} of {app}")
+                format!(
+                    "created deployment group {} of {}",
+                    created.name, created.app
+                )
             })
         }
         GroupCommand::List { app } => {
-            let groups = api.get(&format!("/v1/apps/{app}/groups")).await?;
+            let groups: Vec<Group> = api.get(&format!("/v1/apps/{app}/groups")).await?;
             show(&conn, &groups, || {
                 groups
-                    .as_array()
-                    .into_iter()
-                    .flatten()
+                    .iter()
                     .map(|g| {
                         format!(
-                            "{}  tags {}  hosts {}",
-                            g["name"].as_str().unwrap_or(""),
-                            g["tags"],
-                            g["hosts"]
+                            "{}  tags {}  hosts {}  at most {} min",
+                            g.name,
+                            serde_json::to_string(&g.tags).expect("tags serialize"),
+                            serde_json::to_string(&g.hosts).expect("hosts serialize"),
+                            g.max_deployment_minutes
                         )
                     })
                     .collect::<Vec<_>>()
@@ -180,22 +205,25 @@ pub async fn group(cmd: GroupCommand, conn: Connection) -> Result<(), Exit> {
 
 pub async fn enroll_token(cmd: EnrollTokenCommand, conn: Connection) -> Result<(), Exit> {
     let EnrollTokenCommand::Create = cmd;
-    let issued = Api::new(&conn)?
-        .post("/v1/enroll-tokens", json!({}))
+    let issued: EnrollToken = Api::new(&conn)?
+        .post("/v1/enroll-tokens", &serde_json::json!({}))
         .await?;
-    show(&conn, &issued, || {
-        issued["token"].as_str().unwrap_or_default().to_string()
-    })
+    show(&conn, &issued, || issued.token.clone())
 }
 
+/// Creates a fleet deployment; `body` holds `davit deploy`'s flags as a [`NewDeployment`],
+/// checked here first, so a bad revision id is refused before anything is sent.
 pub async fn create_deployment(
     app: &str,
     group: &str,
     body: Value,
     conn: &Connection,
 ) -> Result<(), Exit> {
-    let created = Api::new(conn)?
-        .post(&format!("/v1/apps/{app}/groups/{group}/deployments"), body)
+    let app = AppName::try_from(app).map_err(Exit::invalid)?;
+    let group = GroupName::try_from(group).map_err(Exit::invalid)?;
+    let body: NewDeployment = serde_json::from_value(body).map_err(Exit::invalid)?;
+    let created: Deployment = Api::new(conn)?
+        .post(&format!("/v1/apps/{app}/groups/{group}/deployments"), &body)
         .await?;
     show(conn, &created, || summary(&created))
 }
@@ -204,20 +232,17 @@ pub async fn deployments(cmd: DeploymentsCommand, conn: Connection) -> Result<()
     let api = Api::new(&conn)?;
     let shown = match cmd {
         DeploymentsCommand::List => {
-            let list = api.get("/v1/deployments").await?;
+            let list: Vec<DeploymentSummary> = api.get("/v1/deployments").await?;
             return show(&conn, &list, || {
-                list.as_array()
-                    .into_iter()
-                    .flatten()
+                list.iter()
                     .map(|d| {
-                        let revision = d["revision"].as_str().unwrap_or("");
                         format!(
                             "{}  {}/{}  {}  {}",
-                            d["id"].as_str().unwrap_or(""),
-                            d["app"].as_str().unwrap_or(""),
-                            d["group"].as_str().unwrap_or(""),
-                            &revision[..revision.len().min(12)],
-                            d["status"].as_str().unwrap_or("")
+                            d.id,
+                            d.app,
+                            d.group,
+                            d.revision.short(),
+                            d.status
                         )
                     })
                     .collect::<Vec<_>>()
@@ -227,8 +252,11 @@ pub async fn deployments(cmd: DeploymentsCommand, conn: Connection) -> Result<()
         DeploymentsCommand::Watch { id } => return watch(&api, &id, &conn).await,
         DeploymentsCommand::Show { id } => api.get(&format!("/v1/deployments/{id}")).await?,
         DeploymentsCommand::Stop { id } => {
-            api.post(&format!("/v1/deployments/{id}/stop"), json!({}))
-                .await?
+            api.post(
+                &format!("/v1/deployments/{id}/stop"),
+                &serde_json::json!({}),
+            )
+            .await?
         }
     };
     show(&conn, &shown, || summary(&shown))
@@ -248,34 +276,24 @@ async fn watch(api: &Api, id: &str, conn: &Connection) -> Result<(), Exit> {
     });
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
     let deployment = loop {
-        let d = api.get(&format!("/v1/deployments/{id}")).await?;
-        let hosts = d["hosts"].as_array().cloned().unwrap_or_default();
-        for h in &hosts {
-            let name = h["host"].as_str().unwrap_or("").to_string();
+        let d: Deployment = api.get(&format!("/v1/deployments/{id}")).await?;
+        for h in &d.hosts {
             let line = host_line(h);
-            if text && seen.get(&name) != Some(&line) {
+            if text && seen.get(&h.host) != Some(&line) {
                 match &bar {
                     Some(bar) => bar.println(&line),
                     None => eprintln!("{line}"),
                 }
             }
-            seen.insert(name, line);
+            seen.insert(h.host.clone(), line);
         }
         if let Some(bar) = &bar {
-            let finished = hosts
-                .iter()
-                .filter(|h| {
-                    matches!(
-                        h["state"].as_str(),
-                        Some("Succeeded" | "Failed" | "Skipped")
-                    )
-                })
-                .count();
-            bar.set_length(hosts.len() as u64);
+            let finished = d.hosts.iter().filter(|h| h.state.is_finished()).count();
+            bar.set_length(d.hosts.len() as u64);
             bar.set_position(finished as u64);
-            bar.set_message(d["status"].as_str().unwrap_or("").to_string());
+            bar.set_message(d.status.to_string());
         }
-        if d["status"] != "InProgress" {
+        if d.status.is_finished() {
             break d;
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
@@ -284,7 +302,7 @@ async fn watch(api: &Api, id: &str, conn: &Connection) -> Result<(), Exit> {
         bar.finish_and_clear();
     }
     show(conn, &deployment, || summary(&deployment))?;
-    if deployment["status"] == "Succeeded" {
+    if deployment.status == DeploymentStatus::Succeeded {
         Ok(())
     } else {
         Err(Exit::failed())
@@ -292,50 +310,45 @@ async fn watch(api: &Api, id: &str, conn: &Connection) -> Result<(), Exit> {
 }
 
 /// One host: its state, each event it reported, and on failure the failing event's log tail.
-fn host_line(h: &Value) -> String {
-    let mut line = format!(
-        "{:<20} {:<10}",
-        h["host"].as_str().unwrap_or(""),
-        h["state"].as_str().unwrap_or("")
-    );
-    let events = h["events"].as_array().cloned().unwrap_or_default();
-    for e in &events {
-        let mark = match e["status"].as_str() {
-            Some("Succeeded") => "ok",
-            Some("Failed") => "FAILED",
-            Some("Skipped") => "-",
-            _ => "?",
+fn host_line(h: &DeploymentHost) -> String {
+    let mut line = format!("{:<20} {:<10}", h.host, h.state.as_str());
+    let events = h.events.as_deref().unwrap_or_default();
+    for e in events {
+        let mark = match e.status {
+            EventStatus::Succeeded => "ok",
+            EventStatus::Failed | EventStatus::FailedAfterRestart => "FAILED",
+            EventStatus::Skipped => "-",
         };
-        line.push_str(&format!(" {}:{mark}", e["event"].as_str().unwrap_or("")));
+        line.push_str(&format!(" {}:{mark}", e.event));
     }
-    if let Some(detail) = h["detail"].as_str().filter(|_| h["state"] == "Failed") {
+    if let Some(detail) = h
+        .detail
+        .as_deref()
+        .filter(|_| h.state == HostStatus::Failed)
+    {
         line.push_str(&format!("\n    {detail}"));
-        let failed = events.iter().find(|e| e["status"] == "Failed");
-        for l in failed
-            .and_then(|e| e["log_tail"].as_array())
-            .into_iter()
-            .flatten()
-        {
-            line.push_str(&format!("\n    | {}", l.as_str().unwrap_or("")));
+        let failed = events.iter().find(|e| e.status == EventStatus::Failed);
+        for l in failed.map(|e| e.log_tail.as_slice()).unwrap_or_default() {
+            line.push_str(&format!("\n    | {l}"));
         }
     }
     line
 }
 
 /// A deployment for people: its status, then each host.
-fn summary(d: &Value) -> String {
+fn summary(d: &Deployment) -> String {
     let mut out = format!(
         "deployment {} of {}/{}: {}{}",
-        d["id"].as_str().unwrap_or(""),
-        d["app"].as_str().unwrap_or(""),
-        d["group"].as_str().unwrap_or(""),
-        d["status"].as_str().unwrap_or(""),
-        d["reason"]
-            .as_str()
+        d.id,
+        d.app,
+        d.group,
+        d.status,
+        d.reason
+            .as_deref()
             .map(|r| format!(" ({r})"))
             .unwrap_or_default()
     );
-    for h in d["hosts"].as_array().into_iter().flatten() {
+    for h in &d.hosts {
         out.push_str("\n  ");
         out.push_str(&host_line(h));
     }
@@ -343,18 +356,16 @@ fn summary(d: &Value) -> String {
 }
 
 pub async fn agents(conn: Connection) -> Result<(), Exit> {
-    let agents = Api::new(&conn)?.get("/v1/agents").await?;
+    let agents: Vec<Agent> = Api::new(&conn)?.get("/v1/agents").await?;
     show(&conn, &agents, || {
         agents
-            .as_array()
-            .into_iter()
-            .flatten()
+            .iter()
             .map(|a| {
                 format!(
                     "{}  {}  tags {}",
-                    a["hostname"].as_str().unwrap_or(""),
-                    a["id"].as_str().unwrap_or(""),
-                    a["tags"]
+                    a.hostname,
+                    a.id,
+                    serde_json::to_string(&a.tags).expect("tags serialize")
                 )
             })
             .collect::<Vec<_>>()
@@ -362,21 +373,16 @@ pub async fn agents(conn: Connection) -> Result<(), Exit> {
     })
 }
 
-fn show(conn: &Connection, value: &Value, text: impl FnOnce() -> String) -> Result<(), Exit> {
+fn show<T: Serialize>(
+    conn: &Connection,
+    value: &T,
+    text: impl FnOnce() -> String,
+) -> Result<(), Exit> {
     match conn.output {
         Format::Json => output::json(value)?,
         Format::Text => println!("{}", text()),
     }
     Ok(())
-}
-
-fn names(list: &Value) -> String {
-    list.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v["name"].as_str())
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// An operator's connection to the server.
@@ -409,17 +415,21 @@ impl Api {
         })
     }
 
-    async fn get(&self, path: &str) -> Result<Value, Exit> {
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Exit> {
         self.send(self.client.get(format!("{}{path}", self.base)))
             .await
     }
 
-    async fn post(&self, path: &str, body: Value) -> Result<Value, Exit> {
-        self.send(self.client.post(format!("{}{path}", self.base)).json(&body))
+    async fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, Exit> {
+        self.send(self.client.post(format!("{}{path}", self.base)).json(body))
             .await
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, Exit> {
+    async fn send<T: DeserializeOwned>(&self, request: reqwest::RequestBuilder) -> Result<T, Exit> {
         let response = request.bearer_auth(&self.token).send().await.map_err(|e| {
             Exit::from(hint(
                 anyhow::Error::new(e)
@@ -428,13 +438,22 @@ impl Api {
             ))
         })?;
         let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
-            return Ok(body);
+            return response
+                .json()
+                .await
+                .with_context(|| {
+                    format!(
+                        "the server at {} answered what davit cannot read",
+                        self.base
+                    )
+                })
+                .map_err(Exit::from);
         }
-        let message = body["error"]
-            .as_str()
-            .map_or_else(|| format!("the server answered {status}"), str::to_string);
+        let message = match response.json::<ErrorBody>().await {
+            Ok(body) => body.error,
+            Err(_) => format!("the server answered {status}"),
+        };
         let error = anyhow::anyhow!("{message}");
         Err(match status.as_u16() {
             401 | 403 => Exit::invalid(hint(

@@ -1,0 +1,212 @@
+//! The davit agent. It enrolls with the server once (a one-time token swapped for its own
+//! credential, kept in its data directory), then long-polls `/v1/agent/command` and runs each
+//! deployment with the same engine as `davit deploy --local`, under this host's own policy:
+//! nothing the server sends can widen a grant. It runs one deployment per application at a
+//! time and deployments of different applications side by side, heartbeats while any runs (a
+//! hook may outlast the server's agent timeout), sends each event as it ends, and reports every
+//! result until the server takes it. A deployment it was running when it was killed is
+//! reported `FailedAfterRestart` when it starts again.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), davit_agent::AgentError> {
+//! let config = davit_agent::Config {
+//!     server: "http://127.0.0.1:7000".into(),
+//!     enroll_token: Some("dve_…".into()),
+//!     tags: [("env".to_string(), "prod".to_string())].into(),
+//!     hostname: "web-1".into(),
+//!     data_dir: "/var/lib/davit/agent".into(),
+//!     policy: davit_spec::HostPolicy::default(),
+//!     deployment_root: "/var/lib/davit".into(),
+//!     target_root: "/".into(),
+//! };
+//! davit_agent::run(config).await
+//! # }
+//! ```
+
+mod client;
+mod execute;
+mod identity;
+mod running;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use davit_api::{AppName, Report};
+use davit_lifecycle::Layout;
+use davit_sandbox::Sandbox;
+use davit_spec::HostPolicy;
+
+pub use client::Server;
+pub use identity::Identity;
+
+/// How often a busy agent tells the server it is alive (well within the server's timeout).
+const HEARTBEAT: Duration = Duration::from_secs(2);
+
+/// How long a poll waits for a command when the agent is idle, and when it runs deployments
+/// (short, so a command queued behind a running one of the same application starts soon).
+const POLL_IDLE: u64 = 20;
+const POLL_BUSY: u64 = 2;
+
+/// What the agent is and where it works.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The server's URL.
+    pub server: String,
+    /// A one-time enrollment token, needed the first time only.
+    pub enroll_token: Option<String>,
+    /// This host's tags, which deployment groups select on.
+    pub tags: BTreeMap<String, String>,
+    /// This host's name.
+    pub hostname: String,
+    /// Where the agent keeps its identity and the deployments it runs.
+    pub data_dir: PathBuf,
+    /// The host's policy: the most any hook is granted.
+    pub policy: HostPolicy,
+    /// Where davit keeps revisions, its chunk cache and journal.
+    pub deployment_root: PathBuf,
+    /// Where files are installed (`/` on a live host).
+    pub target_root: PathBuf,
+}
+
+/// Why the agent stops.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// No identity saved and no token to enroll with.
+    #[error("this agent has not enrolled yet")]
+    NotEnrolled,
+    /// The server refused the enrollment token.
+    #[error("enrollment refused: {0}")]
+    EnrollmentRefused(String),
+    /// The server refuses the saved credential.
+    #[error("the server refuses this agent's credential")]
+    CredentialRefused {
+        /// The identity file to remove before enrolling again.
+        identity: PathBuf,
+    },
+    /// The server could not be reached or answered nonsense.
+    #[error("the davit server at {server}")]
+    Server {
+        /// Its URL.
+        server: String,
+        /// Why.
+        source: anyhow::Error,
+    },
+    /// A local file.
+    #[error("{action} `{}`", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// Where.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The Wasm sandbox could not start.
+    #[error("cannot start the sandbox")]
+    Sandbox(#[source] anyhow::Error),
+}
+
+/// Enrolls if needed, then runs the server's commands until the credential is refused.
+///
+/// # Errors
+///
+/// When the agent cannot enroll, its data directory cannot be written, the sandbox cannot
+/// start, or the server refuses its credential.
+pub async fn run(config: Config) -> Result<(), AgentError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| AgentError::Io {
+        action: "creating",
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let identity = identity::load_or_enroll(&config).await?;
+    eprintln!(
+        "agent {} of {} polling for commands",
+        identity.agent_id, identity.server
+    );
+    let server = Server::new(&identity)?;
+    let running = running::Running::new(&config.data_dir)?;
+    // Killed during deployments last time: say so before anything else.
+    for deployment in running.left_behind() {
+        let report = Report {
+            deployment: deployment.clone(),
+            succeeded: false,
+            detail: "the agent restarted during the deployment".into(),
+            after_restart: true,
+            events: None,
+        };
+        let _ = server.report(&report).await;
+        running.finish(&deployment);
+    }
+    let sandbox = Sandbox::new(Some(Layout::new(&config.deployment_root).component_cache()))
+        .map_err(|e| AgentError::Sandbox(e.into()))?;
+    let agent = Arc::new(execute::Agent {
+        sandbox,
+        config,
+        server: server.clone(),
+        running,
+    });
+    let busy_count = Arc::new(AtomicUsize::new(0));
+    let _heartbeat = heartbeat(server.clone(), busy_count.clone());
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut busy: BTreeSet<AppName> = BTreeSet::new();
+    loop {
+        while let Some(done) = tasks.try_join_next() {
+            if let Ok(app) = done {
+                busy.remove(&app);
+            }
+        }
+        busy_count.store(busy.len(), Ordering::Relaxed);
+        let wait = if busy.is_empty() {
+            POLL_IDLE
+        } else {
+            POLL_BUSY
+        };
+        let command = match server.poll(wait, &busy).await {
+            Ok(Some(command)) => command,
+            Ok(None) => continue,
+            Err(client::PollError::Refused) => {
+                return Err(AgentError::CredentialRefused {
+                    identity: identity::file(&agent.config.data_dir),
+                });
+            }
+            Err(client::PollError::Other(e)) => {
+                eprintln!("warning: {e:#}");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                continue;
+            }
+        };
+        // The server hands out no second command for a busy application; if it did, this
+        // one would wait for the first rather than run beside it.
+        busy.insert(command.app.clone());
+        busy_count.store(busy.len(), Ordering::Relaxed);
+        let agent = agent.clone();
+        tasks.spawn(async move {
+            let app = command.app.clone();
+            agent.deploy(command).await;
+            app
+        });
+    }
+}
+
+/// Heartbeats every [`HEARTBEAT`] while `busy` is above zero; ends when dropped.
+fn heartbeat(server: Server, busy: Arc<AtomicUsize>) -> AbortOnDrop {
+    AbortOnDrop(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(HEARTBEAT).await;
+            if busy.load(Ordering::Relaxed) > 0 {
+                let _ = server.heartbeat().await;
+            }
+        }
+    }))
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
