@@ -170,8 +170,9 @@ impl TryFrom<&str> for AclEntry {
     ///
     /// # Errors
     ///
-    /// [`ValueError::AclEntry`] for the wrong number of parts, an unknown kind, `d` twice or a
-    /// name on the mask or others; [`ValueError::AclBaseEntry`] for an access entry of the
+    /// [`ValueError::AclEntry`] for the wrong number of parts, an unknown kind or `d` twice;
+    /// [`ValueError::AclQualifier`] for a name on the mask or others;
+    /// [`ValueError::AclBaseEntry`] for an access entry of the
     /// owner, owning group or others (`u::rwx`: set by `mode`); [`ValueError::AclPerms`] for
     /// permissions that are not `rwx-` or one octal digit.
     fn try_from(text: &str) -> Result<Self, ValueError> {
@@ -196,7 +197,11 @@ impl TryFrom<&str> for AclEntry {
                 _ if name.is_empty() => AclTag::UserObj,
                 _ => AclTag::User(name.to_owned()),
             },
-            Some('m' | 'o') if !name.is_empty() => return Err(shape()),
+            Some('m' | 'o') if !name.is_empty() => {
+                return Err(ValueError::AclQualifier {
+                    got: text.to_owned(),
+                });
+            }
             Some('m') => AclTag::Mask,
             Some('o') => AclTag::Other,
             Some('u') if name.is_empty() => AclTag::UserObj,
@@ -306,14 +311,18 @@ mod tests {
             "d:default::rw",
             "z:bob:rw",
             "::rw",
-            "m:bob:rw",
-            "o:bob:r",
-            "d:m:bob:r",
         ] {
             assert_eq!(
                 AclEntry::try_from(text),
                 Err(ValueError::AclEntry { got: text.into() }),
                 "{text}"
+            );
+        }
+        for text in ["m:bob:rw", "o:bob:r", "d:m:bob:r", "mask:x:rw"] {
+            let got = text.to_owned();
+            assert_eq!(
+                AclEntry::try_from(text),
+                Err(ValueError::AclQualifier { got })
             );
         }
         for (text, bad) in [("u:bob:rwz", 'z'), ("u:bob:8", '8'), ("u:bob:RW", 'R')] {

@@ -150,9 +150,9 @@ pub enum SpecError {
         /// The file.
         file: String,
     },
-    /// Several errors in one document, in document order: the message is the first one's, with
-    /// how many more follow; [`SpecError::errors`] lists them all.
-    #[error("{} (and {} more)", errors[0], errors.len() - 1)]
+    /// Several errors in one document, in document order: the message is the first one's,
+    /// then one indented line per other one; [`SpecError::errors`] lists them all.
+    #[error("{}", several(errors))]
     Several {
         /// The errors, two or more, none of them `Several`.
         errors: Vec<SpecError>,
@@ -313,6 +313,18 @@ impl PartialEq for SpecError {
 }
 
 impl Eq for SpecError {}
+
+/// The first error, then each other on its own indented line.
+fn several(errors: &[SpecError]) -> String {
+    let mut out = String::new();
+    for (i, e) in errors.iter().enumerate() {
+        if i > 0 {
+            out.push_str("\n  ");
+        }
+        out.push_str(&e.to_string());
+    }
+    out
+}
 
 /// "`a`", "`a` or `b`", "one of `a`, `b`, `c`".
 pub(crate) fn one_of(items: &[String]) -> String {

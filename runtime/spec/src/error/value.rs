@@ -203,11 +203,16 @@ pub enum ValueError {
         /// The value.
         got: String,
     },
-    /// Not an ACL entry: the wrong number of `:`-separated parts, an unknown kind, or a name
-    /// on the mask or others.
+    /// Not an ACL entry: the wrong number of `:`-separated parts, an unknown kind, or `d` twice.
     #[error("must be an ACL entry like `u:bob:rw` or `d:group::r-x`, got `{got}`")]
     AclEntry {
         /// The value.
+        got: String,
+    },
+    /// A name on the ACL mask or others entry (`m:bob:rw`), which have none.
+    #[error("must not name a user or group on the mask (`m::`) or others (`o::`), got `{got}`")]
+    AclQualifier {
+        /// The entry.
         got: String,
     },
     /// An access ACL entry for the owner, the owning group or others (`u::rwx`), which are the
