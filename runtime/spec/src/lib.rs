@@ -10,6 +10,10 @@
 //!   `permissions` set, against the policy's `[install]` table ([`InstallPolicy`]): every
 //!   [`InstallRefusal`] at once, at the same point.
 //!
+//! An appspec is held to the CodeDeploy agent's rules: whatever its parser refuses is an error
+//! here too, with davit's stricter rules on top, and every value arrives typed ([`Mode`],
+//! [`AclEntry`], [`SeContext`] with a checked range, [`FileExistsBehavior`] …).
+//!
 //! Each document goes raw → validated (like ripgrep's `LowArgs` → `HiArgs`): serde structs that
 //! keep the span of every value, then newtypes parsed once ([`AbsPath`], [`TcpTarget`],
 //! [`UrlPrefix`], [`CommandGrant`], [`ByteSize`] …). Every error names `file:line:column`.

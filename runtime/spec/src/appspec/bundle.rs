@@ -2,8 +2,9 @@
 //! CodeDeploy agent's checks that depend on whether a `permissions` `object` is a file.
 //!
 //! As the agent copies: a directory `source` puts its contents into `destination`, a file
-//! `source` goes to `destination/<its name>`. Symbolic links are followed only if they stay
-//! in the bundle by name (no `..`): the staging step has already refused the others.
+//! `source` goes to `destination/<its name>`. Only metadata is read, never a file's contents;
+//! links on the way to an `object` are followed as the bundle has them, links found while
+//! looking for a file beneath a directory are not.
 
 use std::path::{Path, PathBuf};
 
@@ -70,19 +71,20 @@ pub(super) fn installs(spec: &AppSpec, root: &Path, object: &AbsPath) -> Install
     Installs::Unknown
 }
 
-/// The first file beneath `dir`, depth first in name order.
+/// The first file beneath `dir`, depth first in name order. Links are not followed (a link to
+/// a directory could make a cycle), and a link is not a file the agent would set an ACL on.
 fn first_file(dir: &Path) -> Option<PathBuf> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+    let mut entries: Vec<(PathBuf, std::fs::FileType)> = std::fs::read_dir(dir)
         .ok()?
         .flatten()
-        .map(|e| e.path())
+        .filter_map(|e| Some((e.path(), e.file_type().ok()?)))
         .collect();
-    entries.sort();
-    entries.into_iter().find_map(|p| {
-        if p.is_file() {
-            Some(p)
-        } else if p.is_dir() {
-            first_file(&p)
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries.into_iter().find_map(|(path, kind)| {
+        if kind.is_file() {
+            Some(path)
+        } else if kind.is_dir() {
+            first_file(&path)
         } else {
             None
         }
@@ -101,12 +103,14 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(unix)]
     fn files_and_directories_of_a_bundle() {
         let dir = std::env::temp_dir().join(format!("davit-spec-bundle-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("www/css")).unwrap();
         std::fs::write(dir.join("www/css/site.css"), "").unwrap();
         std::fs::write(dir.join("app.conf"), "").unwrap();
+        std::os::unix::fs::symlink("..", dir.join("www/css/loop")).unwrap();
         let spec = AppSpec::parse(
             "a.yml",
             "version: 0.0\nos: linux\nfiles:\n  - {source: www, destination: /srv/www}\n  - {source: app.conf, destination: /etc}\n",
