@@ -27,18 +27,19 @@ use crate::location::Source;
 /// A validated appspec.
 ///
 /// ```yaml
-/// version: 0.0                      # must be 0.0
+/// version: 0.0                      # the number 0.0 (`0` too; not the string "0.0")
 /// os: linux                         # linux | windows
 /// files:
 ///   - source: /                     # bundle path
 ///     destination: /opt/hello-web   # absolute host path
 /// permissions:
-///   - {object: /opt/hello-web, owner: www, mode: "0755", type: [directory]}
-/// file_exists_behavior: OVERWRITE   # DISALLOW | OVERWRITE | RETAIN, any case
+///   - {object: /opt/hello-web, owner: www, mode: "0755", type: [directory],
+///      acls: ["u:deploy:rwx", "d:g:www:r-x"]}   # no base entries (`u::`): `mode` sets those
+/// file_exists_behavior: OVERWRITE   # DISALLOW | OVERWRITE | RETAIN, in capitals
 /// hooks:
 ///   AfterInstall:
 ///     - location: hooks/after_install.wasm
-///       timeout: 60
+///       timeout: 60                 # whole seconds, 1 to 3600
 /// ```
 ///
 /// Keys are checked strictly; the few CodeDeploy tolerates that davit ignores are listed in
