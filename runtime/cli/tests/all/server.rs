@@ -5,6 +5,10 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
 
+use davit_api::{
+    Deployment, DeploymentHost, DeploymentStatus, DeploymentSummary, Group, HostStatus,
+};
+
 use crate::support::*;
 
 /// Starts `davit server` over `data_dir`; returns it and its URL.
@@ -90,10 +94,10 @@ fn operators_create_apps_and_groups_that_survive_a_restart() {
     let output = operator(&url, token, &["group", "list", "shop", "--output", "json"]);
     let (out, err) = text(&output);
     assert!(output.status.success(), "{err}");
-    let groups: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(groups[0]["name"], "prod");
-    assert_eq!(groups[0]["tags"]["zone"], "a");
-    assert_eq!(groups[0]["hosts"][1], "web-2");
+    let groups: Vec<Group> = serde_json::from_str(&out).unwrap();
+    assert_eq!(groups[0].name.as_str(), "prod");
+    assert_eq!(groups[0].tags["zone"], "a");
+    assert_eq!(groups[0].hosts[1], "web-2");
     let output = operator(&url, token, &["enroll-token", "create"]);
     assert!(text(&output).0.starts_with("dve_"), "{}", text(&output).1);
     server.kill().unwrap();
@@ -103,8 +107,8 @@ fn operators_create_apps_and_groups_that_survive_a_restart() {
 /// A server, a pushed revision, and `davit agent` processes (killed when dropped).
 ///
 /// The revision installs a page at /srv/app and runs an AfterInstall script that fails (exit 3)
-/// on a host whose target root holds `fail`, sleeps a minute where it holds `slow` and 3 s where
-/// it holds `pause`.
+/// on a host whose target root holds `fail`, sleeps a minute where it holds `slow`, 3 s where
+/// it holds `pause` and 5 s where it holds `long`.
 struct Fleet {
     work: tempfile::TempDir,
     server: Child,
@@ -144,14 +148,14 @@ impl Fleet {
                 ("site/index.html", b"fleet".as_slice()),
                 (
                     "check.sh",
-                    b"#!/bin/sh\n[ -f \"$DAVIT_TARGET_ROOT/slow\" ] && sleep 60\n[ -f \"$DAVIT_TARGET_ROOT/pause\" ] && sleep 3\nif [ -f \"$DAVIT_TARGET_ROOT/fail\" ]; then echo 'disk check failed' >&2; exit 3; fi\nexit 0\n".as_slice(),
+                    b"#!/bin/sh\n[ -f \"$DAVIT_TARGET_ROOT/slow\" ] && sleep 60\n[ -f \"$DAVIT_TARGET_ROOT/pause\" ] && sleep 3\n[ -f \"$DAVIT_TARGET_ROOT/long\" ] && sleep 5\nif [ -f \"$DAVIT_TARGET_ROOT/fail\" ]; then echo 'disk check failed' >&2; exit 3; fi\nexit 0\n".as_slice(),
                 ),
             ],
         );
         let pushed = push_bundle(&bundle, w.join("store"));
         std::fs::write(
             w.join("policy.toml"),
-            "allow_native_scripts = true\n\n[install]\ndestinations = [\"/srv/app\"]\n",
+            "allow_native_scripts = true\n\n[install]\ndestinations = [\"/srv/app\", \"/srv/blog\"]\n",
         )
         .unwrap();
         Fleet {
@@ -242,10 +246,15 @@ impl Fleet {
     }
 
     fn deploy_revision(&self, revision: &str, config: &str) -> String {
+        self.deploy_app("shop", revision, config)
+    }
+
+    /// Deploys `revision` of `app` to its group `prod`; returns the deployment's id.
+    fn deploy_app(&self, app: &str, revision: &str, config: &str) -> String {
         let store = self.work.path().join("store");
         let created = self.run(&[
             "deploy",
-            "shop",
+            app,
             "prod",
             "--revision",
             revision,
@@ -256,38 +265,52 @@ impl Fleet {
             "--output",
             "json",
         ]);
-        created["id"].as_str().unwrap().to_string()
+        serde_json::from_value::<Deployment>(created).unwrap().id
     }
 
     /// Pushes a broken release: another page, and an AfterInstall that always fails.
     fn push_broken(&self) -> String {
-        let bundle = self.work.path().join("broken");
+        self.push(
+            "broken",
+            "/srv/app",
+            "#!/bin/sh\necho 'migration failed' >&2\nexit 4\n",
+        )
+    }
+
+    /// Pushes a revision whose page, `name`, goes to `destination`, and whose AfterInstall
+    /// runs `script`; returns its id.
+    fn push(&self, name: &str, destination: &str, script: &str) -> String {
+        let bundle = self.work.path().join(name);
         write_bundle(
             &bundle,
-            "version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: /srv/app\nhooks:\n  AfterInstall:\n    - location: check.sh\n",
+            &format!(
+                "version: 0.0\nos: linux\nfiles:\n  - source: site\n    destination: {destination}\nhooks:\n  AfterInstall:\n    - location: check.sh\n"
+            ),
             &[
-                ("site/index.html", b"broken".as_slice()),
-                (
-                    "check.sh",
-                    b"#!/bin/sh\necho 'migration failed' >&2\nexit 4\n".as_slice(),
-                ),
+                ("site/index.html", name.as_bytes()),
+                ("check.sh", script.as_bytes()),
             ],
         );
         let pushed = push_bundle(&bundle, self.work.path().join("store"));
         pushed["revision"].as_str().unwrap().to_string()
     }
 
+    /// The deployment, as `deployments show --output json` prints it.
+    fn show(&self, id: &str) -> Deployment {
+        serde_json::from_value(self.run(&["deployments", "show", id, "--output", "json"])).unwrap()
+    }
+
     /// Polls the deployment until `until` holds of it (60 s at most).
-    fn wait(&self, id: &str, until: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    fn wait(&self, id: &str, until: impl Fn(&Deployment) -> bool) -> Deployment {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
-            let shown = self.run(&["deployments", "show", id, "--output", "json"]);
+            let shown = self.show(id);
             if until(&shown) {
                 return shown;
             }
             assert!(
                 std::time::Instant::now() < deadline,
-                "waited too long: {shown}"
+                "waited too long: {shown:?}"
             );
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
@@ -305,14 +328,18 @@ impl Drop for Fleet {
     }
 }
 
-fn host(deployment: &serde_json::Value, name: &str) -> serde_json::Value {
-    deployment["hosts"]
-        .as_array()
-        .unwrap()
+fn host(deployment: &Deployment, name: &str) -> DeploymentHost {
+    deployment
+        .hosts
         .iter()
-        .find(|h| h["host"] == name)
+        .find(|h| h.host == name)
         .cloned()
-        .unwrap_or_else(|| panic!("no host {name} in {deployment}"))
+        .unwrap_or_else(|| panic!("no host {name} in {deployment:?}"))
+}
+
+/// Whether the deployment has ended.
+fn finished(d: &Deployment) -> bool {
+    d.status.is_finished()
 }
 
 /// A fresh database on the test PostgreSQL server (`DAVIT_TEST_POSTGRES`, set by
@@ -378,17 +405,13 @@ fn fleet_deployment(server_args: &[&str]) {
     );
     assert!(out.contains("AfterInstall:FAILED"), "{out}");
     assert!(out.contains("| [stderr] disk check failed"), "{out}");
-    let listed = fleet.run(&["deployments", "list", "--output", "json"]);
-    assert_eq!(listed[0]["id"], id.as_str());
-    let done = fleet.wait(&id, |d| d["status"] != "InProgress");
-    assert_eq!(done["status"], "Succeeded", "{done}");
-    let events = host(&done, "web-1")["events"].clone();
-    let names: Vec<&str> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
+    let listed: Vec<DeploymentSummary> =
+        serde_json::from_value(fleet.run(&["deployments", "list", "--output", "json"])).unwrap();
+    assert_eq!(listed[0].id, id);
+    let done = fleet.wait(&id, finished);
+    assert_eq!(done.status, DeploymentStatus::Succeeded, "{done:?}");
+    let events = host(&done, "web-1").events.unwrap();
+    let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -402,18 +425,18 @@ fn fleet_deployment(server_args: &[&str]) {
         ]
     );
     for ok in ["web-1", "web-2"] {
-        assert_eq!(host(&done, ok)["state"], "Succeeded", "{done}");
+        assert_eq!(host(&done, ok).state, HostStatus::Succeeded, "{done:?}");
         let page = fleet.host_dir(ok).join("target/srv/app/index.html");
         assert_eq!(std::fs::read_to_string(page).unwrap(), "fleet");
     }
-    assert_eq!(host(&done, "web-3")["state"], "Failed");
-    let detail = host(&done, "web-3")["detail"].as_str().unwrap().to_string();
+    assert_eq!(host(&done, "web-3").state, HostStatus::Failed);
+    let detail = host(&done, "web-3").detail.unwrap();
     assert!(detail.starts_with("AfterInstall:"), "{detail}");
     assert!(detail.contains("exited with status 3"), "{detail}");
-    assert_eq!(host(&done, "web-4")["state"], "Failed");
+    assert_eq!(host(&done, "web-4").state, HostStatus::Failed);
     assert_eq!(
-        host(&done, "web-4")["detail"],
-        "no agent ever enrolled on this host"
+        host(&done, "web-4").detail.as_deref(),
+        Some("no agent ever enrolled on this host")
     );
 }
 
@@ -424,39 +447,40 @@ fn an_agent_killed_mid_deployment_is_reported_lost_and_the_deployment_ends() {
     fleet.start_agent("web-2", Some("slow"));
     fleet.wait_for_agents(2);
     let id = fleet.deploy();
-    fleet.wait(&id, |d| host(d, "web-2")["state"] == "Claimed");
+    fleet.wait(&id, |d| host(d, "web-2").state == HostStatus::Claimed);
     // Events arrive live, before the host's result: Install is done while AfterInstall sleeps.
     let live = fleet.wait(&id, |d| {
-        host(d, "web-2")["events"]
-            .as_array()
-            .is_some_and(|e| e.iter().any(|e| e["event"] == "Install"))
+        host(d, "web-2")
+            .events
+            .is_some_and(|e| e.iter().any(|e| e.event == "Install"))
     });
-    assert_eq!(host(&live, "web-2")["state"], "Claimed", "{live}");
+    assert_eq!(host(&live, "web-2").state, HostStatus::Claimed, "{live:?}");
     // Its hook sleeps a minute; heartbeats keep it alive meanwhile, until the agent dies.
     std::thread::sleep(std::time::Duration::from_secs(3));
-    let alive = fleet.run(&["deployments", "show", &id, "--output", "json"]);
+    let alive = fleet.show(&id);
     assert_eq!(
-        host(&alive, "web-2")["state"],
-        "Claimed",
-        "a busy agent is not lost: {alive}"
+        host(&alive, "web-2").state,
+        HostStatus::Claimed,
+        "a busy agent is not lost: {alive:?}"
     );
     let killed = std::time::Instant::now();
     fleet.kill_agent("web-2");
-    let done = fleet.wait(&id, |d| d["status"] != "InProgress");
+    let done = fleet.wait(&id, finished);
     assert!(
         killed.elapsed() < std::time::Duration::from_secs(15),
         "took {:?}",
         killed.elapsed()
     );
-    assert_eq!(host(&done, "web-2")["state"], "Failed", "{done}");
+    assert_eq!(host(&done, "web-2").state, HostStatus::Failed, "{done:?}");
     assert_eq!(
-        host(&done, "web-2")["detail"],
-        "the agent stopped answering during the deployment"
+        host(&done, "web-2").detail.as_deref(),
+        Some("the agent stopped answering during the deployment")
     );
-    assert_eq!(host(&done, "web-1")["state"], "Succeeded");
+    assert_eq!(host(&done, "web-1").state, HostStatus::Succeeded);
     assert_eq!(
-        done["status"], "Succeeded",
-        "AllAtOnce needs one host: {done}"
+        done.status,
+        DeploymentStatus::Succeeded,
+        "AllAtOnce needs one host: {done:?}"
     );
 }
 
@@ -468,32 +492,26 @@ fn a_failed_release_is_rolled_back_to_the_last_good_revision() {
     }
     fleet.wait_for_agents(3);
     let good = fleet.deploy();
-    let done = fleet.wait(&good, |d| d["status"] != "InProgress");
-    assert_eq!(done["status"], "Succeeded", "{done}");
+    let done = fleet.wait(&good, finished);
+    assert_eq!(done.status, DeploymentStatus::Succeeded, "{done:?}");
 
     // OneAtATime: the first host fails the broken release, which ends it.
     let broken = fleet.push_broken();
     let failed = fleet.deploy_revision(&broken, "OneAtATime");
     // The rollback is created just after the failure is stored: wait for both.
-    let ended = fleet.wait(&failed, |d| {
-        d["status"] != "InProgress" && !d["rolled_back_by"].is_null()
-    });
-    assert_eq!(ended["status"], "Failed", "{ended}");
-    let changed = ended["hosts"]
-        .as_array()
-        .unwrap()
+    let ended = fleet.wait(&failed, |d| finished(d) && d.rolled_back_by.is_some());
+    assert_eq!(ended.status, DeploymentStatus::Failed, "{ended:?}");
+    let changed = ended
+        .hosts
         .iter()
-        .filter(|h| h["state"] == "Failed")
+        .filter(|h| h.state == HostStatus::Failed)
         .count();
-    assert_eq!(changed, 1, "{ended}");
-    let rollback = ended["rolled_back_by"]
-        .as_str()
-        .expect("rolled back")
-        .to_string();
-    let back = fleet.wait(&rollback, |d| d["status"] != "InProgress");
-    assert_eq!(back["status"], "Succeeded", "{back}");
-    assert_eq!(back["rollback_of"], failed.as_str());
-    assert_eq!(back["revision"], fleet.revision.as_str());
+    assert_eq!(changed, 1, "{ended:?}");
+    let rollback = ended.rolled_back_by.clone().expect("rolled back");
+    let back = fleet.wait(&rollback, finished);
+    assert_eq!(back.status, DeploymentStatus::Succeeded, "{back:?}");
+    assert_eq!(back.rollback_of, Some(failed));
+    assert_eq!(back.revision.as_str(), fleet.revision);
     // Every host serves the good page again; the broken one stayed nowhere.
     for host in ["web-1", "web-2", "web-3"] {
         let page = fleet.host_dir(host).join("target/srv/app/index.html");
@@ -508,18 +526,18 @@ fn an_agent_restarted_mid_deployment_reports_failed_after_restart() {
     fleet.start_agent("web-1", Some("slow"));
     fleet.wait_for_agents(1);
     let id = fleet.deploy();
-    fleet.wait(&id, |d| host(d, "web-1")["state"] == "Claimed");
+    fleet.wait(&id, |d| host(d, "web-1").state == HostStatus::Claimed);
     std::thread::sleep(std::time::Duration::from_millis(500));
     fleet.kill_agent("web-1");
     std::fs::remove_file(fleet.host_dir("web-1").join("target/slow")).unwrap();
     fleet.start_agent("web-1", None);
-    let done = fleet.wait(&id, |d| d["status"] != "InProgress");
-    assert_eq!(host(&done, "web-1")["state"], "Failed", "{done}");
+    let done = fleet.wait(&id, finished);
+    assert_eq!(host(&done, "web-1").state, HostStatus::Failed, "{done:?}");
     assert_eq!(
-        host(&done, "web-1")["detail"],
-        "the agent restarted during the deployment"
+        host(&done, "web-1").detail.as_deref(),
+        Some("the agent restarted during the deployment")
     );
-    assert_eq!(done["status"], "Failed");
+    assert_eq!(done.status, DeploymentStatus::Failed);
 }
 
 #[test]
@@ -540,7 +558,7 @@ fn server_restart(server_args: &[&str]) {
     fleet.start_agent("web-2", Some("pause"));
     fleet.wait_for_agents(2);
     let id = fleet.deploy();
-    fleet.wait(&id, |d| host(d, "web-2")["state"] == "Claimed");
+    fleet.wait(&id, |d| host(d, "web-2").state == HostStatus::Claimed);
     // Down while web-2's hook runs; up again on the same address, from the same state.
     fleet.server.kill().unwrap();
     fleet.server.wait().unwrap();
@@ -551,10 +569,10 @@ fn server_restart(server_args: &[&str]) {
     let (server, url) = start_server_with(&data, &args);
     assert_eq!(url, fleet.url);
     fleet.server = server;
-    let done = fleet.wait(&id, |d| d["status"] != "InProgress");
-    assert_eq!(done["status"], "Succeeded", "{done}");
+    let done = fleet.wait(&id, finished);
+    assert_eq!(done.status, DeploymentStatus::Succeeded, "{done:?}");
     for name in ["web-1", "web-2"] {
-        assert_eq!(host(&done, name)["state"], "Succeeded", "{done}");
+        assert_eq!(host(&done, name).state, HostStatus::Succeeded, "{done:?}");
         let reports = fleet.host_dir(name).join("root/apps/shop/prod/deployments");
         assert_eq!(
             std::fs::read_dir(reports).unwrap().count(),
@@ -587,37 +605,38 @@ fn five_hosts(server_args: &[&str]) {
     fleet.start_agent("web-4", Some("slow"));
     fleet.wait_for_agents(4);
     let id = fleet.deploy();
-    fleet.wait(&id, |d| host(d, "web-4")["state"] == "Claimed");
+    fleet.wait(&id, |d| host(d, "web-4").state == HostStatus::Claimed);
     fleet.kill_agent("web-4");
-    let done = fleet.wait(&id, |d| d["status"] != "InProgress");
+    let done = fleet.wait(&id, finished);
     assert_eq!(
-        done["status"], "Succeeded",
-        "AllAtOnce needs one host: {done}"
+        done.status,
+        DeploymentStatus::Succeeded,
+        "AllAtOnce needs one host: {done:?}"
     );
     let expect = [
-        ("web-1", "Succeeded", None),
-        ("web-2", "Succeeded", None),
+        ("web-1", HostStatus::Succeeded, None),
+        ("web-2", HostStatus::Succeeded, None),
         (
             "web-3",
-            "Failed",
+            HostStatus::Failed,
             Some("AfterInstall: hook `check.sh` failed: script exited with status 3"),
         ),
         (
             "web-4",
-            "Failed",
+            HostStatus::Failed,
             Some("the agent stopped answering during the deployment"),
         ),
         (
             "web-5",
-            "Failed",
+            HostStatus::Failed,
             Some("no agent ever enrolled on this host"),
         ),
     ];
     for (name, state, detail) in expect {
         let h = host(&done, name);
-        assert_eq!(h["state"], state, "{name}: {done}");
+        assert_eq!(h.state, state, "{name}: {done:?}");
         if let Some(detail) = detail {
-            assert_eq!(h["detail"], detail, "{name}");
+            assert_eq!(h.detail.as_deref(), Some(detail), "{name}");
         }
     }
     // What each host holds now: the revision where it succeeded, where Install ran before the
@@ -669,16 +688,83 @@ fn two_servers_share_one_postgresql_state() {
             "json",
         ],
     ));
-    let id = created["id"].as_str().unwrap().to_string();
-    let done = fleet.wait(&id, |d| d["status"] != "InProgress");
-    assert_eq!(done["status"], "Succeeded", "{done}");
-    let seen_by_second = json_ok(&operator(
+    let id = serde_json::from_value::<Deployment>(created).unwrap().id;
+    let done = fleet.wait(&id, finished);
+    assert_eq!(done.status, DeploymentStatus::Succeeded, "{done:?}");
+    let seen_by_second: Deployment = serde_json::from_value(json_ok(&operator(
         &second_url,
         &fleet.token,
         &["deployments", "show", &id, "--output", "json"],
-    ));
-    assert_eq!(seen_by_second["status"], "Succeeded");
-    assert_eq!(host(&seen_by_second, "web-2")["state"], "Succeeded");
+    )))
+    .unwrap();
+    assert_eq!(seen_by_second.status, DeploymentStatus::Succeeded);
+    assert_eq!(host(&seen_by_second, "web-2").state, HostStatus::Succeeded);
     second.kill().unwrap();
     second.wait().unwrap();
+}
+
+#[test]
+fn a_hook_longer_than_the_agent_timeout_succeeds_while_the_agent_heartbeats() {
+    // The hook sleeps 5 s; the server takes an agent silent for 3 s as lost.
+    let mut fleet = Fleet::new(&["--agent-timeout", "3s"], "web-1");
+    fleet.start_agent("web-1", Some("long"));
+    fleet.wait_for_agents(1);
+    let started = std::time::Instant::now();
+    let id = fleet.deploy();
+    let done = fleet.wait(&id, finished);
+    assert!(started.elapsed() > std::time::Duration::from_secs(5));
+    assert_eq!(
+        host(&done, "web-1").state,
+        HostStatus::Succeeded,
+        "{done:?}"
+    );
+    assert_eq!(done.status, DeploymentStatus::Succeeded);
+}
+
+#[test]
+#[ignore = "needs davit-lifecycle's per-application locks: the deployment root's one lock refuses the second"]
+fn one_agent_deploys_two_applications_at_once() {
+    let mut fleet = Fleet::new(&[], "web-1");
+    // A second application on the same hosts, whose AfterInstall also waits 3 s on `pause`.
+    fleet.run(&["app", "create", "blog", "--output", "json"]);
+    fleet.run(&[
+        "group", "create", "blog", "prod", "--tags", "env=prod", "--output", "json",
+    ]);
+    let blog_revision = fleet.push(
+        "blog",
+        "/srv/blog",
+        "#!/bin/sh\n[ -f \"$DAVIT_TARGET_ROOT/pause\" ] && sleep 3\nexit 0\n",
+    );
+    fleet.start_agent("web-1", Some("pause"));
+    fleet.wait_for_agents(1);
+    let shop = fleet.deploy();
+    let blog = fleet.deploy_app("blog", &blog_revision, "AllAtOnce");
+    // Both run on web-1 at the same moment: neither waits for the other.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let claimed = |id: &str| host(&fleet.show(id), "web-1").state == HostStatus::Claimed;
+        if claimed(&shop) && claimed(&blog) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never both at once: {:?} {:?}",
+            fleet.show(&shop),
+            fleet.show(&blog)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    for id in [&shop, &blog] {
+        let done = fleet.wait(id, finished);
+        assert_eq!(done.status, DeploymentStatus::Succeeded, "{done:?}");
+    }
+    let target = fleet.host_dir("web-1").join("target/srv");
+    assert_eq!(
+        std::fs::read_to_string(target.join("app/index.html")).unwrap(),
+        "fleet"
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join("blog/index.html")).unwrap(),
+        "blog"
+    );
 }
