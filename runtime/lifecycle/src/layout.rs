@@ -99,13 +99,8 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
     std::fs::rename(&tmp, path)
 }
 
-/// Checks that a name used as a directory under the root is one path component.
+/// Checks that a name used as a directory under the root is one path component: the rule of
+/// davit-api's `AppName` and `GroupName`, so the server refuses what an agent would.
 pub(crate) fn is_safe_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 100
-        && name != "."
-        && name != ".."
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    davit_api::is_safe_name(name)
 }
