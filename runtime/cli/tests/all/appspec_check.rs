@@ -210,6 +210,13 @@ const CASES: &[Case] = &[
             "L\nfiles:\n  - {source: www, destination: /srv/www}\npermissions:\n  - object: /srv/www\n    acls: [\"d:u:bob:rwx\"]\n",
         )
     },
+    Case {
+        files: &[("www/index.html", "x"), ("www/css/site.css", "x")],
+        ..case(
+            "default-acl-on-matched-file",
+            "L\nfiles:\n  - {source: www, destination: /srv/www}\npermissions:\n  - object: /srv/www\n    pattern: \"*.html\"\n    acls: [\"d:g:www:r-x\"]\n",
+        )
+    },
     case(
         "several",
         "L\npermissions:\n  - object: /srv\n    mode: 9999\nhooks:\n  AfterInstall:\n    - location: a.sh\n      timeout: -5\n    - location: b.sh\n      timeout: soon\n",

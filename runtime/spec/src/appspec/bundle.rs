@@ -11,84 +11,114 @@ use std::path::{Path, PathBuf};
 use super::AppSpec;
 use crate::path::{AbsPath, Destination};
 
-/// What the revision installs at a path.
-pub(super) enum Installs {
-    /// A file.
-    File,
-    /// A directory, with the first file (in name order) installed beneath it, if any.
-    Dir { first_file: Option<AbsPath> },
-    /// Nothing this check knows of (not installed, or only made as an ancestor).
-    Unknown,
+/// Whether `spec`'s `files` install a file at `object`, for the bundle at `root`.
+pub(super) fn is_file(spec: &AppSpec, root: &Path, object: &AbsPath) -> bool {
+    spec.files.iter().any(|mapping| {
+        let Destination::Unix(dest) = &mapping.destination else {
+            return false;
+        };
+        let source = root.join(mapping.source.as_str());
+        if source.is_dir() {
+            if !object.starts_with(dest) || object == dest {
+                return false;
+            }
+            let inside = object
+                .components()
+                .skip(dest.components().count())
+                .fold(source, |p, c| p.join(c));
+            inside.is_file()
+        } else {
+            let name = source.file_name().and_then(|n| n.to_str());
+            let host = name.and_then(|n| AbsPath::try_from(format!("{dest}/{n}")).ok());
+            source.is_file() && host.as_ref() == Some(object)
+        }
+    })
 }
 
-/// What `spec`'s `files` install at `object`, for the bundle at `root`.
-pub(super) fn installs(spec: &AppSpec, root: &Path, object: &AbsPath) -> Installs {
+/// Every file `spec`'s `files` install beneath `object` (not `object` itself), in name order
+/// per mapping.
+pub(super) fn files_beneath(spec: &AppSpec, root: &Path, object: &AbsPath) -> Vec<AbsPath> {
+    let mut out = Vec::new();
     for mapping in &spec.files {
         let Destination::Unix(dest) = &mapping.destination else {
             continue;
         };
         let source = root.join(mapping.source.as_str());
-        // (bundle path, host path) of what the mapping puts directly at `dest` or beneath it.
-        let (bundle_base, host_base) = if source.is_dir() {
-            (source, dest.clone())
-        } else if source.is_file() {
-            let Some(name) = source.file_name().and_then(|n| n.to_str()) else {
-                continue;
-            };
-            match AbsPath::try_from(format!("{dest}/{name}")) {
-                Ok(host) => (source.clone(), host),
-                Err(_) => continue,
-            }
-        } else {
-            continue;
-        };
-        if object.starts_with(&host_base) {
-            let rel: Vec<&str> = object
-                .components()
-                .skip(host_base.components().count())
-                .collect();
-            let inside = rel.iter().fold(bundle_base.clone(), |p, c| p.join(c));
-            if inside.is_file() {
-                return Installs::File;
-            }
-            if inside.is_dir() {
-                let first =
-                    first_file(&inside).and_then(|f| host_path(&host_base, &bundle_base, &f));
-                return Installs::Dir { first_file: first };
-            }
-        } else if host_base.starts_with(object) {
-            // `object` is an ancestor of what the mapping installs.
-            let first = if bundle_base.is_file() {
-                Some(host_base.clone())
-            } else {
-                first_file(&bundle_base).and_then(|f| host_path(&host_base, &bundle_base, &f))
-            };
-            if first.is_some() {
-                return Installs::Dir { first_file: first };
-            }
+        let mut found = Vec::new();
+        if source.is_dir() {
+            all_files(&source, &mut found);
+            out.extend(
+                found
+                    .iter()
+                    .filter_map(|f| host_path(dest, &source, f))
+                    .filter(|h| h != object && h.starts_with(object)),
+            );
+        } else if let Some(name) = source.file_name().and_then(|n| n.to_str())
+            && source.is_file()
+            && let Ok(host) = AbsPath::try_from(format!("{dest}/{name}"))
+            && host != *object
+            && host.starts_with(object)
+        {
+            out.push(host);
         }
     }
-    Installs::Unknown
+    out
 }
 
-/// The first file beneath `dir`, depth first in name order. Links are not followed (a link to
-/// a directory could make a cycle), and a link is not a file the agent would set an ACL on.
-fn first_file(dir: &Path) -> Option<PathBuf> {
-    let mut entries: Vec<(PathBuf, std::fs::FileType)> = std::fs::read_dir(dir)
-        .ok()?
+/// Whether the CodeDeploy agent applies a `permissions` entry with this `object`, `pattern`
+/// and `except` to `path` beneath it: `**` takes everything beneath; any other pattern, and
+/// every `except`, is a glob where only `*` is special, matched against the name of a direct
+/// child of `object` only.
+pub(super) fn agent_matches(
+    object: &AbsPath,
+    pattern: &str,
+    except: &[String],
+    path: &AbsPath,
+) -> bool {
+    let rel: Vec<&str> = path
+        .components()
+        .skip(object.components().count())
+        .collect();
+    let child = match rel.as_slice() {
+        [one] => Some(*one),
+        _ => None,
+    };
+    let hit = |glob: &str| child.is_some_and(|name| star_match(glob, name));
+    (pattern == "**" || hit(pattern)) && !except.iter().any(|e| hit(e))
+}
+
+/// `glob` (only `*` special, for any run of characters) matches all of `text`.
+fn star_match(glob: &str, text: &str) -> bool {
+    match glob.split_once('*') {
+        None => glob == text,
+        Some((head, rest)) => {
+            let Some(text) = text.strip_prefix(head) else {
+                return false;
+            };
+            (0..=text.len())
+                .filter(|i| text.is_char_boundary(*i))
+                .any(|i| star_match(rest, &text[i..]))
+        }
+    }
+}
+
+/// Every file beneath `dir`, links not followed.
+fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<(PathBuf, std::fs::FileType)> = entries
         .flatten()
         .filter_map(|e| Some((e.path(), e.file_type().ok()?)))
         .collect();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
-    entries.into_iter().find_map(|(path, kind)| {
+    for (path, kind) in entries {
         if kind.is_file() {
-            Some(path)
+            out.push(path);
         } else if kind.is_dir() {
-            first_file(&path)
-        } else {
-            None
+            all_files(&path, out);
         }
-    })
+    }
 }
 
 /// Where the bundle file `file` (beneath `bundle_base`) is installed, `bundle_base` going to
@@ -101,6 +131,30 @@ fn host_path(host_base: &AbsPath, bundle_base: &Path, file: &Path) -> Option<Abs
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_agents_simple_globs() {
+        let www = AbsPath::try_from("/srv/www").unwrap();
+        let at = |p: &str| AbsPath::try_from(p).unwrap();
+        let none: &[String] = &[];
+        assert!(agent_matches(&www, "**", none, &at("/srv/www/a/b.php")));
+        assert!(agent_matches(&www, "*.php", none, &at("/srv/www/b.php")));
+        assert!(
+            !agent_matches(&www, "*.php", none, &at("/srv/www/a/b.php")),
+            "children only"
+        );
+        assert!(agent_matches(&www, "a*b*c", none, &at("/srv/www/aXbYc")));
+        assert!(
+            !agent_matches(&www, "a?c", none, &at("/srv/www/abc")),
+            "`?` is literal"
+        );
+        let except = ["*.log".to_owned()];
+        assert!(!agent_matches(&www, "**", &except, &at("/srv/www/x.log")));
+        assert!(
+            agent_matches(&www, "**", &except, &at("/srv/www/d/x.log")),
+            "children only"
+        );
+    }
 
     #[test]
     #[cfg(unix)]
@@ -116,18 +170,16 @@ mod tests {
             "version: 0.0\nos: linux\nfiles:\n  - {source: www, destination: /srv/www}\n  - {source: app.conf, destination: /etc}\n",
         )
         .unwrap();
-        let at = |p: &str| installs(&spec, &dir, &AbsPath::try_from(p).unwrap());
-        assert!(matches!(at("/etc/app.conf"), Installs::File));
-        assert!(matches!(at("/srv/www/css/site.css"), Installs::File));
-        let Installs::Dir {
-            first_file: Some(f),
-        } = at("/srv")
-        else {
-            panic!("a directory")
-        };
-        assert_eq!(f.as_str(), "/srv/www/css/site.css");
-        assert!(matches!(at("/srv/www/css"), Installs::Dir { .. }));
-        assert!(matches!(at("/etc/other"), Installs::Unknown));
+        let file = |p: &str| is_file(&spec, &dir, &AbsPath::try_from(p).unwrap());
+        assert!(file("/etc/app.conf"));
+        assert!(file("/srv/www/css/site.css"));
+        assert!(!file("/srv/www/css") && !file("/srv") && !file("/etc/other"));
+        let srv = AbsPath::try_from("/srv").unwrap();
+        let beneath: Vec<String> = files_beneath(&spec, &dir, &srv)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(beneath, ["/srv/www/css/site.css"]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

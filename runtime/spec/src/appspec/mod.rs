@@ -144,8 +144,8 @@ impl AppSpec {
     /// Checks the CodeDeploy agent's rules that depend on what the bundle holds, for the bundle
     /// unpacked at `root`: a `permissions` entry whose `object` is a file the revision installs
     /// has no `pattern` or `except` ([`Permission::check_file_object`]), and a default ACL entry
-    /// applies to no file ([`Permission::check_file_match`]; only a `pattern` of `**` is
-    /// followed here, the install checks every file it matches).
+    /// applies to no file the revision installs, matched by `pattern` and `except` as the
+    /// agent matches them ([`Permission::check_file_match`]).
     ///
     /// # Errors
     ///
@@ -153,12 +153,15 @@ impl AppSpec {
     pub fn check_bundle(&self, root: &Path) -> Result<(), SpecError> {
         let mut errors = Vec::new();
         for p in &self.permissions {
-            let result = match bundle::installs(self, root, &p.object) {
-                bundle::Installs::File => p.check_file_object(),
-                bundle::Installs::Dir {
-                    first_file: Some(file),
-                } if p.pattern == "**" => p.check_file_match(&file),
-                _ => Ok(()),
+            let result = if bundle::is_file(self, root, &p.object) {
+                p.check_file_object()
+            } else if p.applies_to_files() && p.default_acls().next().is_some() {
+                bundle::files_beneath(self, root, &p.object)
+                    .into_iter()
+                    .find(|f| bundle::agent_matches(&p.object, &p.pattern, &p.except, f))
+                    .map_or(Ok(()), |f| p.check_file_match(&f))
+            } else {
+                Ok(())
             };
             errors.extend(result.err());
         }
