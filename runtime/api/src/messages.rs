@@ -227,9 +227,8 @@ impl Poll {
     /// The applications in `busy`; a name that is not one is left out (it cannot be running).
     pub fn busy(&self) -> Vec<AppName> {
         self.busy
-            .as_deref()
-            .unwrap_or("")
-            .split(',')
+            .iter()
+            .flat_map(|busy| busy.split(','))
             .filter_map(|a| AppName::try_from(a).ok())
             .collect()
     }
@@ -301,3 +300,35 @@ pub struct Progress {
 
 /// The most the events of one report or progress may weigh, as JSON.
 pub const MAX_EVENTS_JSON: usize = 64 << 10;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poll_says_which_applications_are_busy() {
+        let shop: AppName = "shop".parse().unwrap();
+        let blog: AppName = "blog".parse().unwrap();
+        let poll = Poll {
+            wait: Some(2),
+            busy: Poll::busy_list([&shop, &blog]),
+        };
+        assert_eq!(poll.to_query(), "wait=2&busy=shop,blog");
+        assert_eq!(poll.busy(), [shop, blog]);
+        assert_eq!(Poll::default().busy(), []);
+        assert_eq!(Poll::default().to_query(), "");
+    }
+
+    #[test]
+    fn a_group_ceiling_defaults_to_an_hour() {
+        let group: NewGroup = serde_json::from_str(r#"{"name": "prod", "hosts": ["a"]}"#).unwrap();
+        assert_eq!(group.max_deployment_minutes, DEFAULT_MAX_DEPLOYMENT_MINUTES);
+        let unknown = serde_json::from_str::<NewGroup>(r#"{"name": "prod", "hots": []}"#);
+        assert!(
+            unknown
+                .unwrap_err()
+                .to_string()
+                .contains("unknown field `hots`")
+        );
+    }
+}

@@ -1,5 +1,6 @@
-//! The davit server: applications, deployment groups, agents (and, next, deployments) kept in
-//! SQLite or PostgreSQL, served over HTTP. Operators hold operator tokens; agents swap a one-time
+//! The davit server: applications, deployment groups, agents and deployments kept in SQLite or
+//! PostgreSQL, served over HTTP. Every request and response is a davit-api message; statuses
+//! are stored as davit-api spells them. Operators hold operator tokens; agents swap a one-time
 //! enrollment token for their own credential; only `/healthz` answers anyone.
 
 mod api;
