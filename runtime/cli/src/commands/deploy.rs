@@ -111,11 +111,16 @@ pub async fn run(args: Args) -> Result<(), Exit> {
     if let (Some(app), Some(group), Some(revision), Some(store)) =
         (&args.app, &args.group, &args.revision, &args.store)
     {
-        let body = serde_json::json!({
-            "revision": revision, "store": store, "config": args.config,
-            "min_healthy": args.min_healthy, "batches": args.batches,
-        });
-        return super::fleet::create_deployment(app, group, body, &args.connection).await;
+        let body = davit_api::NewDeployment {
+            revision: revision
+                .parse()
+                .map_err(|e| Exit::invalid(anyhow::anyhow!("`--revision`: {e}")))?,
+            store: store.clone(),
+            config: args.config.clone(),
+            min_healthy: args.min_healthy.clone(),
+            batches: args.batches.clone(),
+        };
+        return super::fleet::create_deployment(app, group, &body, &args.connection).await;
     }
     let Some(bundle) = args.local.clone() else {
         return Err(Exit::invalid(hint(

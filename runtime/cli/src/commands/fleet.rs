@@ -15,7 +15,6 @@ use davit_api::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 
 use crate::Exit;
 use crate::output::{self, Format};
@@ -211,19 +210,18 @@ pub async fn enroll_token(cmd: EnrollTokenCommand, conn: Connection) -> Result<(
     show(&conn, &issued, || issued.token.clone())
 }
 
-/// Creates a fleet deployment; `body` holds `davit deploy`'s flags as a [`NewDeployment`],
-/// checked here first, so a bad revision id is refused before anything is sent.
+/// Creates a fleet deployment of `app`'s group `group`; names are checked here first, so a
+/// bad one is refused before anything is sent.
 pub async fn create_deployment(
     app: &str,
     group: &str,
-    body: Value,
+    body: &NewDeployment,
     conn: &Connection,
 ) -> Result<(), Exit> {
     let app = AppName::try_from(app).map_err(Exit::invalid)?;
     let group = GroupName::try_from(group).map_err(Exit::invalid)?;
-    let body: NewDeployment = serde_json::from_value(body).map_err(Exit::invalid)?;
     let created: Deployment = Api::new(conn)?
-        .post(&format!("/v1/apps/{app}/groups/{group}/deployments"), &body)
+        .post(&format!("/v1/apps/{app}/groups/{group}/deployments"), body)
         .await?;
     show(conn, &created, || summary(&created))
 }

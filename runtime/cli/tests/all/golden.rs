@@ -103,6 +103,12 @@ const CASES: &[(&str, &str, Files)] = &[
         "services stop -a shop -g prod --pid 4242 --deployment-root <tmp>/root",
         &[],
     ),
+    (
+        "fleet-deploy-uppercase-revision",
+        "deploy shop prod --revision ABCDEF0123 --store <tmp>/store",
+        &[],
+    ),
+    ("fleet-group-bad-name", "group create shop .. --hosts web-1", &[]),
 ];
 
 #[test]
