@@ -1,6 +1,5 @@
 //! The agent's side of the wire: its endpoints, with davit-api's messages.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -50,7 +49,7 @@ impl Server {
     pub(crate) async fn poll(
         &self,
         wait: u64,
-        busy: &BTreeSet<AppName>,
+        busy: impl IntoIterator<Item = &AppName>,
     ) -> Result<Option<Command>, PollError> {
         let query = Poll {
             wait: Some(wait),

@@ -1,10 +1,11 @@
 //! One deployment on this host: pull the revision from the store named in the command, run it
 //! with davit-lifecycle under the host's policy, send events as they end, report the result.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use davit_api::{Command, EventResult, EventStatus, Progress, Report};
+use davit_api::{AppName, Command, EventResult, EventStatus, Progress, Report};
 use davit_lifecycle::{DeployOptions, Layout, Source, Status};
 use davit_sandbox::Sandbox;
 
@@ -18,11 +19,22 @@ pub(crate) struct Agent {
     pub(crate) config: Config,
     pub(crate) server: Server,
     pub(crate) running: Running,
+    /// One lock per application: its deployments run one after the other.
+    pub(crate) apps: std::sync::Mutex<BTreeMap<AppName, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Agent {
-    /// Runs `command` and reports its result until the server takes it.
+    /// Runs `command` and reports its result until the server takes it. A deployment of an
+    /// application that another task is deploying waits for it to end.
     pub(crate) async fn deploy(&self, command: Command) {
+        let app = self
+            .apps
+            .lock()
+            .expect("apps")
+            .entry(command.app.clone())
+            .or_default()
+            .clone();
+        let _one_at_a_time = app.lock().await;
         if let Err(e) = self.running.start(&command.deployment) {
             eprintln!("warning: {}", anyhow::Error::new(e));
         }

@@ -28,7 +28,7 @@ mod execute;
 mod identity;
 mod running;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -147,15 +147,22 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         config,
         server: server.clone(),
         running,
+        apps: Default::default(),
     });
     let busy_count = Arc::new(AtomicUsize::new(0));
     let _heartbeat = heartbeat(server.clone(), busy_count.clone());
     let mut tasks = tokio::task::JoinSet::new();
-    let mut busy: BTreeSet<AppName> = BTreeSet::new();
+    // The applications being deployed, and how many of their commands this agent holds.
+    let mut busy: BTreeMap<AppName, usize> = BTreeMap::new();
     loop {
         while let Some(done) = tasks.try_join_next() {
-            if let Ok(app) = done {
-                busy.remove(&app);
+            if let Ok(app) = done
+                && let Some(count) = busy.get_mut(&app)
+            {
+                *count -= 1;
+                if *count == 0 {
+                    busy.remove(&app);
+                }
             }
         }
         busy_count.store(busy.len(), Ordering::Relaxed);
@@ -164,7 +171,7 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         } else {
             POLL_BUSY
         };
-        let command = match server.poll(wait, &busy).await {
+        let command = match server.poll(wait, busy.keys()).await {
             Ok(Some(command)) => command,
             Ok(None) => continue,
             Err(client::PollError::Refused) => {
@@ -178,9 +185,9 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
                 continue;
             }
         };
-        // The server hands out no second command for a busy application; if it did, this
-        // one would wait for the first rather than run beside it.
-        busy.insert(command.app.clone());
+        // The server hands out no second command for a busy application; if one came (an
+        // older server), it waits for the first in its task rather than run beside it.
+        *busy.entry(command.app.clone()).or_default() += 1;
         busy_count.store(busy.len(), Ordering::Relaxed);
         let agent = agent.clone();
         tasks.spawn(async move {

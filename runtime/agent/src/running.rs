@@ -67,3 +67,24 @@ impl Running {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployments_left_running_are_found_once_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let running = Running::new(dir.path()).unwrap();
+        running.start("d-SHOP").unwrap();
+        running.start("d-BLOG").unwrap();
+        running.start("../escape").unwrap();
+        running.finish("d-SHOP");
+        // An agent of before kept its one deployment in `current-deployment`.
+        std::fs::write(dir.path().join("current-deployment"), "d-OLD\n").unwrap();
+        let again = Running::new(dir.path()).unwrap();
+        assert_eq!(again.left_behind(), ["d-BLOG", "d-OLD"]);
+        again.finish("d-BLOG");
+        assert!(again.left_behind().is_empty());
+    }
+}
