@@ -224,7 +224,7 @@ impl Db {
             let failure = match late {
                 false => HostFailure::Lost,
                 true => HostFailure::Event(format!(
-                    "the deployment ran past its group's ceiling of {} minutes",
+                    "the deployment ran longer than its group's `max_deployment_minutes` ({})",
                     row.try_get::<i64, _>("minutes").map_err(backend)?
                 )),
             };

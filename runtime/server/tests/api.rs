@@ -666,3 +666,60 @@ async fn an_agent_busy_with_an_application_gets_the_commands_of_others() {
     assert_ne!(second.group, shop.group);
     drop(server);
 }
+
+/// A host whose agent heartbeats but whose deployment never ends fails at its group's ceiling,
+/// `max_deployment_minutes`, counted from when its agent claimed it.
+#[tokio::test]
+async fn a_host_claimed_longer_than_its_groups_ceiling_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = davit_server::default_database_url(dir.path());
+    let (db, token) = davit_server::open(&database, &dir.path().join("data"))
+        .await
+        .unwrap();
+    let op = std::fs::read_to_string(token.unwrap())
+        .unwrap()
+        .trim()
+        .to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = Running {
+        url: url.clone(),
+        task: tokio::spawn(davit_server::serve(
+            listener,
+            davit_server::router(db.clone()),
+        )),
+    };
+    let agent = enroll(&url, &op, "web-1", json!({"env": "prod"})).await;
+    let post =
+        |path: &str, body: Value| call(Method::POST, format!("{url}{path}"), Some(&op), Some(body));
+    post("/v1/apps", json!({"name": "shop"})).await;
+    let group = json!({"name": "prod", "tags": {"env": "prod"}, "max_deployment_minutes": 1});
+    post("/v1/apps/shop/groups", group).await;
+    let body = json!({"revision": "ef".repeat(32), "store": "s"});
+    let (_, created) = post("/v1/apps/shop/groups/prod/deployments", body).await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let command = poll(&url, &agent).await.expect("the command");
+    assert_eq!(command.max_deployment_minutes, 1);
+    // Within the minute nothing happens, though the agent is silent for an hour's timeout.
+    let an_hour = std::time::Duration::from_secs(3600);
+    assert_eq!(db.reap_silent_agents(an_hour).await.unwrap(), 0);
+    // Claimed two minutes ago: past the ceiling.
+    {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&database).await.unwrap();
+        sqlx::query("UPDATE deployment_hosts SET claimed_at = claimed_at - 120")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    assert_eq!(db.reap_silent_agents(an_hour).await.unwrap(), 1);
+    let done = show(&url, &op, &id).await;
+    assert_eq!(state_of(&done, "web-1"), HostStatus::Failed, "{done:?}");
+    assert_eq!(
+        done.hosts[0].detail.as_deref(),
+        Some("the deployment ran longer than its group's `max_deployment_minutes` (1)")
+    );
+    assert_eq!(done.status, DeploymentStatus::Failed);
+    drop(server);
+}
