@@ -75,6 +75,8 @@ fn operators_create_apps_and_groups_that_survive_a_restart() {
             "env=prod,zone=a",
             "--hosts",
             "web-1,web-2",
+            "--max-deployment-minutes",
+            "90",
         ],
     );
     assert!(output.status.success(), "{}", text(&output).1);
@@ -98,6 +100,7 @@ fn operators_create_apps_and_groups_that_survive_a_restart() {
     assert_eq!(groups[0].name.as_str(), "prod");
     assert_eq!(groups[0].tags["zone"], "a");
     assert_eq!(groups[0].hosts[1], "web-2");
+    assert_eq!(groups[0].max_deployment_minutes, 90);
     let output = operator(&url, token, &["enroll-token", "create"]);
     assert!(text(&output).0.starts_with("dve_"), "{}", text(&output).1);
     server.kill().unwrap();
