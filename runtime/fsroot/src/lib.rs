@@ -38,7 +38,7 @@ mod walk;
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -431,8 +431,15 @@ impl Root {
         )
     }
 
-    /// An `O_PATH` descriptor of `rel` itself; `ELOOP` when it is a link.
-    fn open_path(&self, rel: &Path) -> io::Result<OwnedFd> {
+    /// An `O_PATH` descriptor of `rel` itself (the root itself when `rel` is empty), for the
+    /// calls that act on an inode but take a path, such as `getxattr`/`setxattr`: pass them the
+    /// descriptor's [`fd_path_of`] name, which names exactly the inode that was opened. Nothing
+    /// is read or written by opening it (a FIFO or a device is not opened for I/O).
+    ///
+    /// # Errors
+    ///
+    /// As [`Root::open_dir`]; `ELOOP` when the last component is a link.
+    pub fn open_path(&self, rel: &Path) -> io::Result<OwnedFd> {
         let r = self.walk(rel, false, None)?;
         let name = match &r.leaf {
             Some(name) => cstring(name)?,
@@ -493,6 +500,12 @@ impl Root {
     pub fn fd_path(&self) -> PathBuf {
         proc_fd_path(self.dir.as_raw_fd())
     }
+}
+
+/// The `/proc/self/fd/N` name of an open descriptor (of [`Root::open_path`]): opening it, or a
+/// path call on it, reaches exactly that inode, whatever its name is now. Valid while `fd` is open.
+pub fn fd_path_of(fd: BorrowedFd<'_>) -> PathBuf {
+    proc_fd_path(fd.as_raw_fd())
 }
 
 fn proc_fd_path(fd: i32) -> PathBuf {

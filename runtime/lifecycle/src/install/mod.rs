@@ -37,6 +37,7 @@ mod record;
 mod roots;
 mod switch;
 mod undo;
+mod xattr;
 
 #[cfg(test)]
 mod tests;

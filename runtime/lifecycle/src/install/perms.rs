@@ -126,13 +126,13 @@ impl Resolved<'_> {
 }
 
 #[derive(Clone, Copy)]
-enum Db {
+pub(super) enum Db {
     User,
     Group,
 }
 
 /// A user or group id from a name (or a number), through the system's NSS databases.
-fn lookup(name: &str, db: Db) -> Option<u32> {
+pub(super) fn lookup(name: &str, db: Db) -> Option<u32> {
     if let Ok(id) = name.parse::<u32>() {
         return Some(id);
     }
