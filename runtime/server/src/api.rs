@@ -378,8 +378,9 @@ async fn stop_deployment(
 async fn agent_command(
     AgentId(agent): AgentId,
     State(db): State<Shared>,
-    axum::extract::Query(poll): axum::extract::Query<Poll>,
+    poll: Result<axum::extract::Query<Poll>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let axum::extract::Query(poll) = poll.map_err(|e| ApiError::bad(e.body_text()))?;
     let deadline =
         std::time::Instant::now() + std::time::Duration::from_secs(poll.wait.unwrap_or(0).min(25));
     let busy = poll.busy();

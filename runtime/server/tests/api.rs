@@ -659,6 +659,15 @@ async fn an_agent_busy_with_an_application_gets_the_commands_of_others() {
     assert_eq!(blog.app.as_str(), "blog");
     // shop's second deployment waits while shop's first runs.
     assert!(poll_busy(&url, &agent, "shop,blog").await.is_none());
+    let (status, body) = call(
+        Method::GET,
+        format!("{url}/v1/agent/command?wait=soon"),
+        Some(&agent),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("wait"), "{body}");
     let second = poll_busy(&url, &agent, "blog")
         .await
         .expect("shop's other one");
