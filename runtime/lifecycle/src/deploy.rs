@@ -41,12 +41,30 @@ pub struct DeployOptions {
     pub keep_revisions: usize,
 }
 
-/// The events a deployment runs, in order.
+/// Every event davit knows, in the order a deployment runs them (the CodeDeploy agent's): the
+/// traffic is blocked before ApplicationStop and allowed after ValidateService.
+const RUN_ORDER: [Event; 11] = [
+    Event::BeforeBlockTraffic,
+    Event::AfterBlockTraffic,
+    Event::ApplicationStop,
+    Event::DownloadBundle,
+    Event::BeforeInstall,
+    Event::Install,
+    Event::AfterInstall,
+    Event::ApplicationStart,
+    Event::ValidateService,
+    Event::BeforeAllowTraffic,
+    Event::AfterAllowTraffic,
+];
+
+/// The events a deployment runs, in order: the default in-place events, or those asked for
+/// (`--events`) in [`RUN_ORDER`], DownloadBundle and Install always, then custom events in the
+/// order given.
 pub fn plan(events: Option<&[Event]>) -> Vec<Event> {
     let Some(wanted) = events else {
         return Event::IN_PLACE_ORDER.to_vec();
     };
-    let mut plan: Vec<Event> = Event::IN_PLACE_ORDER
+    let mut plan: Vec<Event> = RUN_ORDER
         .iter()
         .filter(|e| matches!(e, Event::DownloadBundle | Event::Install) || wanted.contains(e))
         .cloned()
@@ -57,6 +75,15 @@ pub fn plan(events: Option<&[Event]>) -> Vec<Event> {
         }
     }
     plan
+}
+
+/// Whether `event`'s hooks come from the installed revision (what runs now, which they stop
+/// or take out of traffic) rather than the new one, as in the CodeDeploy agent.
+fn from_installed(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::BeforeBlockTraffic | Event::AfterBlockTraffic | Event::ApplicationStop
+    )
 }
 
 fn new_deployment_id() -> String {
@@ -75,8 +102,8 @@ pub(crate) fn rfc3339(at: std::time::SystemTime) -> String {
         .unwrap_or_default()
 }
 
-/// A revision whose hooks may run in this deployment: the new one, or the last good one (for
-/// ApplicationStop).
+/// A revision whose hooks may run in this deployment: the new one, or the installed one (for
+/// ApplicationStop and the traffic-blocking events).
 struct Revision {
     staged: StagedRevision,
     spec: AppSpec,
@@ -138,18 +165,27 @@ pub async fn deploy(
         });
     }
     let spec = load_appspec(&staged.dir, &opts.appspec_filename, Some(&source))?;
+    // The agent's rules that need the bundle: a file object takes no `pattern`, a default ACL
+    // no file.
+    spec.check_bundle(&staged.dir)
+        .map_err(|e| DeployError::Appspec(Box::new(e)))?;
     spec.runnable_here()
         .map_err(|reason| DeployError::NotRunnable { reason })?;
     let mut state = GroupState::load(&group.state())
         .map_err(|e| DeployError::io("reading the group state", e))?;
 
-    // The last good revision's ApplicationStop hooks stop what is running now.
-    let last_good = match &state.last_good {
+    // The installed revision (whose Install finished last, whether or not it then passed
+    // ValidateService) stops what runs now: its ApplicationStop and traffic-blocking hooks.
+    let installed = CleanupRecord::load(&group.cleanup_record())
+        .ok()
+        .flatten()
+        .and_then(|record| record.revision);
+    let installed = match &installed {
         // Also when the same revision is deployed again: its own ApplicationStop stops it.
-        Some(good) => {
-            let dir = group.revisions().join(&good.revision);
-            match load_appspec(&dir, &good.appspec_filename, None) {
-                Ok(spec) => Some((dir, good.revision.clone(), spec)),
+        Some(installed) => {
+            let dir = group.revisions().join(&installed.revision);
+            match load_appspec(&dir, &installed.appspec_filename, None) {
+                Ok(spec) => Some((dir, installed.revision.clone(), spec)),
                 Err(_) => None,
             }
         }
@@ -161,12 +197,9 @@ pub async fn deploy(
         refusals.extend(r);
         BTreeMap::new()
     });
-    let old = last_good.and_then(|(dir, revision, spec)| {
+    let old = installed.and_then(|(dir, revision, spec)| {
         let grants = opts.policy.check_appspec(&spec).unwrap_or_else(|r| {
-            refusals.extend(
-                r.into_iter()
-                    .filter(|r| r.hook.id.event == Event::ApplicationStop),
-            );
+            refusals.extend(r.into_iter().filter(|r| from_installed(&r.hook.id.event)));
             BTreeMap::new()
         });
         Some(Revision {
@@ -191,6 +224,7 @@ pub async fn deploy(
         grants,
     };
     let plan = plan(opts.events.as_deref());
+    check_install(&new, old.as_ref(), &plan, opts, &group)?;
     preload(sandbox, &new, &plan, old.as_ref())?;
 
     let deployment_id = new_deployment_id();
@@ -251,7 +285,12 @@ pub async fn deploy(
         );
     }
     state.touch(&new.staged.id.to_string());
-    let removed = state.prune(opts.keep_revisions);
+    let installed = CleanupRecord::load(&group.cleanup_record())
+        .ok()
+        .flatten()
+        .and_then(|r| r.revision)
+        .map(|i| i.revision);
+    let removed = state.prune(opts.keep_revisions, installed.as_deref());
     for revision in &removed {
         let _ = std::fs::remove_dir_all(group.revisions().join(revision));
     }
@@ -327,7 +366,7 @@ fn preload(
 ) -> Result<(), DeployError> {
     let mut hooks: Vec<(&Revision, &davit_spec::Hook)> = Vec::new();
     for event in plan {
-        let source = if *event == Event::ApplicationStop {
+        let source = if from_installed(event) {
             old
         } else {
             Some(new)
@@ -396,7 +435,7 @@ async fn run_event(
             }
         },
         _ => {
-            let revision = if *event == Event::ApplicationStop {
+            let revision = if from_installed(event) {
                 old
             } else {
                 Some(new)
@@ -559,6 +598,77 @@ fn install_files(
         ),
         report.warnings,
     ))
+}
+
+/// Runs Install's checks against the host as it is, before any hook: a revision that cannot
+/// be installed fails before BeforeInstall. Files in the way under `DISALLOW` are an error
+/// here only where no hook that runs before Install may remove them (a native script may
+/// touch anything; a wasm hook, its read-write directories): "delete the old files in
+/// BeforeInstall" stays a working pattern.
+fn check_install(
+    new: &Revision,
+    old: Option<&Revision>,
+    plan: &[Event],
+    opts: &DeployOptions,
+    group: &GroupLayout,
+) -> Result<(), DeployError> {
+    let previous = CleanupRecord::load(&group.cleanup_record())
+        .map_err(|e| DeployError::io("reading the cleanup record", std::io::Error::other(e)))?;
+    if !opts.target_root.is_dir() {
+        // Created by Install: nothing is there to check against.
+        return Ok(());
+    }
+    let request = InstallRequest {
+        bundle_dir: &new.staged.dir,
+        spec: &new.spec,
+        target_root: &opts.target_root,
+        policy: &opts.policy,
+        behavior: file_exists_behavior(&new.spec, opts),
+        previous,
+        backup_dir: &new.staged.dir,
+        state_dir: group.dir(),
+        revision: None,
+    };
+    let error = match install::check(&request) {
+        Ok(()) => return Ok(()),
+        Err(install::InstallError::FilesExist { paths }) => {
+            let before: Vec<(&Revision, &davit_spec::Hook)> = plan
+                .iter()
+                .take_while(|e| **e != Event::Install)
+                .flat_map(|event| {
+                    let revision = if from_installed(event) {
+                        old
+                    } else {
+                        Some(new)
+                    };
+                    revision
+                        .into_iter()
+                        .flat_map(move |r| r.spec.hooks_for(event).iter().map(move |h| (r, h)))
+                })
+                .collect();
+            let movable = |path: &Path| {
+                before.iter().any(|(revision, hook)| {
+                    hook.kind == HookKind::NativeScript
+                        || revision.grants.get(&hook.id).is_some_and(|grant| {
+                            grant.directories.iter().any(|dir| {
+                                dir.access == davit_spec::Access::ReadWrite
+                                    && path.starts_with(
+                                        opts.target_root
+                                            .join(dir.path.as_str().trim_start_matches('/')),
+                                    )
+                            })
+                        })
+                })
+            };
+            let paths: Vec<PathBuf> = paths.into_iter().filter(|p| !movable(p)).collect();
+            if paths.is_empty() {
+                return Ok(());
+            }
+            install::InstallError::FilesExist { paths }
+        }
+        Err(error) => error,
+    };
+    Err(DeployError::Install(Box::new(error)))
 }
 
 /// What to do with files that exist where the revision puts files: the appspec's

@@ -84,6 +84,11 @@ pub enum DeployError {
         refusals: Vec<davit_spec::Refusal>,
         install: Vec<davit_spec::InstallRefusal>,
     },
+    /// What Install would refuse, found against the host as it is before any hook runs
+    /// (files in the way are named only where no hook that runs before Install could move
+    /// them).
+    #[error("the revision cannot be installed here (no hook has run)")]
+    Install(#[source] Box<install::InstallError>),
     #[error("cannot read hook `{location}` ({event}) from the bundle")]
     HookFile {
         location: String,

@@ -79,19 +79,20 @@ impl GroupState {
         self.revisions.push(revision.to_string());
     }
 
-    /// Drops the oldest revisions beyond `keep`, never the newest or the last good one; returns
-    /// the ones dropped, whose directories the caller removes.
-    pub(crate) fn prune(&mut self, keep: usize) -> Vec<String> {
+    /// Drops the oldest revisions beyond `keep`, never the newest, the last good one or the
+    /// `installed` one (its ApplicationStop runs next); returns the ones dropped, whose
+    /// directories the caller removes.
+    pub(crate) fn prune(&mut self, keep: usize, installed: Option<&str>) -> Vec<String> {
         let keep = keep.max(1);
         let newest = self.revisions.last().cloned();
         let good = self.last_good.as_ref().map(|g| g.revision.clone());
         let mut removed = Vec::new();
         while self.revisions.len() > keep {
-            let Some(index) = self
-                .revisions
-                .iter()
-                .position(|r| Some(r) != newest.as_ref() && Some(r) != good.as_ref())
-            else {
+            let Some(index) = self.revisions.iter().position(|r| {
+                Some(r) != newest.as_ref()
+                    && Some(r) != good.as_ref()
+                    && Some(r.as_str()) != installed
+            }) else {
                 break;
             };
             removed.push(self.revisions.remove(index));
@@ -111,7 +112,11 @@ mod tests {
             state.touch(r);
         }
         state.mark_good("a", "d-1", "appspec.yml", "t");
-        assert_eq!(state.prune(2), ["b", "c"]);
+        assert_eq!(state.prune(2, None), ["b", "c"]);
         assert_eq!(state.revisions, ["a", "d"]);
+        for r in ["e", "f"] {
+            state.touch(r);
+        }
+        assert_eq!(state.prune(1, Some("e")), ["d"], "the installed one stays");
     }
 }

@@ -283,6 +283,18 @@ pub fn deploy_error(error: DeployError) -> Exit {
         | DeployError::Load { .. }
         | DeployError::HookFile { .. }
         | DeployError::Stage { .. }) => Exit::invalid(e),
+        DeployError::Install(e)
+            if matches!(
+                *e,
+                davit_lifecycle::install::InstallError::FilesExist { .. }
+            ) =>
+        {
+            Exit::invalid(hint(
+                DeployError::Install(e),
+                "set `file_exists_behavior: OVERWRITE` (or `RETAIN`) in the appspec, or remove them in a BeforeInstall hook granted read-write access to them",
+            ))
+        }
+        e @ DeployError::Install(_) => Exit::invalid(e),
         e @ DeployError::Unsigned { .. } => Exit::invalid(hint(
             e,
             "sign it with `davit bundle push --sign KEY --store URL` using a key the policy trusts, and deploy it with `--store URL`",

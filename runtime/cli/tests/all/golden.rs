@@ -63,6 +63,46 @@ const CASES: &[(&str, &str, Files)] = &[
         &[],
     ),
     (
+        "deploy-files-exist",
+        "deploy --local <tmp>/bundle --policy <tmp>/policy.toml --deployment-root <tmp>/root --target-root <tmp>/target",
+        &[
+            (
+                "bundle/appspec.yml",
+                "version: 0.0\nos: linux\nfiles:\n  - source: www\n    destination: /opt/app/www\n",
+            ),
+            ("bundle/www/index.html", "hi"),
+            ("target/opt/app/www/index.html", "someone else's"),
+            ("policy.toml", "[install]\ndestinations = [\"/opt/app\"]\n"),
+        ],
+    ),
+    (
+        "deploy-duplicate-destination",
+        "deploy --local <tmp>/bundle --policy <tmp>/policy.toml --deployment-root <tmp>/root --target-root <tmp>/target",
+        &[
+            (
+                "bundle/appspec.yml",
+                "version: 0.0\nos: linux\nfiles:\n  - source: www\n    destination: /opt/app\n  - source: more\n    destination: /opt/app\n",
+            ),
+            ("bundle/www/index.html", "hi"),
+            ("bundle/more/index.html", "also hi"),
+            ("target/opt/.keep", ""),
+            ("policy.toml", "[install]\ndestinations = [\"/opt/app\"]\n"),
+        ],
+    ),
+    (
+        "deploy-permissions-overlap",
+        "deploy --local <tmp>/bundle --policy <tmp>/policy.toml --deployment-root <tmp>/root --target-root <tmp>/target",
+        &[
+            (
+                "bundle/appspec.yml",
+                "version: 0.0\nos: linux\nfiles:\n  - source: www\n    destination: /opt/app\npermissions:\n  - object: /opt/app\n    mode: \"0644\"\n    type: [file]\n  - object: /opt/app\n    pattern: \"*.html\"\n    mode: \"0600\"\n",
+            ),
+            ("bundle/www/index.html", "hi"),
+            ("target/opt/.keep", ""),
+            ("policy.toml", "[install]\ndestinations = [\"/opt/app\"]\n"),
+        ],
+    ),
+    (
         "deploy-install-destination-refused",
         "deploy --local <tmp>/bundle --policy <tmp>/policy.toml --deployment-root <tmp>/root --target-root <tmp>/target",
         &[
@@ -108,7 +148,11 @@ const CASES: &[(&str, &str, Files)] = &[
         "deploy shop prod --revision ABCDEF0123 --store <tmp>/store",
         &[],
     ),
-    ("fleet-group-bad-name", "group create shop .. --hosts web-1", &[]),
+    (
+        "fleet-group-bad-name",
+        "group create shop .. --hosts web-1",
+        &[],
+    ),
 ];
 
 #[test]

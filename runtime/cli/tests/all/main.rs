@@ -3,6 +3,7 @@
 mod appspec_check;
 mod bundle;
 mod deploy_atomic;
+mod deploy_events;
 mod deploy_local;
 mod golden;
 mod hello_web;

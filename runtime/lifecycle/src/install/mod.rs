@@ -165,6 +165,17 @@ pub enum InstallError {
         /// The first one.
         first: Location,
     },
+    /// Two `permissions` entries apply to one installed path (the CodeDeploy agent refuses it
+    /// too: "the permissions setting for (…) is specified more than once").
+    #[error("{at}: `{}` is already under the `permissions` entry at {first}; each installed path may be under one entry only", path.display())]
+    PermissionsOverlap {
+        /// The path on the host.
+        path: PathBuf,
+        /// The second entry.
+        at: Location,
+        /// The first one.
+        first: Location,
+    },
     /// A directory must be created or used where something else is.
     #[error("{}`{}` exists and is not a directory, cannot install into it", at_prefix(at), path.display())]
     NotADirectory {
@@ -333,7 +344,7 @@ pub fn install(req: &InstallRequest<'_>) -> Result<InstallReport, InstallError> 
     if !refusals.is_empty() {
         return Err(InstallError::Refused { refusals });
     }
-    let roots = Roots::open(req)?;
+    let roots = Roots::open(req, true)?;
     let plan = plan::plan(req, &roots)?;
     let install_id = uuid::Uuid::new_v4().simple().to_string();
     let journal_path = req.state_dir.join(JOURNAL);
@@ -393,6 +404,20 @@ pub fn install(req: &InstallRequest<'_>) -> Result<InstallReport, InstallError> 
             }
         }
     }
+}
+
+/// Everything [`install`] checks before it writes, against the host as it is now, writing
+/// nothing: sources, destinations beneath the policy's prefixes, no two files on one path, no
+/// file where a directory must go, `DISALLOW` conflicts, owner and group names, and no
+/// installed path under two `permissions` entries. A deployment runs it before any hook (and
+/// Install again, as the hooks before it may have changed the host). `backup_dir` is not used.
+///
+/// # Errors
+///
+/// The first [`InstallError`] the Install would meet before writing.
+pub fn check(req: &InstallRequest<'_>) -> Result<(), InstallError> {
+    let roots = Roots::open(req, false)?;
+    plan::plan(req, &roots).map(|_| ())
 }
 
 /// The journal of the Install in flight, in [`InstallRequest::state_dir`].

@@ -120,12 +120,31 @@ pub(super) fn plan<'a>(
             paths: planner.conflicts,
         });
     }
-    let ops = planner.ops;
+    let (ops, absent) = (planner.ops, planner.absent);
 
     let mut resolved = Vec::new();
     for entry in &req.spec.permissions {
         warnings.extend(perms::warnings(entry));
         resolved.push(perms::resolve(entry, roots.host(&entry.object))?);
+    }
+    // As the CodeDeploy agent: what this Install puts on the host is under one `permissions`
+    // entry at most.
+    for op in &ops {
+        let is_dir = match op.kind {
+            OpKind::File => false,
+            OpKind::Dir { target } if target || absent.contains(&op.dest.host) => true,
+            _ => continue,
+        };
+        let mut matching = resolved
+            .iter()
+            .filter(|p| p.applies_to(roots.target_path(), &op.dest.host, is_dir));
+        if let (Some(first), Some(second)) = (matching.next(), matching.next()) {
+            return Err(InstallError::PermissionsOverlap {
+                path: op.dest.host.clone(),
+                at: second.spec.at.clone(),
+                first: first.spec.at.clone(),
+            });
+        }
     }
     Ok(Plan {
         ops,

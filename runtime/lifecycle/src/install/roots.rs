@@ -74,12 +74,13 @@ pub(super) struct Roots {
     prefixes: Vec<Prefix>,
     /// The staged revision (none when a journal is recovered).
     bundle: Option<Root>,
-    /// Where removed and replaced files wait until the Install succeeds.
-    pub backup: Root,
+    /// Where removed and replaced files wait until the Install succeeds (none for a check).
+    backup: Option<Root>,
 }
 
 impl Roots {
-    pub(super) fn open(req: &InstallRequest<'_>) -> Result<Roots, InstallError> {
+    /// The roots of `req`; its backup directory too when `backup` (a check writes nothing).
+    pub(super) fn open(req: &InstallRequest<'_>, backup: bool) -> Result<Roots, InstallError> {
         let root = req.target_root;
         let target = Root::open_ambient(root, Resolve::InRoot).map_err(|e| {
             if e.raw_os_error() == Some(libc::ENOTDIR) {
@@ -93,8 +94,13 @@ impl Roots {
         })?;
         let bundle = Root::open_ambient(req.bundle_dir, Resolve::Beneath)
             .map_err(io_err("open the staged revision", req.bundle_dir))?;
-        let backup = Root::open_ambient(req.backup_dir, Resolve::Beneath)
-            .map_err(io_err("open the backup directory", req.backup_dir))?;
+        let backup = match backup {
+            true => Some(
+                Root::open_ambient(req.backup_dir, Resolve::Beneath)
+                    .map_err(io_err("open the backup directory", req.backup_dir))?,
+            ),
+            false => None,
+        };
         Ok(Roots {
             target,
             target_path: root.to_owned(),
@@ -125,7 +131,7 @@ impl Roots {
             target_path: target_root.to_owned(),
             prefixes: opened,
             bundle: None,
-            backup: Root::open_ambient(backup_dir, Resolve::Beneath)?,
+            backup: Some(Root::open_ambient(backup_dir, Resolve::Beneath)?),
         })
     }
 
@@ -165,6 +171,13 @@ impl Roots {
                 writable: p.writable,
             })
             .collect()
+    }
+
+    /// Where removed and replaced files wait until the Install commits.
+    pub(super) fn backup(&self) -> io::Result<&Root> {
+        self.backup
+            .as_ref()
+            .ok_or_else(|| io::Error::other("a check has no backup directory"))
     }
 
     /// The staged revision.

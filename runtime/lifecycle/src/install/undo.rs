@@ -186,7 +186,7 @@ impl Journal {
             original: loc.clone(),
             backup: backup.clone(),
         })?;
-        move_entry(roots.root(loc)?, &loc.rel, &roots.backup, &backup)
+        move_entry(roots.root(loc)?, &loc.rel, roots.backup()?, &backup)
     }
 
     pub(super) fn will_create_file(&mut self, loc: &Loc) -> io::Result<()> {
@@ -264,8 +264,8 @@ fn finish(steps: &[Step], roots: &Roots) -> Vec<String> {
     for step in steps {
         let (path, result) = match step {
             Step::MovedAway { backup, .. } => (
-                roots.backup.display(backup),
-                roots.backup.remove_all(backup),
+                backup.clone(),
+                roots.backup().and_then(|b| b.remove_all(backup)),
             ),
             // Swapped: the old tree, or the old file, waits under the staging name.
             Step::Switched {
@@ -302,8 +302,9 @@ fn exists(root: &Root, rel: &Path) -> io::Result<Option<Metadata>> {
 fn undo(step: &Step, roots: &Roots) -> io::Result<()> {
     match step {
         Step::MovedAway { original, backup } => {
-            if exists(&roots.backup, backup)?.is_some() {
-                move_entry(&roots.backup, backup, roots.root(original)?, &original.rel)?;
+            let backups = roots.backup()?;
+            if exists(backups, backup)?.is_some() {
+                move_entry(backups, backup, roots.root(original)?, &original.rel)?;
             }
             Ok(())
         }

@@ -299,6 +299,7 @@ fn acls_and_selinux_contexts_are_warnings() {
     acls:
       - u:bob:rw
   - object: /opt/app
+    type: [file]
     context:
       type: httpd_sys_content_t
 "
