@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use davit_api::{AppName, Command, Poll, Progress, Report};
+use davit_api::{AppName, Command, ErrorBody, Poll, Progress, Report};
 use reqwest::StatusCode;
 
 use crate::{AgentError, Identity};
@@ -96,11 +96,23 @@ impl Server {
             .map(drop)
     }
 
-    /// Sends a result once: whether the server took it (or already had it: 409).
-    pub(crate) async fn report(&self, report: &Report) -> bool {
-        match self.post("/v1/agent/report").json(report).send().await {
-            Ok(r) => r.status().is_success() || r.status() == StatusCode::CONFLICT,
-            Err(_) => false,
+    /// Sends a result until the server answers it: it took it, already had it (409), or will
+    /// never take it (another 4xx, said on stderr). Unreachable or a 5xx: again a second later.
+    pub(crate) async fn report_until_taken(&self, report: &Report) {
+        loop {
+            match self.post("/v1/agent/report").json(report).send().await {
+                Ok(r) if r.status().is_success() || r.status() == StatusCode::CONFLICT => return,
+                Ok(r) if r.status().is_client_error() => {
+                    let why = r.json::<ErrorBody>().await.map(|b| b.error);
+                    eprintln!(
+                        "warning: the server refuses the report of deployment {}: {}",
+                        report.deployment,
+                        why.unwrap_or_else(|_| "no reason given".into())
+                    );
+                    return;
+                }
+                _ => tokio::time::sleep(Duration::from_secs(1)).await,
+            }
         }
     }
 }

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use davit_api::{AppName, Command, EventResult, EventStatus, Progress, Report};
 use davit_lifecycle::{DeployOptions, Layout, Source, Status};
@@ -51,10 +50,8 @@ impl Agent {
                 "failed"
             }
         );
-        // A report must arrive: retry until the server takes it.
-        while !self.server.report(&report).await {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+        // A report must arrive: retried until the server answers it.
+        self.server.report_until_taken(&report).await;
         self.running.finish(&command.deployment);
     }
 

@@ -28,7 +28,7 @@ mod execute;
 mod identity;
 mod running;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -137,7 +137,7 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
             after_restart: true,
             events: None,
         };
-        let _ = server.report(&report).await;
+        server.report_until_taken(&report).await;
         running.finish(&deployment);
     }
     let sandbox = Sandbox::new(Some(Layout::new(&config.deployment_root).component_cache()))
@@ -152,11 +152,14 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     let busy_count = Arc::new(AtomicUsize::new(0));
     let _heartbeat = heartbeat(server.clone(), busy_count.clone());
     let mut tasks = tokio::task::JoinSet::new();
+    let mut task_apps: HashMap<tokio::task::Id, AppName> = HashMap::new();
     // The applications being deployed, and how many of their commands this agent holds.
     let mut busy: BTreeMap<AppName, usize> = BTreeMap::new();
     loop {
-        while let Some(done) = tasks.try_join_next() {
-            if let Ok(app) = done
+        while let Some(done) = tasks.try_join_next_with_id() {
+            // A task that panicked frees its application too.
+            let id = done.map_or_else(|e| e.id(), |(id, ())| id);
+            if let Some(app) = task_apps.remove(&id)
                 && let Some(count) = busy.get_mut(&app)
             {
                 *count -= 1;
@@ -189,12 +192,10 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         // older server), it waits for the first in its task rather than run beside it.
         *busy.entry(command.app.clone()).or_default() += 1;
         busy_count.store(busy.len(), Ordering::Relaxed);
+        let app = command.app.clone();
         let agent = agent.clone();
-        tasks.spawn(async move {
-            let app = command.app.clone();
-            agent.deploy(command).await;
-            app
-        });
+        let task = tasks.spawn(async move { agent.deploy(command).await });
+        task_apps.insert(task.id(), app);
     }
 }
 
