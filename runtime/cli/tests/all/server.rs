@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 
 use davit_api::{
-    Deployment, DeploymentHost, DeploymentStatus, DeploymentSummary, Group, HostStatus,
+    Agent, App, Deployment, DeploymentHost, DeploymentStatus, DeploymentSummary, Group, HostStatus,
 };
 
 use crate::support::*;
@@ -221,17 +221,17 @@ impl Fleet {
         agent.wait().unwrap();
     }
 
-    fn run(&self, args: &[&str]) -> serde_json::Value {
-        json_ok(&operator(&self.url, &self.token, args))
+    /// Runs an operator's command with `--output json`; its output read as `T`.
+    fn run<T: serde::de::DeserializeOwned>(&self, args: &[&str]) -> T {
+        let json = json_ok(&operator(&self.url, &self.token, args));
+        serde_json::from_value(json.clone()).unwrap_or_else(|e| panic!("{e}: {json}"))
     }
 
     /// Waits until `count` agents are enrolled.
     fn wait_for_agents(&self, count: usize) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while self
-            .run(&["agents", "--output", "json"])
-            .as_array()
-            .unwrap()
+            .run::<Vec<Agent>>(&["agents", "--output", "json"])
             .len()
             < count
         {
@@ -255,7 +255,7 @@ impl Fleet {
     /// Deploys `revision` of `app` to its group `prod`; returns the deployment's id.
     fn deploy_app(&self, app: &str, revision: &str, config: &str) -> String {
         let store = self.work.path().join("store");
-        let created = self.run(&[
+        let created: Deployment = self.run(&[
             "deploy",
             app,
             "prod",
@@ -268,7 +268,7 @@ impl Fleet {
             "--output",
             "json",
         ]);
-        serde_json::from_value::<Deployment>(created).unwrap().id
+        created.id
     }
 
     /// Pushes a broken release: another page, and an AfterInstall that always fails.
@@ -300,7 +300,7 @@ impl Fleet {
 
     /// The deployment, as `deployments show --output json` prints it.
     fn show(&self, id: &str) -> Deployment {
-        serde_json::from_value(self.run(&["deployments", "show", id, "--output", "json"])).unwrap()
+        self.run(&["deployments", "show", id, "--output", "json"])
     }
 
     /// Polls the deployment until `until` holds of it (60 s at most).
@@ -408,8 +408,7 @@ fn fleet_deployment(server_args: &[&str]) {
     );
     assert!(out.contains("AfterInstall:FAILED"), "{out}");
     assert!(out.contains("| [stderr] disk check failed"), "{out}");
-    let listed: Vec<DeploymentSummary> =
-        serde_json::from_value(fleet.run(&["deployments", "list", "--output", "json"])).unwrap();
+    let listed: Vec<DeploymentSummary> = fleet.run(&["deployments", "list", "--output", "json"]);
     assert_eq!(listed[0].id, id);
     let done = fleet.wait(&id, finished);
     assert_eq!(done.status, DeploymentStatus::Succeeded, "{done:?}");
@@ -729,8 +728,8 @@ fn a_hook_longer_than_the_agent_timeout_succeeds_while_the_agent_heartbeats() {
 fn one_agent_deploys_two_applications_at_once() {
     let mut fleet = Fleet::new(&[], "web-1");
     // A second application on the same hosts, whose AfterInstall also waits 3 s on `pause`.
-    fleet.run(&["app", "create", "blog", "--output", "json"]);
-    fleet.run(&[
+    let _: App = fleet.run(&["app", "create", "blog", "--output", "json"]);
+    let _: Group = fleet.run(&[
         "group", "create", "blog", "prod", "--tags", "env=prod", "--output", "json",
     ]);
     let blog_revision = fleet.push(
