@@ -198,6 +198,26 @@ pub enum InstallError {
         /// Every such file, in copy order.
         paths: Vec<PathBuf>,
     },
+    /// `acls` the host policy applies on a filesystem that takes no POSIX ACLs.
+    #[error(
+        "{at}: `acls` for `{object}` cannot be applied: this host's filesystem does not support POSIX ACLs"
+    )]
+    AclsUnsupported {
+        /// The `permissions` entry.
+        at: Location,
+        /// Its object.
+        object: AbsPath,
+    },
+    /// A SELinux `context` the host policy applies on a host without SELinux.
+    #[error(
+        "{at}: SELinux `context` for `{object}` cannot be applied: SELinux is not enabled on this host"
+    )]
+    SelinuxDisabled {
+        /// The `permissions` entry.
+        at: Location,
+        /// Its object.
+        object: AbsPath,
+    },
     /// A `permissions` owner that is no user here.
     #[error("{at}: unknown owner `{name}`, there is no such user on this host")]
     UnknownOwner {
@@ -700,8 +720,11 @@ impl Run<'_> {
                 mode: 0,
             };
             let target = |mode| self.target(host, false, switch::Target { mode, ..me });
-            let (dir, name) = (root, &tmp.rel);
-            switch::write_file(dir, name, from, target, me).map_err(io_err("copy to", host))?
+            let ino = switch::write_file(root, &tmp.rel, from, target, me)
+                .map_err(io_err("copy to", host))?;
+            self.set_xattrs(root, &tmp.rel, host, false)
+                .map_err(io_err("set the ACLs and context of", host))?;
+            ino
         };
         if replace {
             self.journal

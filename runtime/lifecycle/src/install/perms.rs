@@ -5,7 +5,7 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
 use davit_fsroot::{Metadata, MetadataExt, Root};
-use davit_spec::{ObjectType, Permission};
+use davit_spec::{ApplyOrSkip, InstallPolicy, ObjectType, Permission};
 
 use super::InstallError;
 use super::undo::chown;
@@ -18,10 +18,21 @@ pub(super) struct Resolved<'a> {
     pub object: PathBuf,
     pub uid: Option<u32>,
     pub gid: Option<u32>,
+    /// `acls`, names resolved, unless the policy skips them.
+    pub acl: Option<super::xattr::Acl>,
+    /// Whether to set the SELinux `context` (it has one and the policy does not skip it).
+    pub context: bool,
 }
 
-/// Resolves the owner and group of `entry`; `object` is already re-rooted.
-pub(super) fn resolve(entry: &Permission, object: PathBuf) -> Result<Resolved<'_>, InstallError> {
+/// Resolves the owner and group of `entry` (and the names in its `acls`); `object` is already
+/// re-rooted. ACLs and contexts the policy skips are left out; where the policy applies them
+/// and this host cannot, that is an error naming the entry.
+pub(super) fn resolve<'a>(
+    entry: &'a Permission,
+    object: PathBuf,
+    policy: &InstallPolicy,
+    target: &Root,
+) -> Result<Resolved<'a>, InstallError> {
     let uid = match &entry.owner {
         None => None,
         Some(name) => Some(
@@ -40,26 +51,45 @@ pub(super) fn resolve(entry: &Permission, object: PathBuf) -> Result<Resolved<'_
             })?,
         ),
     };
+    let acl = match policy.acls() {
+        ApplyOrSkip::Skip => None,
+        ApplyOrSkip::Apply => super::xattr::resolve_acl(entry)?,
+    };
+    if acl.is_some() && !super::xattr::acls_supported(target) {
+        return Err(InstallError::AclsUnsupported {
+            at: entry.at.clone(),
+            object: entry.object.clone(),
+        });
+    }
+    let context = entry.context.is_some() && policy.selinux_contexts() == ApplyOrSkip::Apply;
+    if context && !super::xattr::selinux_enabled() {
+        return Err(InstallError::SelinuxDisabled {
+            at: entry.at.clone(),
+            object: entry.object.clone(),
+        });
+    }
     Ok(Resolved {
         spec: entry,
         object,
         uid,
         gid,
+        acl,
+        context,
     })
 }
 
-/// The one-line warnings for what this host cannot apply (`acls`, SELinux `context`).
-pub(super) fn warnings(entry: &Permission) -> Vec<String> {
+/// The one-line warnings for what the host policy says to skip (`acls`, SELinux `context`).
+pub(super) fn warnings(entry: &Permission, policy: &InstallPolicy) -> Vec<String> {
     let mut out = Vec::new();
-    if !entry.acls.is_empty() {
+    if !entry.acls.is_empty() && policy.acls() == ApplyOrSkip::Skip {
         out.push(format!(
-            "{}: `acls` for `{}` are not supported on this host and were not applied",
+            "{}: `acls` for `{}` were not applied: the host policy says `acls = \"skip\"` in `[install]`",
             entry.at, entry.object
         ));
     }
-    if entry.context.is_some() {
+    if entry.context.is_some() && policy.selinux_contexts() == ApplyOrSkip::Skip {
         out.push(format!(
-            "{}: SELinux `context` for `{}` is not supported on this host and was not applied",
+            "{}: SELinux `context` for `{}` was not applied: the host policy says `selinux_contexts = \"skip\"` in `[install]`",
             entry.at, entry.object
         ));
     }
@@ -100,7 +130,8 @@ impl Resolved<'_> {
 
     /// Whether applying the entry to `meta` would change anything.
     pub(super) fn would_change(&self, meta: &Metadata) -> bool {
-        self.uid.is_some_and(|u| u != meta.uid())
+        self.has_xattrs()
+            || self.uid.is_some_and(|u| u != meta.uid())
             || self.gid.is_some_and(|g| g != meta.gid())
             || self
                 .spec
@@ -121,7 +152,29 @@ impl Resolved<'_> {
             // After chown, which clears setuid/setgid bits.
             root.set_mode(rel, mode.bits())?;
         }
+        self.apply_xattrs(root, rel, meta.is_dir())
+    }
+
+    /// Sets the entry's ACLs and SELinux context on `rel` in `root` (after its mode, as the
+    /// CodeDeploy agent does: a later mode change would change the ACL mask).
+    pub(super) fn apply_xattrs(
+        &self,
+        root: &Root,
+        rel: &Path,
+        is_dir: bool,
+    ) -> std::io::Result<()> {
+        if let Some(acl) = &self.acl {
+            super::xattr::apply_acl(root, rel, acl, is_dir)?;
+        }
+        if let (true, Some(context)) = (self.context, &self.spec.context) {
+            super::xattr::apply_context(root, rel, context)?;
+        }
         Ok(())
+    }
+
+    /// Whether the entry sets anything beyond owner and mode.
+    pub(super) fn has_xattrs(&self) -> bool {
+        self.acl.is_some() || self.context
     }
 }
 

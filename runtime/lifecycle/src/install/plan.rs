@@ -124,8 +124,14 @@ pub(super) fn plan<'a>(
 
     let mut resolved = Vec::new();
     for entry in &req.spec.permissions {
-        warnings.extend(perms::warnings(entry));
-        resolved.push(perms::resolve(entry, roots.host(&entry.object))?);
+        warnings.extend(perms::warnings(entry, &req.policy.install));
+        let object = roots.host(&entry.object);
+        resolved.push(perms::resolve(
+            entry,
+            object,
+            &req.policy.install,
+            roots.target(),
+        )?);
     }
     // As the CodeDeploy agent: what this Install puts on the host is under one `permissions`
     // entry at most.

@@ -112,6 +112,27 @@ impl Run<'_> {
         t
     }
 
+    /// Sets the ACLs and SELinux context of the `permissions` entry that applies to `host` (at
+    /// most one does) on `rel` in `dir`.
+    pub(super) fn set_xattrs(
+        &self,
+        dir: &Root,
+        rel: &Path,
+        host: &Path,
+        is_dir: bool,
+    ) -> io::Result<()> {
+        let root = self.roots.target_path();
+        match self
+            .plan
+            .perms
+            .iter()
+            .find(|e| e.applies_to(root, host, is_dir))
+        {
+            Some(entry) if entry.has_xattrs() => entry.apply_xattrs(dir, rel, is_dir),
+            _ => Ok(()),
+        }
+    }
+
     /// Chooses the units (see the module docs): for each `files` entry, the topmost missing
     /// directory on its way, or its destination when that holds only the previous revision.
     pub(super) fn select_units(&self) -> Result<Vec<Unit>, InstallError> {
@@ -277,6 +298,8 @@ impl Run<'_> {
                     let target = |mode| self.target(host, false, Target { mode, ..me });
                     write_file(dir, Path::new(name), from, target, me)
                         .map_err(io_err("copy to", host))?;
+                    self.set_xattrs(dir, Path::new(name), host, false)
+                        .map_err(io_err("set the ACLs and context of", host))?;
                     self.copied(host)?;
                 }
             }
@@ -293,6 +316,8 @@ impl Run<'_> {
             let dir = dir.map_err(io_err("open", &host))?;
             set_owner_and_mode(dir, Path::new(name), *t, me)
                 .map_err(io_err("set the owner and mode of", &host))?;
+            self.set_xattrs(dir, Path::new(name), &host, true)
+                .map_err(io_err("set the ACLs and context of", &host))?;
         }
         Ok(())
     }

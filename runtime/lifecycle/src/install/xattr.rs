@@ -37,7 +37,6 @@
 //! `object_r`.
 
 // Until the Install calls it (the lifecycle owner wires it in).
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::ffi::{CStr, CString};
 use std::io;

@@ -59,10 +59,23 @@ impl Host {
         spec: &AppSpec,
         previous: Option<CleanupRecord>,
     ) -> InstallReport {
+        self.try_install(staged, spec, previous, "").unwrap()
+    }
+
+    /// Installs under the appspec's own suggested policy, with `extra` lines in its `[install]`.
+    fn try_install(
+        &self,
+        staged: &StagedRevision,
+        spec: &AppSpec,
+        previous: Option<CleanupRecord>,
+        extra: &str,
+    ) -> Result<InstallReport, davit_lifecycle::install::InstallError> {
         let backup = tempfile::tempdir_in(self.tmp.path()).unwrap();
         let state = tempfile::tempdir_in(self.tmp.path()).unwrap();
         // The host allows what the appspec asks for: its own suggested policy.
-        let policy = HostPolicy::parse("suggested.toml", &HostPolicy::suggest(spec)).unwrap();
+        let suggested =
+            HostPolicy::suggest(spec).replacen("[install]\n", &format!("[install]\n{extra}"), 1);
+        let policy = HostPolicy::parse("suggested.toml", &suggested).unwrap();
         install(&InstallRequest {
             bundle_dir: &staged.dir,
             spec,
@@ -76,7 +89,6 @@ impl Host {
             state_dir: state.path(),
             revision: None,
         })
-        .unwrap()
     }
 }
 
@@ -183,11 +195,18 @@ fn file_exists_sequence() {
 }
 
 #[test]
-fn selinux_bundle_installs_with_a_warning() {
+fn a_selinux_bundle_fails_on_a_host_without_selinux_unless_the_policy_skips_contexts() {
     let Some(bundles) = bundles() else { return };
     let host = Host::new();
     let (staged, spec) = host.stage(&bundles.join("permissions-selinux"));
-    let report = host.install(&staged, &spec, None);
+    let err = host.try_install(&staged, &spec, None, "").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("SELinux `context` for `/opt/cdagent-test-selinux` cannot be applied"),
+        "{err}"
+    );
+    let skip = "selinux_contexts = \"skip\"\n";
+    let report = host.try_install(&staged, &spec, None, skip).unwrap();
     assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
     assert!(report.warnings[0].contains("SELinux `context` for `/opt/cdagent-test-selinux`"));
     assert_eq!(

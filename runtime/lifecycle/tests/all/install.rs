@@ -287,9 +287,27 @@ fn owners_and_groups_are_set_by_name_or_number() {
     assert_eq!((meta.uid(), meta.gid()), (uid, gid));
 }
 
+/// The POSIX access ACL of `path` as the kernel keeps it (`system.posix_acl_access`), if any.
+fn access_acl(path: &Path) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let name = c"system.posix_acl_access";
+    let mut buf = vec![0u8; 1024];
+    // SAFETY: NUL-terminated strings and a buffer of the length given.
+    let n = unsafe {
+        libc::getxattr(
+            c_path.as_ptr(),
+            name.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    (n > 0).then(|| buf[..n as usize].to_vec())
+}
+
 #[test]
-fn acls_and_selinux_contexts_are_warnings() {
-    let s = Scene::new();
+fn acls_are_applied_and_a_context_without_selinux_fails_unless_the_policy_skips_it() {
+    let mut s = Scene::new();
     let bundle = s.bundle("b", &[("app/a.txt", "a", 0o644)]);
     let spec = appspec(&format!(
         "{APP}permissions:
@@ -297,25 +315,42 @@ fn acls_and_selinux_contexts_are_warnings() {
     mode: \"0750\"
     type: [directory]
     acls:
-      - u:bob:rw
+      - u:nobody:rw
   - object: /opt/app
     type: [file]
     context:
       type: httpd_sys_content_t
 "
     ));
+    // This host has no SELinux: the context cannot be applied, and nothing is written.
+    let err = s.install(&bundle, &spec, Disallow, None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "appspec.yml:12:5: SELinux `context` for `/opt/app` cannot be applied: SELinux is not enabled on this host"
+    );
+    assert!(!s.host("/opt/app").exists());
+    // The policy may say to skip contexts: then the ACL is applied and the context is a warning.
+    s.policy = policy("selinux_contexts = \"skip\"\n");
     let report = s.install(&bundle, &spec, Disallow, None).unwrap();
     assert_eq!(
         report.warnings,
         [
-            "appspec.yml:7:5: `acls` for `/opt/app` are not supported on this host and were not applied",
-            "appspec.yml:12:5: SELinux `context` for `/opt/app` is not supported on this host and was not applied",
+            "appspec.yml:12:5: SELinux `context` for `/opt/app` was not applied: the host policy says `selinux_contexts = \"skip\"` in `[install]`"
         ]
     );
-    assert_eq!(
-        mode(&s.host("/opt/app")),
-        0o750,
-        "the rest of the entry is applied"
+    assert_eq!(mode(&s.host("/opt/app")), 0o750, "the mode is applied");
+    let acl = access_acl(&s.host("/opt/app")).expect("an access ACL is set");
+    // A named-user entry (tag 2) for nobody (65534) is in it.
+    let nobody = 65534u32.to_le_bytes();
+    assert!(
+        acl[4..]
+            .chunks(8)
+            .any(|e| e[0..2] == [2, 0] && e[4..8] == nobody),
+        "{acl:?}"
+    );
+    assert!(
+        access_acl(&s.host("/opt/app/a.txt")).is_none(),
+        "files are not under that entry"
     );
 }
 
