@@ -134,7 +134,7 @@ pub async fn deploy(
     }
     let layout = &opts.layout;
     let group = layout.group(&opts.application, &opts.deployment_group);
-    let (lock, interrupted) = RootLock::acquire(&layout.lock(), &layout.journal())?;
+    let (mut lock, interrupted) = RootLock::acquire_application(layout, &opts.application)?;
     // Before anything else: an Install a killed davit left half-done is taken back (or, if it
     // had committed, finished), so the host holds one revision, complete.
     let interrupted = interrupted.map(|entry| record_interrupted(layout, entry));
@@ -297,9 +297,11 @@ pub async fn deploy(
     state
         .save(&group.state())
         .map_err(|e| DeployError::io("writing the group state", e))?;
-    // Chunks only removed revisions used go with them. A failure here costs disk, not the
-    // deployment: the next collection retries.
-    let _ = crate::cache::collect_locked(layout);
+    // Chunks only removed revisions used go with them, when no other deployment runs. A
+    // failure here costs disk, not the deployment: the next collection retries.
+    if let Some(_root) = lock.exclusive_root(layout) {
+        let _ = crate::cache::collect_locked(layout);
+    }
 
     let report = DeploymentReport {
         schema_version: SCHEMA_VERSION,

@@ -1,9 +1,12 @@
-//! The journal of the deployment in flight, and the lock that says whether it is still running.
+//! The journal of the deployment in flight, and the locks that say whether it is still running.
 //!
-//! A deployment takes an exclusive `flock` on `<root>/lock` and writes `journal.json` before its
-//! first event, updating it as events start. When it ends it removes the journal. If a later run
-//! gets the lock and still finds a journal, the process that wrote it was killed: that deployment
-//! is reported as `FailedAfterRestart`, as CodeDeploy does.
+//! A deployment takes a shared `flock` on `<root>/lock` (the chunk cache's collection takes it
+//! exclusively, so it never removes what a deployment is pulling) and an exclusive one on its
+//! application's `<root>/apps/<app>/lock`: deployments of two applications run side by side,
+//! two of one application never. It writes the application's `journal.json` before its first
+//! event, updating it as events start. When it ends it removes the journal. If a later run gets
+//! the lock and still finds a journal, the process that wrote it was killed: that deployment is
+//! reported as `FailedAfterRestart`, as CodeDeploy does.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -11,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::layout::write_atomically;
+use crate::layout::{Layout, write_atomically};
 
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
@@ -68,12 +71,7 @@ impl RootLock {
             source,
         };
         std::fs::create_dir_all(&root).map_err(io)?;
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(lock)
-            .map_err(io)?;
+        let file = open_lock(lock).map_err(io)?;
         // SAFETY: flock on a descriptor we own; no memory is shared.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
             return Err(LockError::Busy {
@@ -86,6 +84,39 @@ impl RootLock {
             RootLock {
                 _file: file,
                 journal: journal.to_path_buf(),
+            },
+            interrupted,
+        ))
+    }
+
+    /// Takes the shared lock of the deployment root and the exclusive lock of `application`;
+    /// returns them and the journal of a deployment of it that was killed, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`LockError::Busy`] while another process deploys the same application.
+    pub fn acquire_application(
+        layout: &Layout,
+        application: &str,
+    ) -> Result<(AppLock, Option<JournalEntry>), LockError> {
+        let root = layout.root().to_path_buf();
+        let io = |source| LockError::Io {
+            root: root.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&root).map_err(io)?;
+        let shared = open_lock(&layout.lock()).map_err(io)?;
+        // Blocking: the collection that may hold it exclusively is short.
+        // SAFETY: flock on a descriptor we own; no memory is shared.
+        if unsafe { libc::flock(shared.as_raw_fd(), libc::LOCK_SH) } != 0 {
+            return Err(io(std::io::Error::last_os_error()));
+        }
+        let app = layout.application(application);
+        let (lock, interrupted) = RootLock::acquire(&app.join("lock"), &app.join("journal.json"))?;
+        Ok((
+            AppLock {
+                lock,
+                shared: Some(shared),
             },
             interrupted,
         ))
@@ -112,6 +143,52 @@ impl RootLock {
             _ => Ok(()),
         }
     }
+}
+
+/// The locks of one application's deployment (see the module docs), released on drop.
+#[derive(Debug)]
+pub struct AppLock {
+    lock: RootLock,
+    shared: Option<File>,
+}
+
+impl AppLock {
+    /// See [`RootLock::write`].
+    ///
+    /// # Errors
+    ///
+    /// When the journal cannot be written.
+    pub fn write(&self, entry: &JournalEntry) -> std::io::Result<()> {
+        self.lock.write(entry)
+    }
+
+    /// See [`RootLock::clear`].
+    ///
+    /// # Errors
+    ///
+    /// When the journal exists and cannot be removed.
+    pub fn clear(&self) -> std::io::Result<()> {
+        self.lock.clear()
+    }
+
+    /// Gives up the shared lock of the root and tries to take it exclusively, without waiting:
+    /// `Some` when no other deployment runs under the root (then the chunk cache may be
+    /// collected).
+    pub fn exclusive_root(&mut self, layout: &Layout) -> Option<File> {
+        drop(self.shared.take());
+        let file = open_lock(&layout.lock()).ok()?;
+        // SAFETY: flock on a descriptor we own; no memory is shared.
+        (unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0)
+            .then_some(file)
+    }
+}
+
+fn open_lock(path: &Path) -> std::io::Result<File> {
+    File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
 }
 
 fn read(journal: &Path) -> Option<JournalEntry> {
@@ -150,5 +227,19 @@ mod tests {
         } // dropped without clear(): as if killed
         let (_held, interrupted) = RootLock::acquire(&lock, &journal).unwrap();
         assert_eq!(interrupted, Some(entry()));
+    }
+
+    #[test]
+    fn two_applications_deploy_side_by_side_and_one_application_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let (mut shop, _) = RootLock::acquire_application(&layout, "shop").unwrap();
+        let (blog, _) = RootLock::acquire_application(&layout, "blog").unwrap();
+        let busy = RootLock::acquire_application(&layout, "shop").unwrap_err();
+        assert!(matches!(busy, LockError::Busy { .. }), "{busy}");
+        // While `blog` runs, `shop` cannot take the root for a collection; alone, it can.
+        assert!(shop.exclusive_root(&layout).is_none());
+        drop(blog);
+        assert!(shop.exclusive_root(&layout).is_some());
     }
 }

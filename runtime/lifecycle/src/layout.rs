@@ -2,13 +2,15 @@
 //!
 //! ```text
 //! <deployment-root>/
-//!   lock                           held while a deployment runs
-//!   journal.json                   the deployment in flight (gone when it ends)
+//!   lock                           shared by deployments, exclusive for collecting chunks
 //!   cache/components/              compiled components (sandbox cache)
 //!   cache/chunks/                  chunks and manifests pulled from bundle stores
+//!   apps/<application>/lock        held while a deployment of the application runs
+//!   apps/<application>/journal.json  its deployment in flight (gone when it ends)
 //!   apps/<application>/<group>/
 //!     state.json                   last good revision, revisions kept
-//!     cleanup.json                 what the last Install put on disk
+//!     cleanup.json                 what the last Install put on disk, and its revision
+//!     install.journal              the steps of the Install in flight (gone when it ends)
 //!     services.json                services its hooks started, until stopped
 //!     revisions/<revision>/        staged bundle contents, one directory per revision
 //!     deployments/<id>.json        the report of every deployment
@@ -44,6 +46,10 @@ impl Layout {
     }
     pub fn scratch(&self) -> PathBuf {
         self.root.join("scratch")
+    }
+    /// One application's directory: its lock and journal, and its groups.
+    pub fn application(&self, application: &str) -> PathBuf {
+        self.root.join("apps").join(application)
     }
     pub fn group(&self, application: &str, group: &str) -> GroupLayout {
         GroupLayout {
