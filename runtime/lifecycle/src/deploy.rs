@@ -58,7 +58,7 @@ const RUN_ORDER: [Event; 11] = [
 ];
 
 /// The events a deployment runs, in order: the default in-place events, or those asked for
-/// (`--events`) in [`RUN_ORDER`], DownloadBundle and Install always, then custom events in the
+/// (`--events`) in the CodeDeploy agent's order, DownloadBundle and Install always, then custom events in the
 /// order given.
 pub fn plan(events: Option<&[Event]>) -> Vec<Event> {
     let Some(wanted) = events else {

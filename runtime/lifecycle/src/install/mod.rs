@@ -1,20 +1,29 @@
 //! CodeDeploy's Install event, done atomically: the previous revision's files go, the new
-//! revision's `files` are copied, `permissions` are applied; if any step fails, every change is
-//! undone and the host is left on the previous revision.
+//! revision's `files` are copied, `permissions` are applied; if any step fails, or davit is
+//! killed, the host is left on the previous revision, or on the new one, complete.
 //!
 //! The semantics follow the CodeDeploy agent:
 //! - a `files` source that is a file is copied to `destination/<name>`; a directory source has
 //!   its contents copied (recursively) into `destination`; missing directories are created and
 //!   recorded;
-//! - first, the files of the previous revision's [`CleanupRecord`] are removed, then the
-//!   directories it created if they are empty;
+//! - the files of the previous revision's [`CleanupRecord`] go, then the directories it
+//!   created if they are left empty;
 //! - a destination that exists and is not from the previous revision is handled by
 //!   [`FileExistsBehavior`]: `DISALLOW` fails before anything is touched, naming every such
 //!   file; `OVERWRITE` replaces it; `RETAIN` keeps it (not copied, not recorded);
-//! - each `permissions` entry applies `owner`, `group` and `mode` to what this Install put at or
-//!   under `object` whose name matches `pattern` (default `**`) and no `except`, of the given
-//!   `type`s (default both). `acls` and SELinux `context` are not supported here: they become
-//!   warnings in the report, naming the appspec line.
+//! - each `permissions` entry applies `owner`, `group`, `mode`, `acls` and SELinux `context` to
+//!   what this Install put at or under `object` whose name matches `pattern` (default `**`) and
+//!   no `except`, of the given `type`s (default both); a path under two entries is refused, as
+//!   the agent refuses it. ACLs and contexts the host cannot apply fail before anything is
+//!   written, unless the policy skips them (`xattr.rs`).
+//!
+//! How it is atomic (`switch.rs`, `undo.rs`): a destination directory that is missing, or holds
+//! only the previous revision's files, is built beside itself with every owner and mode final
+//! and switched in with one rename (`RENAME_EXCHANGE` where there was an old tree); files in
+//! shared directories are each prepared under a sibling name and renamed or swapped in. Every
+//! change is written to the journal before it is made; nothing is deleted before the Install
+//! commits, which it does by replacing the cleanup record with one that names it. [`recover`]
+//! takes back an Install a kill interrupted, or finishes one that had committed.
 //!
 //! Every destination is an absolute path under the target root (`/` for the live host), and
 //! must lie beneath one of the host policy's install prefixes (`[install] destinations`): each
@@ -25,10 +34,8 @@
 //! The prefix itself and its missing parents are created when needed (and removed again if the
 //! Install fails) but never recorded: they are the policy's, not the revision's.
 //!
-//! Files removed or replaced are moved to the backup directory, not deleted, until the Install
-//! succeeds. Everything that can be checked without writing is checked first, so most mistakes
-//! fail before the host is touched. [`precheck`] checks the bundle's links and file modes against
-//! the policy before any hook runs.
+//! Everything that can be checked without writing is checked first ([`check`] runs it alone,
+//! before any hook); [`precheck`] checks the bundle's links and file modes against the policy.
 
 mod perms;
 mod plan;
