@@ -13,6 +13,7 @@ use davit_spec::{Destination, FileExistsBehavior, Location};
 
 use super::perms::{self, Resolved};
 use super::roots::{Loc, Roots};
+use super::switch::Cursor;
 use super::{InstallError, InstallRequest, io_err};
 
 /// What one step of the copy does.
@@ -75,6 +76,7 @@ pub(super) fn plan<'a>(
         absent: HashSet::new(),
         conflicts: Vec::new(),
         ops: Vec::new(),
+        cursors: HashMap::new(),
     };
     for (i, mapping) in req.spec.files.iter().enumerate() {
         let dest = match &mapping.destination {
@@ -171,6 +173,8 @@ struct Planner<'r, 'p> {
     absent: HashSet<PathBuf>,
     conflicts: Vec<PathBuf>,
     ops: Vec<Op>,
+    /// Per install prefix, the directories opened by the last lookup.
+    cursors: HashMap<usize, Cursor>,
 }
 
 /// What is at a destination now, as far as this Install is concerned.
@@ -187,7 +191,7 @@ impl Planner<'_, '_> {
 
     /// What is at `loc`; where a directory must go (`dir`), a link there is followed beneath
     /// its prefix (one that leads out is an error, naming the `files` entry).
-    fn found(&self, loc: &Loc, dir: bool, mapping: usize) -> Result<Found, InstallError> {
+    fn found(&mut self, loc: &Loc, dir: bool, mapping: usize) -> Result<Found, InstallError> {
         let parent_absent = loc.host.parent().is_some_and(|p| self.absent.contains(p));
         if parent_absent || self.previous.contains(loc.host.as_path()) {
             return Ok(Found::Nothing);
@@ -198,8 +202,20 @@ impl Planner<'_, '_> {
         if loc.is_prefix() {
             return Ok(Found::Dir);
         }
-        let located = |e| super::located(io_err("read", &loc.host)(e), self.at(mapping));
-        let meta = match root.symlink_metadata(&loc.rel) {
+        let at = self.at(mapping);
+        let located = |e| super::located(io_err("read", &loc.host)(e), at.clone());
+        // Its directory through the chain opened for the previous lookup: a walk in tree order
+        // opens each directory once.
+        let cursor = match self.cursors.entry(loc.prefix) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(Cursor::new(root.try_clone().map_err(located)?))
+            }
+        };
+        let meta = cursor
+            .parent_of(&loc.rel)
+            .and_then(|(parent, name)| parent.symlink_metadata(Path::new(name)));
+        let meta = match meta {
             Ok(meta) => meta,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Found::Nothing),
             Err(e) => return Err(located(e)),
@@ -298,13 +314,17 @@ impl Planner<'_, '_> {
     /// Plans the contents of the bundle directory `src` into `dest`, sorted by name.
     fn walk(&mut self, src: &Path, dest: &Loc, mapping: usize) -> Result<(), InstallError> {
         let bundle = self.roots.bundle();
-        let names = bundle
-            .read_dir(src)
+        // Opened once: each entry is then one name in it, not a path walked again.
+        let dir = bundle
+            .open_dir(src)
+            .map_err(io_err("read", &bundle.display(src)))?;
+        let names = dir
+            .read_dir(Path::new(""))
             .map_err(io_err("read", &bundle.display(src)))?;
         for name in names {
             let (from, to) = (src.join(&name), dest.child(&name));
-            let kind = bundle
-                .symlink_metadata(&from)
+            let kind = dir
+                .symlink_metadata(Path::new(&name))
                 .map_err(io_err("read", &bundle.display(&from)))?
                 .file_type();
             if kind.is_dir() {

@@ -73,9 +73,11 @@ struct Check<'a> {
 impl Check<'_> {
     /// The bundle directory `src`, installed at `rel` under the destination.
     fn walk(&mut self, src: &Path, rel: &Path) -> io::Result<()> {
-        for name in self.bundle.read_dir(src)? {
+        // Opened once: each entry is then one name in it, not a path walked again.
+        let dir = self.bundle.open_dir(src)?;
+        for name in dir.read_dir(Path::new(""))? {
             let (from, to) = (src.join(&name), rel.join(&name));
-            let meta = self.bundle.symlink_metadata(&from)?;
+            let meta = dir.symlink_metadata(Path::new(&name))?;
             if meta.is_dir() {
                 self.walk(&from, &to)?;
             } else {
