@@ -15,7 +15,8 @@ use crate::hooks::{self, BUNDLE_GUEST_DIR, HookRun};
 use crate::install::{self, CleanupRecord, InstallRequest, Installed};
 use crate::journal::{JournalEntry, RootLock, SCHEMA_VERSION};
 use crate::layout::{GroupLayout, Layout, is_safe_name, write_atomically};
-use crate::report::{DeploymentReport, EventReport, HookReport, Interrupted, Progress, Status};
+use crate::recover::{record_interrupted, recover_install};
+use crate::report::{DeploymentReport, EventReport, HookReport, Progress, Status};
 use crate::services::{self, StartedBy};
 use crate::source::{self, Source};
 use crate::stage::{self, StagedRevision};
@@ -680,98 +681,6 @@ pub(crate) fn file_exists_behavior(spec: &AppSpec, opts: &DeployOptions) -> File
     spec.file_exists_behavior
         .or(opts.file_exists_behavior)
         .unwrap_or(FileExistsBehavior::Disallow)
-}
-
-/// Takes back (or finishes) the Install whose journal is in `group`'s directory, if a killed
-/// davit left one; says what it did and which revision the host holds now.
-///
-/// # Errors
-///
-/// When the journal cannot be read or its steps cannot be undone: nothing else may run then.
-pub fn recover_install(group: &GroupLayout) -> std::io::Result<Option<String>> {
-    let Some(done) =
-        install::recover(&group.dir().join(install::JOURNAL), &group.cleanup_record())?
-    else {
-        return Ok(None);
-    };
-    if !done.failures.is_empty() {
-        return Err(std::io::Error::other(format!(
-            "the interrupted Install could not be put back ({}); fix it and run again",
-            done.failures.join("; ")
-        )));
-    }
-    let holds = match CleanupRecord::load(&group.cleanup_record()) {
-        Ok(Some(CleanupRecord {
-            revision: Some(installed),
-            ..
-        })) => format!("revision {}", &installed.revision),
-        Ok(_) => "no revision of this group".to_owned(),
-        Err(e) => format!("an unreadable cleanup record ({e})"),
-    };
-    let what = if done.committed {
-        "had committed and was finished"
-    } else {
-        "was taken back"
-    };
-    Ok(Some(format!(
-        "the interrupted Install {what}: the host holds {holds}"
-    )))
-}
-
-/// Writes the report of a deployment that was killed, and returns what to tell the user. An
-/// Install it left in flight is recovered first, and the report says what the host holds.
-fn record_interrupted(layout: &Layout, entry: JournalEntry) -> Interrupted {
-    let recovery = is_safe_name(&entry.application) && is_safe_name(&entry.deployment_group);
-    let recovery = match recovery {
-        true => recover_install(&layout.group(&entry.application, &entry.deployment_group))
-            .unwrap_or_else(|e| Some(format!("the interrupted Install was not recovered: {e}"))),
-        false => None,
-    };
-    let interrupted = Interrupted {
-        deployment_id: entry.deployment_id.clone(),
-        application: entry.application.clone(),
-        deployment_group: entry.deployment_group.clone(),
-        revision: entry.revision.clone(),
-        event: entry.event.clone(),
-        started_at: entry.started_at.clone(),
-        recovery: recovery.clone(),
-    };
-    let report = DeploymentReport {
-        schema_version: SCHEMA_VERSION,
-        deployment_id: entry.deployment_id.clone(),
-        application: entry.application.clone(),
-        deployment_group: entry.deployment_group.clone(),
-        revision: entry.revision.clone(),
-        previous_revision: None,
-        status: Status::FailedAfterRestart,
-        started_at: entry.started_at.clone(),
-        elapsed_ms: 0,
-        events: entry
-            .event
-            .iter()
-            .map(|e| EventReport {
-                event: e.clone(),
-                status: Status::FailedAfterRestart,
-                elapsed_ms: 0,
-                detail: Some(match &recovery {
-                    Some(recovery) => format!(
-                        "davit (pid {}) stopped during this event; {recovery}",
-                        entry.pid
-                    ),
-                    None => format!("davit (pid {}) stopped during this event", entry.pid),
-                }),
-                warnings: Vec::new(),
-                hooks: Vec::new(),
-            })
-            .collect(),
-        interrupted: None,
-    };
-    if is_safe_name(&entry.application) && is_safe_name(&entry.deployment_group) {
-        let group = layout.group(&entry.application, &entry.deployment_group);
-        let json = serde_json::to_vec_pretty(&report).expect("report serializes");
-        let _ = write_atomically(&group.report(&entry.deployment_id), &json);
-    }
-    interrupted
 }
 
 /// An error and its sources on one line, for a report's detail.

@@ -37,6 +37,7 @@ mod hooks;
 pub mod install;
 mod journal;
 mod layout;
+mod recover;
 mod report;
 pub mod services;
 mod source;
@@ -50,6 +51,7 @@ pub use deploy::{DeployOptions, deploy, plan};
 pub use hooks::{BUNDLE_GUEST_DIR, SCRATCH_GUEST_DIR, reroot};
 pub use journal::{JournalEntry, LockError};
 pub use layout::{GroupLayout, Layout};
+pub use recover::{recover, recover_install};
 pub use report::{
     DeploymentReport, EventReport, HookReport, Interrupted, Line, Progress, Quiet, Status,
 };

@@ -1,0 +1,183 @@
+//! What a killed davit left behind, put right before anything else runs: the journal of the
+//! deployment in flight becomes a `FailedAfterRestart` report, and the Install it may have left
+//! half-done is taken back (or, if it had committed, finished), so the host holds one revision,
+//! complete, and the report says which.
+
+use crate::DeployError;
+use crate::install::{self, CleanupRecord};
+use crate::journal::{JournalEntry, RootLock, SCHEMA_VERSION};
+use crate::layout::{GroupLayout, Layout, is_safe_name, write_atomically};
+use crate::report::{DeploymentReport, EventReport, Interrupted, Status};
+
+/// Recovers every application under the deployment root that is not deploying now (the agent
+/// calls it when it starts): each killed deployment is reported `FailedAfterRestart` and its
+/// Install put right. Returns what was found.
+///
+/// # Errors
+///
+/// When the deployment root cannot be read, or an interrupted Install cannot be put back
+/// (nothing else may run then).
+pub fn recover(layout: &Layout) -> Result<Vec<Interrupted>, DeployError> {
+    let mut found = Vec::new();
+    for app in names(&layout.root().join("apps"))? {
+        let Ok((lock, interrupted)) = RootLock::acquire_application(layout, &app) else {
+            // Deploying now: that deployment recovers its own.
+            continue;
+        };
+        if let Some(entry) = interrupted {
+            found.push(record_interrupted(layout, entry));
+            lock.clear()
+                .map_err(|e| DeployError::io("clearing the journal", e))?;
+        }
+        for group in names(&layout.application(&app))? {
+            recover_install(&layout.group(&app, &group))
+                .map_err(|e| DeployError::io("recovering an interrupted Install", e))?;
+        }
+    }
+    Ok(found)
+}
+
+/// The names of the directories in `dir` that can name an application or group.
+fn names(dir: &std::path::Path) -> Result<Vec<String>, DeployError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(DeployError::io("reading the deployment root", e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| DeployError::io("reading the deployment root", e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) && is_safe_name(&name) {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Takes back (or finishes) the Install whose journal is in `group`'s directory, if a killed
+/// davit left one; says what it did and which revision the host holds now.
+///
+/// # Errors
+///
+/// When the journal cannot be read or its steps cannot be undone: nothing else may run then.
+pub fn recover_install(group: &GroupLayout) -> std::io::Result<Option<String>> {
+    let Some(done) =
+        install::recover(&group.dir().join(install::JOURNAL), &group.cleanup_record())?
+    else {
+        return Ok(None);
+    };
+    if !done.failures.is_empty() {
+        return Err(std::io::Error::other(format!(
+            "the interrupted Install could not be put back ({}); fix it and run again",
+            done.failures.join("; ")
+        )));
+    }
+    let holds = match CleanupRecord::load(&group.cleanup_record()) {
+        Ok(Some(CleanupRecord {
+            revision: Some(installed),
+            ..
+        })) => format!("revision {}", &installed.revision),
+        Ok(_) => "no revision of this group".to_owned(),
+        Err(e) => format!("an unreadable cleanup record ({e})"),
+    };
+    let what = if done.committed {
+        "had committed and was finished"
+    } else {
+        "was taken back"
+    };
+    Ok(Some(format!(
+        "the interrupted Install {what}: the host holds {holds}"
+    )))
+}
+
+/// Writes the report of a deployment that was killed, and returns what to tell the user. An
+/// Install it left in flight is recovered first, and the report says what the host holds.
+pub(crate) fn record_interrupted(layout: &Layout, entry: JournalEntry) -> Interrupted {
+    let recovery = is_safe_name(&entry.application) && is_safe_name(&entry.deployment_group);
+    let recovery = match recovery {
+        true => recover_install(&layout.group(&entry.application, &entry.deployment_group))
+            .unwrap_or_else(|e| Some(format!("the interrupted Install was not recovered: {e}"))),
+        false => None,
+    };
+    let interrupted = Interrupted {
+        deployment_id: entry.deployment_id.clone(),
+        application: entry.application.clone(),
+        deployment_group: entry.deployment_group.clone(),
+        revision: entry.revision.clone(),
+        event: entry.event.clone(),
+        started_at: entry.started_at.clone(),
+        recovery: recovery.clone(),
+    };
+    let report = DeploymentReport {
+        schema_version: SCHEMA_VERSION,
+        deployment_id: entry.deployment_id.clone(),
+        application: entry.application.clone(),
+        deployment_group: entry.deployment_group.clone(),
+        revision: entry.revision.clone(),
+        previous_revision: None,
+        status: Status::FailedAfterRestart,
+        started_at: entry.started_at.clone(),
+        elapsed_ms: 0,
+        events: entry
+            .event
+            .iter()
+            .map(|e| EventReport {
+                event: e.clone(),
+                status: Status::FailedAfterRestart,
+                elapsed_ms: 0,
+                detail: Some(match &recovery {
+                    Some(recovery) => format!(
+                        "davit (pid {}) stopped during this event; {recovery}",
+                        entry.pid
+                    ),
+                    None => format!("davit (pid {}) stopped during this event", entry.pid),
+                }),
+                warnings: Vec::new(),
+                hooks: Vec::new(),
+            })
+            .collect(),
+        interrupted: None,
+    };
+    if is_safe_name(&entry.application) && is_safe_name(&entry.deployment_group) {
+        let group = layout.group(&entry.application, &entry.deployment_group);
+        let json = serde_json::to_vec_pretty(&report).expect("report serializes");
+        let _ = write_atomically(&group.report(&entry.deployment_id), &json);
+    }
+    interrupted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_left_behind_is_reported_once_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        {
+            let (lock, _) = RootLock::acquire_application(&layout, "shop").unwrap();
+            let entry = JournalEntry {
+                schema_version: SCHEMA_VERSION,
+                deployment_id: "d-KILLED".into(),
+                application: "shop".into(),
+                deployment_group: "web".into(),
+                revision: "ab".repeat(32),
+                pid: 1,
+                started_at: "2026-12-01T00:00:00Z".into(),
+                event: Some("Install".into()),
+            };
+            lock.write(&entry).unwrap();
+        } // dropped without clear(): as if killed
+        let found = recover(&layout).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].deployment_id, "d-KILLED");
+        assert_eq!(found[0].event.as_deref(), Some("Install"));
+        let report = layout.group("shop", "web").report("d-KILLED");
+        let report: DeploymentReport =
+            serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
+        assert_eq!(report.status, Status::FailedAfterRestart);
+        assert!(recover(&layout).unwrap().is_empty(), "reported once");
+    }
+}
