@@ -38,12 +38,31 @@ fn start_server(url: String, data_dir: std::path::PathBuf) -> (String, String) {
     (format!("http://{addr}"), operator)
 }
 
-/// Calls the API, counting requests.
+/// Calls the API, counting requests, at most [`IN_FLIGHT`] at a time (10,000 agents' sockets,
+/// and the server's ends of them, would not fit in one process's descriptors).
 #[derive(Clone)]
 struct Api {
     client: reqwest::Client,
     base: String,
     requests: Arc<AtomicUsize>,
+    in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+/// Requests in flight at once, over as many connections.
+const IN_FLIGHT: usize = 512;
+
+impl Api {
+    fn new(base: String) -> Api {
+        Api {
+            client: reqwest::Client::builder()
+                .pool_max_idle_per_host(IN_FLIGHT)
+                .build()
+                .expect("an HTTP client"),
+            base,
+            requests: Arc::new(AtomicUsize::new(0)),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT)),
+        }
+    }
 }
 
 impl Api {
@@ -54,6 +73,11 @@ impl Api {
         token: &str,
         body: Option<Value>,
     ) -> (reqwest::StatusCode, Value) {
+        let _permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("the semaphore is open");
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut request = self
             .client
@@ -81,11 +105,7 @@ struct Run {
 
 /// Enrolls `agents` agents, then deploys to all of them at once and waits for the end.
 fn run(runtime: &tokio::runtime::Runtime, base: String, operator: String, agents: usize) -> Run {
-    let api = Api {
-        client: reqwest::Client::new(),
-        base,
-        requests: Arc::new(AtomicUsize::new(0)),
-    };
+    let api = Api::new(base);
     let started = Instant::now();
     let credentials: Vec<String> = runtime.block_on(async {
         let app = json!({"name": "bench"});
@@ -215,16 +235,16 @@ fn main() {
     let mut idle_server = None;
     let mut rows = Vec::new();
     for &agents in &counts {
+        let data = |name: &str| scratch.path().join(format!("{name}-{agents}"));
         let mut databases = vec![(
             "SQLite",
-            davit_server::default_database_url(&scratch.path().join(format!("sqlite-{agents}"))),
+            davit_server::default_database_url(&data("SQLite")),
         )];
         if let Some(base) = &postgres {
             databases.push(("PostgreSQL", fresh_postgres(base, agents)));
         }
         for (name, url) in databases {
-            let data = scratch.path().join(format!("{name}-{agents}"));
-            let (base, operator) = start_server(url, data);
+            let (base, operator) = start_server(url, data(name));
             let figures = run(&runtime, base.clone(), operator.clone(), agents);
             println!(
                 "{agents} agents on {name}: {} in {:.2} s ({} requests, {:.0}/s), after {:.2} s to enroll",
@@ -262,11 +282,7 @@ fn main() {
     let Some((base, operator)) = idle_server else {
         return;
     };
-    let api = Api {
-        client: reqwest::Client::new(),
-        base: base.clone(),
-        requests: Arc::new(AtomicUsize::new(0)),
-    };
+    let api = Api::new(base.clone());
     let (_, issued) =
         runtime.block_on(api.call(Method::POST, "/v1/enroll-tokens", &operator, None));
     let root = tempfile::tempdir().expect("agent root");

@@ -68,8 +68,26 @@ impl Db {
         } else {
             url.to_owned()
         };
+        let sqlite = url.starts_with("sqlite:");
         let pool = AnyPoolOptions::new()
-            .max_connections(if url.starts_with("sqlite:") { 1 } else { 8 })
+            .max_connections(if sqlite { 1 } else { 8 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // A write-ahead log, synced at checkpoints: a commit costs no fsync, and a
+                        // crash of the server (not of the machine) loses no committed change.
+                        // Another process sharing the file waits for the lock instead of failing.
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = NORMAL",
+                            "PRAGMA busy_timeout = 10000",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await
             .map_err(|e| ServerError::Database(format!("cannot open `{url}`: {e}")))?;

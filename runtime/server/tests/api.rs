@@ -732,3 +732,345 @@ async fn a_host_claimed_longer_than_its_groups_ceiling_fails() {
     assert_eq!(done.status, DeploymentStatus::Failed);
     drop(server);
 }
+
+/// Starts a server over `database` with application `shop`, group `prod` (`group` as JSON) and
+/// an agent for each of `hosts` tagged `env=prod`; returns the server, the operator token and
+/// the agents' credentials by host.
+async fn fleet(
+    database: &str,
+    data: &Path,
+    group: Value,
+    hosts: &[&str],
+) -> (Running, String, BTreeMap<String, String>) {
+    let (server, token) = start(database, data).await;
+    let (url, op) = (server.url.clone(), token.unwrap());
+    let post =
+        |path: &str, body: Value| call(Method::POST, format!("{url}{path}"), Some(&op), Some(body));
+    assert_eq!(
+        post("/v1/apps", json!({"name": "shop"})).await.0,
+        StatusCode::CREATED
+    );
+    let (status, body) = post("/v1/apps/shop/groups", group).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mut agents = BTreeMap::new();
+    for host in hosts {
+        agents.insert(
+            host.to_string(),
+            enroll(&url, &op, host, json!({"env": "prod"})).await,
+        );
+    }
+    (server, op, agents)
+}
+
+/// Deploys `body` (JSON) to shop/prod.
+async fn deploy(url: &str, operator: &str, body: Value) -> Deployment {
+    let (status, created) = typed(
+        Method::POST,
+        format!("{url}/v1/apps/shop/groups/prod/deployments"),
+        Some(operator),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    created
+}
+
+/// Deploys `revision` to shop/prod, all at once.
+async fn all_at_once(url: &str, operator: &str, revision: &str) -> Deployment {
+    deploy(
+        url,
+        operator,
+        json!({"revision": revision, "store": "s", "config": "AllAtOnce"}),
+    )
+    .await
+}
+
+fn prod() -> Value {
+    json!({"env": "prod"})
+}
+
+/// Each of `hosts` claims its command of deployment `id` and reports `succeeded`.
+async fn run_hosts(
+    url: &str,
+    agents: &BTreeMap<String, String>,
+    hosts: &[&str],
+    id: &str,
+    succeeded: bool,
+) {
+    for host in hosts {
+        let command = poll(url, &agents[*host])
+            .await
+            .unwrap_or_else(|| panic!("{host}: no command"));
+        assert_eq!(command.deployment, id, "{host}");
+        let detail = if succeeded {
+            "ok"
+        } else {
+            "ValidateService failed"
+        };
+        assert_eq!(
+            report(url, &agents[*host], id, succeeded, detail).await,
+            StatusCode::NO_CONTENT
+        );
+    }
+}
+
+/// Issue 9: a rollback rolled out AllAtOnce whatever the failed deployment's configuration.
+/// Now it rolls out with that configuration and minimum of healthy hosts.
+#[tokio::test]
+async fn a_rollback_rolls_out_with_the_failed_deployments_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, database) in databases(dir.path()).await.into_iter().enumerate() {
+        let group = json!({"name": "prod", "tags": {"env": "prod"}});
+        let hosts = ["web-1", "web-2", "web-3", "web-4"];
+        let (server, op, agents) = fleet(
+            &database,
+            &dir.path().join(format!("data-{i}")),
+            group,
+            &hosts,
+        )
+        .await;
+        let url = server.url.clone();
+        let good = "aa".repeat(32);
+        let first = all_at_once(&url, &op, &good).await;
+        run_hosts(&url, &agents, &hosts, &first.id, true).await;
+        assert_eq!(
+            show(&url, &op, &first.id).await.status,
+            DeploymentStatus::Succeeded
+        );
+
+        // One host at a time keeping 3 of 4 healthy: web-1 succeeds, web-2 fails, and no host
+        // can go next without breaking the minimum.
+        let body = json!({"revision": "bb".repeat(32), "store": "s", "config": "AllAtOnce", "min_healthy": "3", "batches": "1"});
+        let bad = deploy(&url, &op, body).await;
+        run_hosts(&url, &agents, &["web-1"], &bad.id, true).await;
+        run_hosts(&url, &agents, &["web-2"], &bad.id, false).await;
+        let bad = show(&url, &op, &bad.id).await;
+        assert_eq!(bad.status, DeploymentStatus::Failed, "{bad:?}");
+        let rollback = bad.rolled_back_by.clone().expect("a rollback");
+
+        // The rollback, one host at a time too: web-2 (unhealthy) first, then web-1.
+        let back = show(&url, &op, &rollback).await;
+        assert_eq!(back.revision.as_str(), good);
+        assert_eq!(back.rollback_of.as_deref(), Some(bad.id.as_str()));
+        assert_eq!(state_of(&back, "web-2"), HostStatus::Running, "{back:?}");
+        assert_eq!(
+            state_of(&back, "web-1"),
+            HostStatus::Pending,
+            "not all at once: {back:?}"
+        );
+        assert_eq!(back.hosts.len(), 2, "only the hosts it changed");
+        assert!(poll(&url, &agents["web-1"]).await.is_none());
+        run_hosts(&url, &agents, &["web-2"], &rollback, true).await;
+        run_hosts(&url, &agents, &["web-1"], &rollback, true).await;
+        assert_eq!(
+            show(&url, &op, &rollback).await.status,
+            DeploymentStatus::Succeeded
+        );
+        drop(server);
+    }
+}
+
+/// Makes every insert of a rollback fail in `database` (`on`), or no longer (`!on`).
+async fn refuse_rollbacks(database: &str, on: bool) {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(database).await.unwrap();
+    let statements: &[&str] = match (database.starts_with("sqlite:"), on) {
+        (true, true) => &[
+            "CREATE TRIGGER refuse_rollbacks BEFORE INSERT ON deployments \
+             WHEN NEW.rollback_of IS NOT NULL BEGIN SELECT RAISE(ABORT, 'rollbacks refused'); END",
+        ],
+        (true, false) => &["DROP TRIGGER refuse_rollbacks"],
+        (false, true) => &[
+            "CREATE FUNCTION refuse_rollbacks() RETURNS trigger AS $$ BEGIN \
+             IF NEW.rollback_of IS NOT NULL THEN RAISE EXCEPTION 'rollbacks refused'; END IF; \
+             RETURN NEW; END $$ LANGUAGE plpgsql",
+            "CREATE TRIGGER refuse_rollbacks BEFORE INSERT ON deployments \
+             FOR EACH ROW EXECUTE FUNCTION refuse_rollbacks()",
+        ],
+        (false, false) => &["DROP TRIGGER refuse_rollbacks ON deployments"],
+    };
+    for statement in statements {
+        sqlx::query(*statement).execute(&mut conn).await.unwrap();
+    }
+}
+
+/// Issue 9: a deployment was failed in one transaction and rolled back in another, so a server
+/// dying in between left a failed deployment with no rollback. Now both are one transaction:
+/// when the rollback cannot be written, the failure is not either, and the report can be
+/// made again.
+#[tokio::test]
+async fn a_deployment_fails_and_is_rolled_back_in_one_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, database) in databases(dir.path()).await.into_iter().enumerate() {
+        let group = json!({"name": "prod", "tags": {"env": "prod"}});
+        let hosts = ["web-1", "web-2"];
+        let (server, op, agents) = fleet(
+            &database,
+            &dir.path().join(format!("data-{i}")),
+            group,
+            &hosts,
+        )
+        .await;
+        let url = server.url.clone();
+        let first = all_at_once(&url, &op, &"aa".repeat(32)).await;
+        run_hosts(&url, &agents, &hosts, &first.id, true).await;
+        let bad = all_at_once(&url, &op, &"bb".repeat(32)).await;
+        run_hosts(&url, &agents, &["web-1"], &bad.id, false).await;
+        assert!(poll(&url, &agents["web-2"]).await.is_some());
+
+        // The last report fails the deployment, whose rollback the database refuses.
+        let last_report = || {
+            report(
+                &url,
+                &agents["web-2"],
+                &bad.id,
+                false,
+                "ValidateService failed",
+            )
+        };
+        refuse_rollbacks(&database, true).await;
+        let status = last_report().await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        let still = show(&url, &op, &bad.id).await;
+        assert_eq!(
+            still.status,
+            DeploymentStatus::InProgress,
+            "failed without its rollback: {still:?}"
+        );
+        assert_eq!(state_of(&still, "web-2"), HostStatus::Claimed);
+        assert!(still.rolled_back_by.is_none());
+
+        refuse_rollbacks(&database, false).await;
+        let status = last_report().await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let failed = show(&url, &op, &bad.id).await;
+        assert_eq!(failed.status, DeploymentStatus::Failed);
+        let rollback = show(
+            &url,
+            &op,
+            failed.rolled_back_by.as_deref().expect("a rollback"),
+        )
+        .await;
+        assert_eq!(rollback.hosts.len(), 2);
+        drop(server);
+    }
+}
+
+/// The deployments whose id says they were made for `host` joining the group.
+async fn joins(url: &str, operator: &str, host: &str) -> Vec<Deployment> {
+    let (_, list) = call(
+        Method::GET,
+        format!("{url}/v1/deployments"),
+        Some(operator),
+        None,
+    )
+    .await;
+    let mut found = Vec::new();
+    for summary in list.as_array().unwrap() {
+        let id = summary["id"].as_str().unwrap();
+        if id.ends_with(&format!("-join-{host}")) {
+            found.push(show(url, operator, id).await);
+        }
+    }
+    found
+}
+
+/// Issue 9: a host whose agent enrolled into a group after a successful deployment got nothing
+/// until the next deployment. Now it gets the group's last good revision by itself, as its own
+/// deployment; a host joining during a deployment is not added to it, and gets the last good
+/// revision when the deployment (or its rollback) ends.
+#[tokio::test]
+async fn hosts_that_join_a_group_get_its_last_good_revision() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, database) in databases(dir.path()).await.into_iter().enumerate() {
+        let group = json!({"name": "prod", "tags": {"env": "prod"}, "hosts": ["named-1"]});
+        let (server, op, mut agents) = fleet(
+            &database,
+            &dir.path().join(format!("data-{i}")),
+            group,
+            &["web-1"],
+        )
+        .await;
+        let url = server.url.clone();
+        let (a, b, c) = ("aa".repeat(32), "bb".repeat(32), "cc".repeat(32));
+        let first = all_at_once(&url, &op, &a).await;
+        assert!(
+            joins(&url, &op, "web-1").await.is_empty(),
+            "nothing good yet"
+        );
+        run_hosts(&url, &agents, &["web-1"], &first.id, true).await;
+        assert_eq!(
+            show(&url, &op, &first.id).await.status,
+            DeploymentStatus::Succeeded
+        );
+
+        // An agent with the group's tags, and the named host's agent (no tags): each gets the
+        // last good revision as its own deployment. Another environment's agent gets nothing.
+        for host in ["web-2", "named-1"] {
+            let tags = if host == "web-2" {
+                json!({"env": "prod"})
+            } else {
+                json!({})
+            };
+            agents.insert(host.into(), enroll(&url, &op, host, tags).await);
+            let joined = joins(&url, &op, host).await;
+            assert_eq!(joined.len(), 1, "{host}: {joined:?}");
+            let joined = &joined[0];
+            assert_eq!(joined.revision.as_str(), a);
+            assert_eq!(joined.hosts.len(), 1);
+            assert_eq!(joined.hosts[0].host, host);
+            run_hosts(&url, &agents, &[host], &joined.id, true).await;
+            assert_eq!(
+                show(&url, &op, &joined.id).await.status,
+                DeploymentStatus::Succeeded
+            );
+        }
+        let staging = enroll(&url, &op, "stage-1", json!({"env": "staging"})).await;
+        assert!(poll(&url, &staging).await.is_none());
+        assert!(joins(&url, &op, "stage-1").await.is_empty());
+
+        // Joining during a deployment: not added to it; when it succeeds, its revision.
+        let all = ["named-1", "web-1", "web-2"];
+        let second = all_at_once(&url, &op, &b).await;
+        agents.insert("web-3".into(), enroll(&url, &op, "web-3", prod()).await);
+        assert!(
+            joins(&url, &op, "web-3").await.is_empty(),
+            "not during a deployment"
+        );
+        assert!(poll(&url, &agents["web-3"]).await.is_none());
+        assert_eq!(
+            show(&url, &op, &second.id).await.hosts.len(),
+            3,
+            "membership as it started"
+        );
+        run_hosts(&url, &agents, &all, &second.id, true).await;
+        let joined = joins(&url, &op, "web-3").await;
+        assert_eq!(joined.len(), 1, "{joined:?}");
+        assert_eq!(
+            joined[0].revision.as_str(),
+            b,
+            "the revision that just succeeded"
+        );
+        run_hosts(&url, &agents, &["web-3"], &joined[0].id, true).await;
+
+        // Joining during a deployment that fails: the last good revision, once its rollback
+        // has ended.
+        let third = all_at_once(&url, &op, &c).await;
+        agents.insert("web-4".into(), enroll(&url, &op, "web-4", prod()).await);
+        let four = ["named-1", "web-1", "web-2", "web-3"];
+        run_hosts(&url, &agents, &four, &third.id, false).await;
+        let third = show(&url, &op, &third.id).await;
+        assert_eq!(third.status, DeploymentStatus::Failed);
+        let rollback = third.rolled_back_by.expect("a rollback");
+        assert!(
+            joins(&url, &op, "web-4").await.is_empty(),
+            "not while the rollback runs"
+        );
+        run_hosts(&url, &agents, &four, &rollback, true).await;
+        let joined = joins(&url, &op, "web-4").await;
+        assert_eq!(joined.len(), 1, "{joined:?}");
+        assert_eq!(joined[0].revision.as_str(), b, "the last good revision");
+        drop(server);
+    }
+}
