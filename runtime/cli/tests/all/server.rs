@@ -724,7 +724,6 @@ fn a_hook_longer_than_the_agent_timeout_succeeds_while_the_agent_heartbeats() {
 }
 
 #[test]
-#[ignore = "needs davit-lifecycle's per-application locks: the deployment root's one lock refuses the second"]
 fn one_agent_deploys_two_applications_at_once() {
     let mut fleet = Fleet::new(&[], "web-1");
     // A second application on the same hosts, whose AfterInstall also waits 3 s on `pause`.
