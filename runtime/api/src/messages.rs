@@ -50,6 +50,14 @@ pub struct NewGroup {
     /// How long a host may run one deployment before it fails, heartbeats or not (default 60).
     #[serde(default = "default_max_deployment_minutes")]
     pub max_deployment_minutes: u32,
+    /// Whether a host that joins the group gets its last good revision by itself, as its own
+    /// deployment (default `true`).
+    #[serde(default = "yes")]
+    pub auto_deploy_new_hosts: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A deployment group: hosts chosen by tags, and hosts expected by name.
@@ -65,6 +73,9 @@ pub struct Group {
     pub hosts: Vec<String>,
     /// How long a host may run one deployment before it fails, heartbeats or not.
     pub max_deployment_minutes: u32,
+    /// Whether a host that joins the group gets its last good revision by itself.
+    #[serde(default = "yes")]
+    pub auto_deploy_new_hosts: bool,
 }
 
 /// `POST /v1/enroll-tokens` answers a new one-time enrollment token.
@@ -150,6 +161,9 @@ pub struct DeploymentSummary {
     pub status: DeploymentStatus,
     /// The failed deployment this one rolls back.
     pub rollback_of: Option<String>,
+    /// What made it, when not an operator: `auto: rollback`, `auto: host joined`.
+    #[serde(default)]
+    pub cause: Option<String>,
     /// Seconds since the epoch.
     pub created_at: i64,
 }
@@ -175,6 +189,9 @@ pub struct Deployment {
     pub rollback_of: Option<String>,
     /// The deployment that rolled this one back.
     pub rolled_back_by: Option<String>,
+    /// What made it, when not an operator: `auto: rollback`, `auto: host joined`.
+    #[serde(default)]
+    pub cause: Option<String>,
     /// Each host.
     pub hosts: Vec<DeploymentHost>,
 }

@@ -205,6 +205,7 @@ async fn create_group(
         tags: new.tags,
         hosts: new.hosts,
         max_deployment_minutes: new.max_deployment_minutes,
+        auto_deploy_new_hosts: new.auto_deploy_new_hosts,
     };
     match db.create_group(&group).await? {
         Some(true) => Ok((StatusCode::CREATED, Json(group))),

@@ -246,7 +246,8 @@ impl Db {
             return Ok(None);
         }
         let done = sqlx::query(
-            "INSERT INTO deployment_groups (app, name, tags, hosts, created_at, max_deployment_minutes) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app, name) DO NOTHING",
+            "INSERT INTO deployment_groups (app, name, tags, hosts, created_at, max_deployment_minutes, auto_deploy_new_hosts) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (app, name) DO NOTHING",
         )
         .bind(group.app.as_str())
         .bind(group.name.as_str())
@@ -254,6 +255,7 @@ impl Db {
         .bind(serde_json::to_string(&group.hosts).expect("hosts serialize"))
         .bind(now())
         .bind(i64::from(group.max_deployment_minutes))
+        .bind(i64::from(group.auto_deploy_new_hosts))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -263,7 +265,8 @@ impl Db {
     /// An application's groups.
     pub async fn groups(&self, app: &str) -> Result<Vec<Group>, ServerError> {
         let rows = sqlx::query(
-            "SELECT app, name, tags, hosts, max_deployment_minutes FROM deployment_groups WHERE app = $1 ORDER BY name",
+            "SELECT app, name, tags, hosts, max_deployment_minutes, auto_deploy_new_hosts FROM deployment_groups \
+             WHERE app = $1 ORDER BY name",
         )
         .bind(app)
         .fetch_all(&self.pool)
@@ -281,6 +284,10 @@ impl Db {
                         .map_err(backend)?
                         .try_into()
                         .map_err(|_| ServerError::Database("max_deployment_minutes".into()))?,
+                    auto_deploy_new_hosts: r
+                        .try_get::<i64, _>("auto_deploy_new_hosts")
+                        .map_err(backend)?
+                        != 0,
                 })
             })
             .collect()

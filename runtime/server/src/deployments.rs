@@ -246,7 +246,7 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<DeploymentSummary>, ServerError> {
         let rows = sqlx::query(
-            "SELECT id, app, deployment_group, revision, status, rollback_of, created_at FROM deployments \
+            "SELECT id, app, deployment_group, revision, status, rollback_of, cause, created_at FROM deployments \
              ORDER BY created_at DESC, id DESC LIMIT $1",
         )
         .bind(limit)
@@ -262,6 +262,7 @@ impl Db {
                     revision: parsed(r, "revision")?,
                     status: parsed(r, "status")?,
                     rollback_of: r.try_get("rollback_of").map_err(backend)?,
+                    cause: r.try_get("cause").map_err(backend)?,
                     created_at: r.try_get("created_at").map_err(backend)?,
                 })
             })
@@ -294,7 +295,7 @@ impl Db {
     /// A deployment and its hosts.
     pub(crate) async fn deployment(&self, id: &str) -> Result<Option<Deployment>, ServerError> {
         let row = sqlx::query(
-            "SELECT id, app, deployment_group, revision, store, status, reason, rollback_of, \
+            "SELECT id, app, deployment_group, revision, store, status, reason, rollback_of, cause, \
              (SELECT r.id FROM deployments r WHERE r.rollback_of = d.id) AS rolled_back_by \
              FROM deployments d WHERE id = $1",
         )
@@ -334,6 +335,7 @@ impl Db {
             reason: row.try_get("reason").map_err(backend)?,
             rollback_of: row.try_get("rollback_of").map_err(backend)?,
             rolled_back_by: row.try_get("rolled_back_by").map_err(backend)?,
+            cause: row.try_get("cause").map_err(backend)?,
             hosts,
         }))
     }

@@ -1018,6 +1018,7 @@ async fn hosts_that_join_a_group_get_its_last_good_revision() {
             assert_eq!(joined.len(), 1, "{host}: {joined:?}");
             let joined = &joined[0];
             assert_eq!(joined.revision.as_str(), a);
+            assert_eq!(joined.cause.as_deref(), Some("auto: host joined"));
             assert_eq!(joined.hosts.len(), 1);
             assert_eq!(joined.hosts[0].host, host);
             run_hosts(&url, &agents, &[host], &joined.id, true).await;
@@ -1063,6 +1064,8 @@ async fn hosts_that_join_a_group_get_its_last_good_revision() {
         let third = show(&url, &op, &third.id).await;
         assert_eq!(third.status, DeploymentStatus::Failed);
         let rollback = third.rolled_back_by.expect("a rollback");
+        let cause = show(&url, &op, &rollback).await.cause;
+        assert_eq!(cause.as_deref(), Some("auto: rollback"));
         assert!(
             joins(&url, &op, "web-4").await.is_empty(),
             "not while the rollback runs"
@@ -1071,6 +1074,34 @@ async fn hosts_that_join_a_group_get_its_last_good_revision() {
         let joined = joins(&url, &op, "web-4").await;
         assert_eq!(joined.len(), 1, "{joined:?}");
         assert_eq!(joined[0].revision.as_str(), b, "the last good revision");
+        drop(server);
+    }
+}
+
+/// A group with `auto_deploy_new_hosts` off: a host that joins it gets nothing by itself.
+#[tokio::test]
+async fn a_group_can_keep_new_hosts_waiting_for_the_next_deployment() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, database) in databases(dir.path()).await.into_iter().enumerate() {
+        let group =
+            json!({"name": "prod", "tags": {"env": "prod"}, "auto_deploy_new_hosts": false});
+        let data = dir.path().join(format!("data-{i}"));
+        let (server, op, agents) = fleet(&database, &data, group, &["web-1"]).await;
+        let url = server.url.clone();
+        let (_, groups) = call(
+            Method::GET,
+            format!("{url}/v1/apps/shop/groups"),
+            Some(&op),
+            None,
+        )
+        .await;
+        assert_eq!(groups[0]["auto_deploy_new_hosts"], false, "{groups}");
+        let first = all_at_once(&url, &op, &"aa".repeat(32)).await;
+        assert_eq!(first.cause, None, "an operator's");
+        run_hosts(&url, &agents, &["web-1"], &first.id, true).await;
+        let late = enroll(&url, &op, "web-2", prod()).await;
+        assert!(poll(&url, &late).await.is_none());
+        assert!(joins(&url, &op, "web-2").await.is_empty());
         drop(server);
     }
 }

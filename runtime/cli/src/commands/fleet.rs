@@ -86,6 +86,10 @@ pub enum GroupCommand {
         /// How long one host may run one deployment before it fails, heartbeats or not
         #[arg(long, default_value_t = davit_api::DEFAULT_MAX_DEPLOYMENT_MINUTES)]
         max_deployment_minutes: u32,
+        /// Hosts that join the group get nothing until the next deployment (by default they
+        /// get its last good revision by themselves)
+        #[arg(long)]
+        no_auto_deploy: bool,
     },
     /// List an application's deployment groups
     List { app: AppName },
@@ -156,6 +160,7 @@ pub async fn group(cmd: GroupCommand, conn: Connection) -> Result<(), Exit> {
             tags,
             hosts,
             max_deployment_minutes,
+            no_auto_deploy,
         } => {
             let tags = tags
                 .iter()
@@ -172,6 +177,7 @@ pub async fn group(cmd: GroupCommand, conn: Connection) -> Result<(), Exit> {
                 tags,
                 hosts,
                 max_deployment_minutes,
+                auto_deploy_new_hosts: !no_auto_deploy,
             };
             let created: Group = api.post(&format!("/v1/apps/{app}/groups"), &body).await?;
             show(&conn, &created, || {
@@ -235,12 +241,13 @@ pub async fn deployments(cmd: DeploymentsCommand, conn: Connection) -> Result<()
                 list.iter()
                     .map(|d| {
                         format!(
-                            "{}  {}/{}  {}  {}",
+                            "{}  {}/{}  {}  {}  {}",
                             d.id,
                             d.app,
                             d.group,
                             d.revision.short(),
-                            d.status
+                            d.status,
+                            d.cause.as_deref().unwrap_or("operator")
                         )
                     })
                     .collect::<Vec<_>>()
@@ -346,6 +353,9 @@ fn summary(d: &Deployment) -> String {
             .map(|r| format!(" ({r})"))
             .unwrap_or_default()
     );
+    if let Some(cause) = &d.cause {
+        out.push_str(&format!(" [{cause}]"));
+    }
     for h in &d.hosts {
         out.push_str("\n  ");
         out.push_str(&host_line(h));
