@@ -128,12 +128,31 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     );
     let server = Server::new(&identity)?;
     let running = running::Running::new(&config.data_dir)?;
-    // Killed during deployments last time: say so before anything else.
+    // Killed during deployments last time: put the host right (an Install left half-done is
+    // taken back or finished), then say so, with what the host now holds, before anything else.
+    let recovered = match davit_lifecycle::recover(&Layout::new(&config.deployment_root)) {
+        Ok(found) => found
+            .iter()
+            .filter_map(|i| {
+                let recovery = i.recovery.as_deref()?;
+                Some(format!(
+                    "{}/{}: {recovery}",
+                    i.application, i.deployment_group
+                ))
+            })
+            .collect::<Vec<_>>(),
+        Err(e) => vec![format!("the host could not be recovered: {e}")],
+    };
+    let mut detail = String::from("the agent restarted during the deployment");
+    for line in &recovered {
+        detail.push_str("; ");
+        detail.push_str(line);
+    }
     for deployment in running.left_behind() {
         let report = Report {
             deployment: deployment.clone(),
             succeeded: false,
-            detail: "the agent restarted during the deployment".into(),
+            detail: detail.clone(),
             after_restart: true,
             events: None,
         };

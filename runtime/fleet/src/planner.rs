@@ -26,8 +26,9 @@ pub enum HostFailure {
     Lost,
     /// The host's agent never enrolled, so nothing ran there.
     NeverEnrolled,
-    /// The agent restarted in the middle of the deployment (CodeDeploy's FailedAfterRestart).
-    FailedAfterRestart,
+    /// The agent restarted in the middle of the deployment (CodeDeploy's FailedAfterRestart):
+    /// what it says, with what the host holds after it put the host right.
+    FailedAfterRestart(String),
 }
 
 /// Where one host stands in a deployment.
@@ -156,7 +157,7 @@ impl Planner {
                     HostState::Succeeded
                         | HostState::Failed(HostFailure::Event(_))
                         | HostState::Failed(HostFailure::Lost)
-                        | HostState::Failed(HostFailure::FailedAfterRestart)
+                        | HostState::Failed(HostFailure::FailedAfterRestart(_))
                 )
             })
             .map(|h| h.id.as_str())
@@ -312,7 +313,10 @@ mod tests {
         let mut p = Planner::new(group(&[false, false, false, true, true]), &config).unwrap();
         assert_eq!(dispatched(p.step()), ["h0", "h1", "h2"]);
         p.report("h0", Err(HostFailure::Lost));
-        p.report("h1", Err(HostFailure::FailedAfterRestart));
+        p.report(
+            "h1",
+            Err(HostFailure::FailedAfterRestart("restarted".into())),
+        );
         p.report("h2", Err(HostFailure::Event("ValidateService".into())));
         match p.step() {
             Step::Done(Outcome::Failed(reason)) => {

@@ -51,7 +51,7 @@ fn random_failure(rng: &mut Rng) -> HostFailure {
     match rng.below(4) {
         0 => HostFailure::Event("AfterInstall".into()),
         1 => HostFailure::Lost,
-        2 => HostFailure::FailedAfterRestart,
+        2 => HostFailure::FailedAfterRestart("the agent restarted".into()),
         _ => HostFailure::NeverEnrolled,
     }
 }

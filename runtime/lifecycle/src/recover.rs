@@ -37,6 +37,18 @@ pub fn recover(layout: &Layout) -> Result<Vec<Interrupted>, DeployError> {
     Ok(found)
 }
 
+/// Which revision of `group` the host holds, as its cleanup record says.
+fn holds(group: &GroupLayout) -> String {
+    match CleanupRecord::load(&group.cleanup_record()) {
+        Ok(Some(CleanupRecord {
+            revision: Some(installed),
+            ..
+        })) => format!("revision {}", &installed.revision),
+        Ok(_) => "no revision of this group".to_owned(),
+        Err(e) => format!("an unreadable cleanup record ({e})"),
+    }
+}
+
 /// The names of the directories in `dir` that can name an application or group.
 fn names(dir: &std::path::Path) -> Result<Vec<String>, DeployError> {
     let entries = match std::fs::read_dir(dir) {
@@ -74,14 +86,7 @@ pub fn recover_install(group: &GroupLayout) -> std::io::Result<Option<String>> {
             done.failures.join("; ")
         )));
     }
-    let holds = match CleanupRecord::load(&group.cleanup_record()) {
-        Ok(Some(CleanupRecord {
-            revision: Some(installed),
-            ..
-        })) => format!("revision {}", &installed.revision),
-        Ok(_) => "no revision of this group".to_owned(),
-        Err(e) => format!("an unreadable cleanup record ({e})"),
-    };
+    let holds = holds(group);
     let what = if done.committed {
         "had committed and was finished"
     } else {
@@ -95,12 +100,16 @@ pub fn recover_install(group: &GroupLayout) -> std::io::Result<Option<String>> {
 /// Writes the report of a deployment that was killed, and returns what to tell the user. An
 /// Install it left in flight is recovered first, and the report says what the host holds.
 pub(crate) fn record_interrupted(layout: &Layout, entry: JournalEntry) -> Interrupted {
-    let recovery = is_safe_name(&entry.application) && is_safe_name(&entry.deployment_group);
-    let recovery = match recovery {
-        true => recover_install(&layout.group(&entry.application, &entry.deployment_group))
-            .unwrap_or_else(|e| Some(format!("the interrupted Install was not recovered: {e}"))),
-        false => None,
-    };
+    let recovery = (is_safe_name(&entry.application) && is_safe_name(&entry.deployment_group))
+        .then(|| {
+            let group = layout.group(&entry.application, &entry.deployment_group);
+            match recover_install(&group) {
+                Ok(Some(done)) => done,
+                // No Install was in flight: it had not started, or it had finished.
+                Ok(None) => format!("the host holds {}", holds(&group)),
+                Err(e) => format!("the interrupted Install was not recovered: {e}"),
+            }
+        });
     let interrupted = Interrupted {
         deployment_id: entry.deployment_id.clone(),
         application: entry.application.clone(),

@@ -416,7 +416,7 @@ async fn agent_report(
     db.seen(&agent).await?;
     let result = match (report.succeeded, report.after_restart) {
         (true, _) => Ok(report.detail),
-        (false, true) => Err(HostFailure::FailedAfterRestart),
+        (false, true) => Err(HostFailure::FailedAfterRestart(report.detail)),
         (false, false) => Err(HostFailure::Event(report.detail)),
     };
     let events = report.events.filter(|e| fits(e));

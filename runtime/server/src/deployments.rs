@@ -347,6 +347,6 @@ pub(crate) fn describe(failure: &HostFailure) -> String {
         HostFailure::Event(detail) => detail.clone(),
         HostFailure::Lost => "the agent stopped answering during the deployment".into(),
         HostFailure::NeverEnrolled => "no agent ever enrolled on this host".into(),
-        HostFailure::FailedAfterRestart => "the agent restarted during the deployment".into(),
+        HostFailure::FailedAfterRestart(detail) => detail.clone(),
     }
 }

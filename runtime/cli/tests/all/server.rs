@@ -528,16 +528,23 @@ fn an_agent_restarted_mid_deployment_reports_failed_after_restart() {
     fleet.start_agent("web-1", Some("slow"));
     fleet.wait_for_agents(1);
     let id = fleet.deploy();
-    fleet.wait(&id, |d| host(d, "web-1").state == HostStatus::Claimed);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Killed once Install has committed, while AfterInstall sleeps.
+    fleet.wait(&id, |d| {
+        host(d, "web-1")
+            .events
+            .is_some_and(|e| e.iter().any(|e| e.event == "Install"))
+    });
     fleet.kill_agent("web-1");
     std::fs::remove_file(fleet.host_dir("web-1").join("target/slow")).unwrap();
     fleet.start_agent("web-1", None);
     let done = fleet.wait(&id, finished);
     assert_eq!(host(&done, "web-1").state, HostStatus::Failed, "{done:?}");
-    assert_eq!(
-        host(&done, "web-1").detail.as_deref(),
-        Some("the agent restarted during the deployment")
+    // Killed in AfterInstall: the Install had committed, and the report says what the host holds.
+    let detail = host(&done, "web-1").detail.clone().unwrap_or_default();
+    assert!(
+        detail.starts_with("the agent restarted during the deployment; ")
+            && detail.contains(&format!("the host holds revision {}", fleet.revision)),
+        "{detail}"
     );
     assert_eq!(done.status, DeploymentStatus::Failed);
 }
