@@ -10,5 +10,5 @@ mod plan;
 mod planner;
 
 pub use config::{Amount, DeploymentConfig};
-pub use plan::{PLAN_SCHEMA, Plan};
+pub use plan::{LegacyPlanner, PLAN_SCHEMA, Plan};
 pub use planner::{Host, HostFailure, HostState, Outcome, PlanError, Planner, Step};

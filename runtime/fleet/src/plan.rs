@@ -25,7 +25,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Amount, DeploymentConfig};
-use crate::planner::{Outcome, PlanError, Step};
+use crate::planner::{HostState, Outcome, PlanError, Step};
 
 /// The version of [`Plan`]'s stored form.
 pub const PLAN_SCHEMA: u32 = 1;
@@ -197,6 +197,54 @@ impl Plan {
     }
 }
 
+/// A plan as davit stored it before [`PLAN_SCHEMA`] 1: every host by name in the order it takes
+/// them. Read once to resume a deployment an older server started.
+#[derive(Clone, Debug, Deserialize)]
+pub struct LegacyPlanner {
+    hosts: Vec<LegacyHost>,
+    min_healthy: usize,
+    batches: Vec<usize>,
+    batch: (usize, usize),
+    stopped: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct LegacyHost {
+    id: String,
+    state: HostState,
+    healthy_at_start: bool,
+}
+
+impl LegacyPlanner {
+    /// The same plan, as counts.
+    pub fn plan(&self) -> Plan {
+        let count =
+            |pred: &dyn Fn(&LegacyHost) -> bool| self.hosts.iter().filter(|h| pred(h)).count();
+        let pending = |healthy: bool| {
+            count(&|h| h.state == HostState::Pending && h.healthy_at_start == healthy)
+        };
+        Plan {
+            schema_version: PLAN_SCHEMA,
+            hosts: self.hosts.len(),
+            healthy_at_start: count(&|h| h.healthy_at_start),
+            min_healthy: self.min_healthy,
+            batches: self.batches.clone(),
+            batch: self.batch,
+            stopped: self.stopped.clone(),
+            pending_unhealthy: pending(false),
+            pending_healthy: pending(true),
+            running: count(&|h| h.state == HostState::Running),
+            succeeded: count(&|h| h.state == HostState::Succeeded),
+            failed: count(&|h| matches!(h.state, HostState::Failed(_))),
+        }
+    }
+
+    /// The hosts' names in the order the plan takes them.
+    pub fn order(&self) -> impl Iterator<Item = &str> {
+        self.hosts.iter().map(|h| h.id.as_str())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,5 +275,23 @@ mod tests {
         plan.report(false);
         plan.report(true);
         assert_eq!(plan.step(), Step::Dispatch(1), "3 healthy now: one may go");
+    }
+
+    #[test]
+    fn a_plan_stored_by_an_older_server_reads_as_counts() {
+        let text = r#"{"hosts": [
+            {"id": "a", "healthy": false, "state": "Running", "healthy_at_start": false},
+            {"id": "b", "healthy": false, "state": {"Failed": {"Event": "x"}}, "healthy_at_start": true},
+            {"id": "c", "healthy": true, "state": "Pending", "healthy_at_start": true}],
+            "min_healthy": 1, "batches": [], "batch": [0, 2], "stopped": null}"#;
+        let legacy: LegacyPlanner = serde_json::from_str(text).unwrap();
+        let plan = legacy.plan();
+        assert_eq!(legacy.order().collect::<Vec<_>>(), ["a", "b", "c"]);
+        assert_eq!(
+            (plan.hosts, plan.healthy_at_start, plan.min_healthy),
+            (3, 2, 1)
+        );
+        assert_eq!((plan.pending_unhealthy, plan.pending_healthy), (0, 1));
+        assert_eq!((plan.running, plan.succeeded, plan.failed), (1, 0, 1));
     }
 }

@@ -122,7 +122,7 @@ impl Db {
             "SELECT d.id, d.app, d.deployment_group, d.revision, d.store, h.host, g.max_deployment_minutes \
              FROM deployment_hosts h JOIN deployments d ON d.id = h.deployment \
              LEFT JOIN deployment_groups g ON g.app = d.app AND g.name = d.deployment_group \
-             WHERE h.agent = $1 AND h.state = $2 ORDER BY d.created_at, d.id",
+             WHERE h.agent = $1 AND h.state = $2 ORDER BY d.created_at, d.seq, d.id",
         )
         .bind(agent)
         .bind(HostStatus::Running.as_str())
@@ -247,7 +247,7 @@ impl Db {
     ) -> Result<Vec<DeploymentSummary>, ServerError> {
         let rows = sqlx::query(
             "SELECT id, app, deployment_group, revision, status, rollback_of, cause, created_at FROM deployments \
-             ORDER BY created_at DESC, id DESC LIMIT $1",
+             ORDER BY created_at DESC, seq DESC, id DESC LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)

@@ -117,7 +117,7 @@ async fn last_good(
 ) -> Result<Option<Good>, ServerError> {
     let row = sqlx::query(
         "SELECT id, revision, store FROM deployments WHERE app = $1 AND deployment_group = $2 \
-         AND status = $3 AND id <> $4 ORDER BY created_at DESC, id DESC LIMIT 1",
+         AND status = $3 AND id <> $4 ORDER BY created_at DESC, seq DESC, id DESC LIMIT 1",
     )
     .bind(app)
     .bind(group)

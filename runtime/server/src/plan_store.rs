@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use davit_api::{DeploymentStatus, HostStatus};
-use davit_fleet::{DeploymentConfig, HostFailure, Outcome, Plan, Step};
+use davit_fleet::{DeploymentConfig, HostFailure, LegacyPlanner, Outcome, Plan, Step};
 use sqlx::Row;
 
 use crate::ServerError;
@@ -79,8 +79,9 @@ pub(crate) async fn create_in(
         Err(e) => return Ok(Err(e.to_string())),
     };
     let created = sqlx::query(
-        "INSERT INTO deployments (id, app, deployment_group, revision, store, status, planner, version, created_at, rollback_of, config, cause) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO deployments (id, app, deployment_group, revision, store, status, planner, version, created_at, rollback_of, config, cause, seq) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deployments)) \
+         ON CONFLICT (id) DO NOTHING",
     )
     .bind(what.id)
     .bind(what.app)
@@ -164,11 +165,7 @@ pub(crate) async fn apply_in(
     .map_err(backend)?;
     let Some(row) = row else { return Ok(false) };
     let text: String = row.try_get("planner").map_err(backend)?;
-    let mut plan: Plan = serde_json::from_str(&text).map_err(|e| {
-        ServerError::Database(format!(
-            "deployment {id}: its plan was stored by another version of davit ({e}); stop it and deploy again"
-        ))
-    })?;
+    let mut plan = read_plan(tx, id, &text).await?;
     let deployment = Stored {
         id: id.to_owned(),
         app: row.try_get("app").map_err(backend)?,
@@ -335,7 +332,7 @@ async fn healthy_hosts(
     let rows = sqlx::query(
         "SELECT h.host, h.state FROM deployment_hosts h JOIN deployments d ON d.id = h.deployment \
          WHERE d.app = $1 AND d.deployment_group = $2 AND h.state IN ($3, $4) \
-         ORDER BY d.created_at, d.id",
+         ORDER BY d.created_at, d.seq, d.id",
     )
     .bind(app)
     .bind(group)
@@ -354,6 +351,33 @@ async fn healthy_hosts(
         .filter(|(_, state)| *state == HostStatus::Succeeded)
         .map(|(host, _)| host)
         .collect())
+}
+
+/// The stored plan; one an older server stored (every host by name) is turned into counts, and
+/// its order written into the hosts' rows.
+async fn read_plan(tx: &mut Tx, id: &str, text: &str) -> Result<Plan, ServerError> {
+    let error =
+        |e: serde_json::Error| ServerError::Database(format!("deployment {id}: its plan: {e}"));
+    match serde_json::from_str::<Plan>(text) {
+        Ok(plan) => Ok(plan),
+        Err(e) => {
+            let Ok(legacy) = serde_json::from_str::<LegacyPlanner>(text) else {
+                return Err(error(e));
+            };
+            for (ord, host) in legacy.order().enumerate() {
+                sqlx::query(
+                    "UPDATE deployment_hosts SET ord = $1 WHERE deployment = $2 AND host = $3",
+                )
+                .bind(ord as i64)
+                .bind(id)
+                .bind(host)
+                .execute(&mut **tx)
+                .await
+                .map_err(backend)?;
+            }
+            Ok(legacy.plan())
+        }
+    }
 }
 
 fn plan_json(plan: &Plan) -> String {

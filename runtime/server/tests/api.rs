@@ -1105,3 +1105,37 @@ async fn a_group_can_keep_new_hosts_waiting_for_the_next_deployment() {
         drop(server);
     }
 }
+
+/// A deployment an older server started (its plan stored with every host by name) resumes.
+#[tokio::test]
+async fn a_deployment_stored_by_an_older_server_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, database) in databases(dir.path()).await.into_iter().enumerate() {
+        let group = json!({"name": "prod", "tags": {"env": "prod"}});
+        let data = dir.path().join(format!("data-{i}"));
+        let hosts = ["web-1", "web-2"];
+        let (server, op, agents) = fleet(&database, &data, group, &hosts).await;
+        let url = server.url.clone();
+        let started = all_at_once(&url, &op, &"aa".repeat(32)).await;
+        let host = |id: &str| json!({"id": id, "healthy": false, "state": "Running", "healthy_at_start": false});
+        let legacy = json!({"hosts": [host("web-1"), host("web-2")], "min_healthy": 0, "batches": [], "batch": [0, 2], "stopped": null});
+        {
+            use sqlx::Connection;
+            sqlx::any::install_default_drivers();
+            let mut conn = sqlx::AnyConnection::connect(&database).await.unwrap();
+            sqlx::query("UPDATE deployments SET planner = $1")
+                .bind(legacy.to_string())
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query("UPDATE deployment_hosts SET ord = 0")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        run_hosts(&url, &agents, &hosts, &started.id, true).await;
+        let done = show(&url, &op, &started.id).await;
+        assert_eq!(done.status, DeploymentStatus::Succeeded, "{done:?}");
+        drop(server);
+    }
+}
