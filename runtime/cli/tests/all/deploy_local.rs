@@ -114,7 +114,7 @@ fn a_killed_deployment_is_reported_as_failed_after_restart() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let journal = root.join("journal.json");
+    let journal = root.join("apps/app/journal.json");
     let started = Instant::now();
     while !std::fs::read_to_string(&journal).is_ok_and(|j| j.contains("BeforeInstall")) {
         assert!(
@@ -140,6 +140,11 @@ fn a_killed_deployment_is_reported_as_failed_after_restart() {
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     let interrupted = &report["interrupted"];
     assert_eq!(interrupted["event"], "BeforeInstall");
+    // Killed before Install: nothing to put back, and the report says what the host holds.
+    assert_eq!(
+        interrupted["recovery"],
+        "the host holds no revision of this group"
+    );
     let old = root.join(format!(
         "apps/app/group/deployments/{}.json",
         interrupted["deployment_id"].as_str().unwrap()
