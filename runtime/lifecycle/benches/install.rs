@@ -131,8 +131,8 @@ fn main() {
     }
     let (d, c, s) = (median(&davit), median(&cp), median(&cp_sync));
     println!(
-        "\n{:<58} {:>9} {:>9}   {}",
-        "first install (empty destination)", "median", "fastest", "runs"
+        "\n{:<58} {:>9} {:>9}   runs",
+        "first install (empty destination)", "median", "fastest"
     );
     row("davit install", d, &davit);
     row("cp -a site dest", c, &cp);
@@ -194,8 +194,8 @@ fn main() {
     }
     let (d, r, m) = (median(&davit), median(&rm_cp), median(&cp_mv));
     println!(
-        "\n{:<58} {:>9} {:>9}   {}",
-        "replace (revision 1 installed, install revision 2)", "median", "fastest", "runs"
+        "\n{:<58} {:>9} {:>9}   runs",
+        "replace (revision 1 installed, install revision 2)", "median", "fastest"
     );
     row(
         "davit install (old tree deleted before it returns)",
