@@ -276,6 +276,14 @@ pub async fn deploy(
         events.push(report);
     }
 
+    // The Install's deletions, kept until now (its journal finishes them after a kill).
+    if let Err(e) = recover_install(&group)
+        && let Some(install) = events.iter_mut().find(|e| e.event == Event::Install.name())
+    {
+        install.warnings.push(format!(
+            "what the Install replaced was not all deleted: {e}"
+        ));
+    }
     let validated = !failed && plan.contains(&Event::ValidateService);
     if validated {
         state.mark_good(
@@ -588,9 +596,11 @@ fn install_files(
             appspec_filename: opts.appspec_filename.clone(),
         }),
     };
-    let result = install::install(&request);
-    if !matches!(result, Err(install::InstallError::NotUndone { .. })) {
-        // On NotUndone the old files are still in the backup: keep it for the operator.
+    // What it replaced is deleted once the deployment's other events have run.
+    let result = install::install_then(&request, install::Cleanup::Later);
+    // Committed, the backups go with the deletions; on NotUndone the old files are still in
+    // the backup: keep it for the operator.
+    if matches!(result, Err(ref e) if !matches!(e, install::InstallError::NotUndone { .. })) {
         let _ = std::fs::remove_dir_all(&backup);
     }
     let report = result.map_err(|e| with_causes(&e))?;

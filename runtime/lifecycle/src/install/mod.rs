@@ -366,6 +366,31 @@ pub(crate) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error
 /// An [`InstallError`]. All checks that need no writing come first; after that, a failure
 /// undoes every change, and only [`InstallError::NotUndone`] leaves the host changed.
 pub fn install(req: &InstallRequest<'_>) -> Result<InstallReport, InstallError> {
+    install_then(req, Cleanup::Now)
+}
+
+/// When a committed Install deletes what it kept until it committed (the old trees of its
+/// directory destinations, the files it replaced).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cleanup {
+    /// Before [`install`] returns.
+    Now,
+    /// Later, by [`recover`] on its journal (which stays until then): the new revision is in
+    /// place as soon as the Install returns, and the deletion (as long as an `rm -rf` of the old
+    /// tree) waits until the deployment has run its other events. A kill before then leaves
+    /// nothing undone: the next run finishes it.
+    Later,
+}
+
+/// [`install`], deleting what it replaced `when` the caller says.
+///
+/// # Errors
+///
+/// As [`install`].
+pub fn install_then(
+    req: &InstallRequest<'_>,
+    when: Cleanup,
+) -> Result<InstallReport, InstallError> {
     let refusals =
         precheck(req.bundle_dir, req.spec, req.policy).map_err(io_err("read", req.bundle_dir))?;
     if !refusals.is_empty() {
@@ -412,6 +437,7 @@ pub fn install(req: &InstallRequest<'_>) -> Result<InstallReport, InstallError> 
         ..
     } = run;
     match done {
+        Ok(()) if when == Cleanup::Later => Ok(report),
         Ok(()) => {
             report.warnings.extend(journal.commit(&roots));
             let _ = std::fs::remove_file(&journal_path);

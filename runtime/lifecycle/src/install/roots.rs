@@ -131,7 +131,8 @@ impl Roots {
             target_path: target_root.to_owned(),
             prefixes: opened,
             bundle: None,
-            backup: Some(Root::open_ambient(backup_dir, Resolve::Beneath)?),
+            // Gone once nothing waits in it any more.
+            backup: Root::open_ambient(backup_dir, Resolve::Beneath).ok(),
         })
     }
 

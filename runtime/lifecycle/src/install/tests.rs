@@ -370,3 +370,47 @@ fn a_kill_after_the_commit_is_finished_not_undone() {
     assert_eq!(snapshot(&s.root.join("opt/app")), installed);
     assert!(!journal.exists());
 }
+
+#[test]
+fn a_later_cleanup_leaves_the_old_tree_beside_until_the_journal_is_finished() {
+    let s = whole_tree_scene(3);
+    let plain = spec("");
+    let v1 = run(&s, &s.v1, &plain, None).unwrap();
+    let policy = davit_spec::HostPolicy::parse(
+        "policy.toml",
+        "[install]\ndestinations = [\"/opt/app\", \"/srv\"]\n",
+    )
+    .unwrap();
+    fs::create_dir_all(&s.backup).unwrap();
+    let report = install_then(
+        &InstallRequest {
+            bundle_dir: &s.v2,
+            spec: &plain,
+            target_root: &s.root,
+            policy: &policy,
+            behavior: FileExistsBehavior::Overwrite,
+            previous: Some(v1.record),
+            backup_dir: &s.backup,
+            state_dir: &s.state,
+            revision: None,
+        },
+        Cleanup::Later,
+    )
+    .unwrap();
+    assert_eq!(report.copied, 43);
+    // v2 is in place; v1's tree waits beside it, and the journal says so.
+    assert_eq!(
+        fs::read_to_string(s.root.join("opt/app/a.txt")).unwrap(),
+        "a v2"
+    );
+    let old = s.root.join("opt/.app.davit-next");
+    assert_eq!(fs::read_to_string(old.join("a.txt")).unwrap(), "a v1");
+    let done = recover_scene(&s).expect("the journal stays until the cleanup");
+    assert!(done.committed && done.failures.is_empty(), "{done:?}");
+    assert!(!old.exists(), "the old tree is deleted");
+    assert_eq!(
+        fs::read_to_string(s.root.join("opt/app/a.txt")).unwrap(),
+        "a v2"
+    );
+    assert!(!s.state.join(JOURNAL).exists());
+}

@@ -265,7 +265,11 @@ fn finish(steps: &[Step], roots: &Roots) -> Vec<String> {
         let (path, result) = match step {
             Step::MovedAway { backup, .. } => (
                 backup.clone(),
-                roots.backup().and_then(|b| b.remove_all(backup)),
+                match roots.backup() {
+                    Ok(b) => b.remove_all(backup),
+                    // The backup directory is gone, and what was in it with it.
+                    Err(_) => Ok(()),
+                },
             ),
             // Swapped: the old tree, or the old file, waits under the staging name.
             Step::Switched {
