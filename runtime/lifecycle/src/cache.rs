@@ -51,7 +51,8 @@ pub(crate) fn collect_locked(layout: &Layout) -> io::Result<GcReport> {
     ChunkCache::new(layout.chunk_cache()).gc(&keep)
 }
 
-fn subdirs(dir: &std::path::Path) -> io::Result<Vec<std::path::PathBuf>> {
+/// The directories in `dir` (none when it does not exist).
+pub(crate) fn subdirs(dir: &std::path::Path) -> io::Result<Vec<std::path::PathBuf>> {
     match std::fs::read_dir(dir) {
         Ok(entries) => Ok(entries
             .filter_map(Result::ok)

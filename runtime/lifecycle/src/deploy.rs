@@ -177,11 +177,13 @@ pub async fn deploy(
 
     // The installed revision (whose Install finished last, whether or not it then passed
     // ValidateService) stops what runs now: its ApplicationStop and traffic-blocking hooks.
-    let installed = CleanupRecord::load(&group.cleanup_record())
-        .ok()
-        .flatten()
-        .and_then(|record| record.revision);
-    let installed = match &installed {
+    // Read once: only Install writes it, and no grant reaches davit's own state.
+    let previous = CleanupRecord::load(&group.cleanup_record())
+        .map_err(|e| DeployError::io("reading the cleanup record", std::io::Error::other(e)))?;
+    let installed = previous
+        .as_ref()
+        .and_then(|record| record.revision.as_ref());
+    let installed = match installed {
         // Also when the same revision is deployed again: its own ApplicationStop stops it.
         Some(installed) => {
             let dir = group.revisions().join(&installed.revision);
@@ -225,7 +227,7 @@ pub async fn deploy(
         grants,
     };
     let plan = plan(opts.events.as_deref());
-    check_install(&new, old.as_ref(), &plan, opts, &group)?;
+    check_install(&new, old.as_ref(), &plan, opts, &group, previous.as_ref())?;
     preload(sandbox, &new, &plan, old.as_ref())?;
 
     let deployment_id = new_deployment_id();
@@ -268,6 +270,7 @@ pub async fn deploy(
             &info,
             opts,
             &group,
+            previous.as_ref(),
             progress.clone(),
         )
         .await;
@@ -294,11 +297,14 @@ pub async fn deploy(
         );
     }
     state.touch(&new.staged.id.to_string());
-    let installed = CleanupRecord::load(&group.cleanup_record())
-        .ok()
-        .flatten()
-        .and_then(|r| r.revision)
-        .map(|i| i.revision);
+    // Install succeeded only if it committed: then the new revision is the installed one.
+    let new_installed = events
+        .iter()
+        .any(|e| e.event == Event::Install.name() && e.status == Status::Succeeded);
+    let installed = match new_installed {
+        true => Some(new.staged.id.to_string()),
+        false => previous.and_then(|r| r.revision).map(|i| i.revision),
+    };
     let removed = state.prune(opts.keep_revisions, installed.as_deref());
     for revision in &removed {
         let _ = std::fs::remove_dir_all(group.revisions().join(revision));
@@ -426,6 +432,7 @@ async fn run_event(
     info: &DeploymentInfo,
     opts: &DeployOptions,
     group: &GroupLayout,
+    previous: Option<&CleanupRecord>,
     progress: Arc<dyn Progress>,
 ) -> EventReport {
     let started = Instant::now();
@@ -435,7 +442,7 @@ async fn run_event(
         Event::DownloadBundle => {
             report.detail = Some(format!("revision {} staged", new.staged.id.short()));
         }
-        Event::Install => match install_files(new, info, opts, group) {
+        Event::Install => match install_files(new, info, opts, group, previous) {
             Ok((detail, warnings)) => {
                 report.detail = Some(detail);
                 report.warnings = warnings;
@@ -564,6 +571,7 @@ fn install_files(
     info: &DeploymentInfo,
     opts: &DeployOptions,
     group: &GroupLayout,
+    previous: Option<&CleanupRecord>,
 ) -> Result<(String, Vec<String>), String> {
     std::fs::create_dir_all(&opts.target_root).map_err(|e| {
         format!(
@@ -571,8 +579,6 @@ fn install_files(
             opts.target_root.display()
         )
     })?;
-    let previous = CleanupRecord::load(&group.cleanup_record())
-        .map_err(|e| format!("cannot read the cleanup record: {e}"))?;
     // Kept until the Install commits or, after a kill, until its journal is recovered.
     let backup = opts
         .layout
@@ -587,7 +593,7 @@ fn install_files(
         target_root: &opts.target_root,
         policy: &opts.policy,
         behavior: file_exists_behavior(&new.spec, opts),
-        previous,
+        previous: previous.cloned(),
         backup_dir: &backup,
         state_dir: group.dir(),
         revision: Some(Installed {
@@ -624,9 +630,8 @@ fn check_install(
     plan: &[Event],
     opts: &DeployOptions,
     group: &GroupLayout,
+    previous: Option<&CleanupRecord>,
 ) -> Result<(), DeployError> {
-    let previous = CleanupRecord::load(&group.cleanup_record())
-        .map_err(|e| DeployError::io("reading the cleanup record", std::io::Error::other(e)))?;
     if !opts.target_root.is_dir() {
         // Created by Install: nothing is there to check against.
         return Ok(());
@@ -637,7 +642,7 @@ fn check_install(
         target_root: &opts.target_root,
         policy: &opts.policy,
         behavior: file_exists_behavior(&new.spec, opts),
-        previous,
+        previous: previous.cloned(),
         backup_dir: &new.staged.dir,
         state_dir: group.dir(),
         revision: None,

@@ -4,6 +4,7 @@
 //! complete, and the report says which.
 
 use crate::DeployError;
+use crate::cache::subdirs;
 use crate::install::{self, CleanupRecord};
 use crate::journal::{JournalEntry, RootLock, SCHEMA_VERSION};
 use crate::layout::{GroupLayout, Layout, is_safe_name, write_atomically};
@@ -49,21 +50,15 @@ fn holds(group: &GroupLayout) -> String {
     }
 }
 
-/// The names of the directories in `dir` that can name an application or group.
+/// The names of the directories in `dir` that can name an application or group, sorted.
 fn names(dir: &std::path::Path) -> Result<Vec<String>, DeployError> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(DeployError::io("reading the deployment root", e)),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| DeployError::io("reading the deployment root", e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.file_type().is_ok_and(|t| t.is_dir()) && is_safe_name(&name) {
-            out.push(name);
-        }
-    }
+    let dirs = subdirs(dir).map_err(|e| DeployError::io("reading the deployment root", e))?;
+    let mut out: Vec<String> = dirs
+        .iter()
+        .filter_map(|d| d.file_name()?.to_str())
+        .filter(|name| is_safe_name(name))
+        .map(str::to_owned)
+        .collect();
     out.sort();
     Ok(out)
 }

@@ -746,16 +746,11 @@ impl Run<'_> {
             let from = bundle
                 .open_file(src, OpenOptions::new().read(true))
                 .map_err(io_err("read", &bundle.display(src)))?;
-            let me = switch::Target {
-                // SAFETY: geteuid and getegid cannot fail.
-                uid: unsafe { libc::geteuid() },
-                gid: unsafe { libc::getegid() },
-                mode: 0,
-            };
-            let target = |mode| self.target(host, false, switch::Target { mode, ..me });
-            let ino = switch::write_file(root, &tmp.rel, from, target, me)
+            let entry = self.entry_for(host, false);
+            let target = |mode| switch::Target::mine(mode).under(entry);
+            let ino = switch::write_file(root, &tmp.rel, from, target, switch::Target::mine(0))
                 .map_err(io_err("copy to", host))?;
-            self.set_xattrs(root, &tmp.rel, host, false)
+            switch::set_xattrs(entry, root, &tmp.rel, false)
                 .map_err(io_err("set the ACLs and context of", host))?;
             ino
         };

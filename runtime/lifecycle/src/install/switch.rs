@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use davit_fsroot::{MetadataExt, OpenOptions, OpenOptionsExt, Root};
 use davit_spec::Destination;
 
-use super::plan::OpKind;
+use super::perms::Resolved;
+use super::plan::{OpKind, Plan};
 use super::record::CleanupRecord;
 use super::roots::Loc;
 use super::undo::{Meta, chown, set_mode, staging_name};
@@ -89,8 +90,8 @@ impl Cursor {
     }
 }
 
-/// Final owner, group and mode of something installed: what it starts with, then every
-/// `permissions` entry that applies, in appspec order.
+/// Final owner, group and mode of something installed: what it starts with, then what the
+/// `permissions` entry that applies to it sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Target {
     pub uid: u32,
@@ -98,41 +99,51 @@ pub(super) struct Target {
     pub mode: u32,
 }
 
-impl Run<'_> {
-    /// `start` with every `permissions` entry that applies to `host` folded in.
-    pub(super) fn target(&self, host: &Path, is_dir: bool, start: Target) -> Target {
-        let mut t = start;
-        for entry in &self.plan.perms {
-            if entry.applies_to(self.roots.target_path(), host, is_dir) {
-                t.uid = entry.uid.unwrap_or(t.uid);
-                t.gid = entry.gid.unwrap_or(t.gid);
-                t.mode = entry.spec.mode.map_or(t.mode, |m| m.bits());
-            }
+impl Target {
+    /// What this process gives what it creates: its own user and group, and `mode`.
+    pub(super) fn mine(mode: u32) -> Self {
+        Target {
+            // SAFETY: geteuid and getegid cannot fail.
+            uid: unsafe { libc::geteuid() },
+            gid: unsafe { libc::getegid() },
+            mode,
         }
-        t
     }
 
-    /// Sets the ACLs and SELinux context of the `permissions` entry that applies to `host` (at
-    /// most one does) on `rel` in `dir`.
-    pub(super) fn set_xattrs(
-        &self,
-        dir: &Root,
-        rel: &Path,
-        host: &Path,
-        is_dir: bool,
-    ) -> io::Result<()> {
+    /// This, with the owner, group and mode `entry` sets.
+    pub(super) fn under(self, entry: Option<&Resolved<'_>>) -> Self {
+        let Some(entry) = entry else { return self };
+        Target {
+            uid: entry.uid.unwrap_or(self.uid),
+            gid: entry.gid.unwrap_or(self.gid),
+            mode: entry.spec.mode.map_or(self.mode, |m| m.bits()),
+        }
+    }
+}
+
+/// Sets the ACLs and SELinux context of `entry`, if it has any, on `rel` in `dir`.
+pub(super) fn set_xattrs(
+    entry: Option<&Resolved<'_>>,
+    dir: &Root,
+    rel: &Path,
+    is_dir: bool,
+) -> io::Result<()> {
+    match entry {
+        Some(entry) if entry.has_xattrs() => entry.apply_xattrs(dir, rel, is_dir),
+        _ => Ok(()),
+    }
+}
+
+impl<'r> Run<'r> {
+    /// The `permissions` entry that applies to `host`: at most one does, the plan refuses two.
+    pub(super) fn entry_for(&self, host: &Path, is_dir: bool) -> Option<&'r Resolved<'r>> {
+        let plan: &'r Plan<'r> = self.plan;
         let root = self.roots.target_path();
-        match self
-            .plan
-            .perms
-            .iter()
-            .find(|e| e.applies_to(root, host, is_dir))
-        {
-            Some(entry) if entry.has_xattrs() => entry.apply_xattrs(dir, rel, is_dir),
-            _ => Ok(()),
-        }
+        plan.perms.iter().find(|e| e.applies_to(root, host, is_dir))
     }
+}
 
+impl Run<'_> {
     /// Chooses the units (see the module docs): for each `files` entry, the topmost missing
     /// directory on its way, or its destination when that holds only the previous revision.
     pub(super) fn select_units(&self) -> Result<Vec<Unit>, InstallError> {
@@ -228,12 +239,7 @@ impl Run<'_> {
         let tree = parent
             .open_dir(staged)
             .map_err(io_err("open", &staged_host))?;
-        let me = Target {
-            // SAFETY: geteuid and getegid cannot fail.
-            uid: unsafe { libc::geteuid() },
-            gid: unsafe { libc::getegid() },
-            mode: CREATED_DIR_MODE,
-        };
+        let me = Target::mine(CREATED_DIR_MODE);
         let mut dest = Cursor::new(tree);
         let mut src = Cursor::new(
             roots
@@ -243,7 +249,7 @@ impl Run<'_> {
         );
         // Directories get their final owner and mode last, deepest first, so a read-only one
         // can still be filled.
-        let mut dirs: Vec<(PathBuf, Target)> = Vec::new();
+        let mut dirs: Vec<(PathBuf, Target, Option<&Resolved<'_>>)> = Vec::new();
         if unit.recorded {
             self.report.record.dirs_created.push(unit.loc.host.clone());
         }
@@ -255,7 +261,8 @@ impl Run<'_> {
             },
             None => me,
         };
-        dirs.push((PathBuf::new(), self.target(&unit.loc.host, true, start)));
+        let entry = self.entry_for(&unit.loc.host, true);
+        dirs.push((PathBuf::new(), start.under(entry), entry));
         for op in &self.plan.ops {
             if !unit.holds(&op.dest) {
                 continue;
@@ -275,7 +282,8 @@ impl Run<'_> {
                     dir.create_dir(Path::new(name), 0o700)
                         .map_err(io_err("create directory", host))?;
                     self.report.record.dirs_created.push(host.clone());
-                    dirs.push((rel.to_owned(), self.target(host, true, me)));
+                    let entry = self.entry_for(host, true);
+                    dirs.push((rel.to_owned(), me.under(entry), entry));
                 }
                 OpKind::Link => {
                     let (from, from_name) =
@@ -295,17 +303,18 @@ impl Run<'_> {
                         .open_file(Path::new(from_name), OpenOptions::new().read(true))
                         .map_err(io_err("read", &roots.bundle().display(&op.src)))?;
                     let (dir, name) = dest.parent_of(rel).map_err(io_err("open", host))?;
-                    let target = |mode| self.target(host, false, Target { mode, ..me });
+                    let entry = self.entry_for(host, false);
+                    let target = |mode| Target::mine(mode).under(entry);
                     write_file(dir, Path::new(name), from, target, me)
                         .map_err(io_err("copy to", host))?;
-                    self.set_xattrs(dir, Path::new(name), host, false)
+                    set_xattrs(entry, dir, Path::new(name), false)
                         .map_err(io_err("set the ACLs and context of", host))?;
                     self.copied(host)?;
                 }
             }
         }
         drop(src);
-        for (rel, t) in dirs.iter().rev() {
+        for (rel, t, entry) in dirs.iter().rev() {
             let host = unit.loc.host.join(rel);
             let (dir, name) = if rel.as_os_str().is_empty() {
                 (dest.dir(rel), OsStr::new(""))
@@ -316,7 +325,7 @@ impl Run<'_> {
             let dir = dir.map_err(io_err("open", &host))?;
             set_owner_and_mode(dir, Path::new(name), *t, me)
                 .map_err(io_err("set the owner and mode of", &host))?;
-            self.set_xattrs(dir, Path::new(name), &host, true)
+            set_xattrs(*entry, dir, Path::new(name), true)
                 .map_err(io_err("set the ACLs and context of", &host))?;
         }
         Ok(())
