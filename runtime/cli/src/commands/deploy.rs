@@ -283,18 +283,25 @@ pub fn deploy_error(error: DeployError) -> Exit {
         | DeployError::Load { .. }
         | DeployError::HookFile { .. }
         | DeployError::Stage { .. }) => Exit::invalid(e),
-        DeployError::Install(e)
-            if matches!(
-                *e,
-                davit_lifecycle::install::InstallError::FilesExist { .. }
-            ) =>
-        {
-            Exit::invalid(hint(
-                DeployError::Install(e),
-                "set `file_exists_behavior: OVERWRITE` (or `RETAIN`) in the appspec, or remove them in a BeforeInstall hook granted read-write access to them",
-            ))
+        DeployError::Install(e) => {
+            use davit_lifecycle::install::InstallError;
+            let fix = match *e {
+                InstallError::FilesExist { .. } => Some(
+                    "set `file_exists_behavior: OVERWRITE` (or `RETAIN`) in the appspec, or remove them in a BeforeInstall hook granted read-write access to them",
+                ),
+                InstallError::AclsUnsupported { .. } => Some(
+                    "install on a filesystem with POSIX ACLs, or let the host policy say `acls = \"skip\"` in `[install]`",
+                ),
+                InstallError::SelinuxDisabled { .. } => Some(
+                    "install on a host with SELinux enabled, or let the host policy say `selinux_contexts = \"skip\"` in `[install]`",
+                ),
+                _ => None,
+            };
+            match fix {
+                Some(fix) => Exit::invalid(hint(DeployError::Install(e), fix)),
+                None => Exit::invalid(DeployError::Install(e)),
+            }
         }
-        e @ DeployError::Install(_) => Exit::invalid(e),
         e @ DeployError::Unsigned { .. } => Exit::invalid(hint(
             e,
             "sign it with `davit bundle push --sign KEY --store URL` using a key the policy trusts, and deploy it with `--store URL`",

@@ -90,6 +90,19 @@ const CASES: &[(&str, &str, Files)] = &[
         ],
     ),
     (
+        "deploy-selinux-disabled",
+        "deploy --local <tmp>/bundle --policy <tmp>/policy.toml --deployment-root <tmp>/root --target-root <tmp>/target",
+        &[
+            (
+                "bundle/appspec.yml",
+                "version: 0.0\nos: linux\nfiles:\n  - source: www\n    destination: /opt/app\npermissions:\n  - object: /opt/app\n    context:\n      type: httpd_sys_content_t\n",
+            ),
+            ("bundle/www/index.html", "hi"),
+            ("target/opt/.keep", ""),
+            ("policy.toml", "[install]\ndestinations = [\"/opt/app\"]\n"),
+        ],
+    ),
+    (
         "deploy-permissions-overlap",
         "deploy --local <tmp>/bundle --policy <tmp>/policy.toml --deployment-root <tmp>/root --target-root <tmp>/target",
         &[
