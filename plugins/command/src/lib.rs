@@ -4,11 +4,15 @@
 //! Parameters: `program` (absolute path, required); `args` (one string, split on white space,
 //! with `"double quotes"` around an argument that has spaces) or `arg1`, `arg2`, … (one argument
 //! each), where `{target-root}` stands for the target root; `spawn` (`true` to start a long-running service and return at once) and `log_file` (where
-//! a spawned service's output goes).
+//! a spawned service's output goes). A command that exits with status 194 has succeeded and
+//! asks for a reboot before the next event.
 
 use davit_sdk::prelude::*;
 
 mod args;
+
+/// The exit status with which a command asks for a reboot.
+const REBOOT_EXIT: i32 = 194;
 
 struct Command;
 
@@ -57,6 +61,12 @@ impl Hook for Command {
         }
         if output.truncated {
             warn!("output passed the hook's output limit and was cut");
+        }
+        // AWSTOE's and SSM's convention, as for a native script hook: done, reboot first.
+        if output.status == Some(REBOOT_EXIT) {
+            info!("`{shown}` exited with {REBOOT_EXIT}: asking for a reboot before the next event");
+            reboot::request();
+            return Ok(());
         }
         output.ensure_success(&shown)?;
         info!("`{shown}` succeeded");

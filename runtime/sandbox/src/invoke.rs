@@ -8,6 +8,7 @@ use wasmtime::{Store, Trap};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 use wasmtime_wasi_http::WasiHttpCtx;
 
+use crate::bindings::types::Next;
 use crate::dns::{GrantedNames, Resolver};
 use crate::egress::Egress;
 use crate::grants::{Access, Grants};
@@ -30,8 +31,11 @@ pub struct Call {
 /// What a plugin said when it returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// A hook returned `ok`.
+    /// A hook returned `ok(proceed)`.
     Succeeded,
+    /// A hook returned `ok(reboot)`: it succeeded, and the host is to reboot before the next
+    /// event.
+    Reboot,
     /// A hook returned `err(message)`, or a health check could not run.
     Failed(String),
     /// A health check reported healthy, with its detail.
@@ -43,7 +47,10 @@ pub enum Verdict {
 impl Verdict {
     /// True when the event may go on.
     pub fn is_success(&self) -> bool {
-        matches!(self, Verdict::Succeeded | Verdict::Healthy(_))
+        matches!(
+            self,
+            Verdict::Succeeded | Verdict::Reboot | Verdict::Healthy(_)
+        )
     }
 }
 
@@ -188,7 +195,8 @@ async fn run_export(
                 let hook = pre.instantiate_async(&mut store).await.map_err(Start)?;
                 let result = hook.call_run(&mut store, &context).await.map_err(Run)?;
                 Ok(match result {
-                    Ok(()) => Verdict::Succeeded,
+                    Ok(Next::Proceed) => Verdict::Succeeded,
+                    Ok(Next::Reboot) => Verdict::Reboot,
                     Err(message) => Verdict::Failed(message),
                 })
             }

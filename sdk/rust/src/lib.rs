@@ -56,6 +56,7 @@ extern crate self as davit_sdk;
 pub mod command;
 mod context;
 pub mod log;
+pub mod reboot;
 pub mod retry;
 
 pub use context::{Deployment, Event, Health, HookContext};
@@ -64,6 +65,7 @@ pub use context::{Deployment, Event, Health, HookContext};
 pub mod prelude {
     pub use crate::command;
     pub use crate::log::Level;
+    pub use crate::reboot;
     pub use crate::{Deployment, Event, Health, HealthCheck, Hook, HookContext};
     pub use crate::{debug, error, info, trace, warn};
 }
@@ -75,7 +77,8 @@ pub trait Hook {
     /// # Errors
     ///
     /// An error fails the lifecycle event; its message is shown to the person deploying, so make it
-    /// one line they can act on.
+    /// one line they can act on. To have the host rebooted before the next event, call
+    /// [`reboot::request`] and return `Ok`.
     fn run(ctx: HookContext) -> Result<(), String>;
 }
 
@@ -102,8 +105,11 @@ macro_rules! export_hook {
             impl $crate::__private::hook_bindings::Guest for __DavitHook {
                 fn run(
                     context: $crate::HookContext,
-                ) -> ::core::result::Result<(), $crate::__private::String> {
-                    <$ty as $crate::Hook>::run(context)
+                ) -> ::core::result::Result<
+                    $crate::__private::hook_bindings::davit::plugin::types::Next,
+                    $crate::__private::String,
+                > {
+                    $crate::reboot::finish(<$ty as $crate::Hook>::run(context))
                 }
             }
             $crate::__private::hook_bindings::export!(

@@ -122,6 +122,10 @@ pub async fn run(cmd: HookCommand) -> Result<(), Exit> {
     let outcome = sandbox.invoke(&plugin, call).await.map_err(Exit::invalid)?;
     let (result, detail) = match &outcome.result {
         Ok(Verdict::Succeeded) => ("succeeded", None),
+        Ok(Verdict::Reboot) => (
+            "succeeded",
+            Some("the hook asks for a reboot before the next event".to_owned()),
+        ),
         Ok(Verdict::Failed(m)) => ("failed", Some(m.clone())),
         Ok(Verdict::Healthy(d)) => ("healthy", Some(d.clone())),
         Ok(Verdict::Unhealthy(d)) => ("unhealthy", Some(d.clone())),

@@ -8,3 +8,4 @@ mod attacks_log;
 mod attacks_services;
 mod hostile;
 mod support;
+mod verdicts;
