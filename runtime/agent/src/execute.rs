@@ -23,9 +23,11 @@ pub(crate) struct Agent {
 }
 
 impl Agent {
-    /// Runs `command` and reports its result until the server takes it. A deployment of an
-    /// application that another task is deploying waits for it to end.
-    pub(crate) async fn deploy(&self, command: Command) {
+    /// Runs `command` and reports its result until the server takes it; or, when a hook asked
+    /// for a reboot, tells the server so and returns [`Ended::Reboot`] (the record stays, so the
+    /// agent resumes the deployment when it is back). A deployment of an application that
+    /// another task is deploying waits for it to end.
+    pub(crate) async fn deploy(&self, command: Command) -> Ended {
         let app = self
             .apps
             .lock()
@@ -34,11 +36,33 @@ impl Agent {
             .or_default()
             .clone();
         let _one_at_a_time = app.lock().await;
-        if let Err(e) = self.running.start(&command.deployment) {
+        if let Err(e) = self.running.start(&command) {
             eprintln!("warning: {}", anyhow::Error::new(e));
         }
         let (live, sender) = Live::start(self.server.clone(), command.deployment.clone());
-        let report = self.execute(&command, live).await;
+        let report = match self.execute(&command, live).await {
+            Executed::Done(report) => report,
+            Executed::Reboot { events, why } => {
+                sender.abort();
+                eprintln!(
+                    "deployment {} of {}: {why}",
+                    command.deployment, command.app
+                );
+                let progress = Progress {
+                    deployment: command.deployment.clone(),
+                    events,
+                    rebooting: Some(why.clone()),
+                };
+                // Said before the host goes down, if the server can be reached soon.
+                for _ in 0..5 {
+                    if self.server.progress(&progress).await.is_ok() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                return Ended::Reboot(why);
+            }
+        };
         sender.abort();
         eprintln!(
             "deployment {} of {}: {}",
@@ -53,17 +77,24 @@ impl Agent {
         // A report must arrive: retried until the server answers it.
         self.server.report_until_taken(&report).await;
         self.running.finish(&command.deployment);
+        Ended::Reported
     }
 
     /// Runs one deployment; a report of whether it succeeded, a line on what happened, and
     /// per event its status, time, detail and the last lines of its hooks' logs.
-    async fn execute(&self, command: &Command, live: Arc<dyn davit_lifecycle::Progress>) -> Report {
-        let failed = |detail: String| Report {
-            deployment: command.deployment.clone(),
-            succeeded: false,
-            detail,
-            after_restart: false,
-            events: Some(Vec::new()),
+    async fn execute(
+        &self,
+        command: &Command,
+        live: Arc<dyn davit_lifecycle::Progress>,
+    ) -> Executed {
+        let failed = |detail: String| {
+            Executed::Done(Report {
+                deployment: command.deployment.clone(),
+                succeeded: false,
+                detail,
+                after_restart: false,
+                events: Some(Vec::new()),
+            })
         };
         let revision = match command.revision.as_str().parse::<davit_bundle::Digest>() {
             Ok(r) => r,
@@ -83,13 +114,18 @@ impl Agent {
             target_root: self.config.target_root.clone(),
             policy: self.config.policy.clone(),
             keep_revisions: 5,
+            max_reboots: self.config.max_reboots,
         };
         let source = Source::Store {
             store: &store,
             revision,
         };
         match davit_lifecycle::deploy(&self.sandbox, source, &opts, live).await {
-            Ok(report) => Report {
+            Ok(report) if report.status == Status::Rebooting => Executed::Reboot {
+                events: report.events.iter().map(event_result).collect(),
+                why: rebooting(report.reboot.as_ref()),
+            },
+            Ok(report) => Executed::Done(Report {
                 deployment: command.deployment.clone(),
                 succeeded: report.status == Status::Succeeded,
                 detail: if report.status == Status::Succeeded {
@@ -104,10 +140,45 @@ impl Agent {
                 },
                 after_restart: false,
                 events: Some(report.events.iter().map(event_result).collect()),
-            },
+            }),
             Err(e) => failed(format!("{:#}", anyhow::Error::new(e))),
         }
     }
+}
+
+/// How a deployment task ended.
+pub(crate) enum Ended {
+    /// Its result reached the server.
+    Reported,
+    /// It stopped for a reboot, for this reason; the host is to reboot once no other
+    /// deployment runs.
+    Reboot(String),
+}
+
+/// What running a command came to.
+enum Executed {
+    Done(Report),
+    Reboot {
+        events: Vec<EventResult>,
+        why: String,
+    },
+}
+
+/// One line on a reboot a deployment asked for.
+fn rebooting(request: Option<&davit_lifecycle::RebootRequest>) -> String {
+    let Some(request) = request else {
+        return "rebooting".to_owned();
+    };
+    let then = match &request.resumes_at {
+        Some(event) => format!("resumes at {event}"),
+        None => "ends".to_owned(),
+    };
+    format!(
+        "rebooting after {} (asked by `{}`, reboot {} of this deployment); the deployment {then} once the agent is back",
+        request.after,
+        request.asked_by.join("`, `"),
+        request.count
+    )
 }
 
 /// Sends the server each event as it ends, so `davit deploy watch` shows the deployment live.
@@ -132,6 +203,7 @@ impl Live {
                 let progress = Progress {
                     deployment: deployment.clone(),
                     events,
+                    rebooting: None,
                 };
                 let _ = server.progress(&progress).await;
             }
@@ -170,6 +242,8 @@ fn event_result(e: &davit_lifecycle::EventReport) -> EventResult {
             Status::Failed => EventStatus::Failed,
             Status::Skipped => EventStatus::Skipped,
             Status::FailedAfterRestart => EventStatus::FailedAfterRestart,
+            // A deployment's status, never an event's.
+            Status::Rebooting => EventStatus::Succeeded,
         },
         elapsed_ms: e.elapsed_ms,
         detail: e.detail.clone(),

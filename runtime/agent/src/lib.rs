@@ -5,7 +5,9 @@
 //! time and deployments of different applications side by side, heartbeats while any runs (a
 //! hook may outlast the server's agent timeout), sends each event as it ends, and reports every
 //! result until the server takes it. A deployment it was running when it was killed is
-//! reported `FailedAfterRestart` when it starts again.
+//! reported `FailedAfterRestart` when it starts again. When a hook asks for a reboot, the agent
+//! tells the server, takes no new command, lets the other deployments end, and returns
+//! [`RebootDue`]; started again after the reboot, it resumes that deployment at its next event.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), davit_agent::AgentError> {
@@ -18,8 +20,11 @@
 //!     policy: davit_spec::HostPolicy::default(),
 //!     deployment_root: "/var/lib/davit".into(),
 //!     target_root: "/".into(),
+//!     max_reboots: davit_lifecycle::MAX_REBOOTS,
 //! };
-//! davit_agent::run(config).await
+//! let due = davit_agent::run(config).await?;
+//! eprintln!("rebooting: {}", due.why.join("; "));
+//! # Ok(())
 //! # }
 //! ```
 
@@ -69,6 +74,17 @@ pub struct Config {
     pub deployment_root: PathBuf,
     /// Where files are installed (`/` on a live host).
     pub target_root: PathBuf,
+    /// Reboots one deployment may ask for (see [`davit_lifecycle::MAX_REBOOTS`]).
+    pub max_reboots: u32,
+}
+
+/// The agent stopped because a hook asked for a reboot and no deployment runs any more: the
+/// caller reboots the host (or, in tests, starts the agent again), and the agent resumes the
+/// deployments that asked at their next event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebootDue {
+    /// One line per deployment that asked.
+    pub why: Vec<String>,
 }
 
 /// Why the agent stops.
@@ -109,13 +125,15 @@ pub enum AgentError {
     Sandbox(#[source] anyhow::Error),
 }
 
-/// Enrolls if needed, then runs the server's commands until the credential is refused.
+/// Enrolls if needed, resumes the deployments that stopped for a reboot, then runs the
+/// server's commands until a reboot is due ([`RebootDue`], once every deployment in flight
+/// has come to a stop) or the credential is refused.
 ///
 /// # Errors
 ///
 /// When the agent cannot enroll, its data directory cannot be written, the sandbox cannot
 /// start, or the server refuses its credential.
-pub async fn run(config: Config) -> Result<(), AgentError> {
+pub async fn run(config: Config) -> Result<RebootDue, AgentError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| AgentError::Io {
         action: "creating",
         path: config.data_dir.clone(),
@@ -130,25 +148,43 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     let running = running::Running::new(&config.data_dir)?;
     // Killed during deployments last time: put the host right (an Install left half-done is
     // taken back or finished), then say so, with what the host now holds, before anything else.
-    let recovered = match davit_lifecycle::recover(&Layout::new(&config.deployment_root)) {
-        Ok(found) => found
-            .iter()
-            .filter_map(|i| {
-                let recovery = i.recovery.as_deref()?;
-                Some(format!(
-                    "{}/{}: {recovery}",
-                    i.application, i.deployment_group
-                ))
-            })
-            .collect::<Vec<_>>(),
-        Err(e) => vec![format!("the host could not be recovered: {e}")],
-    };
+    // Deployments that stopped for a reboot are left to resume.
+    let (recovered, suspended) =
+        match davit_lifecycle::recover(&Layout::new(&config.deployment_root)) {
+            Ok(found) => (
+                found
+                    .interrupted
+                    .iter()
+                    .filter_map(|i| {
+                        let recovery = i.recovery.as_deref()?;
+                        Some(format!(
+                            "{}/{}: {recovery}",
+                            i.application, i.deployment_group
+                        ))
+                    })
+                    .collect::<Vec<_>>(),
+                found.suspended,
+            ),
+            Err(e) => (
+                vec![format!("the host could not be recovered: {e}")],
+                Vec::new(),
+            ),
+        };
     let mut detail = String::from("the agent restarted during the deployment");
     for line in &recovered {
         detail.push_str("; ");
         detail.push_str(line);
     }
-    for deployment in running.left_behind() {
+    let mut resume = Vec::new();
+    for (deployment, command) in running.left_behind() {
+        if let Some(command) = command.filter(|c| waits_for_reboot(c, &suspended)) {
+            eprintln!(
+                "deployment {deployment} of {}: resuming after the reboot",
+                command.app
+            );
+            resume.push(command);
+            continue;
+        }
         let report = Report {
             deployment: deployment.clone(),
             succeeded: false,
@@ -170,24 +206,24 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
     });
     let busy_count = Arc::new(AtomicUsize::new(0));
     let _heartbeat = heartbeat(server.clone(), busy_count.clone());
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut task_apps: HashMap<tokio::task::Id, AppName> = HashMap::new();
-    // The applications being deployed, and how many of their commands this agent holds.
-    let mut busy: BTreeMap<AppName, usize> = BTreeMap::new();
+    let mut tasks = Tasks::default();
+    for command in resume {
+        tasks.spawn(&agent, command);
+    }
     loop {
-        while let Some(done) = tasks.try_join_next_with_id() {
-            // A task that panicked frees its application too.
-            let id = done.map_or_else(|e| e.id(), |(id, ())| id);
-            if let Some(app) = task_apps.remove(&id)
-                && let Some(count) = busy.get_mut(&app)
-            {
-                *count -= 1;
-                if *count == 0 {
-                    busy.remove(&app);
-                }
-            }
+        while let Some(done) = tasks.set.try_join_next_with_id() {
+            tasks.finished(done);
         }
-        busy_count.store(busy.len(), Ordering::Relaxed);
+        busy_count.store(tasks.busy.len(), Ordering::Relaxed);
+        // A reboot is due: no new command; the deployments still running come to a stop first.
+        if !tasks.reboot.is_empty() {
+            match tasks.set.join_next_with_id().await {
+                Some(done) => tasks.finished(done),
+                None => return Ok(RebootDue { why: tasks.reboot }),
+            }
+            continue;
+        }
+        let busy = &tasks.busy;
         let wait = if busy.is_empty() {
             POLL_IDLE
         } else {
@@ -209,12 +245,65 @@ pub async fn run(config: Config) -> Result<(), AgentError> {
         };
         // The server hands out no second command for a busy application; if one came (an
         // older server), it waits for the first in its task rather than run beside it.
-        *busy.entry(command.app.clone()).or_default() += 1;
-        busy_count.store(busy.len(), Ordering::Relaxed);
+        tasks.spawn(&agent, command);
+        busy_count.store(tasks.busy.len(), Ordering::Relaxed);
+    }
+}
+
+/// Whether `command`'s deployment is one of those that stopped for a reboot (the lifecycle
+/// names deployments its own way: they are matched by what they deploy).
+fn waits_for_reboot(
+    command: &davit_api::Command,
+    suspended: &[davit_lifecycle::Suspended],
+) -> bool {
+    suspended.iter().any(|s| {
+        s.application == command.app.as_str()
+            && s.deployment_group == command.group.as_str()
+            && s.revision == command.revision.as_str()
+    })
+}
+
+/// The deployment tasks in flight.
+#[derive(Default)]
+struct Tasks {
+    set: tokio::task::JoinSet<execute::Ended>,
+    apps: HashMap<tokio::task::Id, AppName>,
+    /// The applications being deployed, and how many of their commands this agent holds.
+    busy: BTreeMap<AppName, usize>,
+    /// Why the host is to reboot, once no deployment runs.
+    reboot: Vec<String>,
+}
+
+impl Tasks {
+    fn spawn(&mut self, agent: &Arc<execute::Agent>, command: davit_api::Command) {
+        *self.busy.entry(command.app.clone()).or_default() += 1;
         let app = command.app.clone();
         let agent = agent.clone();
-        let task = tasks.spawn(async move { agent.deploy(command).await });
-        task_apps.insert(task.id(), app);
+        let task = self.set.spawn(async move { agent.deploy(command).await });
+        self.apps.insert(task.id(), app);
+    }
+
+    fn finished(
+        &mut self,
+        done: Result<(tokio::task::Id, execute::Ended), tokio::task::JoinError>,
+    ) {
+        // A task that panicked frees its application too.
+        let id = match done {
+            Ok((id, execute::Ended::Reboot(why))) => {
+                self.reboot.push(why);
+                id
+            }
+            Ok((id, execute::Ended::Reported)) => id,
+            Err(e) => e.id(),
+        };
+        if let Some(app) = self.apps.remove(&id)
+            && let Some(count) = self.busy.get_mut(&app)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.busy.remove(&app);
+            }
+        }
     }
 }
 

@@ -313,6 +313,10 @@ pub struct Progress {
     pub deployment: String,
     /// The events finished so far, as in a report.
     pub events: Vec<EventResult>,
+    /// Set when a hook asked for a reboot and the host goes down for it: what asked, and
+    /// where the deployment resumes once the agent is back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebooting: Option<String>,
 }
 
 /// The most the events of one report or progress may weigh, as JSON.

@@ -18,6 +18,8 @@ pub mod exit {
     pub const INVALID: u8 = 2;
     /// davit could not do its work: I/O, a busy deployment root, the sandbox.
     pub const ERROR: u8 = 3;
+    /// A hook asked for a reboot: the deployment stopped, to resume once the host rebooted.
+    pub const REBOOT: u8 = 4;
 }
 
 const EXIT_CODES: &str = "\
@@ -25,7 +27,8 @@ Exit codes:
   0  success
   1  the deployment (or hook) ran and failed
   2  invalid input: usage, malformed appspec or policy, a grant the policy refuses
-  3  davit could not do its work (I/O, busy deployment root, sandbox)";
+  3  davit could not do its work (I/O, busy deployment root, sandbox)
+  4  a hook asked for a reboot: reboot, then deploy the same revision again to resume";
 
 #[derive(Parser)]
 #[command(name = "davit", version, about, after_help = EXIT_CODES)]
@@ -121,6 +124,12 @@ impl Exit {
     pub fn failed() -> Self {
         Exit {
             code: exit::FAILED,
+            error: None,
+        }
+    }
+    pub fn reboot() -> Self {
+        Exit {
+            code: exit::REBOOT,
             error: None,
         }
     }

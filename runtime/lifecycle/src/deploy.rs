@@ -13,10 +13,10 @@ use davit_spec::{
 use crate::DeployError;
 use crate::hooks::{self, BUNDLE_GUEST_DIR, HookRun};
 use crate::install::{self, CleanupRecord, InstallRequest, Installed};
-use crate::journal::{JournalEntry, RootLock, SCHEMA_VERSION};
+use crate::journal::{JournalEntry, RootLock, SCHEMA_VERSION, Suspension};
 use crate::layout::{GroupLayout, Layout, is_safe_name, write_atomically};
 use crate::recover::{record_interrupted, recover_install};
-use crate::report::{DeploymentReport, EventReport, HookReport, Progress, Status};
+use crate::report::{DeploymentReport, EventReport, HookReport, Progress, RebootRequest, Status};
 use crate::services::{self, StartedBy};
 use crate::source::{self, Source};
 use crate::stage::{self, StagedRevision};
@@ -40,7 +40,13 @@ pub struct DeployOptions {
     pub policy: HostPolicy,
     /// Staged revisions kept per deployment group (never the current or last good one).
     pub keep_revisions: usize,
+    /// Reboots one deployment may ask for ([`MAX_REBOOTS`] by default); one more fails the
+    /// event that asked, so a hook that always asks cannot keep a host rebooting.
+    pub max_reboots: u32,
 }
+
+/// How many reboots a deployment may ask for unless told otherwise.
+pub const MAX_REBOOTS: u32 = 3;
 
 /// Every event davit knows, in the order a deployment runs them (the CodeDeploy agent's): the
 /// traffic is blocked before ApplicationStop and allowed after ValidateService.
@@ -135,10 +141,15 @@ pub async fn deploy(
     }
     let layout = &opts.layout;
     let group = layout.group(&opts.application, &opts.deployment_group);
-    let (mut lock, interrupted) = RootLock::acquire_application(layout, &opts.application)?;
+    let (mut lock, found) = RootLock::acquire_application(layout, &opts.application)?;
     // Before anything else: an Install a killed davit left half-done is taken back (or, if it
-    // had committed, finished), so the host holds one revision, complete.
-    let interrupted = interrupted.map(|entry| record_interrupted(layout, entry));
+    // had committed, finished), so the host holds one revision, complete. A deployment that
+    // stopped for a reboot waits to see what is deployed now: the same revision resumes it.
+    let (mut interrupted, suspended) = match found {
+        Some(entry) if entry.reboot.is_some() => (None, Some(entry)),
+        Some(entry) => (Some(record_interrupted(layout, entry, None)), None),
+        None => (None, None),
+    };
     recover_install(&group).map_err(|e| DeployError::io("recovering an interrupted Install", e))?;
 
     source::check_signature(&opts.policy, &source).await?;
@@ -165,6 +176,29 @@ pub async fn deploy(
             staged: staged.id.to_string(),
         });
     }
+    let resumed = match suspended {
+        Some(entry)
+            if entry.revision == staged.id.to_string()
+                && entry.deployment_group == opts.deployment_group =>
+        {
+            Some(entry)
+        }
+        Some(entry) => {
+            let by = format!("a deployment of revision {}", staged.id.short());
+            interrupted = Some(record_interrupted(layout, entry, Some(&by)));
+            None
+        }
+        None => None,
+    };
+    // The events a resumed deployment ran before its reboot are not run again.
+    let done: Vec<EventReport> = resumed
+        .as_ref()
+        .and_then(|entry| entry.reboot.as_ref())
+        .map(|s| s.events.clone())
+        .unwrap_or_default();
+    let is_done = |event: &Event| done.iter().any(|r| r.event == event.name());
+    let plan = plan(opts.events.as_deref());
+    let remaining: Vec<Event> = plan.iter().filter(|e| !is_done(e)).cloned().collect();
     let spec = load_appspec(&staged.dir, &opts.appspec_filename, Some(&source))?;
     // The agent's rules that need the bundle: a file object takes no `pattern`, a default ACL
     // no file.
@@ -202,7 +236,9 @@ pub async fn deploy(
     });
     let old = installed.and_then(|(dir, revision, spec)| {
         let grants = opts.policy.check_appspec(&spec).unwrap_or_else(|r| {
-            refusals.extend(r.into_iter().filter(|r| from_installed(&r.hook.id.event)));
+            refusals.extend(r.into_iter().filter(|r| {
+                from_installed(&r.hook.id.event) && remaining.contains(&r.hook.id.event)
+            }));
             BTreeMap::new()
         });
         Some(Revision {
@@ -226,11 +262,19 @@ pub async fn deploy(
         spec,
         grants,
     };
-    let plan = plan(opts.events.as_deref());
-    check_install(&new, old.as_ref(), &plan, opts, &group, previous.as_ref())?;
-    preload(sandbox, &new, &plan, old.as_ref())?;
+    if remaining.contains(&Event::Install) {
+        check_install(&new, old.as_ref(), &plan, opts, &group, previous.as_ref())?;
+    }
+    preload(sandbox, &new, &remaining, old.as_ref())?;
 
-    let deployment_id = new_deployment_id();
+    let (deployment_id, started_at, reboots) = match &resumed {
+        Some(entry) => (
+            entry.deployment_id.clone(),
+            entry.started_at.clone(),
+            entry.reboot.as_ref().map_or(0, |s| s.request.count),
+        ),
+        None => (new_deployment_id(), now(), 0),
+    };
     let mut journal = JournalEntry {
         schema_version: SCHEMA_VERSION,
         deployment_id: deployment_id.clone(),
@@ -238,8 +282,9 @@ pub async fn deploy(
         deployment_group: opts.deployment_group.clone(),
         revision: new.staged.id.to_string(),
         pid: std::process::id(),
-        started_at: now(),
+        started_at,
         event: None,
+        reboot: None,
     };
     lock.write(&journal)
         .map_err(|e| DeployError::io("writing the journal", e))?;
@@ -253,7 +298,14 @@ pub async fn deploy(
     };
     let mut events = Vec::new();
     let mut failed = false;
-    for event in &plan {
+    let mut reboot = None;
+    for (i, event) in plan.iter().enumerate() {
+        if let Some(done) = done.iter().find(|r| r.event == event.name()) {
+            // Run before the reboot: reported again, so a live view has every event.
+            progress.event_finished(done);
+            events.push(done.clone());
+            continue;
+        }
         if failed {
             events.push(skipped(event));
             continue;
@@ -274,9 +326,14 @@ pub async fn deploy(
             progress.clone(),
         )
         .await;
+        let mut report = report;
+        reboot = reboot_asked(&mut report, plan.get(i + 1), reboots, opts.max_reboots);
         progress.event_finished(&report);
         failed = report.status != Status::Succeeded;
         events.push(report);
+        if reboot.is_some() {
+            break;
+        }
     }
 
     // The Install's deletions, kept until now (its journal finishes them after a kill).
@@ -286,6 +343,34 @@ pub async fn deploy(
         install.warnings.push(format!(
             "what the Install replaced was not all deleted: {e}"
         ));
+    }
+    let report = |status, events, interrupted, reboot| DeploymentReport {
+        schema_version: SCHEMA_VERSION,
+        deployment_id: deployment_id.clone(),
+        application: opts.application.clone(),
+        deployment_group: opts.deployment_group.clone(),
+        revision: new.staged.id.to_string(),
+        previous_revision: info.last_good_revision.clone(),
+        status,
+        started_at: journal.started_at.clone(),
+        elapsed_ms: started.elapsed().as_millis() as u64,
+        events,
+        interrupted,
+        reboot,
+    };
+    if let Some(request) = reboot {
+        // Stopped for a reboot: the journal stays, saying where to resume; nothing is final.
+        let report = report(
+            Status::Rebooting,
+            events.clone(),
+            interrupted,
+            Some(request.clone()),
+        );
+        journal.reboot = Some(Suspension { request, events });
+        lock.write(&journal)
+            .map_err(|e| DeployError::io("writing the journal", e))?;
+        write_report(&group, &report)?;
+        return Ok(report);
     }
     let validated = !failed && plan.contains(&Event::ValidateService);
     if validated {
@@ -318,29 +403,67 @@ pub async fn deploy(
         let _ = crate::cache::collect_locked(layout);
     }
 
-    let report = DeploymentReport {
-        schema_version: SCHEMA_VERSION,
-        deployment_id: deployment_id.clone(),
-        application: opts.application.clone(),
-        deployment_group: opts.deployment_group.clone(),
-        revision: new.staged.id.to_string(),
-        previous_revision: info.last_good_revision.clone(),
-        status: if failed {
-            Status::Failed
-        } else {
-            Status::Succeeded
-        },
-        started_at: journal.started_at.clone(),
-        elapsed_ms: started.elapsed().as_millis() as u64,
-        events,
-        interrupted,
+    let status = if failed {
+        Status::Failed
+    } else {
+        Status::Succeeded
     };
-    let json = serde_json::to_vec_pretty(&report).expect("report serializes");
-    write_atomically(&group.report(&deployment_id), &json)
-        .map_err(|e| DeployError::io("writing the deployment report", e))?;
+    let report = report(status, events, interrupted, None);
+    write_report(&group, &report)?;
     lock.clear()
         .map_err(|e| DeployError::io("clearing the journal", e))?;
     Ok(report)
+}
+
+fn write_report(group: &GroupLayout, report: &DeploymentReport) -> Result<(), DeployError> {
+    let json = serde_json::to_vec_pretty(report).expect("report serializes");
+    write_atomically(&group.report(&report.deployment_id), &json)
+        .map_err(|e| DeployError::io("writing the deployment report", e))
+}
+
+/// After an event that succeeded: the reboot its hooks asked for, if any, with `next` the
+/// event the deployment resumes at. One past `max` (counting the `earlier` reboots of this
+/// deployment) fails the event instead.
+fn reboot_asked(
+    report: &mut EventReport,
+    next: Option<&Event>,
+    earlier: u32,
+    max: u32,
+) -> Option<RebootRequest> {
+    let asked_by: Vec<String> = report
+        .hooks
+        .iter()
+        .filter(|h| h.reboot)
+        .map(|h| h.location.clone())
+        .collect();
+    if report.status != Status::Succeeded || asked_by.is_empty() {
+        return None;
+    }
+    let count = earlier + 1;
+    let who = format!("hook `{}`", asked_by.join("`, `"));
+    if count > max {
+        report.status = Status::Failed;
+        report.detail = Some(format!(
+            "{who} asked for a reboot, this deployment's reboot {count}; at most {max} are \
+             allowed, so a hook that always asks cannot keep the host rebooting"
+        ));
+        return None;
+    }
+    let then = match next {
+        Some(next) => format!("then the deployment resumes at {}", next.name()),
+        None => "then the deployment ends".to_owned(),
+    };
+    let line = format!("{who} asked for a reboot: the host reboots, {then}");
+    report.detail = Some(match report.detail.take() {
+        Some(detail) => format!("{detail}; {line}"),
+        None => line,
+    });
+    Some(RebootRequest {
+        after: report.event.clone(),
+        resumes_at: next.map(|e| e.name().to_owned()),
+        asked_by,
+        count,
+    })
 }
 
 /// Reads and validates the appspec at the root of a staged revision. Errors name it as the user

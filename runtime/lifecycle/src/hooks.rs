@@ -169,6 +169,7 @@ fn not_yet_run(location: &str, kind: &str) -> HookReport {
         peak_memory: None,
         logs: Vec::new(),
         dropped_output: 0,
+        reboot: false,
     }
 }
 
@@ -243,6 +244,10 @@ pub(crate) async fn run_wasm(
                 Ok(Verdict::Succeeded) | Ok(Verdict::Healthy(_)) => {
                     report.status = Status::Succeeded
                 }
+                Ok(Verdict::Reboot) => {
+                    report.status = Status::Succeeded;
+                    report.reboot = true;
+                }
                 Ok(Verdict::Failed(message)) => report.error = Some(message),
                 Ok(Verdict::Unhealthy(detail)) => {
                     report.error = Some(format!("unhealthy: {detail}"))
@@ -276,6 +281,9 @@ fn tempfile_dir(parent: &Path) -> std::io::Result<ScratchDir> {
     std::fs::create_dir(&dir)?;
     Ok(ScratchDir(dir))
 }
+
+/// The exit status with which a native script asks for a reboot before the next event.
+pub const REBOOT_EXIT: i32 = 194;
 
 /// `PATH` of a native script (the CodeDeploy agent's service has the system's).
 const NATIVE_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -405,6 +413,11 @@ pub(crate) async fn run_native(
         }
         Ok(Err(e)) => report.error = Some(format!("waiting for `{location}`: {e}")),
         Ok(Ok(status)) if status.success() => report.status = Status::Succeeded,
+        // AWSTOE's and SSM's convention: done, reboot the host before going on.
+        Ok(Ok(status)) if status.code() == Some(REBOOT_EXIT) => {
+            report.status = Status::Succeeded;
+            report.reboot = true;
+        }
         Ok(Ok(status)) => {
             report.error = Some(match status.code() {
                 Some(code) => format!("script exited with status {code}"),

@@ -6,7 +6,9 @@
 //! two of one application never. It writes the application's `journal.json` before its first
 //! event, updating it as events start. When it ends it removes the journal. If a later run gets
 //! the lock and still finds a journal, the process that wrote it was killed: that deployment is
-//! reported as `FailedAfterRestart`, as CodeDeploy does.
+//! reported as `FailedAfterRestart`, as CodeDeploy does, unless the journal says the
+//! deployment stopped for a reboot (`reboot`): then the next deployment of the same revision
+//! resumes it at the event after the one that asked.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{Layout, write_atomically};
+use crate::report::{EventReport, RebootRequest};
 
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
@@ -30,6 +33,17 @@ pub struct JournalEntry {
     pub started_at: String,
     /// The event running when the journal was last written.
     pub event: Option<String>,
+    /// Set when the deployment stopped for a reboot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reboot: Option<Suspension>,
+}
+
+/// A deployment stopped for a reboot: what asked, and the events it had run, to resume with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suspension {
+    pub request: RebootRequest,
+    /// The events run before the reboot, reported again when the deployment ends.
+    pub events: Vec<EventReport>,
 }
 
 /// The exclusive lock of a deployment root, released on drop.
@@ -210,6 +224,7 @@ mod tests {
             pid: 1,
             started_at: "now".into(),
             event: Some("AfterInstall".into()),
+            reboot: None,
         }
     }
 

@@ -23,6 +23,7 @@
 //!     target_root: "/".into(),
 //!     policy: davit_spec::HostPolicy::default(),
 //!     keep_revisions: 5,
+//!     max_reboots: davit_lifecycle::MAX_REBOOTS,
 //! };
 //! let source = Source::Local("examples/hello-web".as_ref());
 //! let report = deploy(&sandbox, source, &opts, Arc::new(Quiet)).await?;
@@ -47,13 +48,14 @@ mod state;
 use std::path::PathBuf;
 
 pub use cache::{collect_garbage, kept_revisions};
-pub use deploy::{DeployOptions, deploy, plan};
-pub use hooks::{BUNDLE_GUEST_DIR, SCRATCH_GUEST_DIR, reroot};
+pub use deploy::{DeployOptions, MAX_REBOOTS, deploy, plan};
+pub use hooks::{BUNDLE_GUEST_DIR, REBOOT_EXIT, SCRATCH_GUEST_DIR, reroot};
 pub use journal::{JournalEntry, LockError};
 pub use layout::{GroupLayout, Layout};
-pub use recover::{recover, recover_install};
+pub use recover::{Recovery, Suspended, recover, recover_install};
 pub use report::{
-    DeploymentReport, EventReport, HookReport, Interrupted, Line, Progress, Quiet, Status,
+    DeploymentReport, EventReport, HookReport, Interrupted, Line, Progress, Quiet, RebootRequest,
+    Status,
 };
 pub use source::Source;
 pub use state::{GroupState, LastGood};

@@ -8,27 +8,66 @@ use crate::cache::subdirs;
 use crate::install::{self, CleanupRecord};
 use crate::journal::{JournalEntry, RootLock, SCHEMA_VERSION};
 use crate::layout::{GroupLayout, Layout, is_safe_name, write_atomically};
-use crate::report::{DeploymentReport, EventReport, Interrupted, Status};
+use crate::report::{DeploymentReport, EventReport, Interrupted, RebootRequest, Status};
+
+/// What [`recover`] found under a deployment root.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    /// Deployments a killed davit left, now reported `FailedAfterRestart`.
+    pub interrupted: Vec<Interrupted>,
+    /// Deployments stopped for a reboot, which a deployment of the same revision resumes.
+    pub suspended: Vec<Suspended>,
+}
+
+/// A deployment that stopped for a reboot and waits to resume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Suspended {
+    pub deployment_id: String,
+    pub application: String,
+    pub deployment_group: String,
+    pub revision: String,
+    pub request: RebootRequest,
+}
 
 /// Recovers every application under the deployment root that is not deploying now (the agent
 /// calls it when it starts): each killed deployment is reported `FailedAfterRestart` and its
-/// Install put right. Returns what was found.
+/// Install put right; a deployment that stopped for a reboot is left to resume. Returns what
+/// was found.
 ///
 /// # Errors
 ///
 /// When the deployment root cannot be read, or an interrupted Install cannot be put back
 /// (nothing else may run then).
-pub fn recover(layout: &Layout) -> Result<Vec<Interrupted>, DeployError> {
-    let mut found = Vec::new();
+pub fn recover(layout: &Layout) -> Result<Recovery, DeployError> {
+    let mut found = Recovery::default();
     for app in names(&layout.root().join("apps"))? {
         let Ok((lock, interrupted)) = RootLock::acquire_application(layout, &app) else {
             // Deploying now: that deployment recovers its own.
             continue;
         };
-        if let Some(entry) = interrupted {
-            found.push(record_interrupted(layout, entry));
-            lock.clear()
-                .map_err(|e| DeployError::io("clearing the journal", e))?;
+        match interrupted {
+            Some(JournalEntry {
+                reboot: Some(suspension),
+                deployment_id,
+                application,
+                deployment_group,
+                revision,
+                ..
+            }) => found.suspended.push(Suspended {
+                deployment_id,
+                application,
+                deployment_group,
+                revision,
+                request: suspension.request,
+            }),
+            Some(entry) => {
+                found
+                    .interrupted
+                    .push(record_interrupted(layout, entry, None));
+                lock.clear()
+                    .map_err(|e| DeployError::io("clearing the journal", e))?;
+            }
+            None => {}
         }
         for group in names(&layout.application(&app))? {
             recover_install(&layout.group(&app, &group))
@@ -92,17 +131,29 @@ pub fn recover_install(group: &GroupLayout) -> std::io::Result<Option<String>> {
     )))
 }
 
-/// Writes the report of a deployment that was killed, and returns what to tell the user. An
-/// Install it left in flight is recovered first, and the report says what the host holds.
-pub(crate) fn record_interrupted(layout: &Layout, entry: JournalEntry) -> Interrupted {
+/// Writes the report of a deployment that was killed (or, `superseded_by` another, given up
+/// while it waited for a reboot), and returns what to tell the user. An Install it left in
+/// flight is recovered first, and the report says what the host holds.
+pub(crate) fn record_interrupted(
+    layout: &Layout,
+    entry: JournalEntry,
+    superseded_by: Option<&str>,
+) -> Interrupted {
     let recovery = (is_safe_name(&entry.application) && is_safe_name(&entry.deployment_group))
         .then(|| {
             let group = layout.group(&entry.application, &entry.deployment_group);
-            match recover_install(&group) {
+            let holds = match recover_install(&group) {
                 Ok(Some(done)) => done,
                 // No Install was in flight: it had not started, or it had finished.
                 Ok(None) => format!("the host holds {}", holds(&group)),
                 Err(e) => format!("the interrupted Install was not recovered: {e}"),
+            };
+            match (&entry.reboot, superseded_by) {
+                (Some(s), Some(by)) => format!(
+                    "it waited for a reboot after {} and was given up for {by}; {holds}",
+                    s.request.after
+                ),
+                _ => holds,
             }
         });
     let interrupted = Interrupted {
@@ -131,18 +182,20 @@ pub(crate) fn record_interrupted(layout: &Layout, entry: JournalEntry) -> Interr
                 event: e.clone(),
                 status: Status::FailedAfterRestart,
                 elapsed_ms: 0,
-                detail: Some(match &recovery {
-                    Some(recovery) => format!(
+                detail: Some(match (&recovery, &entry.reboot) {
+                    (Some(recovery), Some(_)) => recovery.clone(),
+                    (Some(recovery), None) => format!(
                         "davit (pid {}) stopped during this event; {recovery}",
                         entry.pid
                     ),
-                    None => format!("davit (pid {}) stopped during this event", entry.pid),
+                    (None, _) => format!("davit (pid {}) stopped during this event", entry.pid),
                 }),
                 warnings: Vec::new(),
                 hooks: Vec::new(),
             })
             .collect(),
         interrupted: None,
+        reboot: None,
     };
     if is_safe_name(&entry.application) && is_safe_name(&entry.deployment_group) {
         let group = layout.group(&entry.application, &entry.deployment_group);
@@ -171,10 +224,11 @@ mod tests {
                 pid: 1,
                 started_at: "2026-12-01T00:00:00Z".into(),
                 event: Some("Install".into()),
+                reboot: None,
             };
             lock.write(&entry).unwrap();
         } // dropped without clear(): as if killed
-        let found = recover(&layout).unwrap();
+        let found = recover(&layout).unwrap().interrupted;
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].deployment_id, "d-KILLED");
         assert_eq!(found[0].event.as_deref(), Some("Install"));
@@ -182,6 +236,9 @@ mod tests {
         let report: DeploymentReport =
             serde_json::from_slice(&std::fs::read(report).unwrap()).unwrap();
         assert_eq!(report.status, Status::FailedAfterRestart);
-        assert!(recover(&layout).unwrap().is_empty(), "reported once");
+        assert!(
+            recover(&layout).unwrap().interrupted.is_empty(),
+            "reported once"
+        );
     }
 }

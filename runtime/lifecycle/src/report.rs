@@ -11,6 +11,9 @@ pub enum Status {
     Skipped,
     /// The process running it was killed; found by the next run (CodeDeploy's name).
     FailedAfterRestart,
+    /// A deployment that stopped after an event whose hook asked for a reboot: the host
+    /// reboots, then the same deployment resumes at the next event (see [`RebootRequest`]).
+    Rebooting,
 }
 
 impl std::fmt::Display for Status {
@@ -20,6 +23,7 @@ impl std::fmt::Display for Status {
             Status::Failed => "Failed",
             Status::Skipped => "Skipped",
             Status::FailedAfterRestart => "FailedAfterRestart",
+            Status::Rebooting => "Rebooting",
         })
     }
 }
@@ -32,7 +36,7 @@ pub struct Line {
 }
 
 /// One hook's run.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HookReport {
     /// The hook's `location` in the appspec.
     pub location: String,
@@ -47,10 +51,14 @@ pub struct HookReport {
     pub logs: Vec<Line>,
     /// Bytes of output cut past the hook's output limit.
     pub dropped_output: u64,
+    /// It succeeded and asked for the host to reboot before the next event (`ok(reboot)` from
+    /// a wasm hook, exit status 194 from a native script).
+    #[serde(default)]
+    pub reboot: bool,
 }
 
 /// One lifecycle event.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventReport {
     pub event: String,
     pub status: Status,
@@ -91,6 +99,22 @@ pub struct DeploymentReport {
     pub events: Vec<EventReport>,
     /// A deployment found killed under the same root when this one started.
     pub interrupted: Option<Interrupted>,
+    /// Set when the deployment stopped for a reboot (status [`Status::Rebooting`]).
+    #[serde(default)]
+    pub reboot: Option<RebootRequest>,
+}
+
+/// Why a deployment stopped for a reboot, and where it resumes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebootRequest {
+    /// The event whose hooks asked.
+    pub after: String,
+    /// The event the deployment resumes at, if any is left.
+    pub resumes_at: Option<String>,
+    /// The hooks that asked (their `location`s).
+    pub asked_by: Vec<String>,
+    /// Reboots this deployment has asked for so far, this one included.
+    pub count: u32,
 }
 
 impl DeploymentReport {

@@ -443,7 +443,12 @@ async fn agent_progress(
         ));
     }
     if db
-        .progress(&agent, &progress.deployment, &progress.events)
+        .progress(
+            &agent,
+            &progress.deployment,
+            &progress.events,
+            progress.rebooting.as_deref(),
+        )
         .await?
     {
         Ok(StatusCode::NO_CONTENT)

@@ -270,15 +270,18 @@ impl Db {
     }
 
     /// Stores the events an agent has finished so far for its host in a deployment (live
-    /// progress; the state changes only with its report). `false` if it runs no host there.
+    /// progress; the state changes only with its report), and why the host reboots if it
+    /// does. `false` if it runs no host there.
     pub(crate) async fn progress(
         &self,
         agent: &str,
         deployment: &str,
         events: &[EventResult],
+        rebooting: Option<&str>,
     ) -> Result<bool, ServerError> {
+        // The agent's last word, while the host reboots; kept otherwise.
         let done = sqlx::query(
-            "UPDATE deployment_hosts SET events = $1, updated_at = $2 \
+            "UPDATE deployment_hosts SET events = $1, updated_at = $2, detail = COALESCE($6, detail) \
              WHERE deployment = $3 AND agent = $4 AND state = $5",
         )
         .bind(serde_json::to_string(events).expect("events serialize"))
@@ -286,6 +289,7 @@ impl Db {
         .bind(deployment)
         .bind(agent)
         .bind(HostStatus::Claimed.as_str())
+        .bind(rebooting)
         .execute(&self.pool)
         .await
         .map_err(backend)?;

@@ -37,6 +37,22 @@ pub struct AgentArgs {
     /// Install under this directory instead of `/`
     #[arg(long, default_value = "/")]
     target_root: PathBuf,
+    /// What a hook's reboot request does, once no deployment runs: reboot the host, or start
+    /// the agent again in place (for tests and containers)
+    #[arg(long, value_enum, default_value_t = RebootWith::Host)]
+    reboot: RebootWith,
+    /// Reboots one deployment may ask for; one more fails the event that asked
+    #[arg(long, default_value_t = davit_lifecycle::MAX_REBOOTS)]
+    max_reboots: u32,
+}
+
+/// How the agent carries out a reboot a hook asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum RebootWith {
+    /// `systemctl reboot` where systemd runs, else `/sbin/reboot`
+    Host,
+    /// The agent replaces itself with a fresh `davit agent` of the same arguments
+    Agent,
 }
 
 pub async fn run(args: AgentArgs) -> Result<(), Exit> {
@@ -78,8 +94,9 @@ pub async fn run(args: AgentArgs) -> Result<(), Exit> {
         policy,
         deployment_root: root,
         target_root: args.target_root,
+        max_reboots: args.max_reboots,
     };
-    davit_agent::run(config).await.map_err(|e| match e {
+    let due = davit_agent::run(config).await.map_err(|e| match e {
         AgentError::NotEnrolled => Exit::invalid(hint(
             e,
             "pass `--enroll-token` with a token from `davit enroll-token create`",
@@ -93,5 +110,46 @@ pub async fn run(args: AgentArgs) -> Result<(), Exit> {
         }
         AgentError::EnrollmentRefused(_) => Exit::invalid(e),
         other => Exit::from(anyhow::Error::new(other)),
-    })
+    })?;
+    for why in &due.why {
+        eprintln!("{why}");
+    }
+    Err(reboot(args.reboot))
+}
+
+/// Reboots the host, or replaces this process with a fresh agent; returns only on failure.
+fn reboot(with: RebootWith) -> Exit {
+    use std::os::unix::process::CommandExt;
+
+    let error = match with {
+        RebootWith::Agent => {
+            eprintln!("starting the agent again in place of a reboot");
+            let exe = match std::env::current_exe() {
+                Ok(exe) => exe,
+                Err(e) => return Exit::from(anyhow::Error::new(e).context("cannot find davit")),
+            };
+            std::process::Command::new(exe)
+                .args(std::env::args_os().skip(1))
+                .exec()
+        }
+        RebootWith::Host => {
+            eprintln!("rebooting the host");
+            let mut command = if Path::new("/run/systemd/system").is_dir() {
+                let mut c = std::process::Command::new("systemctl");
+                c.arg("reboot");
+                c
+            } else {
+                std::process::Command::new("/sbin/reboot")
+            };
+            match command.status() {
+                // The system goes down and takes the agent with it; until then, nothing to do.
+                Ok(status) if status.success() => loop {
+                    std::thread::sleep(std::time::Duration::from_secs(3600));
+                },
+                Ok(status) => std::io::Error::other(format!("the reboot command {status}")),
+                Err(e) => e,
+            }
+        }
+    };
+    Exit::from(anyhow::Error::new(error).context("cannot reboot for the deployment"))
 }

@@ -79,6 +79,9 @@ pub struct Args {
     /// Staged revisions to keep per deployment group (the current and last good one are always kept)
     #[arg(long, default_value_t = 5)]
     keep_revisions: usize,
+    /// Reboots one deployment may ask for; one more fails the event that asked
+    #[arg(long, default_value_t = davit_lifecycle::MAX_REBOOTS)]
+    max_reboots: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -183,10 +186,10 @@ pub async fn run(args: Args) -> Result<(), Exit> {
         Format::Json => output::json(&report)?,
         Format::Text => print_summary(&report),
     }
-    if report.status == Status::Succeeded {
-        Ok(())
-    } else {
-        Err(Exit::failed())
+    match report.status {
+        Status::Succeeded => Ok(()),
+        Status::Rebooting => Err(Exit::reboot()),
+        _ => Err(Exit::failed()),
     }
 }
 
@@ -223,6 +226,7 @@ fn options(args: &Args, bundle: &Path) -> Result<DeployOptions, Exit> {
         target_root: std::path::absolute(&args.target_root).context("resolving `--target-root`")?,
         policy,
         keep_revisions: args.keep_revisions,
+        max_reboots: args.max_reboots,
     })
 }
 
@@ -446,4 +450,13 @@ fn print_summary(report: &DeploymentReport) {
         report.deployment_group,
         report.elapsed_ms as f64 / 1000.0
     );
+    if let Some(reboot) = &report.reboot {
+        let then = match &reboot.resumes_at {
+            Some(event) => format!("it resumes at {event}"),
+            None => "it ends".to_owned(),
+        };
+        println!(
+            "hint: reboot this host, then deploy the same revision again with the same options: {then}"
+        );
+    }
 }

@@ -5,6 +5,7 @@ mod bundle;
 mod deploy_atomic;
 mod deploy_events;
 mod deploy_local;
+mod deploy_reboot;
 mod golden;
 mod hello_web;
 mod server;

@@ -111,7 +111,8 @@ fn operators_create_apps_and_groups_that_survive_a_restart() {
 ///
 /// The revision installs a page at /srv/app and runs an AfterInstall script that fails (exit 3)
 /// on a host whose target root holds `fail`, sleeps a minute where it holds `slow`, 3 s where
-/// it holds `pause` and 5 s where it holds `long`.
+/// it holds `pause` and 5 s where it holds `long`, and asks for a reboot (exit 194, removing
+/// the flag) where it holds `reboot`.
 struct Fleet {
     work: tempfile::TempDir,
     server: Child,
@@ -151,7 +152,7 @@ impl Fleet {
                 ("site/index.html", b"fleet".as_slice()),
                 (
                     "check.sh",
-                    b"#!/bin/sh\n[ -f \"$DAVIT_TARGET_ROOT/slow\" ] && sleep 60\n[ -f \"$DAVIT_TARGET_ROOT/pause\" ] && sleep 3\n[ -f \"$DAVIT_TARGET_ROOT/long\" ] && sleep 5\nif [ -f \"$DAVIT_TARGET_ROOT/fail\" ]; then echo 'disk check failed' >&2; exit 3; fi\nexit 0\n".as_slice(),
+                    b"#!/bin/sh\n[ -f \"$DAVIT_TARGET_ROOT/slow\" ] && sleep 60\n[ -f \"$DAVIT_TARGET_ROOT/pause\" ] && sleep 3\n[ -f \"$DAVIT_TARGET_ROOT/long\" ] && sleep 5\nif [ -f \"$DAVIT_TARGET_ROOT/fail\" ]; then echo 'disk check failed' >&2; exit 3; fi\nif [ -f \"$DAVIT_TARGET_ROOT/reboot\" ]; then rm \"$DAVIT_TARGET_ROOT/reboot\"; exit 194; fi\nexit 0\n".as_slice(),
                 ),
             ],
         );
@@ -178,6 +179,11 @@ impl Fleet {
     /// Starts the agent of `host` (enrolling it the first time), with `flag` (`fail`, `slow`)
     /// set in its target root.
     fn start_agent(&mut self, host: &str, flag: Option<&str>) {
+        self.start_agent_with(host, flag, &[]);
+    }
+
+    /// [`Fleet::start_agent`] with `extra` arguments; its stderr goes to `<host>/agent.log`.
+    fn start_agent_with(&mut self, host: &str, flag: Option<&str>, extra: &[&str]) {
         let target = self.host_dir(host).join("target");
         std::fs::create_dir_all(&target).unwrap();
         if let Some(flag) = flag {
@@ -208,8 +214,9 @@ impl Fleet {
             .arg(self.host_dir(host).join("root"))
             .arg("--target-root")
             .arg(&target)
+            .args(extra)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(self.host_dir(host).join("agent.log")).unwrap())
             .spawn()
             .unwrap();
         self.agents.insert(host.to_string(), agent);
@@ -547,6 +554,57 @@ fn an_agent_restarted_mid_deployment_reports_failed_after_restart() {
         "{detail}"
     );
     assert_eq!(done.status, DeploymentStatus::Failed);
+}
+
+#[test]
+fn a_hook_that_asks_for_a_reboot_restarts_the_agent_and_the_deployment_resumes() {
+    let mut fleet = Fleet::new(&[], "web-1");
+    fleet.start_agent_with("web-1", Some("reboot"), &["--reboot", "agent"]);
+    fleet.start_agent("web-2", None);
+    fleet.wait_for_agents(2);
+    let id = fleet.deploy();
+    let done = fleet.wait(&id, finished);
+    assert_eq!(done.status, DeploymentStatus::Succeeded, "{done:?}");
+    let web1 = host(&done, "web-1");
+    assert_eq!(web1.state, HostStatus::Succeeded, "{done:?}");
+    // One deployment on the host, every event once: AfterInstall before the reboot, the rest
+    // after it, by the agent that took its place.
+    let events = web1.events.clone().unwrap();
+    let names: Vec<&str> = events.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "ApplicationStop",
+            "DownloadBundle",
+            "BeforeInstall",
+            "Install",
+            "AfterInstall",
+            "ApplicationStart",
+            "ValidateService"
+        ]
+    );
+    let after_install = events[4].detail.clone().unwrap_or_default();
+    assert!(
+        after_install.contains("hook `check.sh` asked for a reboot")
+            && after_install.contains("resumes at ApplicationStart"),
+        "{after_install}"
+    );
+    let log = std::fs::read_to_string(fleet.host_dir("web-1").join("agent.log")).unwrap();
+    let restarted = log.find("starting the agent again in place of a reboot");
+    let resumed = log.find("resuming after the reboot");
+    assert!(
+        restarted.is_some() && resumed > restarted,
+        "the agent restarted, then resumed: {log}"
+    );
+    let reports = fleet
+        .host_dir("web-1")
+        .join("root/apps/shop/prod/deployments");
+    assert_eq!(
+        std::fs::read_dir(reports).unwrap().count(),
+        1,
+        "one deployment"
+    );
+    assert_eq!(host(&done, "web-2").state, HostStatus::Succeeded);
 }
 
 #[test]

@@ -13,16 +13,18 @@ pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-pub fn corpus() -> Option<PathBuf> {
+/// `$DAVIT_CORPUS`, or `shared/corpus` next to the repository: a test that needs it fails
+/// when it is absent, never passes by skipping.
+pub fn corpus() -> PathBuf {
     let dir = std::env::var_os("DAVIT_CORPUS")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("../shared/corpus"));
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: no corpus at {} (set DAVIT_CORPUS)", dir.display());
-        None
-    }
+    assert!(
+        dir.is_dir(),
+        "the corpus is not at {} (set DAVIT_CORPUS)",
+        dir.display()
+    );
+    dir
 }
 
 /// A test guest built by `scripts/build-guests`.

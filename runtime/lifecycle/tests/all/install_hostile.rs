@@ -300,6 +300,7 @@ async fn a_bundle_link_that_leaves_its_destination_is_refused_before_any_hook() 
         target_root: h.root.clone(),
         policy: policy(&format!("allow_native_scripts = true\n{APP_POLICY}")),
         keep_revisions: 2,
+        max_reboots: davit_lifecycle::MAX_REBOOTS,
     };
     let err = deploy(&sandbox, Source::Local(&bundle), &opts, Arc::new(Quiet))
         .await
