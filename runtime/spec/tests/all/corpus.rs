@@ -10,22 +10,19 @@ use davit_spec::{
     AppSpec, Destination, Event, FileExistsBehavior, HookKind, ObjectType, Os, SpecError,
 };
 
-/// `$DAVIT_CORPUS`, or `shared/corpus` next to the repository; `None` (with a loud message) if
-/// it is absent.
-pub fn corpus() -> Option<PathBuf> {
+/// `$DAVIT_CORPUS`, or `shared/corpus` next to the repository. A test that needs it fails
+/// when it is absent: it never passes by skipping.
+pub fn corpus() -> PathBuf {
     let dir = std::env::var_os("DAVIT_CORPUS").map_or_else(
         || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus"),
         PathBuf::from,
     );
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "\n*** SKIPPED: appspec corpus not found at {} (set DAVIT_CORPUS) ***\n",
-            dir.display()
-        );
-        None
-    }
+    assert!(
+        dir.is_dir(),
+        "the corpus is not at {} (set DAVIT_CORPUS)",
+        dir.display()
+    );
+    dir
 }
 
 /// Appspecs that must fail, by directory name, with the expected `line:column` and message
@@ -77,7 +74,7 @@ fn dir_name(file: &Path) -> &str {
 
 #[test]
 fn every_corpus_appspec_the_agent_accepts_parses() {
-    let Some(corpus) = corpus() else { return };
+    let corpus = corpus();
     let files = all_appspecs(&corpus);
     assert!(files.len() >= 24, "found only {} appspecs", files.len());
     for file in &files {
@@ -98,28 +95,25 @@ fn every_corpus_appspec_the_agent_accepts_parses() {
     }
 }
 
-fn load(name: &str) -> Option<AppSpec> {
-    Some(AppSpec::load(&find(name)?).unwrap())
+fn load(name: &str) -> AppSpec {
+    AppSpec::load(&find(name)).unwrap()
 }
 
-fn find(name: &str) -> Option<PathBuf> {
-    let corpus = corpus()?;
-    let file = [
+fn find(name: &str) -> PathBuf {
+    let corpus = corpus();
+    [
         corpus.join("appspec").join(name),
         corpus.join("appspec/bundles-gurre").join(name),
     ]
     .into_iter()
     .map(|d| d.join("appspec.yml"))
     .find(|f| f.is_file())
-    .unwrap_or_else(|| panic!("no corpus appspec {name}"));
-    Some(file)
+    .unwrap_or_else(|| panic!("no corpus appspec {name}"))
 }
 
 #[test]
 fn sample_app_linux() {
-    let Some(spec) = load("01-aws-samples-SampleApp_Linux") else {
-        return;
-    };
+    let spec = load("01-aws-samples-SampleApp_Linux");
     assert_eq!(spec.os, Os::Linux);
     assert!(spec.runnable_here().is_ok() || cfg!(windows));
     assert_eq!(spec.files[0].destination.to_string(), "/var/www/html");
@@ -138,9 +132,7 @@ fn sample_app_linux() {
 
 #[test]
 fn windows_parses_but_does_not_run_here() {
-    let Some(spec) = load("02-aws-samples-SampleApp_Windows") else {
-        return;
-    };
+    let spec = load("02-aws-samples-SampleApp_Windows");
     assert_eq!(spec.os, Os::Windows);
     if !cfg!(windows) {
         assert_eq!(
@@ -155,9 +147,7 @@ fn windows_parses_but_does_not_run_here() {
     let hook = &spec.hooks_for(&Event::BeforeInstall)[0];
     assert_eq!(hook.location.as_str(), "before-install.bat");
     assert_eq!(hook.timeout(), Duration::from_secs(900));
-    let Some(ps1) = load("12-lasuillard-windows-ps1") else {
-        return;
-    };
+    let ps1 = load("12-lasuillard-windows-ps1");
     let stop = &ps1.hooks_for(&Event::ApplicationStop)[0];
     assert_eq!(
         stop.location.as_str(),
@@ -167,9 +157,7 @@ fn windows_parses_but_does_not_run_here() {
 
 #[test]
 fn missing_timeout_defaults_to_3600() {
-    let Some(spec) = load("03-aws-samples-chef-solo") else {
-        return;
-    };
+    let spec = load("03-aws-samples-chef-solo");
     let start = &spec.hooks_for(&Event::ApplicationStart)[0];
     assert_eq!(start.requested_timeout, None);
     assert_eq!(start.timeout(), Duration::from_secs(3600));
@@ -179,27 +167,23 @@ fn missing_timeout_defaults_to_3600() {
 }
 
 /// Every error of `name`, after its file name.
-fn errors(name: &str) -> Option<Vec<String>> {
-    let file = find(name)?;
+fn errors(name: &str) -> Vec<String> {
+    let file = find(name);
     let err = AppSpec::load(&file).expect_err("must fail");
     let shown = file.display().to_string();
-    Some(
-        err.errors()
-            .iter()
-            .map(|e| {
-                let text = e.to_string();
-                assert!(text.starts_with(&shown), "{text}");
-                text[shown.len() + 1..].to_owned()
-            })
-            .collect(),
-    )
+    err.errors()
+        .iter()
+        .map(|e| {
+            let text = e.to_string();
+            assert!(text.starts_with(&shown), "{text}");
+            text[shown.len() + 1..].to_owned()
+        })
+        .collect()
 }
 
 #[test]
 fn placeholder_template_fails_with_every_error_located() {
-    let Some(errors) = errors("09-appspec-assistant-placeholder-template") else {
-        return;
-    };
+    let errors = errors("09-appspec-assistant-placeholder-template");
     assert_eq!(
         errors,
         [
@@ -223,9 +207,7 @@ fn placeholder_template_fails_with_every_error_located() {
 
 #[test]
 fn acl_base_entries_fail_as_in_the_agent() {
-    let Some(errors) = errors("permissions-acl") else {
-        return;
-    };
+    let errors = errors("permissions-acl");
     let entries: Vec<&str> = errors
         .iter()
         .map(|e| {
@@ -249,9 +231,7 @@ fn acl_base_entries_fail_as_in_the_agent() {
 
 #[test]
 fn all_nine_scriptable_events() {
-    let Some(spec) = load("06-codedeploy-agent-all-lifecycle-linux") else {
-        return;
-    };
+    let spec = load("06-codedeploy-agent-all-lifecycle-linux");
     let events: Vec<_> = spec.hooks.keys().cloned().collect();
     let scriptable: Vec<_> = Event::KNOWN
         .into_iter()
@@ -277,16 +257,14 @@ fn file_exists_behaviors() {
         ("file-exists-initial", None),
     ];
     for (name, expected) in cases {
-        let Some(spec) = load(name) else { return };
+        let spec = load(name);
         assert_eq!(spec.file_exists_behavior, expected, "{name}");
     }
 }
 
 #[test]
 fn custom_event() {
-    let Some(spec) = load("08-codedeploy-agent-custom-event") else {
-        return;
-    };
+    let spec = load("08-codedeploy-agent-custom-event");
     let custom = Event::Custom("CustomEvent".to_owned());
     assert_eq!(
         spec.hooks_for(&custom)[0].location.as_str(),
@@ -297,9 +275,7 @@ fn custom_event() {
 
 #[test]
 fn many_hooks_keep_their_order() {
-    let Some(spec) = load("10-talosdigital-magento2-many-hooks") else {
-        return;
-    };
+    let spec = load("10-talosdigital-magento2-many-hooks");
     let after = spec.hooks_for(&Event::AfterInstall);
     assert_eq!(after.len(), 8);
     assert_eq!(
@@ -315,9 +291,7 @@ fn many_hooks_keep_their_order() {
 
 #[test]
 fn permissions() {
-    let Some(spec) = load("13-magreiner-per-file-permissions") else {
-        return;
-    };
+    let spec = load("13-magreiner-per-file-permissions");
     assert_eq!(spec.permissions.len(), 4);
     assert_eq!(spec.permissions[0].mode.map(|m| m.bits()), Some(0o644));
     assert_eq!(spec.permissions[3].mode.map(|m| m.bits()), Some(0o744));
@@ -327,15 +301,11 @@ fn permissions() {
         [ObjectType::File, ObjectType::Directory]
     );
 
-    let Some(basic) = load("files-basic") else {
-        return;
-    };
+    let basic = load("files-basic");
     assert_eq!(basic.permissions[1].mode.map(|m| m.bits()), Some(0o600));
     assert_eq!(basic.permissions[2].types, [ObjectType::Directory]);
 
-    let Some(selinux) = load("permissions-selinux") else {
-        return;
-    };
+    let selinux = load("permissions-selinux");
     let context = selinux.permissions[0].context.as_ref().unwrap();
     assert_eq!(context.kind, "httpd_sys_content_t");
     assert_eq!(context.user.as_deref(), Some("system_u"));
@@ -345,21 +315,15 @@ fn permissions() {
 
 #[test]
 fn files_only_and_blank_lines() {
-    let Some(spec) = load("17-0num4-files-only-no-hooks") else {
-        return;
-    };
+    let spec = load("17-0num4-files-only-no-hooks");
     assert!(spec.hooks.is_empty());
     assert_eq!(
         spec.summary().to_string(),
         "os linux, 1 files, 0 permissions, no hooks"
     );
-    let Some(spec) = load("16-techtacles-overwrite-blank-lines") else {
-        return;
-    };
+    let spec = load("16-techtacles-overwrite-blank-lines");
     assert_eq!(spec.hooks_for(&Event::BeforeInstall).len(), 2);
-    let Some(spec) = load("11-bielosx-multi-files-overwrite") else {
-        return;
-    };
+    let spec = load("11-bielosx-multi-files-overwrite");
     assert_eq!(spec.files.len(), 6);
     assert_eq!(spec.hooks_for(&Event::ValidateService).len(), 1);
 }
