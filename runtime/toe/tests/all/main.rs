@@ -1,0 +1,6 @@
+//! Integration tests of davit-toe: the Image Builder corpus, golden error messages, and
+//! expansion of parameters, constants, loops and conditions.
+
+mod corpus;
+mod expand;
+mod golden;
