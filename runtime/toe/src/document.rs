@@ -316,7 +316,7 @@ fn build_phase(
     errors: &mut Vec<ToeError>,
 ) -> Result<Phase, ToeError> {
     let name_at = src.yaml(&raw.name.referenced);
-    names::step(&raw.name.value, "phase `name`", &name_at)?;
+    names::step(&raw.name.value, "name", &name_at)?;
     let mut steps: Vec<Step> = Vec::new();
     for step in raw.steps {
         let step_at = src.yaml(&step.referenced);
@@ -344,7 +344,7 @@ fn build_phase(
 
 fn build_step(raw: RawStep, at: Location, src: Source<'_>) -> Result<Step, ToeError> {
     let name_at = src.yaml(&raw.name.referenced);
-    names::step(&raw.name.value, "step `name`", &name_at)?;
+    names::step(&raw.name.value, "name", &name_at)?;
     let action_at = src.yaml(&raw.action.referenced);
     let action = actions::parse(&raw.action.value, &action_at, raw.inputs.as_ref(), &at, src)?;
     let timeout = match &raw.timeout_seconds {

@@ -80,7 +80,7 @@ pub(crate) fn parse(node: &Node, src: Source<'_>) -> Result<Loop, ToeError> {
     let fields = Fields::new(node, src, "loop", &["name", "for", "forEach"])?;
     let name: Option<Template> = fields.take("name")?;
     let name = match name {
-        Some(t) => Some(crate::names::variable(&t, "loop `name`")?),
+        Some(t) => Some(crate::names::variable(&t, "name")?),
         None => None,
     };
     let over = match (fields.node("for"), fields.node("forEach")) {

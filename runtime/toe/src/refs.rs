@@ -105,7 +105,7 @@ impl Checker<'_> {
                 }
                 if stage(phase) != stage(self.phase) {
                     return Err(fail(format!(
-                        "chains from `{}` into `{phase}`, which runs on another instance",
+                        "reaches from `{}` into `{phase}`, whose steps run on another instance",
                         self.phase
                     )));
                 }
