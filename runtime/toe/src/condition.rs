@@ -340,3 +340,69 @@ impl Visit for If {
         self.condition.visit(visitor);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_if_text(text: &str) -> Result<If, ToeError> {
+        let node: Node = serde_saphyr::from_str(text).unwrap();
+        parse_if(&node, Source::new("c.yml", text))
+    }
+
+    #[test]
+    fn then_and_else_sit_next_to_the_operator() {
+        let i = parse_if_text("fileExists: /a\nthen: Skip\nelse: Abort\n").unwrap();
+        assert_eq!((i.then, i.otherwise), (StepAction::Skip, StepAction::Abort));
+        let Condition::Compare(c) = &i.condition else {
+            panic!()
+        };
+        assert_eq!(c.operator, Operator::FileExists);
+        assert!(c.other.is_none());
+    }
+
+    #[test]
+    fn defaults_are_execute_and_skip_and_a_one_item_list_is_accepted() {
+        let i = parse_if_text("- stringEquals: a\n  value: A\n").unwrap();
+        assert_eq!(
+            (i.then, i.otherwise),
+            (StepAction::Execute, StepAction::Skip)
+        );
+    }
+
+    #[test]
+    fn four_levels_of_logic_are_allowed_five_are_not() {
+        let four = "and:\n  - or:\n      - not:\n          and:\n            - fileExists: /a\n";
+        assert!(parse_if_text(four).is_ok());
+        let five = "not:\n  not:\n    not:\n      not:\n        not:\n          fileExists: /a\n";
+        assert!(
+            parse_if_text(five)
+                .unwrap_err()
+                .to_string()
+                .contains("deeper than 4")
+        );
+    }
+
+    #[test]
+    fn second_operands_belong_to_their_operators() {
+        let err = parse_if_text("fileExists: /a\nvalue: b\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "c.yml:2:8: `value` does not apply to `fileExists`"
+        );
+        let ok = parse_if_text("fileSHA256Equals: abc\npath: /a\n").unwrap();
+        let Condition::Compare(c) = ok.condition else {
+            panic!()
+        };
+        assert_eq!(c.operator.algorithm(), Some(Algorithm::Sha256));
+        assert!(parse_if_text("and: []\n").is_err());
+    }
+
+    #[test]
+    fn every_operator_round_trips_its_name() {
+        for op in Operator::ALL {
+            assert_eq!(Operator::from_name(op.name()), Some(*op));
+        }
+        assert_eq!(Operator::ALL.len(), 20);
+    }
+}

@@ -112,3 +112,69 @@ fn compare(c: &Comparison, chain: &dyn Chain, probe: &dyn Probe) -> Result<bool,
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::Node;
+    use crate::source::Source;
+
+    struct None_;
+    impl Chain for None_ {
+        fn output(&self, _: &str, _: &str, _: &str) -> Option<String> {
+            None
+        }
+        fn input(&self, _: &str, _: &str, _: usize, _: &str) -> Option<String> {
+            None
+        }
+    }
+    struct Box_;
+    impl Probe for Box_ {
+        fn binary_exists(&self, name: &str) -> bool {
+            name == "apt-get"
+        }
+        fn file_exists(&self, path: &str) -> bool {
+            path == "/etc/os-release"
+        }
+        fn folder_exists(&self, path: &str) -> bool {
+            path == "/etc"
+        }
+        fn file_digest(&self, _: &str, a: Algorithm) -> Option<String> {
+            (a == Algorithm::Md5).then(|| "900150983cd24fb0d6963f7d28e17f72".to_owned())
+        }
+        fn pattern_matches(&self, pattern: &str, _: &str) -> Result<bool, String> {
+            Err(format!("`{pattern}` is not supported here"))
+        }
+    }
+
+    fn eval(text: &str) -> Result<bool, ToeError> {
+        let node: Node = serde_saphyr::from_str(text).unwrap();
+        crate::condition::parse(&node, Source::new("c.yml", text), 0, &[])
+            .unwrap()
+            .evaluate(&None_, &Box_)
+    }
+
+    #[test]
+    fn strings_ignore_case_and_numbers_parse() {
+        assert!(eval("stringEquals: Hello\nvalue: hELLO\n").unwrap());
+        assert!(!eval("stringEquals: 'a '\nvalue: a\n").unwrap());
+        assert!(eval("stringLessThan: A\nvalue: b\n").unwrap());
+        assert!(eval("numberLessThan: 2\nvalue: '10.0'\n").unwrap());
+        assert!(!eval("numberEquals: 1\nvalue: a10\n").unwrap());
+        assert!(eval("stringIsWhitespace: '  '\n").unwrap());
+        assert!(!eval("stringIsEmpty: ' '\n").unwrap());
+    }
+
+    #[test]
+    fn machine_checks_go_through_the_probe() {
+        assert!(eval("and:\n  - binaryExists: apt-get\n  - folderExists: /etc\n").unwrap());
+        assert!(eval("not:\n  fileExists: /nope\n").unwrap());
+        assert!(eval("fileMD5Equals: 900150983CD24FB0D6963F7D28E17F72\npath: /a\n").unwrap());
+        assert!(!eval("fileSHA1Equals: 00\npath: /a\n").unwrap());
+        let err = eval("patternMatches: '^a'\nvalue: abc\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "c.yml:1:1: `patternMatches` `^a` is not supported here"
+        );
+    }
+}

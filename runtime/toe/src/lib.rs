@@ -61,6 +61,7 @@ mod raw;
 mod refs;
 mod source;
 mod template;
+mod validate;
 mod value;
 
 pub use actions::*;

@@ -228,3 +228,48 @@ impl Visit for Loop {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(text: &str) -> Vec<String> {
+        let node: Node = serde_saphyr::from_str(text).unwrap();
+        let l = parse(&node, Source::new("c.yml", text)).unwrap();
+        l.iterations().unwrap().map(|i| i.value).collect()
+    }
+
+    #[test]
+    fn for_is_inclusive_both_ways() {
+        assert_eq!(
+            values("for: {start: 1, end: 3, updateBy: 1}"),
+            ["1", "2", "3"]
+        );
+        assert_eq!(
+            values("for: {start: 3, end: -3, updateBy: -3}"),
+            ["3", "0", "-3"]
+        );
+        assert_eq!(
+            values("for: {start: 0, end: 5, updateBy: 2}"),
+            ["0", "2", "4"]
+        );
+        assert_eq!(values("for: {start: 7, end: 7, updateBy: -1}"), ["7"]);
+    }
+
+    #[test]
+    fn for_each_lists_and_delimited_strings() {
+        assert_eq!(values("forEach: [a, 'b c']"), ["a", "b c"]);
+        assert_eq!(values("forEach: {list: 'x;y', delimiter: ';'}"), ["x", "y"]);
+        assert_eq!(values("forEach: {list: 'x,y'}"), ["x", "y"]);
+    }
+
+    #[test]
+    fn the_counter_stops_at_the_integer_limit() {
+        let top = i64::MAX;
+        let got = values(&format!(
+            "for: {{start: {}, end: {top}, updateBy: 1}}",
+            top - 1
+        ));
+        assert_eq!(got.len(), 2);
+    }
+}

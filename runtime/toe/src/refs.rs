@@ -37,6 +37,8 @@ struct Checker<'a> {
     earlier: &'a [(String, String)],
     /// `(phase, step)` of every step.
     all: &'a [(String, String)],
+    /// [`crate::Action::input_count`] of every step, in the order of `all`.
+    counts: &'a [Option<usize>],
     errors: Vec<ToeError>,
 }
 
@@ -103,6 +105,22 @@ impl Checker<'_> {
                             .to_owned(),
                     ));
                 }
+                if let Reference::Input { index, .. } = r {
+                    let i = self.all.iter().position(|k| *k == key).unwrap_or(0);
+                    match self.counts.get(i).copied().flatten() {
+                        None => {
+                            return Err(fail(format!(
+                                "indexes the inputs of `{step}`, which are one mapping, not a list"
+                            )));
+                        }
+                        Some(n) if *index >= n => {
+                            return Err(fail(format!(
+                                "indexes input {index} of `{step}`, which has only {n} (inputs count from 0)"
+                            )));
+                        }
+                        Some(_) => {}
+                    }
+                }
                 if stage(phase) != stage(self.phase) {
                     return Err(fail(format!(
                         "reaches from `{}` into `{phase}`, whose steps run on another instance",
@@ -128,6 +146,11 @@ pub(crate) fn check(doc: &mut Document) -> Result<(), ToeError> {
         .iter()
         .flat_map(|p| p.steps.iter().map(|s| (p.name.clone(), s.name.clone())))
         .collect();
+    let counts: Vec<Option<usize>> = doc
+        .phases
+        .iter()
+        .flat_map(|p| p.steps.iter().map(|s| s.action.input_count()))
+        .collect();
     let mut errors = Vec::new();
     let mut done = 0;
     for phase in &mut doc.phases {
@@ -140,6 +163,7 @@ pub(crate) fn check(doc: &mut Document) -> Result<(), ToeError> {
                 phase: &phase.name,
                 earlier: &all[..done],
                 all: &all,
+                counts: &counts,
                 errors: Vec::new(),
             };
             step.action.visit(&mut checker);
@@ -152,4 +176,42 @@ pub(crate) fn check(doc: &mut Document) -> Result<(), ToeError> {
         }
     }
     ToeError::check(errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Document;
+
+    const STEP: &str = "        action: ExecuteBash\n        inputs:\n          commands:";
+
+    fn doc(body: &str) -> Result<Document, crate::ToeError> {
+        Document::parse("c.yml", &format!("schemaVersion: 1.0\nphases:\n{body}"))
+    }
+
+    #[test]
+    fn validate_chains_to_build_and_test_to_test() {
+        let body = format!(
+            "  - name: build\n    steps:\n      - name: a\n{STEP} [echo]\n\
+             \x20 - name: validate\n    steps:\n      - name: b\n{STEP} ['{{{{ build.a.outputs.stdout }}}}']\n\
+             \x20 - name: test\n    steps:\n      - name: c\n{STEP} [echo]\n      - name: d\n{STEP} ['{{{{ test.c.outputs.stdout }}}}']\n"
+        );
+        doc(&body).unwrap();
+    }
+
+    #[test]
+    fn every_reference_error_is_reported_at_once() {
+        let body = format!(
+            "  - name: build\n    steps:\n      - name: a\n{STEP} ['{{{{ X1x }}}} {{{{ loop.index }}}} {{{{ build.a.outputs.stdout }}}}']\n"
+        );
+        let err = doc(&body).unwrap_err();
+        assert_eq!(err.errors().len(), 3, "{err}");
+    }
+
+    #[test]
+    fn named_loops_resolve_by_name_or_as_loop() {
+        let body = format!(
+            "  - name: build\n    steps:\n      - name: a\n        loop:\n          name: hosts\n          forEach: [x]\n{STEP} ['{{{{ hosts.index }}}} {{{{ loop.value }}}}']\n"
+        );
+        doc(&body).unwrap();
+    }
 }

@@ -122,6 +122,31 @@ actions! {
     SetRegistry(Opaque) = "SetRegistry", Windows, false;
 }
 
+impl Action {
+    /// How many entries a list-shaped `inputs` has (`None` for the actions that take one
+    /// mapping), for `{{ phase.step.inputs[i].var }}`.
+    pub fn input_count(&self) -> Option<usize> {
+        Some(match self {
+            Self::S3Download(v) => v.len(),
+            Self::S3Upload(v) => v.len(),
+            Self::WebDownload(v) => v.len(),
+            Self::AppendFile(v) => v.len(),
+            Self::CopyFile(v) | Self::CopyFolder(v) | Self::MoveFile(v) | Self::MoveFolder(v) => {
+                v.len()
+            }
+            Self::CreateFile(v) => v.len(),
+            Self::CreateFolder(v) => v.len(),
+            Self::CreateSymlink(v) => v.len(),
+            Self::DeleteFile(v) | Self::DeleteFolder(v) => v.len(),
+            Self::ListFiles(v) => v.len(),
+            Self::SetFileEncoding(v) => v.len(),
+            Self::SetFileOwner(v) | Self::SetFolderOwner(v) => v.len(),
+            Self::SetFilePermissions(v) | Self::SetFolderPermissions(v) => v.len(),
+            _ => return None,
+        })
+    }
+}
+
 impl FromNode for Condition {
     fn from_node(node: &Node, src: Source<'_>, _: &'static str) -> Result<Self, ToeError> {
         condition::parse(node, src, 0, &[])
