@@ -1,10 +1,20 @@
 //! The component document exactly as written: serde structs with a span on every value that is
 //! validated later (raw → validated, like ripgrep's `LowArgs` → `HiArgs`).
 //!
-//! Every mapping denies unknown keys, as AWSTOE's `validate` does for the document, its
-//! parameters, constants, phases and steps. `inputs`, `loop` and `if` are kept as [`Node`]s:
-//! their shape depends on the action or operator, and they are typed in [`crate::actions`],
-//! [`crate::loops`] and [`crate::condition`].
+//! Every mapping denies unknown keys: the document, its parameters, constants, phases, steps,
+//! each action's inputs, `loop`, `for`, `forEach` and `if`. `inputs`, `loop` and `if` are kept
+//! as [`Node`]s here: their shape depends on the action or operator, and they are typed in
+//! [`crate::actions`], [`crate::loops`] and [`crate::condition`].
+//!
+//! What AWSTOE and the published Image Builder documents use, and davit therefore tolerates:
+//! - `schemaVersion` written `1.0` or `'1.0'`;
+//! - numbers and booleans where a string belongs (`value: 1`, `permissions: 0700`), read as the
+//!   text written, so `0700` stays `0700`;
+//! - `force` on `DeleteFile` entries (documented for `DeleteFolder`, used in the samples);
+//! - `if` as a one-element list, the form AWSTOE's syntax summary shows, next to the mapping
+//!   its examples use;
+//! - `{{ … }}` inside a plain (unquoted) scalar that does not start with it
+//!   (`- ping -c 4 {{ loop.value }}`): only a value that starts with `{{` must be quoted.
 
 use std::fmt;
 use std::marker::PhantomData;
