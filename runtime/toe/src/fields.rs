@@ -198,18 +198,35 @@ impl<'n, 's> Fields<'n, 's> {
             None => T::missing(key, &self.at),
         }
     }
+
+    /// The value under `key`, typed, or `default` (AWSTOE's) when absent or empty.
+    pub(crate) fn take_or<T: FromText>(
+        &self,
+        key: &'static str,
+        default: T,
+    ) -> Result<Value<T>, ToeError> {
+        Ok(self
+            .take::<Option<Value<T>>>(key)?
+            .unwrap_or(Value::Literal(default)))
+    }
 }
 
 /// Declares the struct of one input mapping: its fields, their YAML keys, [`FromNode`] (with
-/// unknown keys refused) and [`Visit`].
+/// unknown keys refused) and [`Visit`]. A field written `key: Value<T> = "yamlKey" or default`
+/// takes AWSTOE's documented default when the key is absent; the struct's `KEYS` lists its keys.
 macro_rules! inputs {
     ($(#[$m:meta])* pub struct $name:ident {
-        $($(#[$fm:meta])* $field:ident: $ty:ty = $key:literal,)*
+        $($(#[$fm:meta])* $field:ident: $ty:ty = $key:literal $(or $default:expr)?,)*
     }) => {
         $(#[$m])*
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub struct $name {
             $($(#[$fm])* pub $field: $ty,)*
+        }
+
+        impl $name {
+            /// The input keys AWSTOE documents for this mapping, as written in documents.
+            pub const KEYS: &'static [&'static str] = &[$($key),*];
         }
 
         impl $crate::fields::FromNode for $name {
@@ -218,8 +235,8 @@ macro_rules! inputs {
                 src: $crate::source::Source<'_>,
                 key: &'static str,
             ) -> Result<Self, $crate::error::ToeError> {
-                let fields = $crate::fields::Fields::new(node, src, key, &[$($key),*])?;
-                Ok(Self { $($field: fields.take($key)?,)* })
+                let fields = $crate::fields::Fields::new(node, src, key, Self::KEYS)?;
+                Ok(Self { $($field: $crate::fields::inputs!(@take fields, $key $(, $default)?),)* })
             }
         }
 
@@ -230,5 +247,7 @@ macro_rules! inputs {
             }
         }
     };
+    (@take $fields:ident, $key:literal) => { $fields.take($key)? };
+    (@take $fields:ident, $key:literal, $default:expr) => { $fields.take_or($key, $default)? };
 }
 pub(crate) use inputs;

@@ -2,7 +2,8 @@
 //! parameters and constants anywhere; loop variables only in the inputs of a step with that
 //! loop; chaining references (`phase.step.outputs.var`) in inputs and `if`, only to earlier
 //! steps of the same stage (Image Builder runs `build` and `validate` on the build instance,
-//! `test` on a new instance of the snapshot, so nothing chains from build into test).
+//! `test` on a new instance of the snapshot, so nothing chains from build into test), and only
+//! to an output the referenced step's action produces ([`crate::Action::outputs`]).
 
 use crate::document::Document;
 use crate::error::ToeError;
@@ -39,6 +40,8 @@ struct Checker<'a> {
     all: &'a [(String, String)],
     /// [`crate::Action::input_count`] of every step, in the order of `all`.
     counts: &'a [Option<usize>],
+    /// The action name and [`crate::Action::outputs`] of every step, in the order of `all`.
+    outputs: &'a [(&'static str, &'static [&'static str])],
     errors: Vec<ToeError>,
 }
 
@@ -105,8 +108,25 @@ impl Checker<'_> {
                             .to_owned(),
                     ));
                 }
+                let i = self.all.iter().position(|k| *k == key).unwrap_or(0);
+                if let Reference::Output { var, .. } = r
+                    && let Some((action, outputs)) = self.outputs.get(i)
+                    && !outputs.contains(&var.as_str())
+                {
+                    let produces = match outputs {
+                        [] => "none".to_owned(),
+                        [one] => format!("only `{one}`"),
+                        many => {
+                            let names: Vec<String> =
+                                many.iter().map(|o| format!("`{o}`")).collect();
+                            format!("only {}", names.join(", "))
+                        }
+                    };
+                    return Err(fail(format!(
+                        "names no output of `{step}`: its action `{action}` produces {produces}"
+                    )));
+                }
                 if let Reference::Input { index, .. } = r {
-                    let i = self.all.iter().position(|k| *k == key).unwrap_or(0);
                     match self.counts.get(i).copied().flatten() {
                         None => {
                             return Err(fail(format!(
@@ -151,6 +171,15 @@ pub(crate) fn check(doc: &mut Document) -> Result<(), ToeError> {
         .iter()
         .flat_map(|p| p.steps.iter().map(|s| s.action.input_count()))
         .collect();
+    let outputs: Vec<(&'static str, &'static [&'static str])> = doc
+        .phases
+        .iter()
+        .flat_map(|p| {
+            p.steps
+                .iter()
+                .map(|s| (s.action.name(), s.action.outputs()))
+        })
+        .collect();
     let mut errors = Vec::new();
     let mut done = 0;
     for phase in &mut doc.phases {
@@ -164,6 +193,7 @@ pub(crate) fn check(doc: &mut Document) -> Result<(), ToeError> {
                 earlier: &all[..done],
                 all: &all,
                 counts: &counts,
+                outputs: &outputs,
                 errors: Vec::new(),
             };
             step.action.visit(&mut checker);

@@ -191,7 +191,9 @@ fn build_step(raw: RawStep, at: Location, src: Source<'_>) -> Result<Step, ToeEr
     names::step(&raw.name.value, "name", &name_at)?;
     let action_at = src.yaml(&raw.action.referenced);
     let action = actions::parse(&raw.action.value, &action_at, raw.inputs.as_ref(), &at, src)?;
+    let nested = matches!(action, actions::Action::ExecuteDocument(_));
     let timeout = match &raw.timeout_seconds {
+        None if nested => Timeout::Unlimited,
         None => Timeout::Seconds(DEFAULT_TIMEOUT_SECONDS),
         Some(node) => match number::<i64>(node, src, "timeoutSeconds")? {
             -1 => Timeout::Unlimited,
@@ -222,6 +224,15 @@ fn build_step(raw: RawStep, at: Location, src: Source<'_>) -> Result<Step, ToeEr
             ));
         }
     };
+    if let (true, Some(node), Timeout::Seconds(n)) = (nested, &raw.timeout_seconds, timeout) {
+        return Err(ToeError::invalid(
+            &src.yaml(&node.loc),
+            "timeoutSeconds",
+            format!(
+                "must be -1 or absent for `ExecuteDocument`, which AWSTOE runs without a timeout, not `{n}`"
+            ),
+        ));
+    }
     let max_attempts = match &raw.max_attempts {
         None => 1,
         Some(node) => match number::<u64>(node, src, "maxAttempts")? {
@@ -235,6 +246,15 @@ fn build_step(raw: RawStep, at: Location, src: Source<'_>) -> Result<Step, ToeEr
             }
         },
     };
+    if let (true, Some(node), 2..) = (nested, &raw.max_attempts, max_attempts) {
+        return Err(ToeError::invalid(
+            &src.yaml(&node.loc),
+            "maxAttempts",
+            format!(
+                "must be 1 or absent for `ExecuteDocument`, which AWSTOE runs once, not `{max_attempts}`"
+            ),
+        ));
+    }
     let looping = raw
         .looping
         .as_ref()
@@ -289,7 +309,7 @@ mod tests {
         };
         assert_eq!(a.timeout, Timeout::Seconds(7200));
         assert_eq!((a.on_failure, a.max_attempts), (OnFailure::Abort, 1));
-        assert!(matches!(a.action, Action::Reboot(ref r) if r.delay_seconds.is_none()));
+        assert!(matches!(a.action, Action::Reboot(ref r) if r.delay_seconds.literal() == Some(&0)));
         assert_eq!(b.timeout, Timeout::Unlimited);
         assert_eq!((b.on_failure, b.max_attempts), (OnFailure::Ignore, 3));
     }

@@ -1,4 +1,5 @@
-//! The inputs of AWSTOE's execution, transfer and system actions.
+//! The inputs of AWSTOE's execution, transfer and system actions, as AWS documents them
+//! (`runtime/toe/ACTIONS.md` lists each module's keys, outputs and source).
 
 use std::fmt;
 
@@ -42,10 +43,15 @@ inputs! {
 }
 
 inputs! {
-    /// `ExecuteDocument`: another component document run as part of this step.
+    /// `ExecuteDocument`: another component document run as part of this step (its step runs
+    /// once, without timeout: `timeoutSeconds` -1 and `maxAttempts` 1 are the only values
+    /// AWSTOE accepts). Outputs a summary: `executedStepCount`, `executionId`,
+    /// `failedStepCount`, `failureMessage`, `ignoredFailedStepCount`, `logUrl`, `status`.
     pub struct ExecuteDocument {
         /// The document: a local path, an S3 URL or a component ARN.
         document: Template = "document",
+        /// The account that must own the bucket of an S3 `document`.
+        document_s3_bucket_owner: Option<Template> = "document-s3-bucket-owner",
         /// The phases to run, comma-separated (all if absent).
         phases: Option<Template> = "phases",
         /// Parameters for the called document.
@@ -54,7 +60,7 @@ inputs! {
 }
 
 inputs! {
-    /// `S3Download`: an object, or every object under a `prefix/*` (at most 1000).
+    /// `S3Download`: an object, or every object under a `prefix/*` (at most 1000); no outputs.
     pub struct S3Download {
         /// `s3://bucket/key` or `s3://bucket/prefix/*`.
         source: Template = "source",
@@ -62,13 +68,13 @@ inputs! {
         destination: Template = "destination",
         /// The account that must own the bucket.
         expected_bucket_owner: Option<Template> = "expectedBucketOwner",
-        /// Replace existing files (default true in AWSTOE).
-        overwrite: Option<Value<bool>> = "overwrite",
+        /// Replace existing files; false fails the step on an existing file.
+        overwrite: Value<bool> = "overwrite" or true,
     }
 }
 
 inputs! {
-    /// `S3Upload`: a file, or the files a glob matches, to a bucket.
+    /// `S3Upload`: a file, or the files a glob matches, to a bucket; no outputs.
     pub struct S3Upload {
         /// A local path or glob.
         source: Template = "source",
@@ -76,13 +82,14 @@ inputs! {
         destination: Template = "destination",
         /// The account that must own the bucket.
         expected_bucket_owner: Option<Template> = "expectedBucketOwner",
-        /// Upload a folder's contents recursively (default false).
-        recurse: Option<Value<bool>> = "recurse",
+        /// Upload a folder's contents recursively.
+        recurse: Value<bool> = "recurse" or false,
     }
 }
 
 inputs! {
-    /// `WebDownload`: a URL saved to a file, optionally checked against a digest.
+    /// `WebDownload`: a URL saved to a file (a `destination` ending in `/` is a folder),
+    /// optionally checked against a digest; output `destination`, the paths written, one a line.
     ///
     /// ```yaml
     /// - source: https://example.com/tool.tar.gz
@@ -95,27 +102,28 @@ inputs! {
         source: Template = "source",
         /// The file to write.
         destination: Template = "destination",
-        /// Replace an existing file (default false).
-        overwrite: Option<Value<bool>> = "overwrite",
+        /// Replace an existing file; false fails the step on an existing file.
+        overwrite: Value<bool> = "overwrite" or true,
         /// The expected digest, hexadecimal; needs `algorithm`.
         checksum: Option<Template> = "checksum",
         /// The digest's algorithm; needs `checksum`.
         algorithm: Option<Value<Algorithm>> = "algorithm",
-        /// Accept any TLS certificate (default false).
-        ignore_certificate_errors: Option<Value<bool>> = "ignoreCertificateErrors",
+        /// Accept any TLS certificate.
+        ignore_certificate_errors: Value<bool> = "ignoreCertificateErrors" or false,
     }
 }
 
 inputs! {
-    /// `Reboot`: restart the instance, then go on with the next step.
+    /// `Reboot`: restart the instance, then go on with the next step; no outputs.
     pub struct Reboot {
-        /// Seconds to wait first (default 0).
-        delay_seconds: Option<Value<u64>> = "delaySeconds",
+        /// Seconds to wait first.
+        delay_seconds: Value<u64> = "delaySeconds" or 0,
     }
 }
 
 inputs! {
-    /// `UpdateOS`: install the available updates, or only some of them.
+    /// `UpdateOS`: install the available updates, or only some of them (those of `include`
+    /// not in `exclude`); no outputs.
     pub struct UpdateOs {
         /// Only these packages (Linux) or KBs (Windows); wildcards allowed.
         include: Option<Vec<Template>> = "include",

@@ -1,4 +1,6 @@
-//! Every action module AWSTOE knows, with its inputs typed: [`Action`].
+//! Every action module AWSTOE knows, with its inputs typed as AWS documents them and the
+//! outputs it produces: [`Action`], [`Action::outputs`]. `runtime/toe/ACTIONS.md` is the table
+//! of what was checked against which page.
 //!
 //! Windows-only modules (`ExecutePowerShell`, `InstallMSI`, `UninstallMSI`, `SetRegistry`)
 //! parse and validate like the others; [`Action::platform`] marks them [`Platform::Windows`],
@@ -6,11 +8,11 @@
 
 mod exec;
 mod files;
-mod opaque;
+mod windows;
 
 pub use exec::*;
 pub use files::*;
-pub use opaque::Opaque;
+pub use windows::*;
 
 use davit_spec::Location;
 
@@ -30,7 +32,7 @@ pub enum Platform {
 }
 
 macro_rules! actions {
-    ($($variant:ident($ty:ty) = $name:literal, $platform:ident, $optional:expr;)*) => {
+    ($($variant:ident($ty:ty) = $name:literal, $platform:ident, $optional:expr, [$($out:literal),*];)*) => {
         /// A step's `action` with its `inputs`, typed.
         ///
         /// ```
@@ -69,6 +71,25 @@ macro_rules! actions {
                 match self { $(Self::$variant(_) => Platform::$platform,)* }
             }
 
+            /// The outputs the module produces, the `var`s of `{{ phase.step.outputs.var }}`
+            /// (none for most file system and system modules).
+            ///
+            /// ```
+            /// use davit_toe::Action;
+            ///
+            /// assert_eq!(Action::outputs_of("ReadFile"), Some(&["content"][..]));
+            /// assert_eq!(Action::outputs_of("CopyFile"), Some(&[][..]));
+            /// assert_eq!(Action::outputs_of("Frobnicate"), None);
+            /// ```
+            pub fn outputs(&self) -> &'static [&'static str] {
+                match self { $(Self::$variant(_) => &[$($out),*],)* }
+            }
+
+            /// [`Action::outputs`] of the module named `name`, if AWSTOE has one.
+            pub fn outputs_of(name: &str) -> Option<&'static [&'static str]> {
+                match name { $($name => Some(&[$($out),*]),)* _ => None }
+            }
+
             fn read(name: &str, inputs: &Node, src: Source<'_>) -> Option<Result<Self, ToeError>> {
                 Some(match name {
                     $($name => <$ty as FromNode>::from_node(inputs, src, "inputs").map(Self::$variant),)*
@@ -90,36 +111,39 @@ macro_rules! actions {
 }
 
 actions! {
-    Assert(Condition) = "Assert", Any, false;
-    ExecuteBash(ExecuteBash) = "ExecuteBash", Any, false;
-    ExecuteBinary(ExecuteBinary) = "ExecuteBinary", Any, false;
-    ExecuteDocument(ExecuteDocument) = "ExecuteDocument", Any, false;
-    S3Download(Vec<S3Download>) = "S3Download", Any, false;
-    S3Upload(Vec<S3Upload>) = "S3Upload", Any, false;
-    WebDownload(Vec<WebDownload>) = "WebDownload", Any, false;
-    AppendFile(Vec<AppendFile>) = "AppendFile", Any, false;
-    CopyFile(Vec<Transfer>) = "CopyFile", Any, false;
-    CopyFolder(Vec<Transfer>) = "CopyFolder", Any, false;
-    CreateFile(Vec<CreateFile>) = "CreateFile", Any, false;
-    CreateFolder(Vec<CreateFolder>) = "CreateFolder", Any, false;
-    CreateSymlink(Vec<CreateSymlink>) = "CreateSymlink", Any, false;
-    DeleteFile(Vec<Delete>) = "DeleteFile", Any, false;
-    DeleteFolder(Vec<Delete>) = "DeleteFolder", Any, false;
-    ListFiles(Vec<ListFiles>) = "ListFiles", Any, false;
-    MoveFile(Vec<Transfer>) = "MoveFile", Any, false;
-    MoveFolder(Vec<Transfer>) = "MoveFolder", Any, false;
-    ReadFile(ReadFile) = "ReadFile", Any, false;
-    SetFileEncoding(Vec<SetFileEncoding>) = "SetFileEncoding", Any, false;
-    SetFileOwner(Vec<SetOwner>) = "SetFileOwner", Any, false;
-    SetFolderOwner(Vec<SetOwner>) = "SetFolderOwner", Any, false;
-    SetFilePermissions(Vec<SetPermissions>) = "SetFilePermissions", Any, false;
-    SetFolderPermissions(Vec<SetPermissions>) = "SetFolderPermissions", Any, false;
-    Reboot(Reboot) = "Reboot", Any, true;
-    UpdateOs(UpdateOs) = "UpdateOS", Any, true;
-    ExecutePowerShell(ExecutePowerShell) = "ExecutePowerShell", Windows, false;
-    InstallMsi(Opaque) = "InstallMSI", Windows, false;
-    UninstallMsi(Opaque) = "UninstallMSI", Windows, false;
-    SetRegistry(Opaque) = "SetRegistry", Windows, false;
+    Assert(Condition) = "Assert", Any, false, [];
+    ExecuteBash(ExecuteBash) = "ExecuteBash", Any, false, ["stdout"];
+    ExecuteBinary(ExecuteBinary) = "ExecuteBinary", Any, false, ["stdout"];
+    ExecuteDocument(ExecuteDocument) = "ExecuteDocument", Any, false, [
+        "executedStepCount", "executionId", "failedStepCount", "failureMessage",
+        "ignoredFailedStepCount", "logUrl", "status"
+    ];
+    S3Download(Vec<S3Download>) = "S3Download", Any, false, [];
+    S3Upload(Vec<S3Upload>) = "S3Upload", Any, false, [];
+    WebDownload(Vec<WebDownload>) = "WebDownload", Any, false, ["destination"];
+    AppendFile(Vec<AppendFile>) = "AppendFile", Any, false, [];
+    CopyFile(Vec<Transfer>) = "CopyFile", Any, false, [];
+    CopyFolder(Vec<Transfer>) = "CopyFolder", Any, false, [];
+    CreateFile(Vec<CreateFile>) = "CreateFile", Any, false, [];
+    CreateFolder(Vec<CreateFolder>) = "CreateFolder", Any, false, [];
+    CreateSymlink(Vec<CreateSymlink>) = "CreateSymlink", Any, false, [];
+    DeleteFile(Vec<Delete>) = "DeleteFile", Any, false, [];
+    DeleteFolder(Vec<Delete>) = "DeleteFolder", Any, false, [];
+    ListFiles(Vec<ListFiles>) = "ListFiles", Any, false, ["files"];
+    MoveFile(Vec<Transfer>) = "MoveFile", Any, false, [];
+    MoveFolder(Vec<Transfer>) = "MoveFolder", Any, false, [];
+    ReadFile(Vec<ReadFile>) = "ReadFile", Any, false, ["content"];
+    SetFileEncoding(Vec<SetFileEncoding>) = "SetFileEncoding", Any, false, [];
+    SetFileOwner(Vec<SetFileOwner>) = "SetFileOwner", Any, false, [];
+    SetFolderOwner(Vec<SetFolderOwner>) = "SetFolderOwner", Any, false, [];
+    SetFilePermissions(Vec<SetFilePermissions>) = "SetFilePermissions", Any, false, [];
+    SetFolderPermissions(Vec<SetFolderPermissions>) = "SetFolderPermissions", Any, false, [];
+    Reboot(Reboot) = "Reboot", Any, true, [];
+    UpdateOs(UpdateOs) = "UpdateOS", Any, true, [];
+    ExecutePowerShell(ExecutePowerShell) = "ExecutePowerShell", Windows, false, ["stdout"];
+    InstallMsi(Msi) = "InstallMSI", Windows, false, ["logFile", "msiExitCode", "stdout"];
+    UninstallMsi(Msi) = "UninstallMSI", Windows, false, ["logFile", "msiExitCode", "stdout"];
+    SetRegistry(Vec<RegistryEntry>) = "SetRegistry", Windows, false, [];
 }
 
 impl Action {
@@ -139,9 +163,13 @@ impl Action {
             Self::CreateSymlink(v) => v.len(),
             Self::DeleteFile(v) | Self::DeleteFolder(v) => v.len(),
             Self::ListFiles(v) => v.len(),
+            Self::ReadFile(v) => v.len(),
             Self::SetFileEncoding(v) => v.len(),
-            Self::SetFileOwner(v) | Self::SetFolderOwner(v) => v.len(),
-            Self::SetFilePermissions(v) | Self::SetFolderPermissions(v) => v.len(),
+            Self::SetFileOwner(v) => v.len(),
+            Self::SetFolderOwner(v) => v.len(),
+            Self::SetFilePermissions(v) => v.len(),
+            Self::SetFolderPermissions(v) => v.len(),
+            Self::SetRegistry(v) => v.len(),
             _ => return None,
         })
     }
