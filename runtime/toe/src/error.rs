@@ -78,7 +78,7 @@ pub enum ToeError {
     },
     /// `{{ … }}` whose inside looks like a reference but is none of AWSTOE's forms.
     #[error(
-        "{at}: `{{{{ {text} }}}}` is not a reference: expected `name`, `loop.index`, `loop.value`, `<loop>.index`, `phase.step.outputs.var` or `phase.step.inputs[i].var`"
+        "{at}: `{{{{ {text} }}}}` is not a reference: expected `name`, `loop.index`, `loop.value`, `<loop>.index`, `phase.step.outputs.var`, `phase.step.inputs.var` or `phase.step.inputs[i].var`"
     )]
     MalformedReference {
         /// Where the string is.

@@ -124,7 +124,7 @@ mod tests {
         fn output(&self, _: &str, _: &str, _: &str) -> Option<String> {
             None
         }
-        fn input(&self, _: &str, _: &str, _: usize, _: &str) -> Option<String> {
+        fn input(&self, _: &str, _: &str, _: Option<usize>, _: &str) -> Option<String> {
             None
         }
     }

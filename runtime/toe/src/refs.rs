@@ -126,11 +126,16 @@ impl Checker<'_> {
                         "names no output of `{step}`: its action `{action}` produces {produces}"
                     )));
                 }
-                if let Reference::Input { index, .. } = r {
+                if let Reference::Input {
+                    index: Some(index),
+                    var,
+                    ..
+                } = r
+                {
                     match self.counts.get(i).copied().flatten() {
                         None => {
                             return Err(fail(format!(
-                                "indexes the inputs of `{step}`, which are one mapping, not a list"
+                                "indexes the inputs of `{step}`, which are one mapping, not a list: write `{phase}.{step}.inputs.{var}`"
                             )));
                         }
                         Some(n) if *index >= n => {

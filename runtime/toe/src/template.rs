@@ -58,14 +58,16 @@ pub enum Reference {
         /// The output's name (`stdout` for the execute actions).
         var: String,
     },
-    /// `{{ phase.step.inputs[i].var }}`: an input of an earlier step, after its expansion.
+    /// `{{ phase.step.inputs[i].var }}` or `{{ phase.step.inputs.var }}`: an input of an
+    /// earlier step, after its expansion.
     Input {
         /// The phase of the step.
         phase: String,
         /// The step.
         step: String,
-        /// Which input of a list-shaped `inputs`, 0-based.
-        index: usize,
+        /// Which input of a list-shaped `inputs`, 0-based; `None` for `inputs.var`, the form
+        /// AWSTOE documents next to `inputs[i].var` (for a step whose inputs are one mapping).
+        index: Option<usize>,
         /// The input key.
         var: String,
     },
@@ -84,8 +86,9 @@ pub enum LoopField {
 pub trait Chain {
     /// The output `var` of step `step` of phase `phase`, if it ran and produced it.
     fn output(&self, phase: &str, step: &str, var: &str) -> Option<String>;
-    /// The expanded input `var` of entry `index` of that step's `inputs`.
-    fn input(&self, phase: &str, step: &str, index: usize, var: &str) -> Option<String>;
+    /// The expanded input `var` of entry `index` of that step's `inputs` (`None`: of its one
+    /// mapping, written `inputs.var`).
+    fn input(&self, phase: &str, step: &str, index: Option<usize>, var: &str) -> Option<String>;
 }
 
 impl Reference {
@@ -123,11 +126,16 @@ impl Reference {
                 }
             }
             [phase, step, inputs, var] if [phase, step, var].iter().all(|s| plain(s)) => {
-                let index = inputs
-                    .strip_prefix("inputs[")
-                    .and_then(|s| s.strip_suffix(']'))
-                    .and_then(|i| i.parse().ok())
-                    .ok_or_else(bad)?;
+                let index = match *inputs {
+                    "inputs" => None,
+                    _ => Some(
+                        inputs
+                            .strip_prefix("inputs[")
+                            .and_then(|s| s.strip_suffix(']'))
+                            .and_then(|i| i.parse().ok())
+                            .ok_or_else(bad)?,
+                    ),
+                };
                 Self::Input {
                     phase: (*phase).to_owned(),
                     step: (*step).to_owned(),
@@ -158,7 +166,10 @@ impl fmt::Display for Reference {
                 step,
                 index,
                 var,
-            } => write!(f, "{phase}.{step}.inputs[{index}].{var}"),
+            } => match index {
+                Some(i) => write!(f, "{phase}.{step}.inputs[{i}].{var}"),
+                None => write!(f, "{phase}.{step}.inputs.{var}"),
+            },
         }
     }
 }
@@ -350,7 +361,7 @@ mod tests {
         fn output(&self, _: &str, step: &str, _: &str) -> Option<String> {
             (step == "s").then(|| "/tmp/x".to_owned())
         }
-        fn input(&self, _: &str, _: &str, _: usize, _: &str) -> Option<String> {
+        fn input(&self, _: &str, _: &str, _: Option<usize>, _: &str) -> Option<String> {
             None
         }
     }

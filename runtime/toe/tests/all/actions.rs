@@ -182,6 +182,7 @@ phases:
             - 'echo {{ build.List.outputs.files }} {{ build.Read.outputs.content }}'
             - 'echo {{ build.Nested.outputs.status }} {{ build.Install.outputs.msiExitCode }}'
             - 'echo {{ build.Read.inputs[0].path }} {{ build.Registry.inputs[2].name }}'
+            - 'echo {{ build.Binary.inputs.path }} {{ build.Nested.inputs.document }}'
 "#;
 
 const DEFAULTS: &str = r#"

@@ -56,7 +56,7 @@ impl Chain for Outputs {
     fn output(&self, phase: &str, step: &str, var: &str) -> Option<String> {
         ((phase, step, var) == ("build", "Where", "stdout")).then(|| "/srv/web".to_owned())
     }
-    fn input(&self, _: &str, _: &str, _: usize, _: &str) -> Option<String> {
+    fn input(&self, _: &str, _: &str, _: Option<usize>, _: &str) -> Option<String> {
         None
     }
 }
