@@ -1,0 +1,93 @@
+//! Running the YAML deserializer and turning its errors into located [`ToeError`]s.
+
+use serde::de::DeserializeOwned;
+use serde_saphyr::{Error as YamlError, MessageFormatter, UserMessageFormatter};
+
+use crate::error::ToeError;
+use crate::source::{Source, is_unquoted_reference};
+
+/// Deserializes YAML `text` into the raw type `T`.
+pub(crate) fn yaml<T: DeserializeOwned>(src: Source<'_>) -> Result<T, ToeError> {
+    if src.text.trim().is_empty() {
+        return Err(ToeError::Empty { at: src.at(1, 1) });
+    }
+    serde_saphyr::from_str(src.text).map_err(|e| yaml_error(src, &e))
+}
+
+fn yaml_error(src: Source<'_>, err: &YamlError) -> ToeError {
+    let err = err.without_snippet();
+    let loc = err.location();
+    let at = loc.map_or_else(|| src.at(1, 1), |loc| src.yaml(&loc));
+    if let Some(loc) = loc
+        && is_unquoted_reference(src.rest_of_line(&loc))
+    {
+        return ToeError::UnquotedReference { at };
+    }
+    match err {
+        YamlError::SerdeUnknownField {
+            field, expected, ..
+        } => ToeError::UnknownKey {
+            at,
+            key: field.clone(),
+            expected: expected.iter().map(|s| (*s).to_owned()).collect(),
+        },
+        YamlError::SerdeMissingField { field, .. } => ToeError::MissingKey {
+            at,
+            key: (*field).to_owned(),
+        },
+        YamlError::DuplicateMappingKey { key, .. } => ToeError::DuplicateKey {
+            at,
+            key: key.clone().unwrap_or_else(|| "?".to_owned()),
+        },
+        YamlError::Eof { .. } => ToeError::Empty { at },
+        YamlError::Unexpected { expected, .. } => {
+            let message = match *expected {
+                "string scalar" => "expected a single value, not a list or a mapping".to_owned(),
+                "sequence start" => "expected a list".to_owned(),
+                "mapping start" => "expected a mapping".to_owned(),
+                other => format!("expected {other}"),
+            };
+            ToeError::Syntax { at, message }
+        }
+        other => ToeError::Syntax {
+            at,
+            message: UserMessageFormatter.format_message(other).into_owned(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Doc {
+        name: String,
+    }
+
+    fn err(text: &str) -> String {
+        yaml::<Doc>(Source::new("d.yml", text))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn yaml_errors_are_located() {
+        assert_eq!(
+            err("name: a\nother: b\n"),
+            "d.yml:2:1: unknown key `other`, expected `name`"
+        );
+        assert_eq!(err("name: a\nname: b\n"), "d.yml:2:1: duplicate key `name`");
+        assert_eq!(
+            err(" \n"),
+            "d.yml:1:1: the document is empty, expected at least `schemaVersion` and `phases`"
+        );
+        assert!(
+            err("name: {{ x }}\n").contains("must be inside a quoted string"),
+            "{}",
+            err("name: {{ x }}\n")
+        );
+    }
+}
