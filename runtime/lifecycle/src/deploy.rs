@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use davit_sandbox::{DeploymentInfo, HookContext, Sandbox};
+use davit_sandbox::{Context, DeploymentInfo, Job, Sandbox};
 use davit_spec::{
     AppSpec, EffectiveGrant, Event, FileExistsBehavior, HookId, HookKind, HostPolicy, SpecError,
 };
@@ -649,9 +649,8 @@ async fn run_hooks(
             target_root: &opts.target_root,
             scratch: &opts.layout.scratch(),
             deployment_root: opts.layout.root(),
-            context: HookContext {
-                event: event.name().to_string(),
-                deployment: info.clone(),
+            context: Context {
+                job: Job::deployment(event.name(), info.clone()),
                 bundle_dir: BUNDLE_GUEST_DIR.into(),
                 target_root: opts.target_root.display().to_string(),
                 parameters: hook.parameters.clone(),

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use davit_fsroot::{Resolve, Root};
 use davit_sandbox::{
-    Access, Call, Grants, HookContext, Limits, LogLine, Mount, Sandbox, Service, Verdict,
+    Access, Call, Context, Grants, Limits, LogLine, Mount, Sandbox, Service, Verdict,
 };
 use davit_spec::{EffectiveDir, EffectiveGrant, Hook, HookKind, HookLocation};
 
@@ -30,7 +30,7 @@ pub(crate) struct HookRun<'a> {
     pub scratch: &'a Path,
     /// davit's own state (revisions, compiled components, records): no grant may reach it.
     pub deployment_root: &'a Path,
-    pub context: HookContext,
+    pub context: Context,
 }
 
 /// Host path for an absolute path under the target root.
@@ -225,6 +225,7 @@ pub(crate) async fn run_wasm(
             context: run.context.clone(),
             grants,
             observer: Some(observer),
+            action: None,
         };
         sandbox
             .invoke(&plugin, call)
@@ -251,6 +252,10 @@ pub(crate) async fn run_wasm(
                 Ok(Verdict::Failed(message)) => report.error = Some(message),
                 Ok(Verdict::Unhealthy(detail)) => {
                     report.error = Some(format!("unhealthy: {detail}"))
+                }
+                // The sandbox refuses to call an action component as a hook.
+                Ok(Verdict::Action { .. }) => {
+                    report.error = Some("an image action component is not a hook".into())
                 }
                 Err(fault) => report.error = Some(format!("hook {fault}")),
             }
@@ -320,7 +325,10 @@ pub(crate) async fn run_native(
             return report;
         }
     };
-    let d = &run.context.deployment;
+    let d = run
+        .context
+        .deployment()
+        .expect("a native script runs for a deployment");
     let mut cmd = tokio::process::Command::new(&script);
     // A cleared environment plus CodeDeploy's documented variables: never davit's own (an
     // enrollment or store token, cloud credentials) nor a loader variable of the agent's.

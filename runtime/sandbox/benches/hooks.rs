@@ -19,7 +19,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use davit_sandbox::{
-    Access, CacheUse, Call, DeploymentInfo, Grants, HookContext, Mount, Plugin, Sandbox,
+    Access, CacheUse, Call, Context, DeploymentInfo, Grants, Job, Mount, Plugin, Sandbox,
 };
 
 const REVISION: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -148,21 +148,23 @@ async fn warm_hook(
     runs: usize,
 ) -> Vec<Duration> {
     let call = || Call {
-        context: HookContext {
-            event: "AfterInstall".into(),
-            deployment: DeploymentInfo {
-                id: DEPLOYMENT.into(),
-                application: "hello-web".into(),
-                deployment_group: "bench".into(),
-                revision: REVISION.into(),
-                last_good_revision: None,
-            },
+        context: Context {
+            job: Job::deployment(
+                "AfterInstall",
+                DeploymentInfo {
+                    id: DEPLOYMENT.into(),
+                    application: "hello-web".into(),
+                    deployment_group: "bench".into(),
+                    revision: REVISION.into(),
+                    last_good_revision: None,
+                },
+            ),
             parameters: vec![
                 ("port".into(), "8080".into()),
                 ("version".into(), "1".into()),
                 ("config_dir".into(), "/etc/hello-web".into()),
             ],
-            ..HookContext::default()
+            ..Context::default()
         },
         grants: Grants {
             mounts: config_dir
@@ -174,6 +176,7 @@ async fn warm_hook(
             ..Grants::default()
         },
         observer: None,
+        action: None,
     };
     // Warm up: the first calls touch fresh pooling-allocator slots.
     for _ in 0..20 {

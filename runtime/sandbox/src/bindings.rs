@@ -1,4 +1,4 @@
-//! Host bindings generated from `sdk/wit` (package `davit:plugin@0.1.0`).
+//! Host bindings generated from `sdk/wit` (package `davit:plugin@0.2.0`).
 
 pub(crate) mod hook {
     wasmtime::component::bindgen!({
@@ -13,6 +13,20 @@ pub(crate) mod check {
     wasmtime::component::bindgen!({
         path: "../../sdk/wit",
         world: "health-check",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "davit:plugin/types": super::hook::davit::plugin::types,
+            "davit:plugin/log": super::hook::davit::plugin::log,
+            "davit:plugin/command": super::hook::davit::plugin::command,
+        },
+    });
+}
+
+pub(crate) mod action {
+    wasmtime::component::bindgen!({
+        path: "../../sdk/wit",
+        world: "action",
         imports: { default: async | trappable },
         exports: { default: async },
         with: {

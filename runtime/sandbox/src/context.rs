@@ -1,4 +1,4 @@
-//! The deployment context handed to a plugin, in host terms.
+//! The context handed to a plugin, in host terms: which job and step the call serves.
 
 use crate::bindings::types;
 
@@ -13,49 +13,149 @@ pub struct DeploymentInfo {
     pub last_good_revision: Option<String>,
 }
 
-/// Everything a hook is told about the call it serves (WIT `hook-context`).
+/// One step of a component document's run (WIT `component-step`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HookContext {
-    /// The lifecycle event, in CodeDeploy's spelling (`AfterInstall`); other names are custom events.
-    pub event: String,
-    pub deployment: DeploymentInfo,
-    /// Guest path where the revision's files are mounted read-only.
+pub struct ComponentStep {
+    pub run_id: String,
+    /// The document's `name`.
+    pub document: String,
+    pub phase: String,
+    pub step: String,
+    /// The iteration of the step's loop, from 0.
+    pub iteration: Option<u32>,
+    /// The attempt, from 1.
+    pub attempt: u32,
+}
+
+/// What a package script runs for (WIT `package-operation`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PackageOperation {
+    #[default]
+    Install,
+    Uninstall,
+    Update,
+}
+
+/// One script of a package (WIT `package-step`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PackageStep {
+    /// The package's name.
+    pub name: String,
+    pub version: String,
+    pub operation: PackageOperation,
+}
+
+/// The job a call serves, and which of its steps (WIT `job`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    /// A deployment's lifecycle event, in CodeDeploy's spelling (`AfterInstall`); other names
+    /// are custom events.
+    Deployment {
+        event: String,
+        deployment: DeploymentInfo,
+    },
+    Component(ComponentStep),
+    Package(PackageStep),
+}
+
+impl Job {
+    /// A deployment's `event`.
+    pub fn deployment(event: impl Into<String>, deployment: DeploymentInfo) -> Job {
+        Job::Deployment {
+            event: event.into(),
+            deployment,
+        }
+    }
+}
+
+impl Default for Job {
+    fn default() -> Self {
+        Job::Deployment {
+            event: String::new(),
+            deployment: DeploymentInfo::default(),
+        }
+    }
+}
+
+/// Everything a plugin is told about the call it serves (WIT `context`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Context {
+    pub job: Job,
+    /// Guest path where the job's files are mounted read-only.
     pub bundle_dir: String,
-    /// Host path that absolute destinations are installed under (`/` on a live host).
+    /// Host path that absolute paths are meant under (`/` on a live host).
     pub target_root: String,
     pub parameters: Vec<(String, String)>,
 }
 
-impl HookContext {
-    pub(crate) fn to_wit(&self) -> types::HookContext {
-        use types::Event as E;
-        let event = match self.event.as_str() {
-            "ApplicationStop" => E::ApplicationStop,
-            "DownloadBundle" => E::DownloadBundle,
-            "BeforeInstall" => E::BeforeInstall,
-            "Install" => E::Install,
-            "AfterInstall" => E::AfterInstall,
-            "ApplicationStart" => E::ApplicationStart,
-            "ValidateService" => E::ValidateService,
-            "BeforeBlockTraffic" => E::BeforeBlockTraffic,
-            "AfterBlockTraffic" => E::AfterBlockTraffic,
-            "BeforeAllowTraffic" => E::BeforeAllowTraffic,
-            "AfterAllowTraffic" => E::AfterAllowTraffic,
-            other => E::Custom(other.to_string()),
-        };
-        let d = &self.deployment;
-        types::HookContext {
-            event,
-            deployment: types::Deployment {
-                id: d.id.clone(),
-                application: d.application.clone(),
-                deployment_group: d.deployment_group.clone(),
-                revision: d.revision.clone(),
-                last_good_revision: d.last_good_revision.clone(),
-            },
+impl Context {
+    /// The deployment the call serves, if it serves one.
+    pub fn deployment(&self) -> Option<&DeploymentInfo> {
+        match &self.job {
+            Job::Deployment { deployment, .. } => Some(deployment),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn to_wit(&self) -> types::Context {
+        types::Context {
+            job: job_to_wit(&self.job),
             bundle_dir: self.bundle_dir.clone(),
             target_root: self.target_root.clone(),
             parameters: self.parameters.clone(),
         }
+    }
+}
+
+fn job_to_wit(job: &Job) -> types::Job {
+    match job {
+        Job::Deployment { event, deployment } => {
+            let d = deployment;
+            types::Job::Deployment(types::DeploymentEvent {
+                event: event_to_wit(event),
+                deployment: types::Deployment {
+                    id: d.id.clone(),
+                    application: d.application.clone(),
+                    deployment_group: d.deployment_group.clone(),
+                    revision: d.revision.clone(),
+                    last_good_revision: d.last_good_revision.clone(),
+                },
+            })
+        }
+        Job::Component(s) => types::Job::Component(types::ComponentStep {
+            run_id: s.run_id.clone(),
+            document: s.document.clone(),
+            phase: s.phase.clone(),
+            step: s.step.clone(),
+            iteration: s.iteration,
+            attempt: s.attempt,
+        }),
+        Job::Package(p) => types::Job::Package(types::PackageStep {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            operation: match p.operation {
+                PackageOperation::Install => types::PackageOperation::Install,
+                PackageOperation::Uninstall => types::PackageOperation::Uninstall,
+                PackageOperation::Update => types::PackageOperation::Update,
+            },
+        }),
+    }
+}
+
+fn event_to_wit(event: &str) -> types::Event {
+    use types::Event as E;
+    match event {
+        "ApplicationStop" => E::ApplicationStop,
+        "DownloadBundle" => E::DownloadBundle,
+        "BeforeInstall" => E::BeforeInstall,
+        "Install" => E::Install,
+        "AfterInstall" => E::AfterInstall,
+        "ApplicationStart" => E::ApplicationStart,
+        "ValidateService" => E::ValidateService,
+        "BeforeBlockTraffic" => E::BeforeBlockTraffic,
+        "AfterBlockTraffic" => E::AfterBlockTraffic,
+        "BeforeAllowTraffic" => E::BeforeAllowTraffic,
+        "AfterAllowTraffic" => E::AfterAllowTraffic,
+        other => E::Custom(other.to_string()),
     }
 }

@@ -14,9 +14,16 @@ pub enum SandboxError {
     #[error("`{digest}` is not a valid wasm component: {reason}")]
     InvalidComponent { digest: String, reason: String },
     #[error(
-        "component `{digest}` exports neither `run` (hook world) nor `check` (health-check world)"
+        "component `{digest}` exports neither `run` (hook world), `check` (health-check world) nor `execute` (action world)"
     )]
     UnknownWorld { digest: String },
+    /// An action component called without an action, or a hook or check called with one.
+    #[error("component `{digest}` is a {kind:?} plugin: {reason}")]
+    WrongCall {
+        digest: String,
+        kind: crate::PluginKind,
+        reason: &'static str,
+    },
     #[error("component `{digest}` needs an import the sandbox does not provide: {reason}")]
     Link { digest: String, reason: String },
     #[error("compiled-component cache `{path}`")]

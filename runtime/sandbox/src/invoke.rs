@@ -8,7 +8,7 @@ use wasmtime::{Store, Trap};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 use wasmtime_wasi_http::WasiHttpCtx;
 
-use crate::bindings::types::Next;
+use crate::bindings::types::{ActionNext as WitActionNext, Next};
 use crate::dns::{GrantedNames, Resolver};
 use crate::egress::Egress;
 use crate::grants::{Access, Grants};
@@ -17,15 +17,36 @@ use crate::resources::Budget;
 use crate::service::Service;
 use crate::sink::{LineObserver, LogLine, Sink, Stream};
 use crate::state::HookState;
-use crate::{Fault, HookContext, Plugin, Pre, Sandbox, SandboxError};
+use crate::{Context, Fault, Plugin, PluginKind, Pre, Sandbox, SandboxError};
 
 /// One call of a plugin.
 #[derive(Clone, Default)]
 pub struct Call {
-    pub context: HookContext,
+    pub context: Context,
     pub grants: Grants,
     /// Sees each log line as it arrives.
     pub observer: Option<LineObserver>,
+    /// For an action plugin: which action, with which inputs. None for hooks and checks.
+    pub action: Option<ActionInput>,
+}
+
+/// The step an action plugin runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActionInput {
+    /// The module's name (`CreateFile`).
+    pub name: String,
+    /// The step's inputs as JSON, every reference resolved.
+    pub inputs: String,
+}
+
+/// What the host does once an action has run (WIT `action-next`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionNext {
+    Proceed,
+    /// Reboot, then go on with the next step.
+    Reboot,
+    /// Reboot, then run this step again.
+    RebootAndRerun,
 }
 
 /// What a plugin said when it returned.
@@ -42,6 +63,8 @@ pub enum Verdict {
     Healthy(String),
     /// A health check reported unhealthy, with its detail.
     Unhealthy(String),
+    /// An action returned: its outputs (a JSON object) and what comes next.
+    Action { outputs: String, next: ActionNext },
 }
 
 impl Verdict {
@@ -49,7 +72,7 @@ impl Verdict {
     pub fn is_success(&self) -> bool {
         matches!(
             self,
-            Verdict::Succeeded | Verdict::Reboot | Verdict::Healthy(_)
+            Verdict::Succeeded | Verdict::Reboot | Verdict::Healthy(_) | Verdict::Action { .. }
         )
     }
 }
@@ -84,6 +107,19 @@ impl Sandbox {
     /// tcp grant does not resolve). Whatever the guest does is reported in the [`Outcome`].
     pub async fn invoke(&self, plugin: &Plugin, call: Call) -> Result<Outcome, SandboxError> {
         let started = Instant::now();
+        let wrong = |reason| SandboxError::WrongCall {
+            digest: plugin.digest().to_owned(),
+            kind: plugin.kind(),
+            reason,
+        };
+        match (plugin.kind(), &call.action) {
+            (PluginKind::Action, None) => return Err(wrong("it needs an action and its inputs")),
+            (PluginKind::Hook | PluginKind::HealthCheck, Some(_)) => {
+                return Err(wrong("it takes no action"));
+            }
+            _ => {}
+        }
+        let action = call.action;
         let grants = Arc::new(call.grants);
         let sink = Sink::new(grants.limits.output, call.observer);
         let budget = Budget::new(&grants.limits, sink.clone());
@@ -131,7 +167,7 @@ impl Sandbox {
         let inline = grants.commands.is_empty() && grants.mounts.iter().all(|m| m.own);
         let (result, peak_memory) = if inline {
             let _permit = permit;
-            match tokio::time::timeout(limit, run_export(plugin, store, context)).await {
+            match tokio::time::timeout(limit, run_export(plugin, store, context, action)).await {
                 Err(_) => (Err(Fault::Timeout { limit }), 0),
                 Ok(ran) => ran,
             }
@@ -142,7 +178,7 @@ impl Sandbox {
                 let _permit = permit;
                 runtime.block_on(async move {
                     tokio::select! {
-                        ran = run_export(plugin, store, context) => ran,
+                        ran = run_export(plugin, store, context, action) => ran,
                         _ = stopped => (Err(Fault::Timeout { limit }), 0),
                     }
                 })
@@ -187,7 +223,8 @@ impl Sandbox {
 async fn run_export(
     plugin: Plugin,
     mut store: Store<HookState>,
-    context: crate::bindings::types::HookContext,
+    context: crate::bindings::types::Context,
+    action: Option<ActionInput>,
 ) -> (Result<Verdict, Fault>, u64) {
     let run = async {
         match &plugin.inner.pre {
@@ -206,6 +243,25 @@ async fn run_export(
                 Ok(match result {
                     Ok(h) if h.healthy => Verdict::Healthy(h.detail),
                     Ok(h) => Verdict::Unhealthy(h.detail),
+                    Err(message) => Verdict::Failed(message),
+                })
+            }
+            Pre::Action(pre) => {
+                let input = action.expect("checked before the call");
+                let instance = pre.instantiate_async(&mut store).await.map_err(Start)?;
+                let result = instance
+                    .call_execute(&mut store, &context, &input.name, &input.inputs)
+                    .await
+                    .map_err(Run)?;
+                Ok(match result {
+                    Ok(done) => Verdict::Action {
+                        outputs: done.outputs,
+                        next: match done.next {
+                            WitActionNext::Proceed => ActionNext::Proceed,
+                            WitActionNext::Reboot => ActionNext::Reboot,
+                            WitActionNext::RebootAndRerun => ActionNext::RebootAndRerun,
+                        },
+                    },
                     Err(message) => Verdict::Failed(message),
                 })
             }

@@ -48,14 +48,15 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 pub use cache::CacheUse;
-pub use context::{DeploymentInfo, HookContext};
+pub use context::{ComponentStep, Context, DeploymentInfo, Job, PackageOperation, PackageStep};
 pub use dns::{Resolver, SystemResolver};
 pub use error::{Fault, ResourceKind, SandboxError};
 pub use grants::{Access, Grants, Limits, Mount};
-pub use invoke::{Call, Outcome, Verdict};
+pub use invoke::{ActionInput, ActionNext, Call, Outcome, Verdict};
 pub use service::{Service, start_ticks};
 pub use sink::{LineObserver, LogLine, Stream, sanitize};
 
+use bindings::action::ActionPre;
 use bindings::check::HealthCheckPre;
 use bindings::hook::{Hook, HookPre};
 use state::HookState;
@@ -67,11 +68,14 @@ pub enum PluginKind {
     Hook,
     /// Exports `check` (world `davit:plugin/health-check`).
     HealthCheck,
+    /// Exports `execute` (world `davit:plugin/action`): image actions.
+    Action,
 }
 
 enum Pre {
     Hook(HookPre<HookState>),
     Check(HealthCheckPre<HookState>),
+    Action(ActionPre<HookState>),
 }
 
 struct PluginInner {
@@ -198,6 +202,11 @@ impl Sandbox {
             (
                 PluginKind::HealthCheck,
                 Pre::Check(HealthCheckPre::new(pre).map_err(link)?),
+            )
+        } else if exports.iter().any(|e| e == "execute") {
+            (
+                PluginKind::Action,
+                Pre::Action(ActionPre::new(pre).map_err(link)?),
             )
         } else {
             return Err(SandboxError::UnknownWorld { digest });

@@ -9,11 +9,15 @@ struct HelloHook;
 impl Hook for HelloHook {
     fn run(ctx: HookContext) -> Result<(), String> {
         let greeting = ctx.param_or("greeting", "hello");
+        let d = ctx.deployment().ok_or("this hook runs in a deployment")?;
         info!(
             "{greeting} from {} of deployment {} ({} to {})",
-            ctx.event, ctx.deployment.id, ctx.deployment.revision, ctx.deployment.deployment_group
+            ctx.step(),
+            d.id,
+            d.revision,
+            d.deployment_group
         );
-        if let Some(last) = &ctx.deployment.last_good_revision {
+        if let Some(last) = &d.last_good_revision {
             debug!("replacing revision {last}");
         }
         Ok(())

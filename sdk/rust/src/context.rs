@@ -1,13 +1,51 @@
-//! Helpers on the generated `types` records: parameters, paths, event names, health results.
+//! Helpers on the generated `types` records: the job, parameters, paths, event names, health
+//! results.
 
 use std::fmt;
 use std::str::FromStr;
 
 pub use crate::__private::hook_bindings::davit::plugin::types::{
-    Deployment, Event, Health, HookContext,
+    ComponentStep, Context, Deployment, DeploymentEvent, Event, Health, Job, PackageOperation,
+    PackageStep,
 };
 
-impl HookContext {
+/// The context as a hook sees it: the same record (WIT `context`).
+pub type HookContext = Context;
+
+impl Context {
+    /// The deployment the call serves, if it serves one (hooks and health checks).
+    pub fn deployment(&self) -> Option<&Deployment> {
+        match &self.job {
+            Job::Deployment(d) => Some(&d.deployment),
+            _ => None,
+        }
+    }
+
+    /// The lifecycle event, for a call that serves a deployment.
+    pub fn event(&self) -> Option<&Event> {
+        match &self.job {
+            Job::Deployment(d) => Some(&d.event),
+            _ => None,
+        }
+    }
+
+    /// The step the call serves, for a log line: the event (`AfterInstall`), the document's
+    /// `phase.step`, or the package operation with its package (`install nginx 1.2`).
+    pub fn step(&self) -> String {
+        match &self.job {
+            Job::Deployment(d) => d.event.name().to_owned(),
+            Job::Component(c) => format!("{}.{}", c.phase, c.step),
+            Job::Package(p) => {
+                let op = match p.operation {
+                    PackageOperation::Install => "install",
+                    PackageOperation::Uninstall => "uninstall",
+                    PackageOperation::Update => "update",
+                };
+                format!("{op} {} {}", p.name, p.version)
+            }
+        }
+    }
+
     /// The parameter `name` from the appspec, if it was given.
     pub fn param(&self, name: &str) -> Option<&str> {
         self.parameters
@@ -159,14 +197,16 @@ mod tests {
 
     fn ctx(target_root: &str, parameters: &[(&str, &str)]) -> HookContext {
         HookContext {
-            event: Event::AfterInstall,
-            deployment: Deployment {
-                id: "d-1".into(),
-                application: "app".into(),
-                deployment_group: "prod".into(),
-                revision: "abc".into(),
-                last_good_revision: None,
-            },
+            job: Job::Deployment(DeploymentEvent {
+                event: Event::AfterInstall,
+                deployment: Deployment {
+                    id: "d-1".into(),
+                    application: "app".into(),
+                    deployment_group: "prod".into(),
+                    revision: "abc".into(),
+                    last_good_revision: None,
+                },
+            }),
             bundle_dir: "/bundle".into(),
             target_root: target_root.into(),
             parameters: parameters
@@ -207,6 +247,26 @@ mod tests {
             c.require_param("url"),
             Err("missing required parameter `url`".into())
         );
+    }
+
+    #[test]
+    fn the_step_names_the_job() {
+        let deploy = ctx("/", &[]);
+        assert_eq!(deploy.step(), "AfterInstall");
+        assert_eq!(deploy.deployment().map(|d| d.id.as_str()), Some("d-1"));
+        let component = HookContext {
+            job: Job::Component(ComponentStep {
+                run_id: "r".into(),
+                document: "hello".into(),
+                phase: "build".into(),
+                step: "Greet".into(),
+                iteration: None,
+                attempt: 1,
+            }),
+            ..deploy
+        };
+        assert_eq!(component.step(), "build.Greet");
+        assert!(component.event().is_none());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! A davit plugin is a WebAssembly component built for `wasm32-wasip2`. It exports one function of
 //! the WIT package `davit:plugin` (in `sdk/wit/`): `run` for a lifecycle hook (world `hook`) or
-//! `check` for a health check (world `health-check`). Whatever it does outside the sandbox
+//! `check` for a health check (world `health-check`), `execute` for image actions (world
+//! `action`). Whatever it does outside the sandbox
 //! (files, sockets, URLs, native commands) must be granted to it in the appspec and allowed by the
 //! host's policy.
 //!
@@ -16,7 +17,9 @@
 //!
 //! impl Hook for MyHook {
 //!     fn run(ctx: HookContext) -> Result<(), String> {
-//!         info!("deploying {} to {}", ctx.deployment.revision, ctx.deployment.deployment_group);
+//!         if let Some(d) = ctx.deployment() {
+//!             info!("deploying {} to {}", d.revision, d.deployment_group);
+//!         }
 //!         let port: u16 = ctx.param_parse_or("port", 8080)?;
 //!         let out = command::run("/usr/bin/systemctl", &["restart", "app"])?;
 //!         out.ensure_success("/usr/bin/systemctl")?;
@@ -59,14 +62,18 @@ pub mod log;
 pub mod reboot;
 pub mod retry;
 
-pub use context::{Deployment, Event, Health, HookContext};
+pub use __private::hook_bindings::davit::plugin::types::{ActionNext, ActionResult};
+pub use context::{
+    ComponentStep, Context, Deployment, DeploymentEvent, Event, Health, HookContext, Job,
+    PackageOperation, PackageStep,
+};
 
 /// What a hook usually needs: `use davit_sdk::prelude::*;`.
 pub mod prelude {
     pub use crate::command;
     pub use crate::log::Level;
     pub use crate::reboot;
-    pub use crate::{Deployment, Event, Health, HealthCheck, Hook, HookContext};
+    pub use crate::{Context, Deployment, Event, Health, HealthCheck, Hook, HookContext, Job};
     pub use crate::{debug, error, info, trace, warn};
 }
 
@@ -119,6 +126,43 @@ macro_rules! export_hook {
     };
 }
 
+/// Image actions: a component that runs the AWSTOE action modules a component document's steps
+/// name (world `action`). Export it with [`export_action!`].
+pub trait Action {
+    /// Runs `action` (`CreateFile`) with `inputs`, the step's inputs as JSON with every
+    /// reference resolved.
+    ///
+    /// # Errors
+    ///
+    /// An error fails the step; its message is shown with the step, so make it one line.
+    fn execute(ctx: Context, action: &str, inputs: &str) -> Result<ActionResult, String>;
+}
+
+/// Exports a type implementing [`Action`] as the component's `execute` function (world
+/// `action`).
+///
+/// Use it once, at the top level of a `cdylib` crate.
+#[macro_export]
+macro_rules! export_action {
+    ($ty:ty) => {
+        const _: () = {
+            struct __DavitAction;
+            impl $crate::__private::action_bindings::Guest for __DavitAction {
+                fn execute(
+                    context: $crate::Context,
+                    action: $crate::__private::String,
+                    inputs: $crate::__private::String,
+                ) -> ::core::result::Result<$crate::ActionResult, $crate::__private::String> {
+                    <$ty as $crate::Action>::execute(context, &action, &inputs)
+                }
+            }
+            $crate::__private::action_bindings::export!(
+                __DavitAction with_types_in $crate::__private::action_bindings
+            );
+        };
+    };
+}
+
 /// Exports a type implementing [`HealthCheck`] as the component's `check` function
 /// (world `health-check`).
 ///
@@ -152,7 +196,7 @@ pub mod __private {
     pub mod hook_bindings {
         wit_bindgen::generate!({
             path: "../wit",
-            world: "davit:plugin/hook@0.1.0",
+            world: "davit:plugin/hook@0.2.0",
             runtime_path: "::davit_sdk::__private::wit_bindgen::rt",
             default_bindings_module: "::davit_sdk::__private::hook_bindings",
             export_macro_name: "export",
@@ -165,15 +209,32 @@ pub mod __private {
     pub mod health_check_bindings {
         wit_bindgen::generate!({
             path: "../wit",
-            world: "davit:plugin/health-check@0.1.0",
+            world: "davit:plugin/health-check@0.2.0",
             runtime_path: "::davit_sdk::__private::wit_bindgen::rt",
             default_bindings_module: "::davit_sdk::__private::health_check_bindings",
             export_macro_name: "export",
             pub_export_macro: true,
             with: {
-                "davit:plugin/types@0.1.0": crate::__private::hook_bindings::davit::plugin::types,
-                "davit:plugin/log@0.1.0": crate::__private::hook_bindings::davit::plugin::log,
-                "davit:plugin/command@0.1.0": crate::__private::hook_bindings::davit::plugin::command,
+                "davit:plugin/types@0.2.0": crate::__private::hook_bindings::davit::plugin::types,
+                "davit:plugin/log@0.2.0": crate::__private::hook_bindings::davit::plugin::log,
+                "davit:plugin/command@0.2.0": crate::__private::hook_bindings::davit::plugin::command,
+            },
+        });
+    }
+
+    /// World `action`: reuses the interfaces generated for `hook`.
+    pub mod action_bindings {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "davit:plugin/action@0.2.0",
+            runtime_path: "::davit_sdk::__private::wit_bindgen::rt",
+            default_bindings_module: "::davit_sdk::__private::action_bindings",
+            export_macro_name: "export",
+            pub_export_macro: true,
+            with: {
+                "davit:plugin/types@0.2.0": crate::__private::hook_bindings::davit::plugin::types,
+                "davit:plugin/log@0.2.0": crate::__private::hook_bindings::davit::plugin::log,
+                "davit:plugin/command@0.2.0": crate::__private::hook_bindings::davit::plugin::command,
             },
         });
     }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Subcommand;
 use davit_sandbox::{
-    Access, CacheUse, Call, DeploymentInfo, Grants, HookContext, Limits, LogLine, Mount, Sandbox,
-    Verdict,
+    Access, CacheUse, Call, Context as HookContext, DeploymentInfo, Grants, Job, Limits, LogLine,
+    Mount, Sandbox, Verdict,
 };
 use davit_spec::{
     AbsPath, ArgPattern, ByteSize, CommandGrant, Event, TcpTarget, UrlPrefix, parse_duration,
@@ -104,20 +104,23 @@ pub async fn run(cmd: HookCommand) -> Result<(), Exit> {
         .collect::<Result<Vec<_>, _>>()?;
     let call = Call {
         context: HookContext {
-            event: args.event.clone(),
-            deployment: DeploymentInfo {
-                id: "d-LOCALHOOK".into(),
-                application: "hook-run".into(),
-                deployment_group: "hook-run".into(),
-                revision: plugin.digest().to_string(),
-                last_good_revision: None,
-            },
+            job: Job::deployment(
+                args.event.clone(),
+                DeploymentInfo {
+                    id: "d-LOCALHOOK".into(),
+                    application: "hook-run".into(),
+                    deployment_group: "hook-run".into(),
+                    revision: plugin.digest().to_string(),
+                    last_good_revision: None,
+                },
+            ),
             bundle_dir: davit_lifecycle::BUNDLE_GUEST_DIR.into(),
             target_root: args.target_root.display().to_string(),
             parameters,
         },
         grants,
         observer,
+        action: None,
     };
     let outcome = sandbox.invoke(&plugin, call).await.map_err(Exit::invalid)?;
     let (result, detail) = match &outcome.result {
@@ -129,6 +132,7 @@ pub async fn run(cmd: HookCommand) -> Result<(), Exit> {
         Ok(Verdict::Failed(m)) => ("failed", Some(m.clone())),
         Ok(Verdict::Healthy(d)) => ("healthy", Some(d.clone())),
         Ok(Verdict::Unhealthy(d)) => ("unhealthy", Some(d.clone())),
+        Ok(Verdict::Action { outputs, .. }) => ("succeeded", Some(outputs.clone())),
         Err(fault) => ("fault", Some(fault.to_string())),
     };
     let summary = RunResult {

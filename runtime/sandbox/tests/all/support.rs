@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use davit_sandbox::{
-    Access, Call, Grants, HookContext, Limits, Mount, Outcome, Plugin, Sandbox, Verdict,
+    Access, Call, Context, Grants, Job, Limits, Mount, Outcome, Plugin, Sandbox, Verdict,
 };
 
 pub fn sandbox() -> &'static Sandbox {
@@ -45,16 +45,17 @@ pub fn limits(timeout_ms: u64) -> Limits {
 /// An AfterInstall call with `grants` and `params`.
 pub fn call(grants: Grants, params: &[(&str, &str)]) -> Call {
     Call {
-        context: HookContext {
-            event: "AfterInstall".into(),
+        context: Context {
+            job: Job::deployment("AfterInstall", Default::default()),
             parameters: params
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            ..HookContext::default()
+            ..Context::default()
         },
         grants,
         observer: None,
+        action: None,
     }
 }
 

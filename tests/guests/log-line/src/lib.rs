@@ -5,7 +5,8 @@ use davit_sdk::prelude::*;
 struct LogLine;
 impl Hook for LogLine {
     fn run(ctx: HookContext) -> Result<(), String> {
-        info!("{}: hello from {}", ctx.event, ctx.deployment.id);
+        let id = ctx.deployment().map_or("no deployment", |d| d.id.as_str());
+        info!("{}: hello from {id}", ctx.step());
         Ok(())
     }
 }

@@ -5,7 +5,7 @@ use davit_sdk::prelude::*;
 struct Reboot;
 impl Hook for Reboot {
     fn run(ctx: HookContext) -> Result<(), String> {
-        info!("{}: asking for a reboot", ctx.event);
+        info!("{}: asking for a reboot", ctx.step());
         reboot::request();
         match ctx.param("fail") {
             Some("yes") => Err("asked for a reboot, then failed".into()),

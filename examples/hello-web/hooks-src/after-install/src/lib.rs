@@ -16,12 +16,12 @@ struct AfterInstall;
 impl Hook for AfterInstall {
     fn run(ctx: HookContext) -> Result<(), String> {
         let port: u16 = ctx.param_parse_or("port", 8080)?;
-        let short_revision: String = ctx.deployment.revision.chars().take(12).collect();
+        let d = ctx.deployment().ok_or("this hook runs in a deployment")?;
+        let short_revision: String = d.revision.chars().take(12).collect();
         let version = ctx.param_or("version", &short_revision);
         let config_dir = ctx
             .param_or("config_dir", "/etc/hello-web")
             .trim_end_matches('/');
-        let d = &ctx.deployment;
 
         let json = format!(
             "{{\n  \"port\": {port},\n  \"version\": {},\n  \"revision\": {},\n  \"deployment\": {}\n}}\n",

@@ -12,10 +12,14 @@ struct BeforeInstall;
 
 impl Hook for BeforeInstall {
     fn run(ctx: HookContext) -> Result<(), String> {
-        let d = &ctx.deployment;
+        let d = ctx.deployment().ok_or("this hook runs in a deployment")?;
         info!(
             "{} of deployment {}: application {}, group {}, revision {}",
-            ctx.event, d.id, d.application, d.deployment_group, d.revision
+            ctx.step(),
+            d.id,
+            d.application,
+            d.deployment_group,
+            d.revision
         );
         match &d.last_good_revision {
             Some(last) => info!("replacing revision {last}"),
