@@ -58,6 +58,7 @@ extern crate self as davit_sdk;
 
 pub mod command;
 mod context;
+pub mod files;
 pub mod log;
 pub mod reboot;
 pub mod retry;
