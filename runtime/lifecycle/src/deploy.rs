@@ -48,22 +48,6 @@ pub struct DeployOptions {
 /// How many reboots a deployment may ask for unless told otherwise.
 pub const MAX_REBOOTS: u32 = 3;
 
-/// Every event davit knows, in the order a deployment runs them (the CodeDeploy agent's): the
-/// traffic is blocked before ApplicationStop and allowed after ValidateService.
-const RUN_ORDER: [Event; 11] = [
-    Event::BeforeBlockTraffic,
-    Event::AfterBlockTraffic,
-    Event::ApplicationStop,
-    Event::DownloadBundle,
-    Event::BeforeInstall,
-    Event::Install,
-    Event::AfterInstall,
-    Event::ApplicationStart,
-    Event::ValidateService,
-    Event::BeforeAllowTraffic,
-    Event::AfterAllowTraffic,
-];
-
 /// The events a deployment runs, in order: the default in-place events, or those asked for
 /// (`--events`) in the CodeDeploy agent's order, DownloadBundle and Install always, then custom events in the
 /// order given.
@@ -71,7 +55,7 @@ pub fn plan(events: Option<&[Event]>) -> Vec<Event> {
     let Some(wanted) = events else {
         return Event::IN_PLACE_ORDER.to_vec();
     };
-    let mut plan: Vec<Event> = RUN_ORDER
+    let mut plan: Vec<Event> = Event::KNOWN
         .iter()
         .filter(|e| matches!(e, Event::DownloadBundle | Event::Install) || wanted.contains(e))
         .cloned()

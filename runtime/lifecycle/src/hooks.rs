@@ -94,6 +94,8 @@ pub(crate) fn sandbox_grants(run: &HookRun<'_>, scratch_dir: &Path) -> Result<Gr
             services: grant.limits.services,
             ..Limits::default()
         },
+        // A deployment's hooks run their commands on the host, as CodeDeploy's do.
+        exec_root: None,
     })
 }
 

@@ -46,8 +46,12 @@ impl Event {
         Event::ValidateService,
     ];
 
-    /// Every event CodeDeploy defines for EC2/on-premises deployments.
+    /// Every event CodeDeploy defines for EC2/on-premises deployments, in the order the
+    /// CodeDeploy agent runs them: the traffic is blocked before ApplicationStop and allowed
+    /// after ValidateService.
     pub const KNOWN: [Event; 11] = [
+        Event::BeforeBlockTraffic,
+        Event::AfterBlockTraffic,
         Event::ApplicationStop,
         Event::DownloadBundle,
         Event::BeforeInstall,
@@ -55,8 +59,6 @@ impl Event {
         Event::AfterInstall,
         Event::ApplicationStart,
         Event::ValidateService,
-        Event::BeforeBlockTraffic,
-        Event::AfterBlockTraffic,
         Event::BeforeAllowTraffic,
         Event::AfterAllowTraffic,
     ];
