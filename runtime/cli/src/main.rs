@@ -96,6 +96,9 @@ enum Command {
     /// Work with appspec files
     #[command(subcommand)]
     Appspec(commands::appspec::AppspecCommand),
+    /// Validate and run AWSTOE component documents (as `awstoe validate` and `awstoe run`)
+    #[command(subcommand)]
+    Component(commands::component::ComponentCommand),
     /// The plugins built into davit
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCommand),
@@ -176,6 +179,7 @@ fn main() -> ExitCode {
             }
             Command::Agent(args) => commands::agent::run(args).await,
             Command::Appspec(cmd) => commands::appspec::run(cmd),
+            Command::Component(cmd) => commands::component::run(cmd).await,
             Command::Plugin(cmd) => commands::plugin::run(cmd),
             Command::Services(cmd) => commands::services::run(cmd).await,
             Command::Policy(cmd) => commands::policy::run(cmd),

@@ -74,6 +74,7 @@ mod parse;
 mod path;
 pub mod policy;
 mod refusal;
+mod subject;
 mod units;
 mod url;
 
@@ -91,5 +92,6 @@ pub use policy::{
     EnvPattern, HostPattern, HostPolicy, PolicyLimits, PolicyMax, PortRange, TcpRule,
 };
 pub use refusal::{Reason, Refusal, RuleRef};
+pub use subject::{StepRef, Subject};
 pub use units::{ByteSize, format_duration, parse_duration};
 pub use url::{Scheme, UrlPrefix};

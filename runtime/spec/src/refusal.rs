@@ -2,12 +2,12 @@
 
 use std::fmt;
 
-use crate::appspec::HookRef;
 use crate::command::ArgPattern;
 use crate::error::one_of;
 use crate::grant::{Access, EnvName, Grant};
 use crate::location::Location;
 use crate::policy::PortRange;
+use crate::subject::Subject;
 use crate::url::UrlPrefix;
 
 /// A policy rule, as named in a refusal: `policy.toml:14:1 ([[directories]] /opt/hello-web, read)`.
@@ -241,15 +241,15 @@ impl fmt::Display for Reason {
     }
 }
 
-/// A grant refused to a hook: the hook, what it asked for and where, and why.
+/// A grant refused to a hook or a component step: who asked, what it asked for and where, and why.
 ///
 /// Displays as `appspec.yml:14:13: `AfterInstall` hook `hooks/x.wasm` requests directory
 /// `/var/www` read-write, but [[directories]] at policy.toml:9:1 allows only `read``.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{at}: {hook} requests {grant}, but {reason}")]
+#[error("{at}: {subject} requests {grant}, but {reason}")]
 pub struct Refusal {
-    /// The hook.
-    pub hook: HookRef,
+    /// The hook or step that asked.
+    pub subject: Subject,
     /// What it asked for.
     pub grant: Grant,
     /// Where it asked for it (the grant entry, or the hook for timeouts and native scripts).

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod appspec;
 pub mod bundle;
+pub mod component;
 pub mod deploy;
 pub mod fleet;
 pub mod hook;

@@ -166,6 +166,41 @@ const CASES: &[(&str, &str, Files)] = &[
         "group create shop .. --hosts web-1",
         &[],
     ),
+    (
+        "component-invalid",
+        "component validate <tmp>/c.yml",
+        &[(
+            "c.yml",
+            "name: Broken\nschemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: A\n        action: ExecuteBsh\n        inputs:\n          commands: [echo]\n      - name: B\n        action: CreateFile\n        timeoutSeconds: 0\n        inputs:\n          - path: /x\n",
+        )],
+    ),
+    (
+        "component-unknown-parameter",
+        "component validate <tmp>/c.yml --parameters Nope=1",
+        &[(
+            "c.yml",
+            "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: A\n        action: CreateFolder\n        inputs:\n          - path: /x\n",
+        )],
+    ),
+    (
+        "component-run-windows",
+        "component run <tmp>/c.yml --target-root <tmp> --log-directory <tmp>/logs --actions <repo>/target/guests/wasm/action-echo.wasm",
+        &[(
+            "c.yml",
+            "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Ps\n        action: ExecutePowerShell\n        inputs:\n          commands: [dir]\n",
+        )],
+    ),
+    (
+        "component-run-command-refused",
+        "component run <tmp>/c.yml --target-root <tmp> --policy <tmp>/policy.toml --log-directory <tmp>/logs --actions <repo>/target/guests/wasm/action-echo.wasm",
+        &[
+            (
+                "c.yml",
+                "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Hello\n        action: ExecuteBash\n        inputs:\n          commands: [echo hi]\n",
+            ),
+            ("policy.toml", "[[commands]]\nprogram = \"/usr/bin/true\"\n"),
+        ],
+    ),
 ];
 
 #[test]

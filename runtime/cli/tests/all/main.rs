@@ -2,6 +2,7 @@
 
 mod appspec_check;
 mod bundle;
+mod component;
 mod deploy_atomic;
 mod deploy_events;
 mod deploy_local;

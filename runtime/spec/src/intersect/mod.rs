@@ -5,8 +5,9 @@ mod rules;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::Duration;
 
-use crate::appspec::{AppSpec, HookId, HookKind, HookRef};
+use crate::appspec::{AppSpec, HookId, HookRef};
 use crate::command::CommandGrant;
 use crate::grant::{Access, EnvGrant, Grant, GrantRequest, GrantedDir, Limits};
 use crate::location::{Located, Location};
@@ -15,6 +16,7 @@ use crate::path::AbsPath;
 use crate::policy::{HostPolicy, PolicyMax};
 use crate::refusal::{Reason, Refusal, RuleRef};
 use crate::units::format_duration;
+use crate::subject::Subject;
 use crate::url::UrlPrefix;
 
 pub use install::{InstallGrant, InstallRefusal};
@@ -64,17 +66,17 @@ pub struct EffectiveDir {
     pub beneath: AbsPath,
 }
 
-/// Collects refusals for one hook.
+/// Collects refusals for one hook or step.
 struct Check<'a> {
     policy: &'a HostPolicy,
-    hook: &'a HookRef,
+    subject: &'a Subject,
     refusals: Vec<Refusal>,
 }
 
 impl Check<'_> {
     fn refuse(&mut self, grant: Grant, at: &Location, reason: Reason) {
         self.refusals.push(Refusal {
-            hook: self.hook.clone(),
+            subject: self.subject.clone(),
             grant,
             at: at.clone(),
             reason,
@@ -162,12 +164,27 @@ impl HostPolicy {
         hook: &HookRef,
         request: &GrantRequest,
     ) -> Result<EffectiveGrant, Vec<Refusal>> {
+        self.check_subject(&Subject::Hook(hook.clone()), request)
+    }
+
+    /// Checks what a hook or a component document's step asks for against the policy: the
+    /// front-end-neutral form of [`HostPolicy::check`]. A step's timeout is capped by
+    /// `max_timeout`, never refused (AWSTOE's default, 7200s, is above CodeDeploy's maximum).
+    ///
+    /// # Errors
+    ///
+    /// Every [`Refusal`], each naming the subject, the grant and the policy rule.
+    pub fn check_subject(
+        &self,
+        subject: &Subject,
+        request: &GrantRequest,
+    ) -> Result<EffectiveGrant, Vec<Refusal>> {
         let mut c = Check {
             policy: self,
-            hook,
+            subject,
             refusals: Vec::new(),
         };
-        if hook.kind == HookKind::NativeScript {
+        if subject.is_native() {
             self.check_native(&mut c);
         }
         for d in &request.directories {
@@ -186,10 +203,17 @@ impl HostPolicy {
             self.check_env(&mut c, e);
         }
         let l = &self.limits;
+        let (requested, default) = match subject {
+            Subject::Hook(hook) => (
+                hook.timeout.map(|t| (t, &hook.at)),
+                crate::Hook::DEFAULT_TIMEOUT,
+            ),
+            Subject::Step(step) => (None, step.timeout.unwrap_or(Duration::MAX)),
+        };
         let timeout = c.limit(
             "max_timeout",
-            hook.timeout.map(|t| (t, &hook.at)),
-            crate::Hook::DEFAULT_TIMEOUT,
+            requested,
+            default,
             &l.max_timeout,
             Grant::Timeout,
             format_duration,

@@ -11,13 +11,14 @@ use crate::url::UrlPrefix;
 
 impl HostPolicy {
     pub(super) fn check_native(&self, c: &mut Check<'_>) {
+        let runas = c.subject.hook().and_then(|h| h.runas.clone());
         let grant = Grant::NativeScript {
-            runas: c.hook.runas.clone(),
+            runas: runas.clone(),
         };
-        let at = c.hook.at.clone();
+        let at = c.subject.at().clone();
         match (&self.allow_native_scripts, &self.native_script_users) {
             (Some(allow), Some(users)) if allow.value => {
-                let runas = c.hook.runas.as_deref().unwrap_or("root");
+                let runas = runas.as_deref().unwrap_or("root");
                 if !users.value.iter().any(|u| u == runas) {
                     let reason = Reason::Runas {
                         at: users.at.clone(),

@@ -352,5 +352,5 @@ hooks:
         panic!("{:?}", refusals[2].reason)
     };
     assert_eq!(rule.at.to_string(), "policy.toml:4:1");
-    assert_eq!(refusals[0].hook.at.to_string(), "appspec.yml:5:7");
+    assert_eq!(refusals[0].subject.at().to_string(), "appspec.yml:5:7");
 }

@@ -1,0 +1,221 @@
+//! `davit component run DOC [--phases build,validate] [--parameters K=V,…] [--target-root DIR]
+//! [--policy FILE]`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use davit_image::component::{self, Progress, RunError, RunOptions, Status, Target};
+use davit_sandbox::Sandbox;
+use davit_spec::HostPolicy;
+use davit_toe::Document;
+
+use crate::Exit;
+use crate::output::{self, Format};
+use crate::render::hint;
+
+pub const OUTCOMES: &str = "\
+Exit codes:
+  0  every phase succeeded (skipped and ignored steps count as successes)
+  1  a step failed (see detailedoutput.json in the run's log directory)
+  2  invalid document or parameters, a Windows-only action, or a grant the policy refuses
+     (nothing has run)
+  3  davit could not do its work (the sandbox, the log directory)
+  4  a step asked this host to reboot: the run stopped there";
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The component document (YAML)
+    file: PathBuf,
+    /// Phases to run, comma separated, in document order [default: all]
+    #[arg(long, value_delimiter = ',')]
+    phases: Vec<String>,
+    /// Values for the document's parameters, `K=V,K2=V2`
+    #[arg(long)]
+    parameters: Option<String>,
+    /// Run against this image root filesystem (mounted at the actions' `/`) instead of this host
+    #[arg(long)]
+    target_root: Option<PathBuf>,
+    /// Host policy (TOML) for commands, URLs and (on this host) directories [default: /etc/davit/policy.toml if it exists, else deny everything]
+    #[arg(long, short = 'p')]
+    policy: Option<PathBuf>,
+    /// Where `TOE_<date>_<runId>/` is written [default: <deployment root>/component-runs]
+    #[arg(long)]
+    log_directory: Option<PathBuf>,
+    /// The deployment root whose `component-runs/` holds the logs [default: /var/lib/davit as root, else ~/.local/state/davit]
+    #[arg(long)]
+    deployment_root: Option<PathBuf>,
+    /// When the run fails against a root, leave the root as it is and say where it is
+    #[arg(long)]
+    keep_on_failure: bool,
+    /// The action component to run instead of the built-in `toe-actions`
+    #[arg(long, value_name = "WASM")]
+    actions: Option<PathBuf>,
+    /// Where compiled components are cached
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    output: Format,
+}
+
+pub async fn run(args: RunArgs) -> Result<(), Exit> {
+    let shown = args.file.display().to_string();
+    let doc = Document::load(&args.file).map_err(|e| super::invalid(&shown, &e))?;
+    let (parameters, _) =
+        super::bind(&doc, args.parameters.as_deref()).map_err(|e| super::invalid(&shown, &e))?;
+    let target = match &args.target_root {
+        Some(dir) => {
+            let dir = std::path::absolute(dir).context("resolving `--target-root`")?;
+            if !dir.is_dir() {
+                return Err(Exit::invalid(anyhow::anyhow!(
+                    "`--target-root` `{}` is not a directory",
+                    dir.display()
+                )));
+            }
+            Target::Root(dir)
+        }
+        None => Target::Host,
+    };
+    let policy_file = match &args.policy {
+        Some(p) => Some(p.clone()),
+        None => Some(PathBuf::from(super::super::deploy::DEFAULT_POLICY)).filter(|p| p.exists()),
+    };
+    let policy = match &policy_file {
+        Some(p) => HostPolicy::load(p).map_err(Exit::invalid)?,
+        None => HostPolicy::default(),
+    };
+    let wasm: Vec<u8> = match &args.actions {
+        Some(path) => std::fs::read(path)
+            .with_context(|| format!("cannot read `{}`", path.display()))
+            .map_err(Exit::invalid)?,
+        None => match davit_plugins::find("toe-actions") {
+            Some(b) => b.wasm.to_vec(),
+            None => {
+                return Err(Exit::invalid(hint(
+                    anyhow::anyhow!("this davit has no built-in `toe-actions` component"),
+                    "pass an action component with `--actions FILE.wasm`",
+                )));
+            }
+        },
+    };
+    let log_root = match &args.log_directory {
+        Some(d) => d.clone(),
+        None => args
+            .deployment_root
+            .clone()
+            .unwrap_or_else(super::super::deploy::default_root)
+            .join("component-runs"),
+    };
+    let sandbox = Sandbox::new(args.cache_dir.clone()).context("cannot start the sandbox")?;
+    let plugin = sandbox.load(&wasm).map_err(Exit::invalid)?;
+    let quiet = args.output == Format::Json;
+    let progress: Arc<dyn Fn(&Progress<'_>) + Send + Sync> = Arc::new(move |p: &Progress<'_>| {
+        if quiet {
+            return;
+        }
+        match p {
+            Progress::StepStarted { phase, step, action } => {
+                eprintln!("{phase}.{step} ({action}) ...")
+            }
+            Progress::Line { phase, step, text } => eprintln!("  {phase}.{step} | {text}"),
+            Progress::StepEnded {
+                phase,
+                step,
+                status,
+                failure,
+            } => {
+                let status = serde_json::to_value(status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                if failure.is_empty() {
+                    eprintln!("{phase}.{step}: {status}");
+                } else {
+                    eprintln!("{phase}.{step}: {status}: {failure}");
+                }
+            }
+        }
+    });
+    let options = RunOptions {
+        target: target.clone(),
+        policy,
+        phases: (!args.phases.is_empty()).then(|| args.phases.clone()),
+        parameters,
+        log_root,
+        run_id: None,
+        progress: Some(progress),
+    };
+    let report = match component::run(&sandbox, &plugin, &doc, options).await {
+        Ok(r) => r,
+        Err(e) => return Err(run_error(e, policy_file.as_deref())),
+    };
+    match args.output {
+        Format::Json => output::json(&report)?,
+        Format::Text => {
+            println!(
+                "{}: {} ({} step(s) run, {} failed, {} ignored)",
+                shown,
+                serde_json::to_value(report.status)?.as_str().unwrap_or_default(),
+                report.executed_step_count,
+                report.failed_step_count,
+                report.ignored_failed_step_count
+            );
+            println!("  logs: {}", report.log_url);
+        }
+    }
+    match report.status {
+        s if s.is_success() => Ok(()),
+        Status::Rebooting => {
+            eprintln!(
+                "a step asked this host to reboot: the run stopped there (resuming a run is not implemented yet; see reboot.json in {})",
+                report.log_url
+            );
+            Err(Exit::reboot())
+        }
+        _ => {
+            if let Target::Root(dir) = &target
+                && args.keep_on_failure
+            {
+                eprintln!(
+                    "the failed run's root is kept at {} (a root you gave with `--target-root` is yours: davit never removes it)",
+                    dir.display()
+                );
+            }
+            Err(Exit::failed())
+        }
+    }
+}
+
+fn run_error(error: RunError, policy: Option<&Path>) -> Exit {
+    match error {
+        RunError::Document(e) => super::invalid(&e.to_string(), &e),
+        RunError::Refused { refusals, invalid } => {
+            let mut message = format!("{} refused (no step has run):", error_count(refusals.len() + invalid.len()));
+            for r in &refusals {
+                message.push_str(&format!("\n  {r}"));
+            }
+            for i in &invalid {
+                message.push_str(&format!("\n  {i}"));
+            }
+            let advice = match policy {
+                None => format!(
+                    "no host policy is installed ({} does not exist), so no command or URL can be granted: \
+                     install one there or pass it with `--policy FILE`",
+                    super::super::deploy::DEFAULT_POLICY
+                ),
+                Some(_) => "ask the host's administrator to allow it in the policy, or change the document".into(),
+            };
+            Exit::invalid(hint(anyhow::Error::msg(message), advice))
+        }
+        e @ (RunError::NotOnLinux { .. } | RunError::UnknownPhase { .. }) => Exit::invalid(e),
+        e => Exit::from(e),
+    }
+}
+
+fn error_count(n: usize) -> String {
+    if n == 1 {
+        "1 grant".into()
+    } else {
+        format!("{n} grants")
+    }
+}

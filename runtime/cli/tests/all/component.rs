@@ -1,0 +1,291 @@
+//! `davit component validate` and `davit component run`, end to end: the Image Builder corpus
+//! validated, and documents run against scratch roots.
+
+use std::path::Path;
+
+use crate::support::*;
+
+/// Every document of the corpus, with the outcome `awstoe validate` would give it.
+#[test]
+fn the_imagebuilder_corpus_validates_as_awstoe_would() {
+    let dir = corpus().join("imagebuilder");
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".yml") || n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 12, "the corpus lost documents: {names:?}");
+    for name in names {
+        let out = davit()
+            .args(["component", "validate", "--output", "json"])
+            .arg(dir.join(&name))
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        let json: serde_json::Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{name}: {e}: {stdout}"));
+        let outcome = json["outcome"].as_str().unwrap();
+        if name.starts_with("10-chef-recipe-execution-windows") {
+            // Not valid YAML as published: reported, at its line and column.
+            assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+            assert_eq!(outcome, "invalid");
+            assert!(json["errors"][0]["line"].is_u64(), "{name}: {json}");
+            assert!(stderr.starts_with("error: "), "{stderr}");
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
+        let windows = name.contains("windows") || name.contains("Windows");
+        let expected = if windows { "valid-not-runnable-linux" } else { "valid" };
+        assert_eq!(outcome, expected, "{name}: {json}");
+    }
+}
+
+#[test]
+fn validate_prints_a_summary_and_says_not_runnable_on_linux() {
+    let tmp = tempfile::tempdir().unwrap();
+    let doc = tmp.path().join("w.yml");
+    std::fs::write(
+        &doc,
+        "name: Win\nschemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Ps\n        action: ExecutePowerShell\n        inputs:\n          commands: [dir]\n",
+    )
+    .unwrap();
+    let out = davit().args(["component", "validate"]).arg(&doc).output().unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("valid component document `Win`, but not runnable on Linux"), "{stdout}");
+    assert!(stdout.contains("Windows only: build.Ps (ExecutePowerShell)"), "{stdout}");
+}
+
+/// The file actions, end to end, against a scratch root: needs the built-in `toe-actions`.
+const FILE_ACTIONS: &str = r#"name: FileActions
+schemaVersion: 1.0
+parameters:
+  - Greeting:
+      type: string
+      default: hello
+phases:
+  - name: build
+    steps:
+      - name: MakeDirs
+        action: CreateFolder
+        loop:
+          forEach: [a, b]
+        inputs:
+          - path: '/opt/app/{{ loop.value }}'
+      - name: Write
+        action: CreateFile
+        inputs:
+          - path: /opt/app/a/greeting.txt
+            content: '{{ Greeting }}'
+      - name: Append
+        action: AppendFile
+        inputs:
+          - path: /opt/app/a/greeting.txt
+            content: ' world'
+      - name: Copy
+        action: CopyFile
+        inputs:
+          - source: /opt/app/a/greeting.txt
+            destination: /opt/app/b/copy.txt
+      - name: Read
+        action: ReadFile
+        inputs:
+          - path: /opt/app/b/copy.txt
+      - name: Chained
+        action: CreateFile
+        inputs:
+          - path: /opt/app/chained.txt
+            content: '{{ build.Read.outputs.content }}'
+      - name: List
+        action: ListFiles
+        inputs:
+          - path: /opt/app/b
+      - name: Mode
+        action: SetFilePermissions
+        inputs:
+          - path: /opt/app/chained.txt
+            permissions: '0600'
+      - name: Remove
+        action: DeleteFile
+        inputs:
+          - path: /opt/app/a/greeting.txt
+      - name: OnlyIfMissing
+        action: CreateFile
+        if:
+          fileExists: /opt/app/a/greeting.txt
+        inputs:
+          - path: /opt/app/never.txt
+            content: should be skipped
+"#;
+
+#[test]
+fn file_actions_run_against_a_scratch_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let doc = tmp.path().join("files.yml");
+    std::fs::write(&doc, FILE_ACTIONS).unwrap();
+    let logs = tmp.path().join("logs");
+    let out = davit()
+        .args(["component", "run", "--output", "json", "--target-root"])
+        .arg(&root)
+        .arg("--log-directory")
+        .arg(&logs)
+        .arg(&doc)
+        .output()
+        .unwrap();
+    let report = json_ok(&out);
+    assert_eq!(report["status"], "success", "{report}");
+    let on_disk = |p: &str| std::fs::read_to_string(root.join(p)).ok();
+    assert_eq!(on_disk("opt/app/b/copy.txt").as_deref(), Some("hello world"));
+    assert_eq!(on_disk("opt/app/chained.txt").as_deref(), Some("hello world"));
+    assert_eq!(on_disk("opt/app/a/greeting.txt"), None);
+    assert_eq!(on_disk("opt/app/never.txt"), None);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(root.join("opt/app/chained.txt")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let detailed = read_detailed(&logs);
+    let steps = &detailed["documents"][0]["phases"][0]["steps"];
+    let step = |name: &str| {
+        steps.as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone()
+    };
+    assert_eq!(step("MakeDirs")["iterations"], 2);
+    assert_eq!(step("Read")["outputs"]["content"], "hello world");
+    assert_eq!(step("Chained")["inputs"][0]["content"], "hello world");
+    assert_eq!(step("List")["outputs"]["files"], "/opt/app/b/copy.txt");
+    assert_eq!(step("OnlyIfMissing")["status"], "skipped");
+}
+
+/// With the echo guest as the action component: the runner's own semantics (inputs as JSON
+/// with defaults, chaining, loops, `if`, `onFailure`, the log directory), checked without the
+/// real actions.
+#[test]
+fn the_runner_sends_awstoe_inputs_and_writes_awstoe_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/marker"), "x").unwrap();
+    let doc = tmp.path().join("echo.yml");
+    std::fs::write(
+        &doc,
+        r#"name: Echo
+schemaVersion: 1.0
+phases:
+  - name: build
+    steps:
+      - name: Make
+        action: CreateFile
+        loop:
+          forEach: [one, two]
+        inputs:
+          - path: '/tmp/{{ loop.value }}'
+      - name: Again
+        action: CreateFolder
+        inputs:
+          - path: '{{ build.Make.inputs[0].path }}-dir'
+      - name: Skipped
+        action: CreateFolder
+        if:
+          fileExists: /etc/no-such-file
+        inputs:
+          - path: /never
+      - name: Marked
+        action: CreateFolder
+        if:
+          fileExists: /etc/marker
+        inputs:
+          - path: /marked
+  - name: validate
+    steps:
+      - name: Nope
+        action: Assert
+        onFailure: Continue
+        inputs:
+          stringEquals: a
+          value: a
+"#,
+    )
+    .unwrap();
+    let logs = tmp.path().join("logs");
+    let out = davit()
+        .args(["component", "run", "--output", "json", "--phases", "build", "--target-root"])
+        .arg(&root)
+        .arg("--log-directory")
+        .arg(&logs)
+        .arg("--actions")
+        .arg(test_guest("action-echo"))
+        .arg(&doc)
+        .output()
+        .unwrap();
+    let report = json_ok(&out);
+    assert_eq!(report["status"], "success", "{report}");
+    let detailed = read_detailed(&logs);
+    let phases = detailed["documents"][0]["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 1, "--phases build runs only build");
+    let steps = phases[0]["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["iterations"], 2);
+    // The echo guest returns what it was sent: defaults filled in, the last iteration's path.
+    assert_eq!(
+        steps[0]["outputs"]["inputs"],
+        serde_json::json!([{"path": "/tmp/two", "content": "", "encoding": "utf-8", "overwrite": true}])
+    );
+    assert_eq!(steps[1]["inputs"][0]["path"], "/tmp/two-dir");
+    assert_eq!(steps[2]["status"], "skipped");
+    assert_eq!(steps[3]["status"], "success");
+    let run_dir = only_run_dir(&logs);
+    for f in ["document.yaml", "application.log", "console.log", "detailedoutput.json", "chaining.json"] {
+        assert!(run_dir.join(f).is_file(), "{f} missing in {}", run_dir.display());
+    }
+    let chaining: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("chaining.json")).unwrap()).unwrap();
+    assert_eq!(chaining["build.Again"]["inputs"][0]["path"], "/tmp/two-dir");
+    let console = std::fs::read_to_string(run_dir.join("console.log")).unwrap();
+    assert!(console.contains("[build.Make]"), "{console}");
+}
+
+#[test]
+fn a_program_that_cannot_be_granted_is_refused_before_anything_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let doc = tmp.path().join("fail.yml");
+    std::fs::write(
+        &doc,
+        "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Bad\n        action: ExecuteBinary\n        onFailure: Continue\n        maxAttempts: 2\n        inputs:\n          path: relative-program\n      - name: After\n        action: CreateFolder\n        inputs:\n          - path: /x\n",
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("policy.toml"), "").unwrap();
+    let logs = tmp.path().join("logs");
+    let out = davit()
+        .args(["component", "run", "--output", "json", "--policy"])
+        .arg(tmp.path().join("policy.toml"))
+        .arg("--target-root")
+        .arg(&root)
+        .arg("--log-directory")
+        .arg(&logs)
+        .arg("--actions")
+        .arg(test_guest("action-echo"))
+        .arg(&doc)
+        .output()
+        .unwrap();
+    // A relative program cannot be granted: refused before anything runs.
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("step `build.Bad` (`ExecuteBinary`)"), "{stderr}");
+    assert!(!logs.exists(), "nothing ran, so no log directory");
+}
+
+fn only_run_dir(logs: &Path) -> std::path::PathBuf {
+    let dirs: Vec<_> = std::fs::read_dir(logs).unwrap().flatten().map(|e| e.path()).collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let name = dirs[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("TOE_"), "{name}");
+    dirs[0].clone()
+}
+
+fn read_detailed(logs: &Path) -> serde_json::Value {
+    let path = only_run_dir(logs).join("detailedoutput.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}

@@ -1,0 +1,80 @@
+//! [`Subject`]: what asks for grants, named in a [`Refusal`](crate::Refusal): an appspec's
+//! hook, or a component document's step. The policy treats both alike.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::appspec::{HookKind, HookRef};
+use crate::location::Location;
+
+/// What a [`GrantRequest`](crate::GrantRequest) is checked for, by
+/// [`HostPolicy::check_subject`](crate::HostPolicy::check_subject).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// A hook of an appspec (or a hook run alone with `davit hook run`).
+    Hook(HookRef),
+    /// A step of a component document: one action component invocation.
+    Step(StepRef),
+}
+
+/// A component document's step, as a refusal names it.
+///
+/// Displays as ``step `build.Fetch` (`WebDownload`) of `hello.yml` ``.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StepRef {
+    /// The document's file.
+    pub document: String,
+    /// The phase.
+    pub phase: String,
+    /// The step.
+    pub step: String,
+    /// The action module.
+    pub action: String,
+    /// The step's `timeoutSeconds` (`None`: `-1`, no limit): capped by the policy's
+    /// `max_timeout` rather than refused, as AWSTOE's default (7200s) is above CodeDeploy's.
+    pub timeout: Option<Duration>,
+    /// Where the step is written.
+    pub at: Location,
+}
+
+impl Subject {
+    /// Where the subject is written.
+    pub fn at(&self) -> &Location {
+        match self {
+            Self::Hook(h) => &h.at,
+            Self::Step(s) => &s.at,
+        }
+    }
+
+    /// Whether it is a native script (only hooks can be).
+    pub fn is_native(&self) -> bool {
+        matches!(self, Self::Hook(h) if h.kind == HookKind::NativeScript)
+    }
+
+    /// The hook, if it is one.
+    pub fn hook(&self) -> Option<&HookRef> {
+        match self {
+            Self::Hook(h) => Some(h),
+            Self::Step(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Hook(h) => h.fmt(f),
+            Self::Step(s) => s.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for StepRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "step `{}.{}` (`{}`) of `{}`",
+            self.phase, self.step, self.action, self.document
+        )
+    }
+}
