@@ -38,7 +38,10 @@ impl ChainStore {
 
     /// Records a step's outputs.
     pub fn set_outputs(&mut self, phase: &str, step: &str, outputs: Json) {
-        self.steps.entry(Self::key(phase, step)).or_default().outputs = outputs;
+        self.steps
+            .entry(Self::key(phase, step))
+            .or_default()
+            .outputs = outputs;
     }
 
     /// The values of `phase.step`, if it ran.
@@ -67,8 +70,14 @@ mod tests {
         let mut store = ChainStore::default();
         store.set_inputs("build", "Read", json!([{"path": "/a"}, {"path": "/b"}]));
         store.set_outputs("build", "Read", json!({"content": "hi"}));
-        assert_eq!(store.output("build", "Read", "content").as_deref(), Some("hi"));
-        assert_eq!(store.input("build", "Read", Some(1), "path").as_deref(), Some("/b"));
+        assert_eq!(
+            store.output("build", "Read", "content").as_deref(),
+            Some("hi")
+        );
+        assert_eq!(
+            store.input("build", "Read", Some(1), "path").as_deref(),
+            Some("/b")
+        );
         assert_eq!(store.output("validate", "Read", "content"), None);
         assert_eq!(
             serde_json::to_value(&store).unwrap(),

@@ -46,9 +46,17 @@ pub fn paths(action: &str, inputs: &Json) -> (Vec<String>, Vec<String>) {
             }
             "WebDownload" | "S3Download" => writers.extend(get(e, "destination")),
             "S3Upload" => readers.extend(get(e, "source")),
-            "CreateFile" | "CreateFolder" | "AppendFile" | "DeleteFile" | "DeleteFolder"
-            | "CreateSymlink" | "SetFileEncoding" | "SetFileOwner" | "SetFolderOwner"
-            | "SetFilePermissions" | "SetFolderPermissions" => writers.extend(get(e, "path")),
+            "CreateFile"
+            | "CreateFolder"
+            | "AppendFile"
+            | "DeleteFile"
+            | "DeleteFolder"
+            | "CreateSymlink"
+            | "SetFileEncoding"
+            | "SetFileOwner"
+            | "SetFolderOwner"
+            | "SetFilePermissions"
+            | "SetFolderPermissions" => writers.extend(get(e, "path")),
             _ => {}
         }
     }
@@ -73,7 +81,10 @@ fn pattern(text: &str) -> Option<ArgPattern> {
 
 fn command(program: &str, args: &[&str]) -> Option<CommandGrant> {
     let program = AbsPath::try_from(program).ok()?;
-    let args = args.iter().map(|a| pattern(a)).collect::<Option<Vec<_>>>()?;
+    let args = args
+        .iter()
+        .map(|a| pattern(a))
+        .collect::<Option<Vec<_>>>()?;
     CommandGrant::new(program, args).ok()
 }
 
@@ -102,10 +113,12 @@ pub fn request(
     inputs: &Json,
     at: &Location,
 ) -> Result<GrantRequest, RequestError> {
-    let located = |value| Located {
-        value,
-        at: at.clone(),
-    };
+    fn located<T>(at: &Location) -> impl Fn(T) -> Located<T> + '_ {
+        move |value| Located {
+            value,
+            at: at.clone(),
+        }
+    }
     let mut req = GrantRequest::default();
     if *target == Target::Host {
         let (readers, writers) = paths(action, inputs);
@@ -121,9 +134,15 @@ pub fn request(
                 None => dirs.push(GrantedDir { path: dir, access }),
             }
         }
-        req.directories = dirs.into_iter().map(located).collect();
+        req.directories = dirs.into_iter().map(located(at)).collect();
     }
-    let str_at = |k: &str| inputs.get(k).and_then(Json::as_str).unwrap_or_default().to_owned();
+    let str_at = |k: &str| {
+        inputs
+            .get(k)
+            .and_then(Json::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     let mut commands = Vec::new();
     match action {
         "ExecuteBash" => commands.extend(command("/bin/bash", &["*"])),
@@ -132,7 +151,11 @@ pub fn request(
             let args: Vec<String> = inputs
                 .get("arguments")
                 .and_then(Json::as_array)
-                .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_owned))
+                        .collect()
+                })
                 .unwrap_or_default();
             let refs: Vec<&str> = args.iter().map(String::as_str).collect();
             let grant = command(&path, &refs).ok_or_else(|| {
@@ -152,13 +175,13 @@ pub fn request(
                 if let Some(url) = e.get("source").and_then(Json::as_str)
                     && let Ok(prefix) = UrlPrefix::try_from(url)
                 {
-                    req.urls.push(located(prefix));
+                    req.urls.push(located(at)(prefix));
                 }
             }
         }
         _ => {}
     }
-    req.commands = commands.into_iter().map(located).collect();
+    req.commands = commands.into_iter().map(located(at)).collect();
     Ok(req)
 }
 
@@ -196,7 +219,11 @@ pub fn sandbox_grants(target: &Target, grant: &EffectiveGrant) -> Result<Grants,
                 let rel = Path::new(d.path.as_str())
                     .strip_prefix(d.beneath.as_str())
                     .unwrap_or(Path::new(""));
-                let rel = if rel.as_os_str().is_empty() { Path::new(".") } else { rel };
+                let rel = if rel.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    rel
+                };
                 let dir = if d.access == Access::ReadWrite {
                     beneath.create_dir_all(rel, 0o755)
                 } else {
@@ -216,7 +243,10 @@ pub fn sandbox_grants(target: &Target, grant: &EffectiveGrant) -> Result<Grants,
             .map(|c| c.resolve(target.root_dir()))
             .collect(),
         limits: Limits {
-            timeout: grant.limits.timeout.min(Duration::from_secs(u32::MAX as u64)),
+            timeout: grant
+                .limits
+                .timeout
+                .min(Duration::from_secs(u32::MAX as u64)),
             memory: grant.limits.memory.bytes(),
             output: grant.limits.output.bytes(),
             services: grant.limits.services,
@@ -274,7 +304,7 @@ mod tests {
         assert_eq!(
             refusals[0].to_string(),
             "c.yml:3:9: step `build.Hello` (`ExecuteBash`) of `c.yml` requests command \
-             `/bin/bash *`, but the policy allows no such command"
+             `/bin/bash *`, but no rule in (default policy) allows it"
         );
     }
 }

@@ -2,9 +2,7 @@
 //! (the keys of `runtime/toe/ACTIONS.md`), every default filled in and every chaining reference
 //! resolved, so the component never has to know a default.
 
-use davit_toe::{
-    Action, Chain, Condition, Encoding, FromText, Mode, Template, ToeError, Value,
-};
+use davit_toe::{Action, Chain, Condition, Encoding, FromText, Mode, Template, ToeError, Value};
 use serde_json::{Map, Value as Json, json};
 
 /// Resolves one template.
@@ -53,10 +51,7 @@ fn obj(pairs: Vec<(&str, Json)>) -> Json {
     Json::Object(map)
 }
 
-fn each<T>(
-    items: &[T],
-    f: impl Fn(&T) -> Result<Json, ToeError>,
-) -> Result<Json, ToeError> {
+fn each<T>(items: &[T], f: impl Fn(&T) -> Result<Json, ToeError>) -> Result<Json, ToeError> {
     items
         .iter()
         .map(f)
@@ -83,13 +78,19 @@ pub fn to_json(action: &Action, chain: &dyn Chain) -> Result<Json, ToeError> {
         ]),
         Action::ExecuteDocument(d) => obj(vec![
             ("document", t(c, &d.document)?),
-            ("document-s3-bucket-owner", opt(c, &d.document_s3_bucket_owner)?),
+            (
+                "document-s3-bucket-owner",
+                opt(c, &d.document_s3_bucket_owner)?,
+            ),
             ("phases", opt(c, &d.phases)?),
             (
                 "parameters",
                 match &d.parameters {
                     Some(ps) => each(ps, |p| {
-                        Ok(obj(vec![("name", t(c, &p.name)?), ("value", t(c, &p.value)?)]))
+                        Ok(obj(vec![
+                            ("name", t(c, &p.name)?),
+                            ("value", t(c, &p.value)?),
+                        ]))
                     })?,
                     None => Json::Null,
                 },
@@ -124,7 +125,10 @@ pub fn to_json(action: &Action, chain: &dyn Chain) -> Result<Json, ToeError> {
                         None => Json::Null,
                     },
                 ),
-                ("ignoreCertificateErrors", flag(c, &i.ignore_certificate_errors)?),
+                (
+                    "ignoreCertificateErrors",
+                    flag(c, &i.ignore_certificate_errors)?,
+                ),
             ]))
         })?,
         Action::AppendFile(v) => each(v, |i| {
@@ -134,15 +138,16 @@ pub fn to_json(action: &Action, chain: &dyn Chain) -> Result<Json, ToeError> {
                 ("encoding", enc(c, &i.encoding)?),
             ]))
         })?,
-        Action::CopyFile(v) | Action::CopyFolder(v) | Action::MoveFile(v) | Action::MoveFolder(v) => {
-            each(v, |i| {
-                Ok(obj(vec![
-                    ("source", t(c, &i.source)?),
-                    ("destination", t(c, &i.destination)?),
-                    ("overwrite", flag(c, &i.overwrite)?),
-                ]))
-            })?
-        }
+        Action::CopyFile(v)
+        | Action::CopyFolder(v)
+        | Action::MoveFile(v)
+        | Action::MoveFolder(v) => each(v, |i| {
+            Ok(obj(vec![
+                ("source", t(c, &i.source)?),
+                ("destination", t(c, &i.destination)?),
+                ("overwrite", flag(c, &i.overwrite)?),
+            ]))
+        })?,
         Action::CreateFile(v) => each(v, |i| {
             Ok(obj(vec![
                 ("path", t(c, &i.path)?),
@@ -171,7 +176,10 @@ pub fn to_json(action: &Action, chain: &dyn Chain) -> Result<Json, ToeError> {
             ]))
         })?,
         Action::DeleteFile(v) | Action::DeleteFolder(v) => each(v, |i| {
-            Ok(obj(vec![("path", t(c, &i.path)?), ("force", flag(c, &i.force)?)]))
+            Ok(obj(vec![
+                ("path", t(c, &i.path)?),
+                ("force", flag(c, &i.force)?),
+            ]))
         })?,
         Action::ListFiles(v) => each(v, |i| {
             Ok(obj(vec![
@@ -188,7 +196,10 @@ pub fn to_json(action: &Action, chain: &dyn Chain) -> Result<Json, ToeError> {
             ]))
         })?,
         Action::SetFileEncoding(v) => each(v, |i| {
-            Ok(obj(vec![("path", t(c, &i.path)?), ("encoding", enc(c, &i.encoding)?)]))
+            Ok(obj(vec![
+                ("path", t(c, &i.path)?),
+                ("encoding", enc(c, &i.encoding)?),
+            ]))
         })?,
         Action::SetFileOwner(v) => each(v, |i| {
             Ok(obj(vec![
@@ -223,8 +234,14 @@ pub fn to_json(action: &Action, chain: &dyn Chain) -> Result<Json, ToeError> {
             Json::from(r.delay_seconds.resolve(c)?),
         )]),
         Action::UpdateOs(u) => obj(vec![
-            ("include", list(c, u.include.as_deref().unwrap_or_default())?),
-            ("exclude", list(c, u.exclude.as_deref().unwrap_or_default())?),
+            (
+                "include",
+                list(c, u.include.as_deref().unwrap_or_default())?,
+            ),
+            (
+                "exclude",
+                list(c, u.exclude.as_deref().unwrap_or_default())?,
+            ),
         ]),
         // Windows-only modules never reach a Linux runner; they are refused before anything runs.
         Action::ExecutePowerShell(_)
@@ -244,8 +261,12 @@ fn content(c: &dyn Chain, v: &Option<Template>) -> Result<Json, ToeError> {
 /// `Assert`'s inputs: the condition, resolved, as written.
 fn condition(cond: &Condition, c: &dyn Chain) -> Result<Json, ToeError> {
     Ok(match cond {
-        Condition::And(items) => json!({ "and": items.iter().map(|i| condition(i, c)).collect::<Result<Vec<_>, _>>()? }),
-        Condition::Or(items) => json!({ "or": items.iter().map(|i| condition(i, c)).collect::<Result<Vec<_>, _>>()? }),
+        Condition::And(items) => {
+            json!({ "and": items.iter().map(|i| condition(i, c)).collect::<Result<Vec<_>, _>>()? })
+        }
+        Condition::Or(items) => {
+            json!({ "or": items.iter().map(|i| condition(i, c)).collect::<Result<Vec<_>, _>>()? })
+        }
         Condition::Not(inner) => json!({ "not": condition(inner, c)? }),
         Condition::Compare(cmp) => {
             let mut map = Map::new();
@@ -314,8 +335,14 @@ mod tests {
                 "permissions": "0644", "overwrite": true
             }])
         );
-        assert_eq!(input_text(&json, Some(0), "path").as_deref(), Some("/etc/motd"));
-        assert_eq!(input_text(&json, Some(0), "overwrite").as_deref(), Some("true"));
+        assert_eq!(
+            input_text(&json, Some(0), "path").as_deref(),
+            Some("/etc/motd")
+        );
+        assert_eq!(
+            input_text(&json, Some(0), "overwrite").as_deref(),
+            Some("true")
+        );
         assert_eq!(input_text(&json, Some(1), "path"), None);
     }
 }

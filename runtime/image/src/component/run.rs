@@ -36,6 +36,9 @@ pub const MAX_RERUNS: u32 = 3;
 /// How deep `ExecuteDocument` may nest.
 pub const MAX_NESTING: usize = 8;
 
+/// What sees each step as it starts and ends.
+pub type ProgressFn = Arc<dyn Fn(&Progress<'_>) + Send + Sync>;
+
 /// What a run is told.
 pub struct RunOptions {
     /// What the actions act on.
@@ -51,7 +54,7 @@ pub struct RunOptions {
     /// The run's id (a fresh UUID if `None`).
     pub run_id: Option<String>,
     /// Sees each step start and end, and each line an action prints.
-    pub progress: Option<Arc<dyn Fn(&Progress<'_>) + Send + Sync>>,
+    pub progress: Option<ProgressFn>,
 }
 
 /// Runs `document` against `options.target` with the action component `plugin`.
@@ -142,7 +145,9 @@ pub async fn run(
     };
     write("detailedoutput.json", &report)?;
     write("chaining.json", &chain)?;
-    runner.log.app(&format!("run {}: {:?}", report.execution_id, report.status));
+    runner
+        .log
+        .app(&format!("run {}: {:?}", report.execution_id, report.status));
     Ok(report)
 }
 
@@ -232,7 +237,7 @@ fn selected<'p, 'd>(
 ) -> impl Iterator<Item = &'p davit_toe::PlannedPhase<'d>> {
     plan.phases
         .iter()
-        .filter(move |p| phases.is_none_or(|names| names.iter().any(|n| *n == p.phase.name)))
+        .filter(move |p| phases.is_none_or(|names| names.contains(&p.phase.name)))
 }
 
 struct Runner<'a> {
@@ -274,7 +279,10 @@ impl Runner<'_> {
     ) -> Boxed<'s, (DocumentReport, ChainStore)> {
         Box::pin(async move {
             let mut report = DocumentReport {
-                name: document.name.clone().unwrap_or_else(|| document.file.clone()),
+                name: document
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| document.file.clone()),
                 file_path: document.file.clone(),
                 status: Status::Success,
                 failure_message: String::new(),
@@ -294,7 +302,8 @@ impl Runner<'_> {
             };
             'phases: for phase in selected(&plan, phases) {
                 let name = &phase.phase.name;
-                self.log.app(&format!("`{}` phase `{name}` starts", report.name));
+                self.log
+                    .app(&format!("`{}` phase `{name}` starts", report.name));
                 let mut pr = PhaseReport {
                     name: name.clone(),
                     status: Status::Success,
@@ -305,16 +314,15 @@ impl Runner<'_> {
                     if self.stopped.load(Ordering::SeqCst) {
                         break;
                     }
-                    let step = self
-                        .step(document, name, planned, &mut chain, depth)
-                        .await;
+                    let step = self.step(document, name, planned, &mut chain, depth).await;
                     let abort = match step.status {
                         Status::Failed => planned.step.on_failure == OnFailure::Abort,
                         Status::Rebooting => true,
                         _ => false,
                     };
                     if !step.status.is_success() && pr.failure_message.is_empty() {
-                        pr.failure_message = format!("step `{}`: {}", step.name, step.failure_message);
+                        pr.failure_message =
+                            format!("step `{}`: {}", step.name, step.failure_message);
                     }
                     if step.status == Status::Failed || step.status == Status::Rebooting {
                         pr.status = step.status;
@@ -331,8 +339,10 @@ impl Runner<'_> {
                     report.status = pr.status;
                     report.failure_message = format!("phase `{name}`: {}", pr.failure_message);
                 }
-                self.log
-                    .app(&format!("`{}` phase `{name}`: {:?}", report.name, pr.status));
+                self.log.app(&format!(
+                    "`{}` phase `{name}`: {:?}",
+                    report.name, pr.status
+                ));
                 report.phases.push(pr);
                 if self.stopped.load(Ordering::SeqCst) {
                     break;
@@ -377,7 +387,9 @@ impl Runner<'_> {
             step: &s.name,
             action: s.action.name(),
         });
-        let result = self.iterations(document, phase, planned, chain, depth, &mut report).await;
+        let result = self
+            .iterations(document, phase, planned, chain, depth, &mut report)
+            .await;
         match result {
             Ran::Ok(_) => {}
             Ran::Rebooting => report.status = Status::Rebooting,
@@ -452,7 +464,8 @@ impl Runner<'_> {
                 report.attempts = 1;
                 self.execute_document(document, &inputs, depth).await
             } else {
-                self.attempts(document, phase, planned, &inputs, iteration, report).await
+                self.attempts(document, phase, planned, &inputs, iteration, report)
+                    .await
             };
             match outcome {
                 Ran::Ok(outputs) => {
@@ -581,7 +594,10 @@ impl Runner<'_> {
             context: Context {
                 job: Job::Component(ComponentStep {
                     run_id: self.run_id.clone(),
-                    document: document.name.clone().unwrap_or_else(|| document.file.clone()),
+                    document: document
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| document.file.clone()),
                     phase: phase.to_owned(),
                     step: step.step.clone(),
                     iteration,
@@ -621,7 +637,9 @@ impl Runner<'_> {
                 Ok((outputs, next))
             }
             Ok(Verdict::Failed(message)) => Err(message),
-            Ok(other) => Err(format!("the component is not an action component ({other:?})")),
+            Ok(other) => Err(format!(
+                "the component is not an action component ({other:?})"
+            )),
             Err(fault) => Err(fault.to_string()),
         }
     }
@@ -671,9 +689,14 @@ impl Runner<'_> {
             Ok(b) => b,
             Err(e) => return Ran::Failed(e.to_string()),
         };
-        let phases: Option<Vec<String>> = text("phases")
-            .map(|p| p.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect());
-        self.log.app(&format!("running `{}` for `ExecuteDocument`", nested.file));
+        let phases: Option<Vec<String>> = text("phases").map(|p| {
+            p.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        });
+        self.log
+            .app(&format!("running `{}` for `ExecuteDocument`", nested.file));
         let (report, _) = self
             .document(&nested, &bindings, phases.as_deref(), depth + 1)
             .await;

@@ -64,10 +64,10 @@ impl TargetProbe {
     }
 
     fn is_executable(&self, path: &str) -> bool {
-        use std::os::unix::fs::PermissionsExt;
+        use davit_fsroot::MetadataExt;
         Self::rel(path)
             .and_then(|rel| self.root.metadata(&rel).ok())
-            .is_some_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .is_some_and(|m| m.is_file() && m.mode() & 0o111 != 0)
     }
 }
 
@@ -76,7 +76,10 @@ impl Probe for TargetProbe {
         if name.contains('/') {
             return name.starts_with('/') && self.is_executable(name);
         }
-        !name.is_empty() && SEARCH_PATH.iter().any(|dir| self.is_executable(&format!("{dir}/{name}")))
+        !name.is_empty()
+            && SEARCH_PATH
+                .iter()
+                .any(|dir| self.is_executable(&format!("{dir}/{name}")))
     }
 
     fn file_exists(&self, path: &str) -> bool {
@@ -93,7 +96,10 @@ impl Probe for TargetProbe {
 
     fn file_digest(&self, path: &str, algorithm: Algorithm) -> Option<String> {
         let rel = Self::rel(path)?;
-        let mut file = self.root.open_file(&rel, OpenOptions::new().read(true)).ok()?;
+        let mut file = self
+            .root
+            .open_file(&rel, OpenOptions::new().read(true))
+            .ok()?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).ok()?;
         Some(hex_digest(&bytes, algorithm))
@@ -142,14 +148,22 @@ mod tests {
         let probe = TargetProbe::new(Target::Root(root.to_path_buf()).open().unwrap());
         assert!(probe.file_exists("/etc/os-release"));
         assert!(probe.file_exists("/link/os-release"));
-        assert!(!probe.file_exists("/etc/passwd"), "the host's /etc is not the image's");
+        assert!(
+            !probe.file_exists("/etc/passwd"),
+            "the host's /etc is not the image's"
+        );
         assert!(probe.folder_exists("/etc") && !probe.folder_exists("/etc/os-release"));
         assert!(probe.binary_exists("tool") && probe.binary_exists("/usr/bin/tool"));
         assert!(!probe.binary_exists("bash"));
         assert_eq!(
-            probe.file_digest("/etc/os-release", Algorithm::Md5).as_deref(),
+            probe
+                .file_digest("/etc/os-release", Algorithm::Md5)
+                .as_deref(),
             Some("900150983cd24fb0d6963f7d28e17f72")
         );
-        assert!(probe.file_exists("/../../etc/os-release"), "`..` stops at the root");
+        assert!(
+            probe.file_exists("/../../etc/os-release"),
+            "`..` stops at the root"
+        );
     }
 }

@@ -330,7 +330,7 @@ hooks:
     let refusals = policy.check_appspec(&spec).unwrap_err();
     let summary: Vec<String> = refusals
         .iter()
-        .map(|r| format!("{} {} {}", r.hook.id, r.at, r.grant))
+        .map(|r| format!("{} {} {}", r.subject.hook().unwrap().id, r.at, r.grant))
         .collect();
     assert_eq!(
         summary,
