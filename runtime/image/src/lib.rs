@@ -15,6 +15,7 @@
 //!     phases: None,
 //!     parameters: Vec::new(),
 //!     log_root: "/tmp/component-runs".into(),
+//!     deployment_root: "/var/lib/davit".into(),
 //!     run_id: None,
 //!     progress: None,
 //! }).await?;

@@ -221,9 +221,9 @@ pub async fn deploy(
     let old = installed.and_then(|(dir, revision, spec)| {
         let grants = opts.policy.check_appspec(&spec).unwrap_or_else(|r| {
             refusals.extend(r.into_iter().filter(|r| {
-                r.subject.hook().is_some_and(|h| {
-                    from_installed(&h.id.event) && remaining.contains(&h.id.event)
-                })
+                r.subject
+                    .hook()
+                    .is_some_and(|h| from_installed(&h.id.event) && remaining.contains(&h.id.event))
             }));
             BTreeMap::new()
         });

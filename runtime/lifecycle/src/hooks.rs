@@ -100,12 +100,17 @@ pub(crate) fn sandbox_grants(run: &HookRun<'_>, scratch_dir: &Path) -> Result<Gr
 }
 
 /// Opens each granted directory: the policy's directory in the target root (an image's
-/// absolute links stay in it), then the hook's beneath that, links followed but never out.
+/// absolute links stay in it), then the hook's (or step's) beneath that, links followed but
+/// never out. Every front end opens its plugins' directories with it.
 ///
-/// A directory that is davit's deployment root, lies in it or holds it is refused: a hook that
-/// could write there could plant a compiled component davit loads as native code, or rewrite
-/// the records of what to stop and clean up.
-fn open_granted_dirs(
+/// A directory that is davit's deployment root, lies in it or holds it is refused: a plugin
+/// that could write there could plant a compiled component davit loads as native code, or
+/// rewrite the records of what to stop and clean up.
+///
+/// # Errors
+///
+/// A line naming the directory and why it cannot be granted.
+pub fn open_granted_dirs(
     target_root: &Path,
     deployment_root: &Path,
     dirs: &[EffectiveDir],

@@ -49,7 +49,7 @@ use std::path::PathBuf;
 
 pub use cache::{collect_garbage, kept_revisions};
 pub use deploy::{DeployOptions, MAX_REBOOTS, deploy, plan};
-pub use hooks::{BUNDLE_GUEST_DIR, REBOOT_EXIT, SCRATCH_GUEST_DIR, reroot};
+pub use hooks::{BUNDLE_GUEST_DIR, REBOOT_EXIT, SCRATCH_GUEST_DIR, open_granted_dirs, reroot};
 pub use journal::{JournalEntry, LockError};
 pub use layout::{GroupLayout, Layout};
 pub use recover::{Recovery, Suspended, recover, recover_install};

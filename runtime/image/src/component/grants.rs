@@ -13,10 +13,11 @@
 //! `arguments`; `UpdateOS`: `/usr/bin/apt-get update` and `/usr/bin/apt-get -y upgrade PKG…`.
 
 use std::path::{Component, Path};
+use std::sync::Arc;
 use std::time::Duration;
 
 use davit_fsroot::{Resolve, Root};
-use davit_sandbox::{Grants, Limits, Mount};
+use davit_sandbox::{ExecRoot, Grants, Limits, Mount};
 use davit_spec::{
     AbsPath, Access, ArgPattern, CommandGrant, EffectiveGrant, GrantRequest, GrantedDir,
     HostPolicy, Located, Location, Refusal, StepRef, Subject, UrlPrefix,
@@ -204,38 +205,37 @@ pub fn check(
 ///
 /// A directory that cannot be opened (beneath the policy's directory, never through a link
 /// out of it).
-pub fn sandbox_grants(target: &Target, grant: &EffectiveGrant) -> Result<Grants, String> {
-    let mut mounts = Vec::new();
-    match target {
+pub fn sandbox_grants(
+    target: &Target,
+    grant: &EffectiveGrant,
+    deployment_root: &Path,
+) -> Result<Grants, String> {
+    let (mounts, exec_root) = match target {
         Target::Root(dir) => {
-            let root = Root::open_ambient(dir, Resolve::InRoot)
-                .map_err(|e| format!("cannot open the target root `{}`: {e}", dir.display()))?;
-            mounts.push(Mount::new(root, "/", Access::ReadWrite));
+            let open = || {
+                Root::open_ambient(dir, Resolve::InRoot)
+                    .map_err(|e| format!("cannot open the target root `{}`: {e}", dir.display()))
+            };
+            // Commands run inside the root; with the network only when the step was granted
+            // somewhere to reach.
+            let exec_root = ExecRoot {
+                root: Arc::new(open()?),
+                network: !grant.urls.is_empty() || !grant.tcp.is_empty(),
+            };
+            (
+                vec![Mount::new(open()?, "/", Access::ReadWrite)],
+                Some(exec_root),
+            )
         }
-        Target::Host => {
-            for d in &grant.directories {
-                let beneath = Root::open_ambient(Path::new(d.beneath.as_str()), Resolve::Beneath)
-                    .map_err(|e| format!("cannot open `{}`: {e}", d.beneath))?;
-                let rel = Path::new(d.path.as_str())
-                    .strip_prefix(d.beneath.as_str())
-                    .unwrap_or(Path::new(""));
-                let rel = if rel.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    rel
-                };
-                let dir = if d.access == Access::ReadWrite {
-                    beneath.create_dir_all(rel, 0o755)
-                } else {
-                    beneath.open_dir(rel)
-                }
-                .map_err(|e| format!("cannot open `{}`: {e}", d.path))?;
-                mounts.push(Mount::new(dir, d.path.as_str(), d.access));
-            }
-        }
-    }
+        // As a hook's: beneath the policy's directories, never davit's own state.
+        Target::Host => (
+            davit_lifecycle::open_granted_dirs(Path::new("/"), deployment_root, &grant.directories)?,
+            None,
+        ),
+    };
     Ok(Grants {
         mounts,
+        exec_root,
         urls: grant.urls.clone(),
         commands: grant
             .commands

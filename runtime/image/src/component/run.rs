@@ -51,6 +51,8 @@ pub struct RunOptions {
     pub parameters: Vec<(String, String)>,
     /// Where `TOE_<date>_<runId>/` is made.
     pub log_root: PathBuf,
+    /// davit's own state (`--deployment-root`), which no step is ever granted.
+    pub deployment_root: PathBuf,
     /// The run's id (a fresh UUID if `None`).
     pub run_id: Option<String>,
     /// Sees each step start and end, and each line an action prints.
@@ -588,7 +590,8 @@ impl Runner<'_> {
                 .collect::<Vec<_>>()
                 .join("; ")
         })?;
-        let sandbox_grants = grants::sandbox_grants(&self.options.target, &grant)?;
+        let sandbox_grants =
+            grants::sandbox_grants(&self.options.target, &grant, &self.options.deployment_root)?;
         let label = format!("{phase}.{}", step.step);
         let call = Call {
             context: Context {

@@ -98,13 +98,13 @@ pub async fn run(args: RunArgs) -> Result<(), Exit> {
             }
         },
     };
+    let deployment_root = args
+        .deployment_root
+        .clone()
+        .unwrap_or_else(super::super::deploy::default_root);
     let log_root = match &args.log_directory {
         Some(d) => d.clone(),
-        None => args
-            .deployment_root
-            .clone()
-            .unwrap_or_else(super::super::deploy::default_root)
-            .join("component-runs"),
+        None => deployment_root.join("component-runs"),
     };
     let sandbox = Sandbox::new(args.cache_dir.clone()).context("cannot start the sandbox")?;
     let plugin = sandbox.load(&wasm).map_err(Exit::invalid)?;
@@ -114,7 +114,11 @@ pub async fn run(args: RunArgs) -> Result<(), Exit> {
             return;
         }
         match p {
-            Progress::StepStarted { phase, step, action } => {
+            Progress::StepStarted {
+                phase,
+                step,
+                action,
+            } => {
                 eprintln!("{phase}.{step} ({action}) ...")
             }
             Progress::Line { phase, step, text } => eprintln!("  {phase}.{step} | {text}"),
@@ -142,6 +146,7 @@ pub async fn run(args: RunArgs) -> Result<(), Exit> {
         phases: (!args.phases.is_empty()).then(|| args.phases.clone()),
         parameters,
         log_root,
+        deployment_root,
         run_id: None,
         progress: Some(progress),
     };
@@ -155,7 +160,9 @@ pub async fn run(args: RunArgs) -> Result<(), Exit> {
             println!(
                 "{}: {} ({} step(s) run, {} failed, {} ignored)",
                 shown,
-                serde_json::to_value(report.status)?.as_str().unwrap_or_default(),
+                serde_json::to_value(report.status)?
+                    .as_str()
+                    .unwrap_or_default(),
                 report.executed_step_count,
                 report.failed_step_count,
                 report.ignored_failed_step_count
@@ -190,7 +197,10 @@ fn run_error(error: RunError, policy: Option<&Path>) -> Exit {
     match error {
         RunError::Document(e) => super::invalid(&e.to_string(), &e),
         RunError::Refused { refusals, invalid } => {
-            let mut message = format!("{} refused (no step has run):", error_count(refusals.len() + invalid.len()));
+            let mut message = format!(
+                "{} refused (no step has run):",
+                error_count(refusals.len() + invalid.len())
+            );
             for r in &refusals {
                 message.push_str(&format!("\n  {r}"));
             }
@@ -203,7 +213,10 @@ fn run_error(error: RunError, policy: Option<&Path>) -> Exit {
                      install one there or pass it with `--policy FILE`",
                     super::super::deploy::DEFAULT_POLICY
                 ),
-                Some(_) => "ask the host's administrator to allow it in the policy, or change the document".into(),
+                Some(_) => {
+                    "ask the host's administrator to allow it in the policy, or change the document"
+                        .into()
+                }
             };
             Exit::invalid(hint(anyhow::Error::msg(message), advice))
         }

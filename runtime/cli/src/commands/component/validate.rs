@@ -130,7 +130,10 @@ pub fn run(args: ValidateArgs) -> Result<(), Exit> {
             let name = result.name.as_deref().unwrap_or("(no name)");
             match result.outcome {
                 Outcome::ValidNotRunnableLinux => {
-                    println!("{}: valid component document `{name}`, but not runnable on Linux", result.file);
+                    println!(
+                        "{}: valid component document `{name}`, but not runnable on Linux",
+                        result.file
+                    );
                     for s in &result.not_runnable_on_linux {
                         println!("  Windows only: {s}");
                     }
