@@ -233,15 +233,27 @@ fn main() {
         median(&later),
         &later,
     );
-    row("  its later cleanup (the old tree deleted)", median(&cleanup), &cleanup);
+    row(
+        "  its later cleanup (the old tree deleted)",
+        median(&cleanup),
+        &cleanup,
+    );
     row(
         "davit install (old tree deleted before it returns)",
         median(&now),
         &now,
     );
-    row("cp -a site dest (into nothing: the copy alone)", median(&cp), &cp);
+    row(
+        "cp -a site dest (into nothing: the copy alone)",
+        median(&cp),
+        &cp,
+    );
     row("rm -rf dest && cp -a site dest", median(&rm_cp), &rm_cp);
-    row("cp -a site dest.new && mv (old tree deleted)", median(&cp_mv), &cp_mv);
+    row(
+        "cp -a site dest.new && mv (old tree deleted)",
+        median(&cp_mv),
+        &cp_mv,
+    );
     println!(
         "\n{:<58} {:>9} {:>9}",
         "replace ratios (davit / other)", "median", "fastest"
@@ -286,15 +298,15 @@ fn davit_install_then(bundle: &Path, work: &Path, when: Cleanup) -> Duration {
     let started = Instant::now();
     let report = install_then(
         &InstallRequest {
-        bundle_dir: bundle,
-        spec: &spec,
-        target_root: &root,
-        policy: &policy,
-        behavior: FileExistsBehavior::Disallow,
-        previous,
-        backup_dir: &backup,
-        state_dir: &state,
-        revision: None,
+            bundle_dir: bundle,
+            spec: &spec,
+            target_root: &root,
+            policy: &policy,
+            behavior: FileExistsBehavior::Disallow,
+            previous,
+            backup_dir: &backup,
+            state_dir: &state,
+            revision: None,
         },
         when,
     )
