@@ -47,11 +47,11 @@ use cap_std::ambient_authority;
 use cap_std::fs::Dir;
 
 pub use cap_std::fs::{
-    Metadata, MetadataExt, OpenOptions, OpenOptionsExt, Permissions, PermissionsExt,
+    FileType, Metadata, MetadataExt, OpenOptions, OpenOptionsExt, Permissions, PermissionsExt,
 };
 pub use escape::{Escape, escape_of, is_escape};
 
-use walk::{Resolved, Walk};
+use walk::{DirRef, Resolved, Walk};
 
 /// How links and `..` are treated inside a [`Root`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,7 +110,7 @@ impl Root {
         })
     }
 
-    fn walk(&self, rel: &Path, follow_last: bool, create: Option<u32>) -> io::Result<Resolved> {
+    fn walk(&self, rel: &Path, follow_last: bool, create: Option<u32>) -> io::Result<Resolved<'_>> {
         walk::resolve(
             &self.dir,
             &self.path,
@@ -125,8 +125,9 @@ impl Root {
     }
 
     /// The directory and the name of `rel`'s last component, which must exist or not as the
-    /// operation needs; a path naming the root itself has no name.
-    fn parent(&self, rel: &Path) -> io::Result<(Dir, OsString)> {
+    /// operation needs; a path naming the root itself has no name. For a single name, the
+    /// directory is this root's own handle, borrowed: no descriptor is opened or duplicated.
+    fn parent(&self, rel: &Path) -> io::Result<(DirRef<'_>, OsString)> {
         let r = self.walk(rel, false, None)?;
         match r.leaf {
             Some(name) => Ok((r.dir, name)),
@@ -154,7 +155,7 @@ impl Root {
     pub fn open_dir(&self, rel: &Path) -> io::Result<Root> {
         let r = self.walk(rel, true, None)?;
         let dir = match r.leaf {
-            None => r.dir,
+            None => r.dir.into_owned()?,
             Some(name) => r.dir.open_dir_nofollow(&name)?,
         };
         Ok(self.sub(dir, rel))
@@ -168,7 +169,7 @@ impl Root {
     /// As [`Root::open_dir`], or when a directory cannot be created.
     pub fn create_dir_all(&self, rel: &Path, mode: u32) -> io::Result<Root> {
         let r = self.walk(rel, true, Some(mode))?;
-        Ok(self.sub(r.dir, rel))
+        Ok(self.sub(r.dir.into_owned()?, rel))
     }
 
     /// Creates the one directory `rel` (its parent must exist), with `mode`.
@@ -232,13 +233,52 @@ impl Root {
     ///
     /// As [`Root::open_dir`].
     pub fn read_dir(&self, rel: &Path) -> io::Result<Vec<OsString>> {
-        let dir = self.open_dir(rel)?;
         let mut names = Vec::new();
-        for entry in dir.dir.entries()? {
+        for entry in self.listing(rel)? {
             names.push(entry?.file_name());
         }
         names.sort();
         Ok(names)
+    }
+
+    /// The entries of the directory `rel`, sorted by name, each with its type as the listing
+    /// gives it (`d_type`, no `stat` per entry; an `lstat` of the entry only where the
+    /// filesystem does not say). A link is a link: its type is never that of its target.
+    ///
+    /// # Errors
+    ///
+    /// As [`Root::open_dir`].
+    pub fn entries(&self, rel: &Path) -> io::Result<Vec<(OsString, FileType)>> {
+        use cap_std::fs::FileTypeExt as _;
+        let mut out = Vec::new();
+        for entry in self.listing(rel)? {
+            let entry = entry?;
+            let mut kind = entry.file_type()?;
+            let known = kind.is_dir()
+                || kind.is_file()
+                || kind.is_symlink()
+                || kind.is_fifo()
+                || kind.is_socket()
+                || kind.is_char_device()
+                || kind.is_block_device();
+            if !known {
+                // DT_UNKNOWN: the entry's own metadata, in the directory being listed.
+                kind = entry.metadata()?.file_type();
+            }
+            out.push((entry.file_name(), kind));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+
+    /// A listing of the directory `rel`, links followed as [`Root::open_dir`] follows them.
+    fn listing(&self, rel: &Path) -> io::Result<cap_std::fs::ReadDir> {
+        let r = self.walk(rel, true, None)?;
+        match r.leaf {
+            // Lists a fresh descriptor of the directory (`.` reopened), not this one.
+            None => r.dir.entries(),
+            Some(name) => r.dir.open_dir_nofollow(&name)?.entries(),
+        }
     }
 
     /// The target of the link `rel`.

@@ -199,3 +199,36 @@ fn hard_links_stay_beneath_on_both_ends() {
     assert!(!tmp.path().join("outside/stolen").exists());
     assert!(!dir.join("in/stolen").exists());
 }
+
+#[test]
+fn entries_give_each_type_as_listed_and_a_link_as_a_link() {
+    let (_tmp, dir) = tree();
+    symlink("../../outside", dir.join("in/out")).unwrap();
+    symlink("file", dir.join("in/alias")).unwrap();
+    fs::create_dir(dir.join("in/sub")).unwrap();
+    let root = beneath(&dir);
+    let kinds = |rel: &str| -> Vec<(String, char)> {
+        root.entries(Path::new(rel))
+            .unwrap()
+            .into_iter()
+            .map(|(name, kind)| {
+                let c = match (kind.is_dir(), kind.is_file(), kind.is_symlink()) {
+                    (true, _, _) => 'd',
+                    (_, true, _) => 'f',
+                    (_, _, true) => 'l',
+                    _ => '?',
+                };
+                (name.to_string_lossy().into_owned(), c)
+            })
+            .collect()
+    };
+    let want = [("alias", 'l'), ("file", 'f'), ("out", 'l'), ("sub", 'd')];
+    let want: Vec<(String, char)> = want.iter().map(|(n, c)| (n.to_string(), *c)).collect();
+    assert_eq!(kinds("in"), want);
+    // The root itself, from a handle borrowed for the walk, and a sub-root's own.
+    assert_eq!(kinds("")[0], ("in".to_owned(), 'd'));
+    let sub = root.open_dir(Path::new("in")).unwrap();
+    assert_eq!(sub.entries(Path::new("")).unwrap().len(), 4);
+    // A link out is refused as ever, listing through it too.
+    assert!(is_escape(&root.entries(Path::new("in/out")).unwrap_err()));
+}

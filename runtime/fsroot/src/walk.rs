@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io;
+use std::ops::Deref;
 use std::path::{Component, Path, PathBuf};
 
 use cap_fs_ext::DirExt;
@@ -15,11 +16,39 @@ use crate::{Escape, Resolve};
 const MAX_LINKS: usize = 40;
 
 /// The directory a path's last component lives in, and that component.
-pub(crate) struct Resolved {
+pub(crate) struct Resolved<'r> {
     /// The directory holding the leaf (the root itself for a path without components).
-    pub dir: Dir,
+    pub dir: DirRef<'r>,
     /// The last component, `None` when the path names the directory itself.
     pub leaf: Option<OsString>,
+}
+
+/// A directory reached by a walk: the root itself, borrowed (a single name, the common case,
+/// costs no descriptor), or one opened on the way.
+pub(crate) enum DirRef<'r> {
+    Root(&'r Dir),
+    Opened(Dir),
+}
+
+impl DirRef<'_> {
+    /// The directory as an owned handle: the one opened, or a duplicate of the root's.
+    pub(crate) fn into_owned(self) -> io::Result<Dir> {
+        match self {
+            DirRef::Root(dir) => dir.try_clone(),
+            DirRef::Opened(dir) => Ok(dir),
+        }
+    }
+}
+
+impl Deref for DirRef<'_> {
+    type Target = Dir;
+
+    fn deref(&self) -> &Dir {
+        match self {
+            DirRef::Root(dir) => dir,
+            DirRef::Opened(dir) => dir,
+        }
+    }
 }
 
 /// How to treat the components on the way.
@@ -33,8 +62,14 @@ pub(crate) struct Walk {
 }
 
 /// Resolves `rel` beneath `root`. `root_path` is only for messages.
-pub(crate) fn resolve(root: &Dir, root_path: &Path, rel: &Path, how: Walk) -> io::Result<Resolved> {
-    let mut stack: Vec<Dir> = vec![root.try_clone()?];
+pub(crate) fn resolve<'r>(
+    root: &'r Dir,
+    root_path: &Path,
+    rel: &Path,
+    how: Walk,
+) -> io::Result<Resolved<'r>> {
+    // The directories opened beneath the root, innermost last; empty: at the root.
+    let mut stack: Vec<Dir> = Vec::new();
     let mut pending: VecDeque<OsString> = VecDeque::new();
     push_front(&mut pending, rel, &mut stack)?;
     let mut links = 0;
@@ -42,7 +77,7 @@ pub(crate) fn resolve(root: &Dir, root_path: &Path, rel: &Path, how: Walk) -> io
     let mut via: Option<(PathBuf, PathBuf)> = None;
     while let Some(name) = pending.pop_front() {
         if name == ".." {
-            if stack.len() > 1 {
+            if !stack.is_empty() {
                 stack.pop();
             } else if how.mode == Resolve::Beneath {
                 return Err(Escape::parent(root_path, rel, via));
@@ -50,10 +85,10 @@ pub(crate) fn resolve(root: &Dir, root_path: &Path, rel: &Path, how: Walk) -> io
             continue;
         }
         let last = pending.is_empty();
-        let cur = stack.last().expect("the root stays on the stack");
         if last && !how.follow_last && how.create.is_none() {
-            return leaf(stack, Some(name));
+            return leaf(root, stack, Some(name));
         }
+        let cur = stack.last().unwrap_or(root);
         let meta = match cur.symlink_metadata(&name) {
             Ok(meta) => Some(meta),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
@@ -72,15 +107,15 @@ pub(crate) fn resolve(root: &Dir, root_path: &Path, rel: &Path, how: Walk) -> io
                     let next = cur.open_dir_nofollow(&name)?;
                     stack.push(next);
                     if last {
-                        return top(stack);
+                        return top(root, stack);
                     }
                 }
-                None if last => return leaf(stack, Some(name)),
+                None if last => return leaf(root, stack, Some(name)),
                 None => return Err(io::Error::from(io::ErrorKind::NotFound)),
             },
             Some(meta) if meta.is_symlink() => {
                 if last && !how.follow_last {
-                    return leaf(stack, Some(name));
+                    return leaf(root, stack, Some(name));
                 }
                 links += 1;
                 if links > MAX_LINKS {
@@ -95,19 +130,19 @@ pub(crate) fn resolve(root: &Dir, root_path: &Path, rel: &Path, how: Walk) -> io
             }
             Some(meta) if meta.is_dir() => {
                 if last && how.create.is_none() {
-                    return leaf(stack, Some(name));
+                    return leaf(root, stack, Some(name));
                 }
                 let next = cur.open_dir_nofollow(&name)?;
                 stack.push(next);
                 if last {
-                    return top(stack);
+                    return top(root, stack);
                 }
             }
-            Some(_) if last && how.create.is_none() => return leaf(stack, Some(name)),
+            Some(_) if last && how.create.is_none() => return leaf(root, stack, Some(name)),
             Some(_) => return Err(io::Error::from_raw_os_error(libc::ENOTDIR)),
         }
     }
-    top(stack)
+    top(root, stack)
 }
 
 /// Puts the components of `path` before those still pending. An absolute path restarts at the
@@ -123,7 +158,7 @@ fn push_front(
             // The caller's own path is taken from the root; a link's absolute target reaches
             // here only in `InRoot` (`resolve` refuses it in `Beneath`).
             Component::RootDir => {
-                stack.truncate(1);
+                stack.clear();
                 parts.clear();
             }
             Component::CurDir => {}
@@ -138,15 +173,16 @@ fn push_front(
     Ok(())
 }
 
-fn leaf(mut stack: Vec<Dir>, name: Option<OsString>) -> io::Result<Resolved> {
-    Ok(Resolved {
-        dir: stack.pop().expect("the root stays on the stack"),
-        leaf: name,
-    })
+fn leaf(root: &Dir, mut stack: Vec<Dir>, name: Option<OsString>) -> io::Result<Resolved<'_>> {
+    let dir = match stack.pop() {
+        Some(dir) => DirRef::Opened(dir),
+        None => DirRef::Root(root),
+    };
+    Ok(Resolved { dir, leaf: name })
 }
 
-fn top(stack: Vec<Dir>) -> io::Result<Resolved> {
-    leaf(stack, None)
+fn top(root: &Dir, stack: Vec<Dir>) -> io::Result<Resolved<'_>> {
+    leaf(root, stack, None)
 }
 
 /// The path of `rel` under `root`, for messages only.

@@ -16,7 +16,10 @@
 //! - Replace: revision 1 installed (by davit, or copied by `cp -a`), then revision 2 next to
 //!   `rm -rf dest && cp -a site dest`, and next to what a careful script does to never show a
 //!   half-copied tree, `cp -a site dest.new && mv -T dest dest.old && mv -T dest.new dest &&
-//!   rm -rf dest.old` (davit, too, deletes the old tree before it returns).
+//!   rm -rf dest.old`, and next to `cp -a site` into nothing (the copy alone). davit is timed
+//!   twice: as a deployment runs it, `install_then(.., Cleanup::Later)`, whose deletion of the
+//!   old tree (`recover` on its journal, after the deployment's other events) is its own line,
+//!   and as `install()`, which deletes the old tree before it returns.
 //! - Caches cannot be dropped here: the runs alternate (cp, davit, davit, cp, ...) so both see
 //!   the same cache state, and before each timed run `syncfs` flushes what the setup wrote, so
 //!   davit's own `syncfs` (it flushes the new tree before it switches) flushes only its own
@@ -26,13 +29,16 @@
 //! directory (its path is printed); then `BENCH --install SCRATCH/v1 WORK` installs revision 1
 //! into `WORK/root` (state and backup in `WORK`), and `BENCH --install SCRATCH/v2 WORK`
 //! replaces it with revision 2, where `BENCH` is the binary cargo built
-//! (`target/release/deps/install-*`).
+//! (`target/release/deps/install-*`); `BENCH --install SCRATCH/v2 WORK later` installs with
+//! [`Cleanup::Later`] and leaves the deletion (and the journal) for a later [`recover`].
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use davit_lifecycle::install::{CleanupRecord, InstallRequest, RECORD, install, precheck};
+use davit_lifecycle::install::{
+    Cleanup, CleanupRecord, InstallRequest, JOURNAL, RECORD, install_then, precheck, recover,
+};
 use davit_spec::{AppSpec, FileExistsBehavior, HostPolicy};
 
 const APPSPEC: &str =
@@ -45,7 +51,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--install") {
         let (bundle, work) = (Path::new(&args[at + 1]), Path::new(&args[at + 2]));
-        let took = davit_install(bundle, work);
+        let when = match args.get(at + 3).map(String::as_str) {
+            Some("later") => Cleanup::Later,
+            _ => Cleanup::Now,
+        };
+        let took = davit_install_then(bundle, work, when);
         println!(
             "installed {} in {:.3} s",
             bundle.display(),
@@ -145,11 +155,14 @@ fn main() {
     );
 
     // Replace revision 1 with revision 2.
-    let (mut davit, mut rm_cp, mut cp_mv) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut later, mut cleanup, mut now) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut cp, mut rm_cp, mut cp_mv) = (Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
         let dir = w.join(format!("replace-{run}"));
         std::fs::create_dir(&dir).unwrap();
-        davit_install(&v1, &dir.join("davit"));
+        for into in ["davit-later", "davit-now"] {
+            davit_install(&v1, &dir.join(into));
+        }
         for into in ["rm-cp", "cp-mv"] {
             run_timed(
                 Command::new("cp")
@@ -161,7 +174,13 @@ fn main() {
         let mut timed = |which: usize| {
             settle(w);
             match which {
-                0 => rm_cp.push(run_timed(
+                0 => cp.push(run_timed(
+                    Command::new("cp")
+                        .arg("-a")
+                        .arg(v2.join("site"))
+                        .arg(dir.join("cp")),
+                )),
+                1 => rm_cp.push(run_timed(
                     Command::new("sh")
                         .arg("-c")
                         .arg(r#"rm -rf "$1" && cp -a "$2" "$1""#)
@@ -169,9 +188,18 @@ fn main() {
                         .arg(dir.join("rm-cp"))
                         .arg(v2.join("site")),
                 )),
-                1 => {
-                    davit.push(davit_install(&v2, &dir.join("davit")));
-                    check(&dir.join("davit/root/srv/app"), files, 2);
+                2 => {
+                    let work = dir.join("davit-later");
+                    later.push(davit_install_then(&v2, &work, Cleanup::Later));
+                    check(&work.join("root/srv/app"), files, 2);
+                    // The deletion a deployment runs after its other events, timed on its own.
+                    settle(w);
+                    cleanup.push(davit_cleanup(&work));
+                }
+                3 => {
+                    let work = dir.join("davit-now");
+                    now.push(davit_install(&v2, &work));
+                    check(&work.join("root/srv/app"), files, 2);
                 }
                 _ => cp_mv.push(run_timed(
                     Command::new("sh")
@@ -186,41 +214,80 @@ fn main() {
                 )),
             }
         };
-        let order = if run % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
+        let order = if run % 2 == 0 {
+            [0, 1, 2, 3, 4]
+        } else {
+            [4, 3, 2, 1, 0]
+        };
         for which in order {
             timed(which);
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }
-    let (d, r, m) = (median(&davit), median(&rm_cp), median(&cp_mv));
     println!(
         "\n{:<58} {:>9} {:>9}   runs",
         "replace (revision 1 installed, install revision 2)", "median", "fastest"
     );
     row(
-        "davit install (old tree deleted before it returns)",
-        d,
-        &davit,
+        "davit install, cleanup later (what a deployment pays)",
+        median(&later),
+        &later,
     );
-    row("rm -rf dest && cp -a site dest", r, &rm_cp);
-    row("cp -a site dest.new && mv (old tree deleted)", m, &cp_mv);
-    let replace = ratio("replace", &davit, &rm_cp);
-    ratio("replace, against cp + mv", &davit, &cp_mv);
+    row(
+        "  its later cleanup (the old tree deleted)",
+        median(&cleanup),
+        &cleanup,
+    );
+    row(
+        "davit install (old tree deleted before it returns)",
+        median(&now),
+        &now,
+    );
+    row(
+        "cp -a site dest (into nothing: the copy alone)",
+        median(&cp),
+        &cp,
+    );
+    row("rm -rf dest && cp -a site dest", median(&rm_cp), &rm_cp);
+    row(
+        "cp -a site dest.new && mv (old tree deleted)",
+        median(&cp_mv),
+        &cp_mv,
+    );
+    println!(
+        "\n{:<58} {:>9} {:>9}",
+        "replace ratios (davit / other)", "median", "fastest"
+    );
+    let replace = ratio_row("cleanup later / cp -a", &later, &cp);
+    ratio_row("cleanup later / rm -rf && cp -a", &later, &rm_cp);
+    ratio_row("cleanup later / cp -a && mv", &later, &cp_mv);
+    ratio_row("install() / cp -a", &now, &cp);
+    let replace_now = ratio_row("install() / rm -rf && cp -a", &now, &rm_cp);
+    ratio_row("install() / cp -a && mv", &now, &cp_mv);
+    let d = median(&later);
     println!("davit: {:.0} files/s", files as f64 / d.as_secs_f64());
     println!("load: {}", load());
     println!(
-        "\ngoal (issue 9): the atomic Install within {GOAL}x of cp -a: first install {}, replace {}",
+        "\ngoal (issue 9): the atomic Install within {GOAL}x of cp -a: first install {}, replace (cleanup later, against cp -a) {}, replace (install(), against rm -rf && cp -a) {}",
         verdict(first),
-        verdict(replace)
+        verdict(replace),
+        verdict(replace_now)
     );
     if std::env::var_os("DAVIT_BENCH_KEEP").is_some() {
         println!("kept the scratch directory `{}`", scratch.keep().display());
     }
 }
 
-/// Installs the revision at `bundle` into `work/root`, its state and backup in `work`, as
-/// `davit deploy` does: replacing what the last Install there put, if any.
+/// Installs the revision at `bundle` into `work/root`, its state and backup in `work`,
+/// replacing what the last Install there put, if any, with [`install`]: what it replaced is
+/// deleted before it returns.
 fn davit_install(bundle: &Path, work: &Path) -> Duration {
+    davit_install_then(bundle, work, Cleanup::Now)
+}
+
+/// [`davit_install`], deleting what it replaced `when` asked: `davit deploy` asks
+/// [`Cleanup::Later`], then [`davit_cleanup`] does the deletion.
+fn davit_install_then(bundle: &Path, work: &Path, when: Cleanup) -> Duration {
     let spec = AppSpec::parse("appspec.yml", APPSPEC).expect("appspec");
     let policy = HostPolicy::parse("policy.toml", POLICY).expect("policy");
     let (root, state, backup) = (work.join("root"), work.join("state"), work.join("backup"));
@@ -229,20 +296,36 @@ fn davit_install(bundle: &Path, work: &Path) -> Duration {
     }
     let previous = CleanupRecord::load(&state.join(RECORD)).expect("cleanup record");
     let started = Instant::now();
-    let report = install(&InstallRequest {
-        bundle_dir: bundle,
-        spec: &spec,
-        target_root: &root,
-        policy: &policy,
-        behavior: FileExistsBehavior::Disallow,
-        previous,
-        backup_dir: &backup,
-        state_dir: &state,
-        revision: None,
-    })
+    let report = install_then(
+        &InstallRequest {
+            bundle_dir: bundle,
+            spec: &spec,
+            target_root: &root,
+            policy: &policy,
+            behavior: FileExistsBehavior::Disallow,
+            previous,
+            backup_dir: &backup,
+            state_dir: &state,
+            revision: None,
+        },
+        when,
+    )
     .unwrap_or_else(|e| panic!("install of `{}`: {e}", bundle.display()));
     let took = started.elapsed();
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    took
+}
+
+/// The deletion an Install with [`Cleanup::Later`] left, as a deployment runs it once its
+/// other events are done: [`recover`] on the journal in `work/state`.
+fn davit_cleanup(work: &Path) -> Duration {
+    let state = work.join("state");
+    let started = Instant::now();
+    let done = recover(&state.join(JOURNAL), &state.join(RECORD))
+        .expect("cleanup")
+        .expect("a journal to finish");
+    let took = started.elapsed();
+    assert!(done.committed && done.failures.is_empty(), "{done:?}");
     took
 }
 
@@ -343,6 +426,18 @@ fn ratio(what: &str, davit: &[Duration], other: &[Duration]) -> f64 {
         o.as_secs_f64(),
         fastest(davit),
         fastest(other),
+        fastest(davit) / fastest(other)
+    );
+    r
+}
+
+/// One line of the ratios table: davit's median over the other's, and fastest over fastest.
+/// Returns the ratio of the medians.
+fn ratio_row(what: &str, davit: &[Duration], other: &[Duration]) -> f64 {
+    let fastest = |runs: &[Duration]| runs.iter().min().copied().unwrap_or_default().as_secs_f64();
+    let r = median(davit).as_secs_f64() / median(other).as_secs_f64();
+    println!(
+        "{what:<58} {r:>8.2}x {:>8.2}x",
         fastest(davit) / fastest(other)
     );
     r

@@ -62,6 +62,7 @@ pub use record::{CleanupRecord, Installed, RECORD_SCHEMA_VERSION, RecordError};
 pub use undo::{Recovered, recover};
 
 use plan::{OpKind, Plan};
+use precheck::Kind;
 use roots::{Loc, Roots};
 use undo::Journal;
 
@@ -391,13 +392,14 @@ pub fn install_then(
     req: &InstallRequest<'_>,
     when: Cleanup,
 ) -> Result<InstallReport, InstallError> {
-    let refusals =
-        precheck(req.bundle_dir, req.spec, req.policy).map_err(io_err("read", req.bundle_dir))?;
+    // The one walk of the bundle: what it checks is what the plan copies.
+    let (refusals, sources) = precheck::scan(req.bundle_dir, req.spec, req.policy)
+        .map_err(io_err("read", req.bundle_dir))?;
     if !refusals.is_empty() {
         return Err(InstallError::Refused { refusals });
     }
     let roots = Roots::open(req, true)?;
-    let plan = plan::plan(req, &roots)?;
+    let plan = plan::plan(req, &roots, &sources)?;
     let install_id = uuid::Uuid::new_v4().simple().to_string();
     let journal_path = req.state_dir.join(JOURNAL);
     let header = undo::header(&install_id, req.target_root, roots.specs(), req.backup_dir);
@@ -470,7 +472,9 @@ pub fn install_then(
 /// The first [`InstallError`] the Install would meet before writing.
 pub fn check(req: &InstallRequest<'_>) -> Result<(), InstallError> {
     let roots = Roots::open(req, false)?;
-    plan::plan(req, &roots).map(|_| ())
+    let (_, sources) = precheck::scan(req.bundle_dir, req.spec, req.policy)
+        .map_err(io_err("read", req.bundle_dir))?;
+    plan::plan(req, &roots, &sources).map(|_| ())
 }
 
 /// The journal of the Install in flight, in [`InstallRequest::state_dir`].
@@ -702,7 +706,7 @@ impl Run<'_> {
                             FileExistsBehavior::Overwrite => {}
                         }
                     }
-                    self.place(op.kind, &op.src, dest, found.is_some())?;
+                    self.place(&op.read, &op.src, dest, found.is_some())?;
                     self.report.record.files.push(dest.host.clone());
                     self.report.copied += 1;
                     self.created.insert(dest.host.clone());
@@ -718,7 +722,7 @@ impl Run<'_> {
     /// or swaps it with what is there (`replace`): `dest` is never missing or half-written.
     fn place(
         &mut self,
-        kind: OpKind,
+        read: &Kind,
         src: &Path,
         dest: &Loc,
         replace: bool,
@@ -733,11 +737,8 @@ impl Run<'_> {
         self.journal
             .will_create_file(&tmp)
             .map_err(Self::journal_err(host))?;
-        let ino = if kind == OpKind::Link {
-            let target = bundle
-                .read_link(src)
-                .map_err(io_err("read", &bundle.display(src)))?;
-            root.symlink(&target, &tmp.rel)
+        let ino = if let Kind::Link(target) = read {
+            root.symlink(target, &tmp.rel)
                 .map_err(io_err("create symlink", host))?;
             root.symlink_metadata(&tmp.rel)
                 .map_err(io_err("read", &tmp.host))?
@@ -748,8 +749,11 @@ impl Run<'_> {
                 .map_err(io_err("read", &bundle.display(src)))?;
             let entry = self.entry_for(host, false);
             let target = |mode| switch::Target::mine(mode).under(entry);
-            let ino = switch::write_file(root, &tmp.rel, from, target, switch::Target::mine(0))
+            let me = switch::Target::mine(0);
+            let file = switch::write_file(root, &tmp.rel, from, read, target, me)
                 .map_err(io_err("copy to", host))?;
+            let meta = file.metadata().map_err(io_err("read", &tmp.host))?;
+            let ino = std::os::unix::fs::MetadataExt::ino(&meta);
             switch::set_xattrs(entry, root, &tmp.rel, false)
                 .map_err(io_err("set the ACLs and context of", host))?;
             ino

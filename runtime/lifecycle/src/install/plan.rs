@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use davit_spec::{Destination, FileExistsBehavior, Location};
 
 use super::perms::{self, Resolved};
+use super::precheck::{Entry, Kind, Source};
 use super::roots::{Loc, Roots};
 use super::switch::Cursor;
 use super::{InstallError, InstallRequest, io_err};
@@ -34,6 +35,9 @@ pub(super) struct Op {
     pub kind: OpKind,
     /// In the bundle, relative to its root (unused for directories).
     pub src: PathBuf,
+    /// The file's mode and size, or the link's target, as the precheck read and checked them
+    /// ([`Kind::Dir`] for a directory).
+    pub read: Kind,
     /// On the host, beneath its install prefix.
     pub dest: Loc,
     /// Index of the `files` mapping.
@@ -49,9 +53,12 @@ pub(super) struct Plan<'a> {
     pub previous_files: Vec<Loc>,
 }
 
+/// The plan of `req`, from `sources`: what [`super::precheck::scan`] read of each `files`
+/// source (the bundle is not walked again).
 pub(super) fn plan<'a>(
     req: &'a InstallRequest<'_>,
     roots: &Roots,
+    sources: &[Source],
 ) -> Result<Plan<'a>, InstallError> {
     let mut warnings = Vec::new();
     let mut previous_files = Vec::new();
@@ -94,27 +101,21 @@ pub(super) fn plan<'a>(
             }
         };
         let src = PathBuf::from(mapping.source.as_str());
-        let meta = match roots.bundle().symlink_metadata(&src) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(InstallError::MissingSource {
-                    at: mapping.at.clone(),
-                    source_path: mapping.source.to_string(),
-                });
-            }
-            Err(e) => return Err(io_err("read", &roots.bundle().display(&src))(e)),
-        };
+        let source = sources.get(i).unwrap_or(&Source::Missing);
+        if matches!(source, Source::Missing) {
+            return Err(InstallError::MissingSource {
+                at: mapping.at.clone(),
+                source_path: mapping.source.to_string(),
+            });
+        }
         planner.dir_chain(&dest, i)?;
-        if meta.is_dir() {
-            planner.walk(&src, &dest, i)?;
-        } else {
-            let kind = if meta.file_type().is_symlink() {
-                OpKind::Link
-            } else {
-                OpKind::File
-            };
-            let name = src.file_name().unwrap_or_default();
-            planner.leaf(kind, src.clone(), dest.child(name), i)?;
+        match source {
+            Source::Dir(entries) => planner.tree(&src, &dest, entries, i)?,
+            Source::Leaf(read) => {
+                let name = src.file_name().unwrap_or_default();
+                planner.leaf(read.clone(), src.clone(), dest.child(name), i)?;
+            }
+            Source::Missing => {}
         }
     }
     if !planner.conflicts.is_empty() {
@@ -279,6 +280,7 @@ impl Planner<'_, '_> {
         }
         self.push(
             OpKind::Dir { target },
+            Kind::Dir,
             PathBuf::new(),
             path.clone(),
             mapping,
@@ -288,11 +290,15 @@ impl Planner<'_, '_> {
 
     fn leaf(
         &mut self,
-        kind: OpKind,
+        read: Kind,
         src: PathBuf,
         dest: Loc,
         mapping: usize,
     ) -> Result<(), InstallError> {
+        let kind = match read {
+            Kind::Link(_) => OpKind::Link,
+            _ => OpKind::File,
+        };
         if let Some(&i) = self.seen.get(&dest.host) {
             return Err(self.duplicate(&dest.host, mapping, i));
         }
@@ -307,43 +313,39 @@ impl Planner<'_, '_> {
             }
             (Found::Other, FileExistsBehavior::Overwrite) => {}
         }
-        self.push(kind, src, dest, mapping);
+        self.push(kind, read, src, dest, mapping);
         Ok(())
     }
 
-    /// Plans the contents of the bundle directory `src` into `dest`, sorted by name.
-    fn walk(&mut self, src: &Path, dest: &Loc, mapping: usize) -> Result<(), InstallError> {
-        let bundle = self.roots.bundle();
-        // Opened once: each entry is then one name in it, not a path walked again.
-        let dir = bundle
-            .open_dir(src)
-            .map_err(io_err("read", &bundle.display(src)))?;
-        let names = dir
-            .read_dir(Path::new(""))
-            .map_err(io_err("read", &bundle.display(src)))?;
-        for name in names {
-            let (from, to) = (src.join(&name), dest.child(&name));
-            let kind = dir
-                .symlink_metadata(Path::new(&name))
-                .map_err(io_err("read", &bundle.display(&from)))?
-                .file_type();
-            if kind.is_dir() {
-                self.dir(&to, true, mapping)?;
-                self.walk(&from, &to, mapping)?;
-            } else if kind.is_symlink() {
-                self.leaf(OpKind::Link, from, to, mapping)?;
-            } else {
-                self.leaf(OpKind::File, from, to, mapping)?;
+    /// Plans the contents of the bundle directory `src` into `dest`: its `entries`, as the
+    /// precheck listed them (each directory before what it holds, names sorted).
+    fn tree(
+        &mut self,
+        src: &Path,
+        dest: &Loc,
+        entries: &[Entry],
+        mapping: usize,
+    ) -> Result<(), InstallError> {
+        for entry in entries {
+            let to = Loc {
+                prefix: dest.prefix,
+                rel: dest.rel.join(&entry.rel),
+                host: dest.host.join(&entry.rel),
+            };
+            match &entry.kind {
+                Kind::Dir => self.dir(&to, true, mapping)?,
+                read => self.leaf(read.clone(), src.join(&entry.rel), to, mapping)?,
             }
         }
         Ok(())
     }
 
-    fn push(&mut self, kind: OpKind, src: PathBuf, dest: Loc, mapping: usize) {
+    fn push(&mut self, kind: OpKind, read: Kind, src: PathBuf, dest: Loc, mapping: usize) {
         self.seen.insert(dest.host.clone(), self.ops.len());
         self.ops.push(Op {
             kind,
             src,
+            read,
             dest,
             mapping,
         });

@@ -14,7 +14,7 @@
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
-use davit_fsroot::{Metadata, MetadataExt, Resolve, Root};
+use davit_fsroot::{MetadataExt, Resolve, Root};
 use davit_spec::{
     AbsPath, AppSpec, BundlePath, Destination, FileMapping, HostPolicy, InstallGrant,
     InstallRefusal, Os, Reason,
@@ -32,37 +32,97 @@ pub fn precheck(
     spec: &AppSpec,
     policy: &HostPolicy,
 ) -> io::Result<Vec<InstallRefusal>> {
+    scan(bundle_dir, spec, policy).map(|(refusals, _)| refusals)
+}
+
+/// What one `files` source of the bundle holds, as the precheck read it: what Install copies
+/// is what was checked (the modes it gives, the link targets it writes).
+#[derive(Debug)]
+pub(super) enum Source {
+    /// Not in the bundle.
+    Missing,
+    /// A file or link: the source itself.
+    Leaf(Kind),
+    /// A directory: every entry beneath it, each directory before what it holds, names sorted.
+    Dir(Vec<Entry>),
+}
+
+/// An entry beneath a directory source.
+#[derive(Debug)]
+pub(super) struct Entry {
+    /// Relative to the source directory.
+    pub rel: PathBuf,
+    pub kind: Kind,
+}
+
+/// What a bundle entry is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    Dir,
+    /// A file (or anything else that is no directory or link), its mode bits and size.
+    File {
+        mode: u32,
+        size: u64,
+    },
+    /// A link, its target as stored.
+    Link(PathBuf),
+}
+
+/// [`precheck`], and the bundle as it read it: each `files` source in appspec order (a
+/// Windows destination's is [`Source::Missing`], as it is never installed here). The one walk
+/// of the bundle an Install makes: one listing per directory (types from `d_type`), one `stat`
+/// per file for its mode, one `readlink` per link.
+pub(super) fn scan(
+    bundle_dir: &Path,
+    spec: &AppSpec,
+    policy: &HostPolicy,
+) -> io::Result<(Vec<InstallRefusal>, Vec<Source>)> {
     let mut out = policy.check_install(spec).err().unwrap_or_default();
     let bundle = Root::open_ambient(bundle_dir, Resolve::Beneath)?;
+    let mut sources = Vec::new();
     for mapping in &spec.files {
         let Destination::Unix(dest) = &mapping.destination else {
+            sources.push(Source::Missing);
             continue;
         };
         let src = PathBuf::from(mapping.source.as_str());
         let meta = match bundle.symlink_metadata(&src) {
             Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                sources.push(Source::Missing);
+                continue;
+            }
             Err(e) => return Err(e),
         };
         let mut check = Check {
-            bundle: &bundle,
             policy,
             mapping,
             dest,
             out: &mut out,
         };
         if meta.is_dir() {
-            check.walk(&src, Path::new(""))?;
+            let mut entries = Vec::new();
+            let dir = bundle.open_dir(&src)?;
+            check.walk(&dir, &src, Path::new(""), &mut entries)?;
+            sources.push(Source::Dir(entries));
         } else {
+            let kind = if meta.is_symlink() {
+                Kind::Link(bundle.read_link(&src)?)
+            } else {
+                Kind::File {
+                    mode: meta.mode() & 0o7777,
+                    size: meta.len(),
+                }
+            };
             let name = src.file_name().unwrap_or_default();
-            check.entry(&src, Path::new(name), &meta)?;
+            check.entry(&src, Path::new(name), &kind);
+            sources.push(Source::Leaf(kind));
         }
     }
-    Ok(out)
+    Ok((out, sources))
 }
 
 struct Check<'a> {
-    bundle: &'a Root,
     policy: &'a HostPolicy,
     mapping: &'a FileMapping,
     /// The mapping's destination directory.
@@ -71,52 +131,83 @@ struct Check<'a> {
 }
 
 impl Check<'_> {
-    /// The bundle directory `src`, installed at `rel` under the destination.
-    fn walk(&mut self, src: &Path, rel: &Path) -> io::Result<()> {
-        // Opened once: each entry is then one name in it, not a path walked again.
-        let dir = self.bundle.open_dir(src)?;
-        for name in dir.read_dir(Path::new(""))? {
+    /// The bundle directory `dir` (at `src` in the bundle), installed at `rel` under the
+    /// destination: its entries are added to `entries`.
+    fn walk(
+        &mut self,
+        dir: &Root,
+        src: &Path,
+        rel: &Path,
+        entries: &mut Vec<Entry>,
+    ) -> io::Result<()> {
+        // Each entry is one name in the open directory, not a path walked again.
+        for (name, file_type) in dir.entries(Path::new(""))? {
             let (from, to) = (src.join(&name), rel.join(&name));
-            let meta = dir.symlink_metadata(Path::new(&name))?;
-            if meta.is_dir() {
-                self.walk(&from, &to)?;
+            let name = Path::new(&name);
+            let kind = if file_type.is_dir() {
+                Kind::Dir
+            } else if file_type.is_symlink() {
+                Kind::Link(dir.read_link(name)?)
             } else {
-                self.entry(&from, &to, &meta)?;
+                let meta = dir.symlink_metadata(name)?;
+                Kind::File {
+                    mode: meta.mode() & 0o7777,
+                    size: meta.len(),
+                }
+            };
+            self.entry(&from, &to, &kind);
+            entries.push(Entry {
+                rel: to.clone(),
+                kind: kind.clone(),
+            });
+            if kind == Kind::Dir {
+                let sub = dir.open_dir(name)?;
+                self.walk(&sub, &from, &to, entries)?;
             }
         }
         Ok(())
     }
 
-    /// One file or link of the bundle, `src`, installed at `rel` under the destination.
-    fn entry(&mut self, src: &Path, rel: &Path, meta: &Metadata) -> io::Result<()> {
-        let path = BundlePath::parse(&src.to_string_lossy(), Os::Linux)
-            .unwrap_or_else(|_| self.mapping.source.clone());
-        let (grant, reason) = if meta.is_symlink() {
-            let target = self.bundle.read_link(src)?;
-            let Some(reason) = self.link_refused(rel, &target) else {
-                return Ok(());
-            };
-            let installed = format!("{}/{}", self.dest, rel.display());
-            let installed = AbsPath::try_from(installed).unwrap_or_else(|_| self.dest.clone());
-            let grant = InstallGrant::BundleLink {
-                path,
-                target,
-                installed,
-            };
-            (grant, reason)
-        } else {
-            let mode = meta.mode() & 0o7777;
-            let Some(reason) = self.policy.refuse_mode(mode) else {
-                return Ok(());
-            };
-            (InstallGrant::BundleMode { path, mode }, reason)
+    /// One entry of the bundle, `src`, installed at `rel` under the destination.
+    fn entry(&mut self, src: &Path, rel: &Path, kind: &Kind) {
+        let mode = match kind {
+            Kind::Dir => return,
+            Kind::File { mode, .. } => *mode,
+            Kind::Link(target) => return self.link(src, rel, target),
+        };
+        let Some(reason) = self.policy.refuse_mode(mode) else {
+            return;
+        };
+        let path = self.path(src);
+        self.out.push(InstallRefusal {
+            grant: InstallGrant::BundleMode { path, mode },
+            at: self.mapping.at.clone(),
+            reason,
+        });
+    }
+
+    fn path(&self, src: &Path) -> BundlePath {
+        BundlePath::parse(&src.to_string_lossy(), Os::Linux)
+            .unwrap_or_else(|_| self.mapping.source.clone())
+    }
+
+    /// The link `src` pointing at `target`, installed at `rel` under the destination.
+    fn link(&mut self, src: &Path, rel: &Path, target: &Path) {
+        let Some(reason) = self.link_refused(rel, target) else {
+            return;
+        };
+        let installed = format!("{}/{}", self.dest, rel.display());
+        let installed = AbsPath::try_from(installed).unwrap_or_else(|_| self.dest.clone());
+        let grant = InstallGrant::BundleLink {
+            path: self.path(src),
+            target: target.to_owned(),
+            installed,
         };
         self.out.push(InstallRefusal {
             grant,
             at: self.mapping.at.clone(),
             reason,
         });
-        Ok(())
     }
 
     /// Why the link at `rel` under the destination, pointing at `target`, is refused, if it is.

@@ -23,6 +23,7 @@ use davit_spec::Destination;
 
 use super::perms::Resolved;
 use super::plan::{OpKind, Plan};
+use super::precheck::Kind;
 use super::record::CleanupRecord;
 use super::roots::Loc;
 use super::undo::{Meta, chown, set_mode, staging_name};
@@ -286,13 +287,11 @@ impl Run<'_> {
                     dirs.push((rel.to_owned(), me.under(entry), entry));
                 }
                 OpKind::Link => {
-                    let (from, from_name) =
-                        src.parent_of(&op.src).map_err(io_err("read", &op.src))?;
-                    let link = from
-                        .read_link(Path::new(from_name))
-                        .map_err(io_err("read", &roots.bundle().display(&op.src)))?;
+                    let Kind::Link(link) = &op.read else {
+                        unreachable!("a link op carries its target");
+                    };
                     let (dir, name) = dest.parent_of(rel).map_err(io_err("open", host))?;
-                    dir.symlink(&link, Path::new(name))
+                    dir.symlink(link, Path::new(name))
                         .map_err(io_err("create symlink", host))?;
                     self.copied(host)?;
                 }
@@ -304,8 +303,9 @@ impl Run<'_> {
                         .map_err(io_err("read", &roots.bundle().display(&op.src)))?;
                     let (dir, name) = dest.parent_of(rel).map_err(io_err("open", host))?;
                     let entry = self.entry_for(host, false);
-                    let target = |mode| Target::mine(mode).under(entry);
-                    write_file(dir, Path::new(name), from, target, me)
+                    // `me`, not `Target::mine` again: no geteuid and getegid per file.
+                    let target = |mode| Target { mode, ..me }.under(entry);
+                    write_file(dir, Path::new(name), from, &op.read, target, me)
                         .map_err(io_err("copy to", host))?;
                     set_xattrs(entry, dir, Path::new(name), false)
                         .map_err(io_err("set the ACLs and context of", host))?;
@@ -421,16 +421,18 @@ fn owned(
     Ok(Some((meta.ino(), Meta::of(&meta), files)))
 }
 
+/// Whether the tree `dir` (at `host`) holds only the previous revision's files and directories,
+/// counting its files into `files`. Types come from the listing (`d_type`), so the old tree
+/// costs one listing per directory, no `stat` per entry.
 fn only_previous(
     dir: &Root,
     host: &Path,
     previous: &Previous<'_>,
     files: &mut usize,
 ) -> io::Result<bool> {
-    for name in dir.read_dir(Path::new(""))? {
+    for (name, kind) in dir.entries(Path::new(""))? {
         let path = host.join(&name);
-        let meta = dir.symlink_metadata(Path::new(&name))?;
-        if meta.is_dir() {
+        if kind.is_dir() {
             let sub = dir.open_dir(Path::new(&name))?;
             if !previous.dirs.contains(path.as_path())
                 || !only_previous(&sub, &path, previous, files)?
@@ -446,22 +448,26 @@ fn only_previous(
     Ok(true)
 }
 
-/// Creates the file `name` in `dir` from `from`, with the owner and mode `target` gives for its
-/// source mode (`me`: the owner it has when created). Returns its inode.
+/// Creates the file `name` in `dir` from `from`, the bundle file the precheck listed as `read`
+/// (its mode and size), with the owner and mode `target` gives for that mode (`me`: the owner
+/// it has when created). Returns it, open.
 pub(super) fn write_file(
     dir: &Root,
     name: &Path,
     mut from: std::fs::File,
+    read: &Kind,
     target: impl Fn(u32) -> Target,
     me: Target,
-) -> io::Result<u64> {
+) -> io::Result<std::fs::File> {
     use std::os::unix::fs::PermissionsExt as _;
-    let mode = from.metadata()?.permissions().mode() & 0o7777;
+    let &Kind::File { mode, size } = read else {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    };
     let mut to = dir.open_file(
         name,
         OpenOptions::new().write(true).create_new(true).mode(0o600),
     )?;
-    io::copy(&mut from, &mut to)?;
+    copy_contents(&mut from, &mut to, size)?;
     let t = target(mode);
     if t.uid != me.uid || t.gid != me.gid {
         let uid = (t.uid != me.uid).then_some(t.uid);
@@ -470,7 +476,51 @@ pub(super) fn write_file(
     }
     // After chown, which clears setuid and setgid bits.
     to.set_permissions(std::fs::Permissions::from_mode(t.mode))?;
-    Ok(std::os::unix::fs::MetadataExt::ino(&to.metadata()?))
+    Ok(to)
+}
+
+/// Copies the `len` bytes the precheck listed from `from` to the new, empty `to`: in the
+/// kernel (`copy_file_range`, no `stat` of either: the length is known) where it can, else by
+/// reading and writing. What was listed is what is copied: a staged file that has grown since
+/// is copied up to the listed length, one that has shrunk as it is now.
+fn copy_contents(from: &mut std::fs::File, to: &mut std::fs::File, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let mut left = len;
+    while left > 0 {
+        let chunk = usize::try_from(left.min(1 << 30)).unwrap_or(1 << 30);
+        // SAFETY: two descriptors open for the call; null offsets use (and advance) the files'
+        // own positions.
+        let n = unsafe {
+            libc::copy_file_range(
+                from.as_raw_fd(),
+                std::ptr::null_mut(),
+                to.as_raw_fd(),
+                std::ptr::null_mut(),
+                chunk,
+                0,
+            )
+        };
+        match u64::try_from(n) {
+            Ok(0) => break,
+            Ok(n) => left = left.saturating_sub(n),
+            Err(_) => {
+                let e = io::Error::last_os_error();
+                match e.raw_os_error() {
+                    Some(libc::EINTR) => {}
+                    // Not between these two files (across filesystems on older kernels, or a
+                    // filesystem without it) and nothing copied yet: the plain way.
+                    Some(libc::EXDEV | libc::ENOSYS | libc::EOPNOTSUPP | libc::EINVAL)
+                        if left == len =>
+                    {
+                        io::copy(from, to)?;
+                        return Ok(());
+                    }
+                    _ => return Err(e),
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sets `target`'s owner (where it differs from `me`) and mode on `rel` in `dir` (`dir` itself
