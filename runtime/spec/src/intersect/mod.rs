@@ -15,8 +15,8 @@ use crate::net::TcpTarget;
 use crate::path::AbsPath;
 use crate::policy::{HostPolicy, PolicyMax};
 use crate::refusal::{Reason, Refusal, RuleRef};
-use crate::units::format_duration;
 use crate::subject::Subject;
+use crate::units::format_duration;
 use crate::url::UrlPrefix;
 
 pub use install::{InstallGrant, InstallRefusal};
