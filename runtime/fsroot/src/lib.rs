@@ -500,6 +500,16 @@ impl Root {
     pub fn fd_path(&self) -> PathBuf {
         proc_fd_path(self.dir.as_raw_fd())
     }
+
+    /// As [`Root::fd_path`], for a child process (`/proc/<this pid>/fd/N`: the child does not
+    /// inherit the descriptor, but reaches it through this process while `self` lives).
+    pub fn fd_path_for_children(&self) -> PathBuf {
+        PathBuf::from(format!(
+            "/proc/{}/fd/{}",
+            std::process::id(),
+            self.dir.as_raw_fd()
+        ))
+    }
 }
 
 /// The `/proc/self/fd/N` name of an open descriptor (of [`Root::open_path`]): opening it, or a

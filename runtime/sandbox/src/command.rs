@@ -34,6 +34,10 @@ impl HookState {
             )));
         };
         let mut args = args.to_vec();
+        // Inside an image's root filesystem the command sees the guest's paths as they are.
+        if self.grants.exec_root.is_some() {
+            return Ok(args);
+        }
         for path in paths {
             let arg = &args[path.index];
             let resolved = self
@@ -147,9 +151,15 @@ impl HookState {
     }
 
     fn base_command(&self, program: &str, args: &[String]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args)
-            .env_clear()
+        let mut cmd = match &self.grants.exec_root {
+            None => {
+                let mut cmd = tokio::process::Command::new(program);
+                cmd.args(args);
+                cmd
+            }
+            Some(root) => in_root(root, program, args),
+        };
+        cmd.env_clear()
             .env("PATH", SAFE_PATH)
             .envs(self.grants.env.iter().map(|(k, v)| (k, v)))
             .current_dir("/")
@@ -157,6 +167,60 @@ impl HookState {
         cmd
     }
 }
+
+/// The capabilities a command keeps inside an image's root filesystem: what package managers
+/// need (owners, modes, setuid helpers, `chroot`), as container runtimes grant by default,
+/// without `CAP_MKNOD` or `CAP_SYS_ADMIN` (no device nodes, no mounts: nothing that reaches
+/// the machine underneath).
+const ROOT_CAPS: &[&str] = &[
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_SETFCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_AUDIT_WRITE",
+];
+
+/// `program args` run inside `root` by bubblewrap: the root bound at `/` (the machine's own
+/// root detached, so no `chroot` trick reaches it), a fresh `/proc` of its own pid namespace,
+/// a minimal `/dev`, own ipc and uts namespaces and, without `network`, an empty network
+/// namespace; [`ROOT_CAPS`] only; killed with everything it started when davit goes.
+fn in_root(
+    root: &crate::grants::ExecRoot,
+    program: &str,
+    args: &[String],
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(BWRAP);
+    cmd.arg("--bind")
+        .arg(root.root.fd_path_for_children())
+        .arg("/")
+        .args(["--proc", "/proc", "--dev", "/dev", "--chdir", "/"])
+        .args([
+            "--unshare-pid",
+            "--unshare-ipc",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+        ])
+        .args(["--die-with-parent", "--new-session", "--cap-drop", "ALL"]);
+    if !root.network {
+        cmd.arg("--unshare-net");
+    }
+    for cap in ROOT_CAPS {
+        cmd.args(["--cap-add", cap]);
+    }
+    cmd.arg("--").arg(program).args(args);
+    cmd
+}
+
+/// Bubblewrap, which sets up an image's root filesystem for a command (Debian's `bubblewrap`).
+const BWRAP: &str = "/usr/bin/bwrap";
 
 /// A command line as shown in refusals, arguments quoted.
 fn shown(program: &str, args: &[String]) -> String {
@@ -225,6 +289,11 @@ impl Host for HookState {
     ) -> wasmtime::Result<Result<u32, CommandError>> {
         if self.timed_out() {
             return Ok(Err(CommandError::TimedOut));
+        }
+        if self.grants.exec_root.is_some() {
+            return Ok(Err(
+                self.deny(format!("`{program}`: an image build starts no services"))
+            ));
         }
         let args = match self.command_allowed(&program, &args) {
             Ok(args) => args,

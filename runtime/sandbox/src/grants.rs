@@ -128,4 +128,19 @@ pub struct Grants {
     pub commands: Vec<CommandGrant>,
     pub env: Vec<(String, String)>,
     pub limits: Limits,
+    /// Set for an image build: granted commands run inside this root filesystem, isolated
+    /// from the machine that builds it (see [`ExecRoot`]), and the `files` interface looks up
+    /// user and group names in its `/etc`.
+    pub exec_root: Option<ExecRoot>,
+}
+
+/// The root filesystem commands run in, by bubblewrap: bound at `/` with the machine's own root
+/// detached, its own mount, pid, ipc and network namespaces, a fresh `/proc` and a minimal
+/// `/dev`, no network unless `network`, the capabilities of a package build but no device
+/// nodes or mounts; everything it started is killed with it.
+#[derive(Debug, Clone)]
+pub struct ExecRoot {
+    pub root: Arc<Root>,
+    /// Whether the commands keep the host's network (the policy allowed it).
+    pub network: bool,
 }

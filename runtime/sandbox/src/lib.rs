@@ -27,6 +27,7 @@ mod dns;
 mod egress;
 mod engine;
 mod error;
+mod files;
 mod grants;
 mod invoke;
 mod limiter;
@@ -51,7 +52,7 @@ pub use cache::CacheUse;
 pub use context::{ComponentStep, Context, DeploymentInfo, Job, PackageOperation, PackageStep};
 pub use dns::{Resolver, SystemResolver};
 pub use error::{Fault, ResourceKind, SandboxError};
-pub use grants::{Access, Grants, Limits, Mount};
+pub use grants::{Access, ExecRoot, Grants, Limits, Mount};
 pub use invoke::{ActionInput, ActionNext, Call, Outcome, Verdict};
 pub use service::{Service, start_ticks};
 pub use sink::{LineObserver, LogLine, Stream, sanitize};
@@ -133,6 +134,8 @@ impl Sandbox {
         resources_fs::link(&mut linker).map_err(link)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
         Hook::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link)?;
+        bindings::action::davit::plugin::files::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(link)?;
         let cache = cache::CompileCache::new(&engine, cache_dir)?;
         Ok(Sandbox {
             engine,

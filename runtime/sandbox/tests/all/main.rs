@@ -3,6 +3,7 @@
 mod attacks;
 mod attacks_cmd;
 mod attacks_fs;
+mod attacks_image;
 mod attacks_links;
 mod attacks_log;
 mod attacks_services;
