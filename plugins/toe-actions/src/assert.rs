@@ -4,14 +4,21 @@
 
 use serde_json::{Map, Value};
 
-use crate::checksum::{self, Algorithm};
 use crate::Done;
+use crate::checksum::{self, Algorithm};
 
 /// How deep `and`, `or` and `not` may nest.
 const MAX_DEPTH: usize = 4;
 
 /// Where `binaryExists` looks for a bare name.
-const PATH: &[&str] = &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+const PATH: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
 
 pub fn run(inputs: &Value) -> Result<Done, String> {
     if evaluate(inputs, 0)? {
@@ -52,7 +59,9 @@ fn evaluate(value: &Value, depth: usize) -> Result<bool, String> {
 
 fn nest(depth: usize) -> Result<(), String> {
     if depth >= MAX_DEPTH {
-        return Err(format!("`and`, `or` and `not` nest at most {MAX_DEPTH} deep"));
+        return Err(format!(
+            "`and`, `or` and `not` nest at most {MAX_DEPTH} deep"
+        ));
     }
     Ok(())
 }
@@ -79,15 +88,23 @@ fn compare(map: &Map<String, Value>) -> Result<bool, String> {
         .find(|(k, _)| *k != "value" && *k != "path")
         .ok_or("no operator")?;
     let second = match op.as_str() {
-        "fileMD5Equals" | "fileSHA1Equals" | "fileSHA256Equals" | "fileSHA512Equals" => Some("path"),
-        "stringIsEmpty" | "stringIsWhitespace" | "binaryExists" | "fileExists" | "folderExists" => None,
+        "fileMD5Equals" | "fileSHA1Equals" | "fileSHA256Equals" | "fileSHA512Equals" => {
+            Some("path")
+        }
+        "stringIsEmpty" | "stringIsWhitespace" | "binaryExists" | "fileExists" | "folderExists" => {
+            None
+        }
         _ => Some("value"),
     };
     let allowed: Vec<&str> = std::iter::once(op.as_str()).chain(second).collect();
     only(map, &allowed)?;
     let a = scalar(operand, op)?;
     let b = match second {
-        Some(key) => scalar(map.get(key).ok_or_else(|| format!("`{op}` needs `{key}`"))?, key)?,
+        Some(key) => scalar(
+            map.get(key)
+                .ok_or_else(|| format!("`{op}` needs `{key}`"))?,
+            key,
+        )?,
         None => String::new(),
     };
     let (la, lb) = (a.to_lowercase(), b.to_lowercase());
@@ -96,9 +113,8 @@ fn compare(map: &Map<String, Value>) -> Result<bool, String> {
         _ => None,
     };
     use std::cmp::Ordering::{Equal, Greater, Less};
-    let digest = |algorithm| {
-        checksum::file(&b, algorithm).is_ok_and(|d| d.eq_ignore_ascii_case(a.trim()))
-    };
+    let digest =
+        |algorithm| checksum::file(&b, algorithm).is_ok_and(|d| d.eq_ignore_ascii_case(a.trim()));
     Ok(match op.as_str() {
         "stringIsEmpty" => a.is_empty(),
         "stringIsWhitespace" => !a.is_empty() && a.chars().all(char::is_whitespace),

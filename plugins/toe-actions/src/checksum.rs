@@ -96,7 +96,10 @@ mod tests {
             h.hex()
         };
         assert_eq!(hex(Algorithm::Md5), "900150983cd24fb0d6963f7d28e17f72");
-        assert_eq!(hex(Algorithm::Sha1), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            hex(Algorithm::Sha1),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
         assert!(hex(Algorithm::Sha256).starts_with("ba7816bf"));
         assert!(hex(Algorithm::Sha512).starts_with("ddaf35a1"));
         assert_eq!(Algorithm::parse("sha-256"), Ok(Algorithm::Sha256));

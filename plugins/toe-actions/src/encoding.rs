@@ -42,8 +42,14 @@ impl Encoding {
             Encoding::Utf8 => text.as_bytes().to_vec(),
             Encoding::Utf16Le => text.encode_utf16().flat_map(u16::to_le_bytes).collect(),
             Encoding::Utf16Be => text.encode_utf16().flat_map(u16::to_be_bytes).collect(),
-            Encoding::Utf32Le => text.chars().flat_map(|c| (c as u32).to_le_bytes()).collect(),
-            Encoding::Utf32Be => text.chars().flat_map(|c| (c as u32).to_be_bytes()).collect(),
+            Encoding::Utf32Le => text
+                .chars()
+                .flat_map(|c| (c as u32).to_le_bytes())
+                .collect(),
+            Encoding::Utf32Be => text
+                .chars()
+                .flat_map(|c| (c as u32).to_be_bytes())
+                .collect(),
         }
     }
 

@@ -7,8 +7,8 @@ use davit_sdk::{ActionNext, Context, Job, info, warn};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::input::{self, text, texts};
 use crate::Done;
+use crate::input::{self, text, texts};
 
 /// The exit status with which a script asks for a reboot and to be run again (AWSTOE's).
 pub const REBOOT_AND_RERUN: i32 = 194;
@@ -31,7 +31,10 @@ pub fn execute_bash(ctx: &Context, inputs: &Value) -> Result<Done, String> {
     let mut body = item.commands.join("\n");
     body.push('\n');
     std::fs::write(&script, body).map_err(|e| {
-        format!("writing the script: {}", crate::files::io_error(&script, &e))
+        format!(
+            "writing the script: {}",
+            crate::files::io_error(&script, &e)
+        )
     })?;
     let ran = command::run("/bin/bash", &[script.as_str()]);
     let _ = std::fs::remove_file(&script);
@@ -53,7 +56,13 @@ fn script_path(ctx: &Context) -> String {
     };
     let safe: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("/tmp/davit-toe-{safe}.sh")
 }
@@ -120,9 +129,13 @@ pub fn reboot(inputs: &Value) -> Result<Done, String> {
     let item: Reboot = input::mapping(inputs)?;
     if let Some(delay) = item.delay_seconds {
         let ok = delay.as_u64().is_some()
-            || delay.as_str().is_some_and(|s| s.trim().parse::<u64>().is_ok());
+            || delay
+                .as_str()
+                .is_some_and(|s| s.trim().parse::<u64>().is_ok());
         if !ok {
-            return Err(format!("`delaySeconds`: `{delay}` is not a whole number of seconds"));
+            return Err(format!(
+                "`delaySeconds`: `{delay}` is not a whole number of seconds"
+            ));
         }
     }
     let mut done = Done::none();

@@ -1,8 +1,8 @@
 //! Inputs as JSON into typed structs, with AWSTOE's tolerance: booleans may be written as
 //! strings (`'true'`), strings as numbers (`permissions: 755`).
 
-use serde::de::{DeserializeOwned, Deserializer, Error};
 use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer, Error};
 use serde_json::Value;
 
 /// The inputs of a module that takes a list of mappings, one typed value per entry. A single
@@ -12,7 +12,12 @@ pub fn list<T: DeserializeOwned>(inputs: &Value) -> Result<Vec<T>, String> {
         Value::Array(items) => items.clone(),
         Value::Object(_) => vec![inputs.clone()],
         Value::Null => return Err("needs inputs: a list of mappings".into()),
-        other => return Err(format!("inputs must be a list of mappings, not {}", kind(other))),
+        other => {
+            return Err(format!(
+                "inputs must be a list of mappings, not {}",
+                kind(other)
+            ));
+        }
     };
     if items.is_empty() {
         return Err("needs at least one input".into());
@@ -22,7 +27,11 @@ pub fn list<T: DeserializeOwned>(inputs: &Value) -> Result<Vec<T>, String> {
         .enumerate()
         .map(|(i, item)| {
             if !item.is_object() {
-                return Err(format!("input {}: must be a mapping, not {}", i + 1, kind(&item)));
+                return Err(format!(
+                    "input {}: must be a mapping, not {}",
+                    i + 1,
+                    kind(&item)
+                ));
             }
             serde_json::from_value(item).map_err(|e| format!("input {}: {e}", i + 1))
         })

@@ -92,7 +92,8 @@ impl Action for Actions {
         let value: Value = if inputs.trim().is_empty() {
             Value::Null
         } else {
-            serde_json::from_str(inputs).map_err(|e| format!("{action}: inputs are not JSON: {e}"))?
+            serde_json::from_str(inputs)
+                .map_err(|e| format!("{action}: inputs are not JSON: {e}"))?
         };
         debug!("{}: {action}", ctx.step());
         let done = run(&ctx, action, &value).map_err(|e| format!("{action}: {e}"))?;

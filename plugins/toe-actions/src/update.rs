@@ -6,8 +6,8 @@ use davit_sdk::info;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::input::{self, texts};
 use crate::Done;
+use crate::input::{self, texts};
 
 const ENV: &str = "/usr/bin/env";
 const APT_GET: &str = "/usr/bin/apt-get";
@@ -35,8 +35,17 @@ pub fn run(inputs: &Value) -> Result<Done, String> {
         Vec::new()
     } else {
         let out = apt(APT_MARK, &["showhold"])?;
-        let already: Vec<String> = out.stdout_lossy().lines().map(|l| l.trim().to_string()).collect();
-        let hold: Vec<String> = item.exclude.iter().filter(|p| !already.contains(p)).cloned().collect();
+        let already: Vec<String> = out
+            .stdout_lossy()
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect();
+        let hold: Vec<String> = item
+            .exclude
+            .iter()
+            .filter(|p| !already.contains(p))
+            .cloned()
+            .collect();
         if !hold.is_empty() {
             let mut args = vec!["hold".to_string()];
             args.extend(hold.iter().cloned());
@@ -74,7 +83,10 @@ fn update(include: &[String]) -> Result<(), String> {
 /// Runs an apt program non-interactively through `/usr/bin/env DEBIAN_FRONTEND=noninteractive`
 /// (the command interface passes no environment).
 fn apt<S: AsRef<str>>(program: &str, args: &[S]) -> Result<Output, String> {
-    let mut all = vec!["DEBIAN_FRONTEND=noninteractive".to_string(), program.to_string()];
+    let mut all = vec![
+        "DEBIAN_FRONTEND=noninteractive".to_string(),
+        program.to_string(),
+    ];
     all.extend(args.iter().map(|a| a.as_ref().to_string()));
     let what = all[1..].join(" ");
     info!("running {what}");

@@ -10,10 +10,10 @@ use wasip2::http::outgoing_handler;
 use wasip2::http::types::{ErrorCode, Fields, Method, OutgoingRequest, RequestOptions, Scheme};
 use wasip2::io::streams::StreamError;
 
+use crate::Done;
 use crate::checksum::{Algorithm, Hasher};
 use crate::files::{exists, file_name, io_error, join, make_parents};
 use crate::input::{self, boolean, opt_text, text, yes};
-use crate::Done;
 
 /// Redirects followed before giving up (each must be granted too).
 const MAX_REDIRECTS: usize = 5;
@@ -46,7 +46,9 @@ pub fn run(inputs: &Value) -> Result<Done, String> {
             return Err("`ignoreCertificateErrors: true` is not supported: the sandbox always checks certificates".into());
         }
         let check = match (&item.checksum, &item.algorithm) {
-            (Some(sum), Some(name)) => Some((sum.trim().to_ascii_lowercase(), Algorithm::parse(name)?)),
+            (Some(sum), Some(name)) => {
+                Some((sum.trim().to_ascii_lowercase(), Algorithm::parse(name)?))
+            }
             (Some(_), None) | (None, Some(_)) => {
                 return Err("`checksum` and `algorithm` go together: give both or neither".into());
             }
@@ -55,14 +57,19 @@ pub fn run(inputs: &Value) -> Result<Done, String> {
         let destination = if item.destination.ends_with('/') {
             let name = file_name(url.path.split('?').next().unwrap_or_default());
             if name.is_empty() {
-                return Err(format!("`{}` names no file to put in `{}`", item.source, item.destination));
+                return Err(format!(
+                    "`{}` names no file to put in `{}`",
+                    item.source, item.destination
+                ));
             }
             join(&item.destination, name)
         } else {
             item.destination.clone()
         };
         if exists(&destination) && !item.overwrite {
-            return Err(format!("`{destination}` already exists and `overwrite` is false"));
+            return Err(format!(
+                "`{destination}` already exists and `overwrite` is false"
+            ));
         }
         make_parents(&destination)?;
         let part = format!("{destination}.davit-part");
@@ -77,7 +84,10 @@ pub fn run(inputs: &Value) -> Result<Done, String> {
         if let (Some((want, algorithm)), Some(got)) = (&check, digest) {
             if *want != got {
                 let _ = std::fs::remove_file(&part);
-                return Err(format!("`{}`: {algorithm:?} checksum is {got}, expected {want}", item.source));
+                return Err(format!(
+                    "`{}`: {algorithm:?} checksum is {got}, expected {want}",
+                    item.source
+                ));
             }
         }
         std::fs::rename(&part, &destination).map_err(|e| io_error(&destination, &e))?;
@@ -88,19 +98,36 @@ pub fn run(inputs: &Value) -> Result<Done, String> {
 }
 
 /// GETs `url` into the file `part`, following redirects; the digest when a hasher is given.
-fn download(mut url: Url, part: &str, mut hasher: Option<Hasher>) -> Result<Option<String>, String> {
+fn download(
+    mut url: Url,
+    part: &str,
+    mut hasher: Option<Hasher>,
+) -> Result<Option<String>, String> {
     for _ in 0..=MAX_REDIRECTS {
         let request = OutgoingRequest::new(Fields::new());
         let invalid = |what: &str| format!("`{url}`: invalid request {what}");
-        request.set_method(&Method::Get).map_err(|()| invalid("method"))?;
-        let scheme = if url.https { Scheme::Https } else { Scheme::Http };
-        request.set_scheme(Some(&scheme)).map_err(|()| invalid("scheme"))?;
-        request.set_authority(Some(&url.authority)).map_err(|()| invalid("host"))?;
-        request.set_path_with_query(Some(&url.path)).map_err(|()| invalid("path"))?;
+        request
+            .set_method(&Method::Get)
+            .map_err(|()| invalid("method"))?;
+        let scheme = if url.https {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
+        request
+            .set_scheme(Some(&scheme))
+            .map_err(|()| invalid("scheme"))?;
+        request
+            .set_authority(Some(&url.authority))
+            .map_err(|()| invalid("host"))?;
+        request
+            .set_path_with_query(Some(&url.path))
+            .map_err(|()| invalid("path"))?;
         let options = RequestOptions::new();
         let _ = options.set_first_byte_timeout(Some(PAUSE_NS));
         let _ = options.set_between_bytes_timeout(Some(PAUSE_NS));
-        let future = outgoing_handler::handle(request, Some(options)).map_err(|e| failure(&url, e))?;
+        let future =
+            outgoing_handler::handle(request, Some(options)).map_err(|e| failure(&url, e))?;
         future.subscribe().block();
         let response = future
             .get()
@@ -110,7 +137,9 @@ fn download(mut url: Url, part: &str, mut hasher: Option<Hasher>) -> Result<Opti
         let status = response.status();
         if matches!(status, 301 | 302 | 303 | 307 | 308) {
             let location = response.headers().get("location");
-            let location = location.first().map(|v| String::from_utf8_lossy(v).into_owned());
+            let location = location
+                .first()
+                .map(|v| String::from_utf8_lossy(v).into_owned());
             let Some(location) = location else {
                 return Err(format!("`{url}` redirected ({status}) without a location"));
             };
@@ -120,8 +149,12 @@ fn download(mut url: Url, part: &str, mut hasher: Option<Hasher>) -> Result<Opti
         if !(200..300).contains(&status) {
             return Err(format!("`{url}` answered {status}"));
         }
-        let body = response.consume().map_err(|()| format!("`{url}`: body already taken"))?;
-        let stream = body.stream().map_err(|()| format!("`{url}`: body already taken"))?;
+        let body = response
+            .consume()
+            .map_err(|()| format!("`{url}`: body already taken"))?;
+        let stream = body
+            .stream()
+            .map_err(|()| format!("`{url}`: body already taken"))?;
         let mut file = std::fs::File::create(part).map_err(|e| io_error(part, &e))?;
         loop {
             match stream.blocking_read(64 * 1024) {
@@ -133,7 +166,10 @@ fn download(mut url: Url, part: &str, mut hasher: Option<Hasher>) -> Result<Opti
                 }
                 Err(StreamError::Closed) => break,
                 Err(StreamError::LastOperationFailed(e)) => {
-                    return Err(format!("`{url}`: reading the body failed: {}", e.to_debug_string()));
+                    return Err(format!(
+                        "`{url}`: reading the body failed: {}",
+                        e.to_debug_string()
+                    ));
                 }
             }
         }
@@ -172,26 +208,38 @@ impl Url {
         } else if lower.starts_with("http://") {
             (false, &t[7..])
         } else {
-            return Err(format!("`source`: `{text}` is not an http:// or https:// URL"));
+            return Err(format!(
+                "`source`: `{text}` is not an http:// or https:// URL"
+            ));
         };
         let rest = rest.split('#').next().unwrap_or_default();
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(split);
         if authority.is_empty() || authority.contains('@') || t.contains(char::is_whitespace) {
-            return Err(format!("`source`: `{text}` has no host, a user name or white space"));
+            return Err(format!(
+                "`source`: `{text}` has no host, a user name or white space"
+            ));
         }
         let path = match path.chars().next() {
             None => "/".to_string(),
             Some('?') => format!("/{path}"),
             Some(_) => path.to_string(),
         };
-        Ok(Url { https, authority: authority.to_string(), path })
+        Ok(Url {
+            https,
+            authority: authority.to_string(),
+            path,
+        })
     }
 
     /// Where a redirect's `location` leads from here.
     fn follow(&self, location: &str) -> Result<Url, String> {
         if location.starts_with('/') && !location.starts_with("//") {
-            return Ok(Url { https: self.https, authority: self.authority.clone(), path: location.to_string() });
+            return Ok(Url {
+                https: self.https,
+                authority: self.authority.clone(),
+                path: location.to_string(),
+            });
         }
         Url::parse(location)
     }

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{exists, expand, file_name, io_error, join, make_parents};
-use crate::input::{self, boolean, text, yes};
 use crate::Done;
+use crate::input::{self, boolean, text, yes};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -49,21 +49,32 @@ pub fn run(inputs: &Value, kind: Kind, mode: Mode) -> Result<Done, String> {
             // every match of a wildcard.
             let into = wildcard
                 || item.destination.ends_with('/')
-                || (kind == Kind::File && fs::metadata(&item.destination).is_ok_and(|m| m.is_dir()));
+                || (kind == Kind::File
+                    && fs::metadata(&item.destination).is_ok_and(|m| m.is_dir()));
             let destination = if into {
                 join(&item.destination, file_name(&source))
             } else {
                 item.destination.clone()
             };
             transfer(&source, &destination, kind, mode, item.overwrite)?;
-            let verb = if mode == Mode::Copy { "copied" } else { "moved" };
+            let verb = if mode == Mode::Copy {
+                "copied"
+            } else {
+                "moved"
+            };
             info!("{verb} {source} to {destination}");
         }
     }
     Ok(Done::none())
 }
 
-fn transfer(source: &str, destination: &str, kind: Kind, mode: Mode, overwrite: bool) -> Result<(), String> {
+fn transfer(
+    source: &str,
+    destination: &str,
+    kind: Kind,
+    mode: Mode,
+    overwrite: bool,
+) -> Result<(), String> {
     let meta = fs::symlink_metadata(source).map_err(|e| io_error(source, &e))?;
     match kind {
         Kind::File if !meta.is_file() => return Err(format!("`{source}` is not a file")),
@@ -71,7 +82,9 @@ fn transfer(source: &str, destination: &str, kind: Kind, mode: Mode, overwrite: 
         _ => {}
     }
     if kind == Kind::File && exists(destination) && !overwrite {
-        return Err(format!("`{destination}` already exists and `overwrite` is false"));
+        return Err(format!(
+            "`{destination}` already exists and `overwrite` is false"
+        ));
     }
     make_parents(destination)?;
     if mode == Mode::Move {

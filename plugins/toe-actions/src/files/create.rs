@@ -7,9 +7,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{chmod, chown, exists, io_error, make_parents};
+use crate::Done;
 use crate::encoding::Encoding;
 use crate::input::{self, boolean, opt_text, text, yes};
-use crate::Done;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -34,7 +34,11 @@ struct CreateFile {
 pub fn create_file(inputs: &Value) -> Result<Done, String> {
     for item in input::list::<CreateFile>(inputs)? {
         let encoding = Encoding::parse(item.encoding.as_deref())?;
-        let mode = item.permissions.as_deref().map(input::permissions).transpose()?;
+        let mode = item
+            .permissions
+            .as_deref()
+            .map(input::permissions)
+            .transpose()?;
         let path = item.path.as_str();
         if exists(path) && !item.overwrite {
             return Err(format!("`{path}` already exists and `overwrite` is false"));
@@ -98,7 +102,11 @@ struct CreateFolder {
 /// Creates each folder and its parents, then sets its owner and mode if given.
 pub fn create_folder(inputs: &Value) -> Result<Done, String> {
     for item in input::list::<CreateFolder>(inputs)? {
-        let mode = item.permissions.as_deref().map(input::permissions).transpose()?;
+        let mode = item
+            .permissions
+            .as_deref()
+            .map(input::permissions)
+            .transpose()?;
         let path = item.path.as_str();
         match std::fs::symlink_metadata(path) {
             Ok(meta) if !meta.is_dir() => {
@@ -141,7 +149,9 @@ pub fn create_symlink(inputs: &Value) -> Result<Done, String> {
                 return Err(format!("`{path}` already exists and `force` is false"));
             }
             if meta.is_dir() {
-                return Err(format!("`{path}` is a folder; it is not replaced by a link"));
+                return Err(format!(
+                    "`{path}` is a folder; it is not replaced by a link"
+                ));
             }
             std::fs::remove_file(path).map_err(|e| io_error(path, &e))?;
         }

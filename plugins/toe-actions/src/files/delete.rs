@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{expand, file_name, io_error};
-use crate::input::{self, boolean, text};
 use crate::Done;
+use crate::input::{self, boolean, text};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -26,7 +26,9 @@ pub fn delete_file(inputs: &Value) -> Result<Done, String> {
         let wildcard = file_name(&item.path).contains('*');
         for path in expand(&item.path, |m| !m.is_dir())? {
             match std::fs::symlink_metadata(&path) {
-                Ok(m) if m.is_dir() => return Err(format!("`{path}` is a folder: use DeleteFolder")),
+                Ok(m) if m.is_dir() => {
+                    return Err(format!("`{path}` is a folder: use DeleteFolder"));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && (item.force || wildcard) => {
                     continue;
                 }

@@ -50,20 +50,24 @@ pub fn join(dir: &str, name: &str) -> String {
 
 /// The last component of `path`.
 pub fn file_name(path: &str) -> &str {
-    path.trim_end_matches('/').rsplit('/').next().unwrap_or(path)
+    path.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(path)
 }
 
 /// A path whose last component may hold `*`: the paths it stands for, sorted (entries of the
 /// directory whose names match; `keep` says which kinds count). Without `*`, the path itself.
-pub fn expand(path: &str, keep: impl Fn(&std::fs::Metadata) -> bool) -> Result<Vec<String>, String> {
+pub fn expand(
+    path: &str,
+    keep: impl Fn(&std::fs::Metadata) -> bool,
+) -> Result<Vec<String>, String> {
     let (dir, pattern) = match path.rfind('/') {
         Some(i) => (&path[..i.max(1)], &path[i + 1..]),
         None => (".", path),
     };
     if dir.contains('*') {
-        return Err(format!(
-            "`{path}`: `*` is allowed only after the last `/`"
-        ));
+        return Err(format!("`{path}`: `*` is allowed only after the last `/`"));
     }
     if !pattern.contains('*') {
         return Ok(vec![path.to_string()]);
@@ -106,7 +110,12 @@ pub fn wildcard(pattern: &str, name: &str) -> bool {
 
 /// Sets owner and group (`group` defaults to the owner's primary group, as AWSTOE does,
 /// when the target's `/etc/passwd` names it).
-pub fn chown(path: &str, owner: Option<&str>, group: Option<&str>, recursive: bool) -> Result<(), String> {
+pub fn chown(
+    path: &str,
+    owner: Option<&str>,
+    group: Option<&str>,
+    recursive: bool,
+) -> Result<(), String> {
     let primary;
     let group = match (owner, group) {
         (Some(owner), None) => {

@@ -5,8 +5,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{chmod, chown, io_error};
-use crate::input::{self, boolean, opt_text, text, yes};
 use crate::Done;
+use crate::input::{self, boolean, opt_text, text, yes};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -73,7 +73,12 @@ pub fn set_file_owner(inputs: &Value) -> Result<Done, String> {
 pub fn set_folder_owner(inputs: &Value) -> Result<Done, String> {
     for item in input::list::<SetOwner>(inputs)? {
         expect_kind(&item.path, true)?;
-        chown(&item.path, Some(&item.owner), item.group.as_deref(), item.recursive)?;
+        chown(
+            &item.path,
+            Some(&item.owner),
+            item.group.as_deref(),
+            item.recursive,
+        )?;
     }
     Ok(Done::none())
 }

@@ -5,9 +5,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{io_error, join, wildcard};
+use crate::Done;
 use crate::encoding::Encoding;
 use crate::input::{self, boolean, opt_text, text};
-use crate::Done;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -69,7 +69,9 @@ pub fn read_file(inputs: &Value) -> Result<Done, String> {
         let encoding = Encoding::parse(item.encoding.as_deref())?;
         let path = item.path.as_str();
         let bytes = std::fs::read(path).map_err(|e| io_error(path, &e))?;
-        content = encoding.decode(&bytes).map_err(|e| format!("`{path}`: {e}"))?;
+        content = encoding
+            .decode(&bytes)
+            .map_err(|e| format!("`{path}`: {e}"))?;
         if item.print_file_content {
             info!("{path}:\n{content}");
         }
