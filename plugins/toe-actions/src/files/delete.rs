@@ -58,17 +58,21 @@ pub fn delete_folder(inputs: &Value) -> Result<Done, String> {
         if !meta.is_dir() {
             return Err(format!("`{path}` is not a folder"));
         }
+        let empty = std::fs::read_dir(path)
+            .map_err(|e| io_error(path, &e))?
+            .next()
+            .is_none();
+        if !empty && !item.force {
+            return Err(format!(
+                "`{path}` is not empty; set `force: true` to delete what it holds"
+            ));
+        }
         let removed = if item.force {
             std::fs::remove_dir_all(path)
         } else {
             std::fs::remove_dir(path)
         };
-        removed.map_err(|e| match e.kind() {
-            std::io::ErrorKind::DirectoryNotEmpty => {
-                format!("`{path}` is not empty; set `force: true` to delete what it holds")
-            }
-            _ => io_error(path, &e),
-        })?;
+        removed.map_err(|e| io_error(path, &e))?;
         info!("deleted folder {path}");
     }
     Ok(Done::none())
