@@ -62,7 +62,7 @@ impl Encoding {
                 String::from_utf8(bytes.to_vec()).map_err(|_| bad())
             }
             Encoding::Utf16Le | Encoding::Utf16Be => {
-                if bytes.len() % 2 != 0 {
+                if !bytes.len().is_multiple_of(2) {
                     return Err(bad());
                 }
                 let units = bytes.chunks_exact(2).map(|c| {
@@ -79,7 +79,7 @@ impl Encoding {
                 Ok(text.strip_prefix('\u{feff}').unwrap_or(&text).to_string())
             }
             Encoding::Utf32Le | Encoding::Utf32Be => {
-                if bytes.len() % 4 != 0 {
+                if !bytes.len().is_multiple_of(4) {
                     return Err(bad());
                 }
                 let text = bytes

@@ -81,14 +81,15 @@ pub fn run(inputs: &Value) -> Result<Done, String> {
                 return Err(e);
             }
         };
-        if let (Some((want, algorithm)), Some(got)) = (&check, digest) {
-            if *want != got {
-                let _ = std::fs::remove_file(&part);
-                return Err(format!(
-                    "`{}`: {algorithm:?} checksum is {got}, expected {want}",
-                    item.source
-                ));
-            }
+        if let (Some((want, algorithm)), Some(got)) = (&check, digest)
+            && *want != got
+        {
+            let _ = std::fs::remove_file(&part);
+            let name = format!("{algorithm:?}").to_uppercase();
+            return Err(format!(
+                "`{}`: {name} checksum is {got}, expected {want}",
+                item.source
+            ));
         }
         std::fs::rename(&part, &destination).map_err(|e| io_error(&destination, &e))?;
         info!("downloaded {} to {destination}", item.source);
