@@ -15,6 +15,8 @@ pub enum World {
     Hook,
     /// `davit:plugin/health-check`: answers healthy or unhealthy.
     HealthCheck,
+    /// `davit:plugin/action`: runs the action modules of a component document's steps.
+    Action,
 }
 
 impl World {
@@ -23,6 +25,7 @@ impl World {
         match self {
             World::Hook => "hook",
             World::HealthCheck => "health-check",
+            World::Action => "action",
         }
     }
 }
@@ -72,6 +75,11 @@ pub static ALL: &[Builtin] = &[
         "tcp-check",
         World::HealthCheck,
         "connects to a TCP address until it accepts"
+    ),
+    builtin!(
+        "toe-actions",
+        World::Action,
+        "runs the Linux AWSTOE action modules (CreateFile, ExecuteBash, WebDownload, …)"
     ),
 ];
 

@@ -16,7 +16,7 @@ use crate::support::{guest, limits, mount, run, sandbox};
 
 /// A root filesystem holding the host's bash and the libraries it needs, an `/etc/passwd` and
 /// `/etc/group` of its own, and `/tmp`.
-fn mini_root(dir: &Path) -> PathBuf {
+pub(crate) fn mini_root(dir: &Path) -> PathBuf {
     let root = dir.join("root");
     for sub in ["bin", "etc", "tmp", "proc", "dev"] {
         std::fs::create_dir_all(root.join(sub)).unwrap();

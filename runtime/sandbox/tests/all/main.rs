@@ -9,4 +9,5 @@ mod attacks_log;
 mod attacks_services;
 mod hostile;
 mod support;
+mod toe_actions;
 mod verdicts;
