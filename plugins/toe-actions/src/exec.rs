@@ -89,8 +89,12 @@ pub fn execute_binary(inputs: &Value) -> Result<Done, String> {
 /// Status 0 proceeds, 194 asks for a reboot and a rerun, anything else fails with the status
 /// and the end of stderr.
 fn finish(program: &str, out: Output) -> Result<Done, String> {
+    // What the script printed goes to the console log too, as AWSTOE's does.
+    for line in out.stdout_lossy().lines() {
+        info!("stdout: {line}");
+    }
     for line in out.stderr_lossy().lines().filter(|l| !l.trim().is_empty()) {
-        warn!("{line}");
+        warn!("stderr: {line}");
     }
     if out.truncated {
         warn!("output passed the step's limit and was cut");

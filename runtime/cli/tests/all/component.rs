@@ -37,7 +37,11 @@ fn the_imagebuilder_corpus_validates_as_awstoe_would() {
         }
         assert_eq!(out.status.code(), Some(0), "{name}: {stderr}");
         let windows = name.contains("windows") || name.contains("Windows");
-        let expected = if windows { "valid-not-runnable-linux" } else { "valid" };
+        let expected = if windows {
+            "valid-not-runnable-linux"
+        } else {
+            "valid"
+        };
         assert_eq!(outcome, expected, "{name}: {json}");
     }
 }
@@ -51,11 +55,21 @@ fn validate_prints_a_summary_and_says_not_runnable_on_linux() {
         "name: Win\nschemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Ps\n        action: ExecutePowerShell\n        inputs:\n          commands: [dir]\n",
     )
     .unwrap();
-    let out = davit().args(["component", "validate"]).arg(&doc).output().unwrap();
+    let out = davit()
+        .args(["component", "validate"])
+        .arg(&doc)
+        .output()
+        .unwrap();
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stderr}");
-    assert!(stdout.contains("valid component document `Win`, but not runnable on Linux"), "{stdout}");
-    assert!(stdout.contains("Windows only: build.Ps (ExecutePowerShell)"), "{stdout}");
+    assert!(
+        stdout.contains("valid component document `Win`, but not runnable on Linux"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Windows only: build.Ps (ExecutePowerShell)"),
+        "{stdout}"
+    );
 }
 
 /// The file actions, end to end, against a scratch root: needs the built-in `toe-actions`.
@@ -139,17 +153,32 @@ fn file_actions_run_against_a_scratch_root() {
     let report = json_ok(&out);
     assert_eq!(report["status"], "success", "{report}");
     let on_disk = |p: &str| std::fs::read_to_string(root.join(p)).ok();
-    assert_eq!(on_disk("opt/app/b/copy.txt").as_deref(), Some("hello world"));
-    assert_eq!(on_disk("opt/app/chained.txt").as_deref(), Some("hello world"));
+    assert_eq!(
+        on_disk("opt/app/b/copy.txt").as_deref(),
+        Some("hello world")
+    );
+    assert_eq!(
+        on_disk("opt/app/chained.txt").as_deref(),
+        Some("hello world")
+    );
     assert_eq!(on_disk("opt/app/a/greeting.txt"), None);
     assert_eq!(on_disk("opt/app/never.txt"), None);
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(root.join("opt/app/chained.txt")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(root.join("opt/app/chained.txt"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
     let detailed = read_detailed(&logs);
     let steps = &detailed["documents"][0]["phases"][0]["steps"];
     let step = |name: &str| {
-        steps.as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone()
+        steps
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap()
+            .clone()
     };
     assert_eq!(step("MakeDirs")["iterations"], 2);
     assert_eq!(step("Read")["outputs"]["content"], "hello world");
@@ -210,7 +239,15 @@ phases:
     .unwrap();
     let logs = tmp.path().join("logs");
     let out = davit()
-        .args(["component", "run", "--output", "json", "--phases", "build", "--target-root"])
+        .args([
+            "component",
+            "run",
+            "--output",
+            "json",
+            "--phases",
+            "build",
+            "--target-root",
+        ])
         .arg(&root)
         .arg("--log-directory")
         .arg(&logs)
@@ -235,11 +272,22 @@ phases:
     assert_eq!(steps[2]["status"], "skipped");
     assert_eq!(steps[3]["status"], "success");
     let run_dir = only_run_dir(&logs);
-    for f in ["document.yaml", "application.log", "console.log", "detailedoutput.json", "chaining.json"] {
-        assert!(run_dir.join(f).is_file(), "{f} missing in {}", run_dir.display());
+    for f in [
+        "document.yaml",
+        "application.log",
+        "console.log",
+        "detailedoutput.json",
+        "chaining.json",
+    ] {
+        assert!(
+            run_dir.join(f).is_file(),
+            "{f} missing in {}",
+            run_dir.display()
+        );
     }
     let chaining: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("chaining.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("chaining.json")).unwrap())
+            .unwrap();
     assert_eq!(chaining["build.Again"]["inputs"][0]["path"], "/tmp/two-dir");
     let console = std::fs::read_to_string(run_dir.join("console.log")).unwrap();
     assert!(console.contains("[build.Make]"), "{console}");
@@ -273,12 +321,19 @@ fn a_program_that_cannot_be_granted_is_refused_before_anything_runs() {
     // A relative program cannot be granted: refused before anything runs.
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("step `build.Bad` (`ExecuteBinary`)"), "{stderr}");
+    assert!(
+        stderr.contains("step `build.Bad` (`ExecuteBinary`)"),
+        "{stderr}"
+    );
     assert!(!logs.exists(), "nothing ran, so no log directory");
 }
 
 fn only_run_dir(logs: &Path) -> std::path::PathBuf {
-    let dirs: Vec<_> = std::fs::read_dir(logs).unwrap().flatten().map(|e| e.path()).collect();
+    let dirs: Vec<_> = std::fs::read_dir(logs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     let name = dirs[0].file_name().unwrap().to_string_lossy().into_owned();
     assert!(name.starts_with("TOE_"), "{name}");
@@ -288,4 +343,74 @@ fn only_run_dir(logs: &Path) -> std::path::PathBuf {
 fn read_detailed(logs: &Path) -> serde_json::Value {
     let path = only_run_dir(logs).join("detailedoutput.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The Debian base root filesystem (`scripts/base-rootfs`, built once per checkout and
+/// shared), unpacked into `dir/root`.
+fn debian_root(dir: &Path) -> std::path::PathBuf {
+    let script = repo().join("scripts/base-rootfs");
+    let made = std::process::Command::new(&script).output().unwrap();
+    assert!(made.status.success(), "{}", text(&made).1);
+    let tar = String::from_utf8(made.stdout).unwrap();
+    let root = dir.join("root");
+    std::fs::create_dir(&root).unwrap();
+    let unpacked = std::process::Command::new("tar")
+        .args(["--numeric-owner", "-xpf", tar.trim(), "-C"])
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(unpacked.status.success(), "{}", text(&unpacked).1);
+    root
+}
+
+/// The corpus's hello-world component, as Image Builder's getting-started runs it: its two
+/// ExecuteBash steps run with the Debian root's own bash, inside that root, and what they
+/// write stays in it.
+#[test]
+fn the_hello_world_component_runs_with_bash_inside_a_debian_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = debian_root(tmp.path());
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[[commands]]\nprogram = \"/bin/bash\"\nargs = [\"*\"]\n",
+    )
+    .unwrap();
+    let doc = corpus().join("imagebuilder/01-hello-world-component.yaml");
+    let logs = tmp.path().join("logs");
+    let host_home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let before = host_home
+        .as_ref()
+        .map(|h| h.join("helloworld.txt").exists());
+    let out = davit()
+        .args(["component", "run", "--output", "json", "--target-root"])
+        .arg(&root)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--log-directory")
+        .arg(&logs)
+        .arg(&doc)
+        .output()
+        .unwrap();
+    let report = json_ok(&out);
+    assert_eq!(report["status"], "success", "{report}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("root/helloworld.txt")).unwrap(),
+        "hello world\n",
+        "written in the root's own home of root"
+    );
+    let after = host_home.map(|h| h.join("helloworld.txt").exists());
+    assert_eq!(before, after, "nothing was written on the host");
+    let detailed = read_detailed(&logs);
+    let steps = &detailed["documents"][0]["phases"][0]["steps"];
+    assert_eq!(steps[1]["name"], "Assert");
+    assert_eq!(
+        steps[1]["outputs"]["stdout"].as_str().map(str::trim),
+        Some("Hello world echo file created")
+    );
+    let console = std::fs::read_to_string(only_run_dir(&logs).join("console.log")).unwrap();
+    assert!(
+        console.contains("Hello world echo file created"),
+        "{console}"
+    );
 }
