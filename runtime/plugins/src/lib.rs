@@ -93,6 +93,16 @@ pub fn names() -> String {
     ALL.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
 }
 
+/// The names of the built-in plugins an appspec may name as hooks (hooks and health checks,
+/// not image actions), comma separated.
+pub fn hook_names() -> String {
+    ALL.iter()
+        .filter(|b| b.world != World::Action)
+        .map(|b| b.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

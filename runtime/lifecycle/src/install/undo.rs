@@ -353,13 +353,6 @@ fn undo(step: &Step, roots: &Roots) -> io::Result<()> {
             let staged = staging_name(&name);
             let (name, staged) = (Path::new(&name), Path::new(&staged));
             let (now, beside) = (exists(&parent, name)?, exists(&parent, staged)?);
-            eprintln!(
-                "undo switch {:?} {:?} {:?} {:?}",
-                parent.path(),
-                old_ino,
-                now.as_ref().map(|m| m.ino()),
-                beside.as_ref().map(|m| m.ino())
-            );
             match (old_ino, now, beside) {
                 // Swapped: swap back; the new tree, now beside, goes with `Building`.
                 (Some(ino), Some(now), Some(beside))

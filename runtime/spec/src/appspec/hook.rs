@@ -55,11 +55,14 @@ impl HookLocation {
     /// [`BundlePath::parse`], and [`ValueError::Empty`] for the bundle root.
     pub fn parse(text: &str, os: Os) -> Result<Self, ValueError> {
         if let Some(name) = text.strip_prefix(davit_plugins::PREFIX) {
+            // An image action component is no hook: the sandbox would refuse to call it as one.
             return match davit_plugins::find(name) {
-                Some(builtin) => Ok(Self::Builtin(builtin.name.to_owned())),
-                None => Err(ValueError::UnknownBuiltin {
+                Some(builtin) if builtin.world != davit_plugins::World::Action => {
+                    Ok(Self::Builtin(builtin.name.to_owned()))
+                }
+                _ => Err(ValueError::UnknownBuiltin {
                     got: name.to_owned(),
-                    known: davit_plugins::names(),
+                    known: davit_plugins::hook_names(),
                 }),
             };
         }
@@ -205,7 +208,13 @@ mod tests {
         let err = HookLocation::parse("builtin:ftp-check", Os::Linux).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "must name a built-in plugin (command, http-check, tcp-check), got `builtin:ftp-check`"
+            "must name a built-in hook or health check (command, http-check, tcp-check), got `builtin:ftp-check`"
+        );
+        // The image actions are built in too, but are no hook.
+        let err = HookLocation::parse("builtin:toe-actions", Os::Linux).unwrap_err();
+        assert!(
+            err.to_string().ends_with("got `builtin:toe-actions`"),
+            "{err}"
         );
         assert_eq!(
             HookLocation::parse("/", Os::Linux).unwrap_err(),

@@ -39,8 +39,8 @@ pub enum ValueError {
         /// The path.
         got: String,
     },
-    /// A `builtin:` hook location naming no built-in plugin.
-    #[error("must name a built-in plugin ({known}), got `builtin:{got}`")]
+    /// A `builtin:` hook location naming no built-in hook or health check.
+    #[error("must name a built-in hook or health check ({known}), got `builtin:{got}`")]
     UnknownBuiltin {
         /// The name after `builtin:`.
         got: String,
