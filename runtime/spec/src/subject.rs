@@ -33,6 +33,10 @@ pub struct StepRef {
     /// The step's `timeoutSeconds` (`None`: `-1`, no limit): capped by the policy's
     /// `max_timeout` rather than refused, as AWSTOE's default (7200s) is above CodeDeploy's.
     pub timeout: Option<Duration>,
+    /// Whether it runs native commands on this host (ExecuteBash on a live host, not inside an
+    /// image's root): then, as for a native script hook, only if `allow_native_scripts` is
+    /// true (and as `root` under `native_script_users`).
+    pub native: bool,
     /// Where the step is written.
     pub at: Location,
 }
@@ -46,9 +50,13 @@ impl Subject {
         }
     }
 
-    /// Whether it is a native script (only hooks can be).
+    /// Whether it runs natively on the host: a native script hook, or a step that runs
+    /// commands on a live host.
     pub fn is_native(&self) -> bool {
-        matches!(self, Self::Hook(h) if h.kind == HookKind::NativeScript)
+        match self {
+            Self::Hook(h) => h.kind == HookKind::NativeScript,
+            Self::Step(s) => s.native,
+        }
     }
 
     /// The hook, if it is one.

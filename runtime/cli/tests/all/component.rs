@@ -414,3 +414,44 @@ fn the_hello_world_component_runs_with_bash_inside_a_debian_root() {
         "{console}"
     );
 }
+
+/// On the live host, ExecuteBash is a native command: a policy that allows `/bin/bash` but not
+/// native scripts refuses it before anything runs, as it refuses a native script hook (the
+/// Debian-root test runs it inside a root with the same policy).
+#[test]
+fn execute_bash_on_the_host_needs_the_policy_to_allow_native_scripts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let doc = tmp.path().join("bash.yml");
+    std::fs::write(
+        &doc,
+        "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Hello\n        action: ExecuteBash\n        inputs:\n          commands: ['echo hi']\n",
+    )
+    .unwrap();
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[[commands]]\nprogram = \"/bin/bash\"\nargs = [\"*\"]\n",
+    )
+    .unwrap();
+    let run = |target: &Path| {
+        davit()
+            .args(["component", "run", "--policy"])
+            .arg(&policy)
+            .arg("--target-root")
+            .arg(target)
+            .arg("--log-directory")
+            .arg(tmp.path().join("logs"))
+            .arg(&doc)
+            .output()
+            .unwrap()
+    };
+    let on_host = run(Path::new("/"));
+    let (_, stderr) = text(&on_host);
+    assert_eq!(on_host.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("step `build.Hello` (`ExecuteBash`)")
+            && stderr.contains("allow_native_scripts"),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("logs").exists(), "nothing ran");
+}

@@ -229,7 +229,11 @@ pub fn sandbox_grants(
         }
         // As a hook's: beneath the policy's directories, never davit's own state.
         Target::Host => (
-            davit_lifecycle::open_granted_dirs(Path::new("/"), deployment_root, &grant.directories)?,
+            davit_lifecycle::open_granted_dirs(
+                Path::new("/"),
+                deployment_root,
+                &grant.directories,
+            )?,
             None,
         ),
     };
@@ -298,6 +302,7 @@ mod tests {
             step: "Hello".into(),
             action: "ExecuteBash".into(),
             timeout: Some(Duration::from_secs(7200)),
+            native: false,
             at: at(),
         };
         let refusals = check(&HostPolicy::default(), &step, &req).unwrap_err();

@@ -176,8 +176,18 @@ impl Chain for Unknown {
     }
 }
 
-fn step_ref(document: &Document, phase: &str, planned: &PlannedStep<'_>) -> StepRef {
+fn step_ref(
+    document: &Document,
+    phase: &str,
+    planned: &PlannedStep<'_>,
+    target: &Target,
+) -> StepRef {
+    let runs_commands = matches!(
+        planned.step.action.name(),
+        "ExecuteBash" | "ExecuteBinary" | "UpdateOS"
+    );
     StepRef {
+        native: runs_commands && *target == Target::Host,
         document: document.file.clone(),
         phase: phase.to_owned(),
         step: planned.step.name.clone(),
@@ -208,7 +218,7 @@ fn precheck(
             let Ok(iterations) = planned.iterations() else {
                 continue;
             };
-            let step = step_ref(document, &phase.phase.name, planned);
+            let step = step_ref(document, &phase.phase.name, planned, &options.target);
             for run in iterations.flatten() {
                 let Ok(inputs) = to_json(&run.action, &Unknown) else {
                     continue;
@@ -581,7 +591,7 @@ impl Runner<'_> {
         iteration: Option<u32>,
         attempt: u32,
     ) -> Result<(Json, ActionNext), String> {
-        let step = step_ref(document, phase, planned);
+        let step = step_ref(document, phase, planned, &self.options.target);
         let request = grants::request(&self.options.target, &step.action, inputs, &step.at)
             .map_err(|e| e.to_string())?;
         let grant = grants::check(&self.options.policy, &step, &request).map_err(|r| {

@@ -63,7 +63,8 @@ pub async fn run(args: RunArgs) -> Result<(), Exit> {
     let doc = Document::load(&args.file).map_err(|e| super::invalid(&shown, &e))?;
     let (parameters, _) =
         super::bind(&doc, args.parameters.as_deref()).map_err(|e| super::invalid(&shown, &e))?;
-    let target = match &args.target_root {
+    // `/` is the live host, as AWSTOE's default: not a root filesystem to build.
+    let target = match args.target_root.as_deref().filter(|d| *d != Path::new("/")) {
         Some(dir) => {
             let dir = std::path::absolute(dir).context("resolving `--target-root`")?;
             if !dir.is_dir() {
