@@ -51,7 +51,7 @@ pub struct RunArgs {
     /// The action component to run instead of the built-in `toe-actions`
     #[arg(long, value_name = "WASM")]
     actions: Option<PathBuf>,
-    /// Where compiled components are cached
+    /// Where compiled components are cached [default: the deployment root's cache, as for deployments]
     #[arg(long)]
     cache_dir: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
@@ -107,7 +107,12 @@ pub async fn run(args: RunArgs) -> Result<(), Exit> {
         Some(d) => d.clone(),
         None => deployment_root.join("component-runs"),
     };
-    let sandbox = Sandbox::new(args.cache_dir.clone()).context("cannot start the sandbox")?;
+    // The action component is compiled once, then loaded from this cache.
+    let cache_dir = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| davit_lifecycle::Layout::new(&deployment_root).component_cache());
+    let sandbox = Sandbox::new(Some(cache_dir)).context("cannot start the sandbox")?;
     let plugin = sandbox.load(&wasm).map_err(Exit::invalid)?;
     let quiet = args.output == Format::Json;
     let progress: Arc<dyn Fn(&Progress<'_>) + Send + Sync> = Arc::new(move |p: &Progress<'_>| {
