@@ -193,11 +193,17 @@ pub async fn run(cmd: HookCommand) -> Result<(), Exit> {
 fn component(file: &Path) -> anyhow::Result<Cow<'static, [u8]>> {
     let text = file.to_string_lossy();
     if let Some(name) = text.strip_prefix(davit_plugins::PREFIX) {
+        // `hook run` runs hooks and health checks; the image actions run with `component run`.
         return match davit_plugins::find(name) {
-            Some(builtin) => Ok(Cow::Borrowed(builtin.wasm)),
-            None => Err(hint(
-                anyhow::anyhow!("davit has no built-in plugin `{name}`"),
-                format!("the built-in plugins are: {}", davit_plugins::names()),
+            Some(builtin) if builtin.world != davit_plugins::World::Action => {
+                Ok(Cow::Borrowed(builtin.wasm))
+            }
+            _ => Err(hint(
+                anyhow::anyhow!("davit has no built-in hook or health check `{name}`"),
+                format!(
+                    "the built-in hooks and health checks are: {}",
+                    davit_plugins::hook_names()
+                ),
             )),
         };
     }
