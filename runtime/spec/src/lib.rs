@@ -84,7 +84,7 @@ pub use error::{SpecError, ValueError};
 pub use grant::*;
 pub use intersect::{EffectiveDir, EffectiveGrant};
 pub use intersect::{InstallGrant, InstallRefusal};
-pub use location::{Located, Location};
+pub use location::{Located, Location, Source};
 pub use net::{Host, TcpTarget};
 pub use path::{AbsPath, BundlePath, Destination};
 pub use policy::{ApplyOrSkip, InstallPolicy};
