@@ -11,6 +11,7 @@ mod chain;
 pub mod grants;
 pub mod inputs;
 mod logdir;
+mod precheck;
 mod report;
 mod run;
 mod target;

@@ -8,15 +8,13 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use davit_sandbox::{
     ActionInput, ActionNext, Call, ComponentStep, Context, Job, Plugin, Sandbox, Verdict,
 };
-use davit_spec::{HostPolicy, StepRef};
+use davit_spec::HostPolicy;
 use davit_toe::{
-    Action, Bindings, Chain, Document, OnFailure, PlannedStep, Runnable, StepAction, Timeout,
-    ToeError,
+    Action, Bindings, Document, OnFailure, PlannedStep, Runnable, StepAction, Timeout, ToeError,
 };
 use serde_json::{Value as Json, json};
 use std::sync::Mutex;
@@ -25,6 +23,7 @@ use super::chain::ChainStore;
 use super::grants;
 use super::inputs::to_json;
 use super::logdir::LogDir;
+use super::precheck::{precheck, selected, step_ref};
 use super::report::{DocumentReport, PhaseReport, RunReport, Status, StepReport, now};
 use super::target::{Target, TargetProbe};
 use super::{Progress, RunError};
@@ -163,93 +162,6 @@ mod erased {
             log.json(name, self)
         }
     }
-}
-
-/// Answers every chaining reference with nothing: the grants known before the run.
-struct Unknown;
-impl Chain for Unknown {
-    fn output(&self, _: &str, _: &str, _: &str) -> Option<String> {
-        None
-    }
-    fn input(&self, _: &str, _: &str, _: Option<usize>, _: &str) -> Option<String> {
-        None
-    }
-}
-
-fn step_ref(
-    document: &Document,
-    phase: &str,
-    planned: &PlannedStep<'_>,
-    target: &Target,
-) -> StepRef {
-    let runs_commands = matches!(
-        planned.step.action.name(),
-        "ExecuteBash" | "ExecuteBinary" | "UpdateOS"
-    );
-    StepRef {
-        native: runs_commands && *target == Target::Host,
-        document: document.file.clone(),
-        phase: phase.to_owned(),
-        step: planned.step.name.clone(),
-        action: planned.step.action.name().to_owned(),
-        timeout: match planned.step.timeout {
-            Timeout::Seconds(s) => Some(Duration::from_secs(s)),
-            Timeout::Unlimited => None,
-        },
-        at: planned.step.at.clone(),
-    }
-}
-
-/// Checks, before any step runs, every grant that does not wait for a chained value.
-/// TODO(davit-image): steps whose paths, URLs or programs come from chaining are checked when
-/// they run; a refusal there fails that step.
-fn precheck(
-    plan: &davit_toe::Plan<'_>,
-    document: &Document,
-    options: &RunOptions,
-) -> Result<(), RunError> {
-    let mut refusals = Vec::new();
-    let mut invalid = Vec::new();
-    for phase in selected(plan, options.phases.as_deref()) {
-        for planned in &phase.steps {
-            if matches!(planned.step.action, Action::ExecuteDocument(_)) {
-                continue;
-            }
-            let Ok(iterations) = planned.iterations() else {
-                continue;
-            };
-            let step = step_ref(document, &phase.phase.name, planned, &options.target);
-            for run in iterations.flatten() {
-                let Ok(inputs) = to_json(&run.action, &Unknown) else {
-                    continue;
-                };
-                match grants::request(&options.target, step.action.as_str(), &inputs, &step.at) {
-                    Ok(req) => {
-                        if let Err(r) = grants::check(&options.policy, &step, &req) {
-                            refusals.extend(r);
-                        }
-                    }
-                    Err(e) => invalid.push(format!("{}: {step}: {e}", step.at)),
-                }
-            }
-        }
-    }
-    refusals.dedup();
-    invalid.dedup();
-    if refusals.is_empty() && invalid.is_empty() {
-        Ok(())
-    } else {
-        Err(RunError::Refused { refusals, invalid })
-    }
-}
-
-fn selected<'p, 'd>(
-    plan: &'p davit_toe::Plan<'d>,
-    phases: Option<&'p [String]>,
-) -> impl Iterator<Item = &'p davit_toe::PlannedPhase<'d>> {
-    plan.phases
-        .iter()
-        .filter(move |p| phases.is_none_or(|names| names.contains(&p.phase.name)))
 }
 
 struct Runner<'a> {
