@@ -45,12 +45,7 @@ pub fn create_file(inputs: &Value) -> Result<Done, String> {
         }
         make_parents(path)?;
         std::fs::write(path, encoding.encode(&item.content)).map_err(|e| io_error(path, &e))?;
-        if item.owner.is_some() || item.group.is_some() {
-            chown(path, item.owner.as_deref(), item.group.as_deref(), false)?;
-        }
-        if let Some(mode) = mode {
-            chmod(path, mode, false)?;
-        }
+        set_owner_and_mode(path, item.owner.as_deref(), item.group.as_deref(), mode)?;
         info!("created {path}");
     }
     Ok(Done::none())
@@ -117,12 +112,7 @@ pub fn create_folder(inputs: &Value) -> Result<Done, String> {
             }
             _ => std::fs::create_dir_all(path).map_err(|e| io_error(path, &e))?,
         }
-        if item.owner.is_some() || item.group.is_some() {
-            chown(path, item.owner.as_deref(), item.group.as_deref(), false)?;
-        }
-        if let Some(mode) = mode {
-            chmod(path, mode, false)?;
-        }
+        set_owner_and_mode(path, item.owner.as_deref(), item.group.as_deref(), mode)?;
         info!("created folder {path}");
     }
     Ok(Done::none())
@@ -160,4 +150,21 @@ pub fn create_symlink(inputs: &Value) -> Result<Done, String> {
         info!("linked {path} -> {}", item.target);
     }
     Ok(Done::none())
+}
+
+/// What CreateFile and CreateFolder set on what they made: owner and group if either is
+/// given, then the mode if given.
+fn set_owner_and_mode(
+    path: &str,
+    owner: Option<&str>,
+    group: Option<&str>,
+    mode: Option<u32>,
+) -> Result<(), String> {
+    if owner.is_some() || group.is_some() {
+        chown(path, owner, group, false)?;
+    }
+    if let Some(mode) = mode {
+        chmod(path, mode, false)?;
+    }
+    Ok(())
 }
