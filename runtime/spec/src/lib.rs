@@ -86,6 +86,7 @@ pub use intersect::{EffectiveDir, EffectiveGrant};
 pub use intersect::{InstallGrant, InstallRefusal};
 pub use location::{Located, Location, Source};
 pub use net::{Host, TcpTarget};
+pub use parse::{YamlProblem, yaml_problem};
 pub use path::{AbsPath, BundlePath, Destination};
 pub use policy::{ApplyOrSkip, InstallPolicy};
 pub use policy::{

@@ -15,38 +15,68 @@ pub(crate) fn yaml<T: DeserializeOwned>(src: Source<'_>, text: &str) -> Result<T
 }
 
 fn yaml_error(src: Source<'_>, err: &YamlError) -> SpecError {
+    let (_, at, problem) = yaml_problem(src, err);
+    match problem {
+        YamlProblem::UnknownKey { key, expected } => SpecError::UnknownKey { at, key, expected },
+        YamlProblem::MissingKey { key } => SpecError::MissingKey { at, key },
+        YamlProblem::DuplicateKey { key } => SpecError::DuplicateKey { at, key },
+        YamlProblem::Empty => SpecError::Empty { at },
+        YamlProblem::Syntax { message } => syntax(at, message),
+    }
+}
+
+/// What a serde-saphyr error says, in the words every document's errors use; each front end
+/// (appspec, policy, component document) turns it into its own error type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum YamlProblem {
+    /// A key that is not known at that place, and the keys that are.
+    UnknownKey { key: String, expected: Vec<String> },
+    /// A required key is absent.
+    MissingKey { key: String },
+    /// The same key twice in one mapping.
+    DuplicateKey { key: String },
+    /// The text ended where a value was expected.
+    Empty,
+    /// Anything else: not YAML, or a value of the wrong shape.
+    Syntax { message: String },
+}
+
+/// The node a serde-saphyr error points at (if it says), its [`Location`] in `src` (the start
+/// of the document if not), and what the error says.
+pub fn yaml_problem(
+    src: Source<'_>,
+    err: &YamlError,
+) -> (Option<serde_saphyr::Location>, crate::Location, YamlProblem) {
     let err = err.without_snippet();
-    let at = err
-        .location()
-        .map_or_else(|| src.at(1, 1), |loc| src.yaml(&loc));
-    match err {
+    let loc = err.location();
+    let at = loc.map_or_else(|| src.at(1, 1), |loc| src.yaml(&loc));
+    let problem = match err {
         YamlError::SerdeUnknownField {
             field, expected, ..
-        } => SpecError::UnknownKey {
-            at,
+        } => YamlProblem::UnknownKey {
             key: field.clone(),
             expected: expected.iter().map(|s| (*s).to_owned()).collect(),
         },
-        YamlError::SerdeMissingField { field, .. } => SpecError::MissingKey {
-            at,
+        YamlError::SerdeMissingField { field, .. } => YamlProblem::MissingKey {
             key: (*field).to_owned(),
         },
-        YamlError::DuplicateMappingKey { key, .. } => SpecError::DuplicateKey {
-            at,
+        YamlError::DuplicateMappingKey { key, .. } => YamlProblem::DuplicateKey {
             key: key.clone().unwrap_or_else(|| "?".to_owned()),
         },
-        YamlError::Eof { .. } => SpecError::Empty { at },
-        YamlError::Unexpected { expected, .. } => {
-            let message = match *expected {
-                "string scalar" => "expected a single value, not a list or a mapping",
-                "sequence start" => "expected a list",
-                "mapping start" => "expected a mapping",
-                other => return syntax(at, format!("expected {other}")),
-            };
-            syntax(at, message.to_owned())
-        }
-        other => syntax(at, UserMessageFormatter.format_message(other).into_owned()),
-    }
+        YamlError::Eof { .. } => YamlProblem::Empty,
+        YamlError::Unexpected { expected, .. } => YamlProblem::Syntax {
+            message: match *expected {
+                "string scalar" => "expected a single value, not a list or a mapping".to_owned(),
+                "sequence start" => "expected a list".to_owned(),
+                "mapping start" => "expected a mapping".to_owned(),
+                other => format!("expected {other}"),
+            },
+        },
+        other => YamlProblem::Syntax {
+            message: UserMessageFormatter.format_message(other).into_owned(),
+        },
+    };
+    (loc, at, problem)
 }
 
 fn syntax(at: crate::Location, message: String) -> SpecError {

@@ -1,7 +1,8 @@
 //! Running the YAML deserializer and turning its errors into located [`ToeError`]s.
 
+use davit_spec::{YamlProblem, yaml_problem};
 use serde::de::DeserializeOwned;
-use serde_saphyr::{Error as YamlError, MessageFormatter, UserMessageFormatter};
+use serde_saphyr::Error as YamlError;
 
 use crate::error::ToeError;
 use crate::source::{Source, is_unquoted_reference};
@@ -15,44 +16,18 @@ pub(crate) fn yaml<T: DeserializeOwned>(src: Source<'_>) -> Result<T, ToeError> 
 }
 
 fn yaml_error(src: Source<'_>, err: &YamlError) -> ToeError {
-    let err = err.without_snippet();
-    let loc = err.location();
-    let at = loc.map_or_else(|| src.at(1, 1), |loc| src.yaml(&loc));
+    let (loc, at, problem) = yaml_problem(src, err);
     if let Some(loc) = loc
         && is_unquoted_reference(src.rest_of_line(&loc))
     {
         return ToeError::UnquotedReference { at };
     }
-    match err {
-        YamlError::SerdeUnknownField {
-            field, expected, ..
-        } => ToeError::UnknownKey {
-            at,
-            key: field.clone(),
-            expected: expected.iter().map(|s| (*s).to_owned()).collect(),
-        },
-        YamlError::SerdeMissingField { field, .. } => ToeError::MissingKey {
-            at,
-            key: (*field).to_owned(),
-        },
-        YamlError::DuplicateMappingKey { key, .. } => ToeError::DuplicateKey {
-            at,
-            key: key.clone().unwrap_or_else(|| "?".to_owned()),
-        },
-        YamlError::Eof { .. } => ToeError::Empty { at },
-        YamlError::Unexpected { expected, .. } => {
-            let message = match *expected {
-                "string scalar" => "expected a single value, not a list or a mapping".to_owned(),
-                "sequence start" => "expected a list".to_owned(),
-                "mapping start" => "expected a mapping".to_owned(),
-                other => format!("expected {other}"),
-            };
-            ToeError::Syntax { at, message }
-        }
-        other => ToeError::Syntax {
-            at,
-            message: UserMessageFormatter.format_message(other).into_owned(),
-        },
+    match problem {
+        YamlProblem::UnknownKey { key, expected } => ToeError::UnknownKey { at, key, expected },
+        YamlProblem::MissingKey { key } => ToeError::MissingKey { at, key },
+        YamlProblem::DuplicateKey { key } => ToeError::DuplicateKey { at, key },
+        YamlProblem::Empty => ToeError::Empty { at },
+        YamlProblem::Syntax { message } => ToeError::Syntax { at, message },
     }
 }
 
