@@ -14,7 +14,9 @@ mod checksum;
 mod encoding;
 mod exec;
 mod files;
+mod http;
 mod input;
+mod s3;
 mod update;
 mod web;
 
@@ -72,11 +74,8 @@ fn run(ctx: &Context, action: &str, inputs: &Value) -> Result<Done, String> {
         "ExecuteBinary" => exec::execute_binary(inputs),
         "Reboot" => exec::reboot(inputs),
         "UpdateOS" => update::run(inputs),
-        "S3Download" | "S3Upload" => Err(
-            "not yet supported by the built-in `toe-actions`: download with WebDownload from a \
-             presigned URL, or run the AWS CLI with ExecuteBash"
-                .into(),
-        ),
+        "S3Download" => s3::download(inputs),
+        "S3Upload" => s3::upload(inputs),
         "ExecuteDocument" => Err("is run by the document runner, not by an action plugin".into()),
         "ExecutePowerShell" | "InstallMSI" | "UninstallMSI" | "SetRegistry" => {
             Err("is a Windows action module; `toe-actions` runs the Linux ones".into())

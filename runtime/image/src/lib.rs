@@ -16,6 +16,7 @@
 //!     parameters: Vec::new(),
 //!     log_root: "/tmp/component-runs".into(),
 //!     deployment_root: "/var/lib/davit".into(),
+//!     s3: davit_sandbox::S3Access::from_vars(|k| std::env::var(k).ok())?,
 //!     run_id: None,
 //!     progress: None,
 //! }).await?;

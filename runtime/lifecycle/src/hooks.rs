@@ -96,6 +96,8 @@ pub(crate) fn sandbox_grants(run: &HookRun<'_>, scratch_dir: &Path) -> Result<Gr
         },
         // A deployment's hooks run their commands on the host, as CodeDeploy's do.
         exec_root: None,
+        // Hooks reach S3 through their url grants, with their own credentials if any.
+        s3: None,
     })
 }
 

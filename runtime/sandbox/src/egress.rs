@@ -22,6 +22,7 @@ use crate::error::ResourceKind;
 use crate::net_addr::{is_loopback, is_public};
 use crate::net_send::{IoFuture, Timeouts};
 use crate::resources::Budget;
+use crate::s3::Signed;
 use crate::sink::{Sink, Stream};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,6 +33,8 @@ pub(crate) struct Egress {
     pub(crate) sink: Sink,
     pub(crate) budget: Arc<Budget>,
     pub(crate) resolver: Arc<dyn Resolver>,
+    /// Requests the host presigned (`davit:plugin/s3`), let through as written.
+    pub(crate) signed: Signed,
 }
 
 impl WasiHttpHooks for Egress {
@@ -46,6 +49,7 @@ impl WasiHttpHooks for Egress {
         let sink = self.sink.clone();
         let budget = self.budget.clone();
         let resolver = self.resolver.clone();
+        let signed = self.signed.clone();
         Box::new(async move {
             let url = request.uri().to_string();
             let deny = |why: String| {
@@ -55,7 +59,7 @@ impl WasiHttpHooks for Egress {
                 );
                 HttpError::HttpRequestDenied
             };
-            if !urls.iter().any(|prefix| prefix.matches(&url)) {
+            if !urls.iter().any(|prefix| prefix.matches(&url)) && !signed.holds(request.uri()) {
                 return Err(deny(format!(
                     "`{url}` is not under any of the hook's url grants"
                 )));

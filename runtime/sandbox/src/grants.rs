@@ -8,6 +8,8 @@ use davit_fsroot::{Resolve, Root};
 pub use davit_spec::Access;
 use davit_spec::{CommandGrant, TcpTarget, UrlPrefix};
 
+use crate::s3::S3Access;
+
 /// A host directory the guest sees at `guest` (an absolute guest path such as `/etc/hello-web`).
 ///
 /// The directory is held open: it was resolved (beneath the policy's directory, see
@@ -132,6 +134,9 @@ pub struct Grants {
     /// from the machine that builds it (see [`ExecRoot`]), and the `files` interface looks up
     /// user and group names in its `/etc`.
     pub exec_root: Option<ExecRoot>,
+    /// Set for an S3 action: the host signs the S3 requests the url grants cover (see
+    /// [`S3Access`]); the credentials stay on the host.
+    pub s3: Option<S3Access>,
 }
 
 /// The root filesystem commands run in, by bubblewrap: bound at `/` with the machine's own root

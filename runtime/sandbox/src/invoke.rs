@@ -124,6 +124,7 @@ impl Sandbox {
         let sink = Sink::new(grants.limits.output, call.observer);
         let budget = Budget::new(&grants.limits, sink.clone());
         let (wasi, names) = wasi_context(&grants, &sink, self.resolver.as_ref(), &budget).await?;
+        let signed = crate::s3::Signed::default();
         let state = HookState {
             wasi,
             http: WasiHttpCtx::new(),
@@ -133,6 +134,7 @@ impl Sandbox {
                 sink: sink.clone(),
                 budget: budget.clone(),
                 resolver: self.resolver.clone(),
+                signed: signed.clone(),
             },
             limiter: MemoryLimiter::new(grants.limits.memory),
             sink: sink.clone(),
@@ -141,6 +143,7 @@ impl Sandbox {
             budget,
             services: Arc::default(),
             cancelled: Arc::default(),
+            signed,
         };
         let services = state.services.clone();
         let cancelled = state.cancelled.clone();

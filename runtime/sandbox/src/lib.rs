@@ -36,6 +36,7 @@ mod net_addr;
 mod net_send;
 mod resources;
 mod resources_fs;
+mod s3;
 mod service;
 mod sink;
 mod state;
@@ -54,6 +55,7 @@ pub use dns::{Resolver, SystemResolver};
 pub use error::{Fault, ResourceKind, SandboxError};
 pub use grants::{Access, ExecRoot, Grants, Limits, Mount};
 pub use invoke::{ActionInput, ActionNext, Call, Outcome, Verdict};
+pub use s3::{S3Access, S3Credentials};
 pub use service::{Service, start_ticks};
 pub use sink::{LineObserver, LogLine, Stream, sanitize};
 
@@ -135,6 +137,8 @@ impl Sandbox {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
         Hook::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).map_err(link)?;
         bindings::action::davit::plugin::files::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(link)?;
+        bindings::action::davit::plugin::s3::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(link)?;
         let cache = cache::CompileCache::new(&engine, cache_dir)?;
         Ok(Sandbox {

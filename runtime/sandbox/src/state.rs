@@ -12,6 +12,7 @@ use crate::egress::Egress;
 use crate::grants::Grants;
 use crate::limiter::MemoryLimiter;
 use crate::resources::Budget;
+use crate::s3::Signed;
 use crate::service::Service;
 use crate::sink::{Sink, Stream};
 
@@ -31,6 +32,8 @@ pub(crate) struct HookState {
     pub(crate) services: Arc<std::sync::Mutex<Vec<Service>>>,
     /// Set when the invocation timed out: the guest is interrupted at its next epoch tick.
     pub(crate) cancelled: Arc<std::sync::atomic::AtomicBool>,
+    /// The S3 requests the host signed for it, which egress lets through.
+    pub(crate) signed: Signed,
 }
 
 impl WasiView for HookState {

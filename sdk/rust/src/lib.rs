@@ -62,6 +62,7 @@ pub mod files;
 pub mod log;
 pub mod reboot;
 pub mod retry;
+pub mod s3;
 
 pub use __private::hook_bindings::davit::plugin::types::{ActionNext, ActionResult};
 pub use context::{

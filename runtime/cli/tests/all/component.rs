@@ -455,3 +455,130 @@ fn execute_bash_on_the_host_needs_the_policy_to_allow_native_scripts() {
     );
     assert!(!tmp.path().join("logs").exists(), "nothing ran");
 }
+
+/// The S3 endpoint of the test run (`scripts/services start`): its URL, from `AWS_ENDPOINT_URL`,
+/// and the bucket `DAVIT_TEST_S3` names.
+fn test_s3() -> (String, String) {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect(
+        "AWS_ENDPOINT_URL is not set: run `eval \"$(scripts/services start)\"` first (scripts/test does)",
+    );
+    let bucket = std::env::var("DAVIT_TEST_S3")
+        .expect("DAVIT_TEST_S3 is not set")
+        .trim_start_matches("s3://")
+        .trim_end_matches('/')
+        .to_owned();
+    (endpoint.trim_end_matches('/').to_owned(), bucket)
+}
+
+/// S3Upload then S3Download against the SeaweedFS of the test run, with the host's credentials
+/// signing each request on the host: a folder's files go up under a prefix (recursively), come
+/// back into another root through `prefix/*`, byte for byte; the secret is nowhere in the logs.
+#[test]
+fn s3_upload_and_download_round_trip_through_a_real_s3_server() {
+    let (endpoint, bucket) = test_s3();
+    let tmp = tempfile::tempdir().unwrap();
+    let prefix = format!("component-{}", std::process::id());
+    let (up, down) = (tmp.path().join("up"), tmp.path().join("down"));
+    std::fs::create_dir_all(up.join("data/sub/deeper")).unwrap();
+    std::fs::create_dir_all(&down).unwrap();
+    let binary: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(up.join("data/a.txt"), "alpha").unwrap();
+    std::fs::write(up.join("data/sub/b.bin"), &binary).unwrap();
+    std::fs::write(up.join("data/sub/deeper/c & d.txt"), "gamma").unwrap();
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!("[[urls]]\nprefix = \"{endpoint}/{bucket}/{prefix}\"\n"),
+    )
+    .unwrap();
+    let doc = |name: &str, body: String| {
+        let path = tmp.path().join(name);
+        std::fs::write(
+            &path,
+            format!("schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n{body}"),
+        )
+        .unwrap();
+        path
+    };
+    let upload = doc(
+        "up.yml",
+        format!(
+            "      - name: Up\n        action: S3Upload\n        inputs:\n          - source: /data/*\n            destination: s3://{bucket}/{prefix}/tree/\n            recurse: true\n          - source: /data/a.txt\n            destination: s3://{bucket}/{prefix}/single/renamed.txt\n"
+        ),
+    );
+    let download = doc(
+        "down.yml",
+        format!(
+            "      - name: Down\n        action: S3Download\n        inputs:\n          - source: s3://{bucket}/{prefix}/tree/*\n            destination: /restored\n          - source: s3://{bucket}/{prefix}/single/renamed.txt\n            destination: /etc/one.txt\n"
+        ),
+    );
+    let run = |root: &Path, doc: &Path, logs: &str| {
+        davit()
+            .args(["component", "run", "--output", "json", "--policy"])
+            .arg(&policy)
+            .arg("--target-root")
+            .arg(root)
+            .arg("--log-directory")
+            .arg(tmp.path().join(logs))
+            .arg(doc)
+            .output()
+            .unwrap()
+    };
+    let report = json_ok(&run(&up, &upload, "logs-up"));
+    assert_eq!(report["status"], "success", "{report}");
+    let report = json_ok(&run(&down, &download, "logs-down"));
+    assert_eq!(report["status"], "success", "{report}");
+    let read = |p: &str| std::fs::read(down.join(p)).unwrap();
+    assert_eq!(read("restored/a.txt"), b"alpha");
+    assert_eq!(read("restored/sub/b.bin"), binary);
+    assert_eq!(read("restored/sub/deeper/c & d.txt"), b"gamma");
+    assert_eq!(read("etc/one.txt"), b"alpha");
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap();
+    for logs in ["logs-up", "logs-down"] {
+        let run_dir = only_run_dir(&tmp.path().join(logs));
+        for entry in std::fs::read_dir(&run_dir).unwrap().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            assert!(!text.contains(&secret), "{}", entry.path().display());
+        }
+    }
+}
+
+/// An S3 object outside the policy's url rules is refused before anything runs, naming the step
+/// and the object's URL at the endpoint (a sibling of the allowed prefix, not under it).
+#[test]
+fn an_s3_object_the_policy_does_not_allow_is_refused_before_anything_runs() {
+    let (endpoint, bucket) = test_s3();
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let policy = tmp.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!("[[urls]]\nprefix = \"{endpoint}/{bucket}/allowed\"\n"),
+    )
+    .unwrap();
+    let doc = tmp.path().join("down.yml");
+    std::fs::write(
+        &doc,
+        format!("schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Fetch\n        action: S3Download\n        inputs:\n          - source: s3://{bucket}/allowed-not/secret.txt\n            destination: /x.txt\n"),
+    )
+    .unwrap();
+    let out = davit()
+        .args(["component", "run", "--policy"])
+        .arg(&policy)
+        .arg("--target-root")
+        .arg(&root)
+        .arg("--log-directory")
+        .arg(tmp.path().join("logs"))
+        .arg(&doc)
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("step `build.Fetch` (`S3Download`)")
+            && stderr.contains(&format!("{endpoint}/{bucket}/allowed-not/secret.txt")),
+        "{stderr}"
+    );
+    assert!(!tmp.path().join("logs").exists(), "nothing ran");
+}

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use davit_fsroot::{Resolve, Root};
-use davit_sandbox::{ExecRoot, Grants, Limits, Mount};
+use davit_sandbox::{ExecRoot, Grants, Limits, Mount, S3Access};
 use davit_spec::{
     AbsPath, Access, ArgPattern, CommandGrant, EffectiveGrant, GrantRequest, GrantedDir,
     HostPolicy, Located, Location, Refusal, StepRef, Subject, UrlPrefix,
@@ -101,6 +101,25 @@ pub enum RequestError {
     /// A program or argument that cannot be a command grant.
     #[error("cannot grant `{0}`: {1}")]
     Command(String, String),
+    /// An `s3://` URI that names no bucket, or whose URL at the S3 endpoint cannot be a grant.
+    #[error("cannot grant `{0}`: {1}")]
+    S3(String, String),
+}
+
+/// The url grant an `s3://bucket/key` URI needs: the object's URL at the S3 endpoint (for
+/// `prefix/*`, the prefix's).
+fn s3_url(s3: &S3Access, uri: &str) -> Result<UrlPrefix, RequestError> {
+    let bad = |why: &str| RequestError::S3(uri.to_owned(), why.to_owned());
+    let rest = uri
+        .strip_prefix("s3://")
+        .ok_or_else(|| bad("not an s3:// URI"))?;
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(bad("it names no bucket"));
+    }
+    let key = key.strip_suffix('*').unwrap_or(key);
+    let url = s3.object_url(bucket, key);
+    UrlPrefix::try_from(url.as_str()).map_err(|e| bad(&format!("its URL `{url}`: {e}")))
 }
 
 /// The grant request of one step run, from its resolved inputs.
@@ -110,6 +129,7 @@ pub enum RequestError {
 /// A path or command that cannot be expressed as a grant.
 pub fn request(
     target: &Target,
+    s3: &S3Access,
     action: &str,
     inputs: &Json,
     at: &Location,
@@ -171,6 +191,18 @@ pub fn request(
             commands.extend(command("/usr/bin/apt-get", &["update"]));
             commands.extend(command("/usr/bin/apt-get", &["-y", "upgrade", "**"]));
         }
+        "S3Download" | "S3Upload" => {
+            let field = if action == "S3Download" {
+                "source"
+            } else {
+                "destination"
+            };
+            for e in inputs.as_array().into_iter().flatten() {
+                if let Some(uri) = e.get(field).and_then(Json::as_str) {
+                    req.urls.push(located(at)(s3_url(s3, uri)?));
+                }
+            }
+        }
         "WebDownload" => {
             for e in inputs.as_array().into_iter().flatten() {
                 if let Some(url) = e.get("source").and_then(Json::as_str)
@@ -209,6 +241,7 @@ pub fn sandbox_grants(
     target: &Target,
     grant: &EffectiveGrant,
     deployment_root: &Path,
+    s3: Option<S3Access>,
 ) -> Result<Grants, String> {
     let (mounts, exec_root) = match target {
         Target::Root(dir) => {
@@ -240,6 +273,7 @@ pub fn sandbox_grants(
     Ok(Grants {
         mounts,
         exec_root,
+        s3,
         urls: grant.urls.clone(),
         commands: grant
             .commands
@@ -265,6 +299,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn s3() -> S3Access {
+        S3Access::from_vars(|k| (k == "AWS_ENDPOINT_URL").then(|| "http://127.0.0.1:8333".into()))
+            .unwrap()
+    }
+
     fn at() -> Location {
         Location::new("c.yml", 3, 9)
     }
@@ -272,7 +311,7 @@ mod tests {
     #[test]
     fn host_paths_become_parent_directory_grants() {
         let inputs = json!([{"source": "/etc/app/a.conf", "destination": "/opt/app/"}]);
-        let req = request(&Target::Host, "CopyFile", &inputs, &at()).unwrap();
+        let req = request(&Target::Host, &s3(), "CopyFile", &inputs, &at()).unwrap();
         let dirs: Vec<_> = req
             .directories
             .iter()
@@ -285,16 +324,36 @@ mod tests {
                 ("/opt".to_owned(), Access::ReadWrite)
             ]
         );
-        let err = request(&Target::Host, "ReadFile", &json!([{"path": "../x"}]), &at());
+        let err = request(
+            &Target::Host,
+            &s3(),
+            "ReadFile",
+            &json!([{"path": "../x"}]),
+            &at(),
+        );
         assert!(matches!(err, Err(RequestError::Path { .. })));
     }
 
     #[test]
     fn a_root_needs_no_directory_grants_but_commands_are_policed() {
         let root = Target::Root("/tmp/img".into());
-        let req = request(&root, "CreateFile", &json!([{"path": "/etc/motd"}]), &at()).unwrap();
+        let req = request(
+            &root,
+            &s3(),
+            "CreateFile",
+            &json!([{"path": "/etc/motd"}]),
+            &at(),
+        )
+        .unwrap();
         assert!(req.is_empty());
-        let req = request(&root, "ExecuteBash", &json!({"commands": ["echo"]}), &at()).unwrap();
+        let req = request(
+            &root,
+            &s3(),
+            "ExecuteBash",
+            &json!({"commands": ["echo"]}),
+            &at(),
+        )
+        .unwrap();
         assert_eq!(req.commands[0].value.to_string(), "/bin/bash *");
         let step = StepRef {
             document: "c.yml".into(),

@@ -71,7 +71,13 @@ pub(super) fn precheck(
                 let Ok(inputs) = to_json(&run.action, &Unknown) else {
                     continue;
                 };
-                match grants::request(&options.target, step.action.as_str(), &inputs, &step.at) {
+                match grants::request(
+                    &options.target,
+                    &options.s3,
+                    step.action.as_str(),
+                    &inputs,
+                    &step.at,
+                ) {
                     Ok(req) => {
                         if let Err(r) = grants::check(&options.policy, &step, &req) {
                             refusals.extend(r);

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use davit_sandbox::{
-    ActionInput, ActionNext, Call, ComponentStep, Context, Job, Plugin, Sandbox, Verdict,
+    ActionInput, ActionNext, Call, ComponentStep, Context, Job, Plugin, S3Access, Sandbox, Verdict,
 };
 use davit_spec::HostPolicy;
 use davit_toe::{
@@ -52,6 +52,8 @@ pub struct RunOptions {
     pub log_root: PathBuf,
     /// davit's own state (`--deployment-root`), which no step is ever granted.
     pub deployment_root: PathBuf,
+    /// Where S3 is and the credentials that sign S3Download and S3Upload (kept on the host).
+    pub s3: S3Access,
     /// The run's id (a fresh UUID if `None`).
     pub run_id: Option<String>,
     /// Sees each step start and end, and each line an action prints.
@@ -504,16 +506,28 @@ impl Runner<'_> {
         attempt: u32,
     ) -> Result<(Json, ActionNext), String> {
         let step = step_ref(document, phase, planned, &self.options.target);
-        let request = grants::request(&self.options.target, &step.action, inputs, &step.at)
-            .map_err(|e| e.to_string())?;
+        let request = grants::request(
+            &self.options.target,
+            &self.options.s3,
+            &step.action,
+            inputs,
+            &step.at,
+        )
+        .map_err(|e| e.to_string())?;
         let grant = grants::check(&self.options.policy, &step, &request).map_err(|r| {
             r.iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; ")
         })?;
-        let sandbox_grants =
-            grants::sandbox_grants(&self.options.target, &grant, &self.options.deployment_root)?;
+        let s3 = matches!(step.action.as_str(), "S3Download" | "S3Upload")
+            .then(|| self.options.s3.clone());
+        let sandbox_grants = grants::sandbox_grants(
+            &self.options.target,
+            &grant,
+            &self.options.deployment_root,
+            s3,
+        )?;
         let label = format!("{phase}.{}", step.step);
         let call = Call {
             context: Context {

@@ -7,12 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use davit_fsroot::{Resolve, Root};
-use davit_sandbox::{
-    Access, ActionInput, Call, ComponentStep, Context, ExecRoot, Grants, Job, Verdict,
-};
+use davit_sandbox::{Access, ExecRoot, Grants, Verdict};
 use davit_spec::{AbsPath, ArgPattern, CommandGrant};
 
-use crate::support::{guest, limits, mount, run, sandbox};
+use crate::support::{limits, mount, probe_op, run};
 
 /// A root filesystem holding the host's bash and the libraries it needs, an `/etc/passwd` and
 /// `/etc/group` of its own, and `/tmp`.
@@ -204,31 +202,7 @@ async fn files_op(dir: &Path, op: &str) -> String {
         }),
         ..Grants::default()
     };
-    let call = Call {
-        context: Context {
-            job: Job::Component(ComponentStep {
-                attempt: 1,
-                ..ComponentStep::default()
-            }),
-            ..Context::default()
-        },
-        grants,
-        action: Some(ActionInput {
-            name: "Probe".into(),
-            inputs: op.into(),
-        }),
-        ..Call::default()
-    };
-    let outcome = sandbox().invoke(&guest("files-probe"), call).await.unwrap();
-    match outcome.result {
-        // `{"result":"…"}`; the messages hold no quote to escape.
-        Ok(Verdict::Action { outputs, .. }) => outputs
-            .strip_prefix("{\"result\":\"")
-            .and_then(|o| o.strip_suffix("\"}"))
-            .unwrap_or_else(|| panic!("{outputs}"))
-            .to_owned(),
-        other => panic!("{other:?}"),
-    }
+    probe_op("files-probe", grants, op).await
 }
 
 fn mode(path: &Path) -> u32 {

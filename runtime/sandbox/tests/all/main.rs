@@ -6,6 +6,7 @@ mod attacks_fs;
 mod attacks_image;
 mod attacks_links;
 mod attacks_log;
+mod attacks_s3;
 mod attacks_services;
 mod hostile;
 mod support;

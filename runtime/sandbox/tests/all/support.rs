@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use davit_sandbox::{
-    Access, Call, Context, Grants, Job, Limits, Mount, Outcome, Plugin, Sandbox, Verdict,
+    Access, ActionInput, Call, ComponentStep, Context, Grants, Job, Limits, Mount, Outcome, Plugin,
+    Sandbox, Verdict,
 };
 
 pub fn sandbox() -> &'static Sandbox {
@@ -56,6 +57,35 @@ pub fn call(grants: Grants, params: &[(&str, &str)]) -> Call {
         grants,
         observer: None,
         action: None,
+    }
+}
+
+/// Calls the action probe `name` (inputs: one operation `op`) under `grants` as an image step;
+/// the `result` it returns (`{"result":"…"}`, messages without quotes).
+pub async fn probe_op(name: &str, grants: Grants, op: &str) -> String {
+    let call = Call {
+        context: Context {
+            job: Job::Component(ComponentStep {
+                attempt: 1,
+                ..ComponentStep::default()
+            }),
+            ..Context::default()
+        },
+        grants,
+        action: Some(ActionInput {
+            name: "Probe".into(),
+            inputs: op.into(),
+        }),
+        ..Call::default()
+    };
+    let outcome = sandbox().invoke(&guest(name), call).await.unwrap();
+    match outcome.result {
+        Ok(Verdict::Action { outputs, .. }) => outputs
+            .strip_prefix("{\"result\":\"")
+            .and_then(|o| o.strip_suffix("\"}"))
+            .unwrap_or_else(|| panic!("{outputs}"))
+            .to_owned(),
+        other => panic!("{other:?}"),
     }
 }
 

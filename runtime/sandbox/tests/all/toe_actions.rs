@@ -334,7 +334,10 @@ async fn toe_actions_assert_and_reboot_and_bad_inputs() {
         r#"[{"source":"s3://b/k","destination":"/k"}]"#,
     )
     .await;
-    assert!(err.contains("not yet supported"), "{err}");
+    assert_eq!(
+        err, "S3Download: `s3://b/k`: this call was not given S3 access",
+        "the host signs nothing for a call without S3 access"
+    );
     let err = fails(root, "Frobnicate", "{}").await;
     assert!(
         err.starts_with("Frobnicate: is not an AWSTOE action module"),
@@ -594,4 +597,42 @@ async fn toe_actions_stay_inside_the_root_through_dot_dot_and_planted_links() {
     ok(&root, "DeleteFile", r#"[{"path":"/evil"}]"#).await;
     assert!(std::fs::symlink_metadata(root.join("evil")).is_err());
     unchanged();
+}
+
+/// A bucket whose listing names keys that climb out of the prefix (a hostile or broken S3
+/// server; a real one is not made to answer this, so a local one does): S3Download refuses the
+/// whole step before writing anything, inside the root or out of it.
+#[tokio::test]
+async fn toe_actions_s3_download_refuses_listed_keys_that_climb_out() {
+    let listing: &'static [u8] =
+        b"<?xml version=\"1.0\"?><ListBucketResult><IsTruncated>false</IsTruncated>\
+        <Contents><Key>p/fine.txt</Key></Contents>\
+        <Contents><Key>p/../../etc/evil</Key></Contents></ListBucketResult>";
+    let addr = http_server(listing);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let access = davit_sandbox::S3Access::from_vars(|k| {
+        (k == "AWS_ENDPOINT_URL").then(|| format!("http://{addr}"))
+    })
+    .unwrap();
+    let grants = Grants {
+        urls: vec![UrlPrefix::try_from(format!("http://{addr}/bucket/p").as_str()).unwrap()],
+        s3: Some(access),
+        ..root_grants(&root)
+    };
+    let outcome = act(
+        grants,
+        "S3Download",
+        r#"[{"source":"s3://bucket/p/*","destination":"/opt/dl"}]"#,
+    )
+    .await;
+    assert!(
+        matches!(&outcome.result, Ok(Verdict::Failed(m))
+            if m.contains("`p/../../etc/evil` does not name a path below the prefix")),
+        "{:?}",
+        outcome.result
+    );
+    assert!(!root.join("opt/dl").exists(), "nothing was written");
+    assert!(!root.join("etc/evil").exists() && !dir.path().join("etc/evil").exists());
 }

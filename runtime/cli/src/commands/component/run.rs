@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use davit_image::component::{self, Progress, RunError, RunOptions, Status, Target};
-use davit_sandbox::Sandbox;
+use davit_sandbox::{S3Access, Sandbox};
 use davit_spec::HostPolicy;
 use davit_toe::Document;
 
@@ -146,8 +146,13 @@ pub async fn run(args: RunArgs) -> Result<(), Exit> {
             }
         }
     });
+    // The host's S3 endpoint and credentials, as the AWS tools read them; they sign S3
+    // requests on the host and never enter the sandbox.
+    let s3 = S3Access::from_vars(|k| std::env::var(k).ok())
+        .map_err(|e| Exit::invalid(anyhow::anyhow!(e).context("cannot read the S3 settings")))?;
     let options = RunOptions {
         target: target.clone(),
+        s3,
         policy,
         phases: (!args.phases.is_empty()).then(|| args.phases.clone()),
         parameters,
