@@ -20,8 +20,9 @@ struct ExecuteBash {
     commands: Vec<String>,
 }
 
-/// Writes `commands` to a script under the target's `/tmp`, runs it with `/bin/bash` and
-/// removes it. Output `stdout`.
+/// Writes `commands` to a script in the step's temporary directory (`TMPDIR`, which on a live
+/// host is a directory davit made for the step; else the target's `/tmp`), runs it with
+/// `/bin/bash` and removes it. Output `stdout`.
 pub fn execute_bash(ctx: &Context, inputs: &Value) -> Result<Done, String> {
     let item: ExecuteBash = input::mapping(inputs)?;
     if item.commands.is_empty() {
@@ -41,7 +42,7 @@ pub fn execute_bash(ctx: &Context, inputs: &Value) -> Result<Done, String> {
     finish("/bin/bash", ran.map_err(|e| e.to_string())?)
 }
 
-/// `/tmp/davit-toe-<run>-<phase>-<step>-<iteration>-<attempt>.sh`, with only safe characters.
+/// `TMPDIR/davit-toe-<run>-<phase>-<step>-<iteration>-<attempt>.sh`, with only safe characters.
 fn script_path(ctx: &Context) -> String {
     let name = match &ctx.job {
         Job::Component(c) => format!(
@@ -64,7 +65,8 @@ fn script_path(ctx: &Context) -> String {
             }
         })
         .collect();
-    format!("/tmp/davit-toe-{safe}.sh")
+    let dir = std::env::var("TMPDIR").unwrap_or_else(|_| "/tmp".into());
+    format!("{}/davit-toe-{safe}.sh", dir.trim_end_matches('/'))
 }
 
 #[derive(Deserialize)]

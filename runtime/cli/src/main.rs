@@ -18,7 +18,8 @@ pub mod exit {
     pub const INVALID: u8 = 2;
     /// davit could not do its work: I/O, a busy deployment root, the sandbox.
     pub const ERROR: u8 = 3;
-    /// A hook asked for a reboot: the deployment stopped, to resume once the host rebooted.
+    /// A hook (or a component's step) asked for a reboot: the run stopped, to resume once the
+    /// host rebooted.
     pub const REBOOT: u8 = 4;
 }
 
@@ -28,7 +29,7 @@ Exit codes:
   1  the deployment (or hook) ran and failed
   2  invalid input: usage, malformed appspec or policy, a grant the policy refuses
   3  davit could not do its work (I/O, busy deployment root, sandbox)
-  4  a hook asked for a reboot: reboot, then deploy the same revision again to resume";
+  4  a hook or a step asked for a reboot: reboot, then run the same command again to resume";
 
 #[derive(Parser)]
 #[command(name = "davit", version, about, after_help = EXIT_CODES)]

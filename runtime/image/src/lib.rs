@@ -17,6 +17,7 @@
 //!     log_root: "/tmp/component-runs".into(),
 //!     deployment_root: "/var/lib/davit".into(),
 //!     s3: davit_sandbox::S3Access::from_vars(|k| std::env::var(k).ok())?,
+//!     max_reboots: 3,
 //!     run_id: None,
 //!     progress: None,
 //! }).await?;

@@ -11,12 +11,13 @@ use davit_spec::{
 };
 
 use crate::DeployError;
+use crate::events::Events;
 use crate::hooks::{self, BUNDLE_GUEST_DIR, HookRun};
 use crate::install::{self, CleanupRecord, InstallRequest, Installed};
-use crate::journal::{JournalEntry, RootLock, SCHEMA_VERSION, Suspension};
+use crate::journal::{JournalEntry, RootLock, SCHEMA_VERSION};
 use crate::layout::{GroupLayout, Layout, is_safe_name, write_atomically};
 use crate::recover::{record_interrupted, recover_install};
-use crate::report::{DeploymentReport, EventReport, HookReport, Progress, RebootRequest, Status};
+use crate::report::{DeploymentReport, EventReport, HookReport, Progress, Status};
 use crate::services::{self, StartedBy};
 use crate::source::{self, Source};
 use crate::stage::{self, StagedRevision};
@@ -95,7 +96,7 @@ pub(crate) fn rfc3339(at: std::time::SystemTime) -> String {
 
 /// A revision whose hooks may run in this deployment: the new one, or the installed one (for
 /// ApplicationStop and the traffic-blocking events).
-struct Revision {
+pub(crate) struct Revision {
     staged: StagedRevision,
     spec: AppSpec,
     grants: BTreeMap<HookId, EffectiveGrant>,
@@ -178,7 +179,7 @@ pub async fn deploy(
     let done: Vec<EventReport> = resumed
         .as_ref()
         .and_then(|entry| entry.reboot.as_ref())
-        .map(|s| s.events.clone())
+        .map(|s| s.done.clone())
         .unwrap_or_default();
     let is_done = |event: &Event| done.iter().any(|r| r.event == event.name());
     let plan = plan(opts.events.as_deref());
@@ -253,13 +254,9 @@ pub async fn deploy(
     }
     preload(sandbox, &new, &remaining, old.as_ref())?;
 
-    let (deployment_id, started_at, reboots) = match &resumed {
-        Some(entry) => (
-            entry.deployment_id.clone(),
-            entry.started_at.clone(),
-            entry.reboot.as_ref().map_or(0, |s| s.request.count),
-        ),
-        None => (new_deployment_id(), now(), 0),
+    let (deployment_id, started_at) = match &resumed {
+        Some(entry) => (entry.deployment_id.clone(), entry.started_at.clone()),
+        None => (new_deployment_id(), now()),
     };
     let mut journal = JournalEntry {
         schema_version: SCHEMA_VERSION,
@@ -282,45 +279,30 @@ pub async fn deploy(
         revision: new.staged.id.to_string(),
         last_good_revision: state.last_good.as_ref().map(|g| g.revision.clone()),
     };
-    let mut events = Vec::new();
-    let mut failed = false;
-    let mut reboot = None;
-    for (i, event) in plan.iter().enumerate() {
-        if let Some(done) = done.iter().find(|r| r.event == event.name()) {
-            // Run before the reboot: reported again, so a live view has every event.
-            progress.event_finished(done);
-            events.push(done.clone());
-            continue;
-        }
-        if failed {
-            events.push(skipped(event));
-            continue;
-        }
-        journal.event = Some(event.name().to_string());
-        lock.write(&journal)
-            .map_err(|e| DeployError::io("writing the journal", e))?;
-        progress.event_started(event.name());
-        let report = run_event(
-            sandbox,
-            event,
-            &new,
-            old.as_ref(),
-            &info,
-            opts,
-            &group,
-            previous.as_ref(),
-            progress.clone(),
-        )
-        .await;
-        let mut report = report;
-        reboot = reboot_asked(&mut report, plan.get(i + 1), reboots, opts.max_reboots);
-        progress.event_finished(&report);
-        failed = report.status != Status::Succeeded;
-        events.push(report);
-        if reboot.is_some() {
-            break;
-        }
+    let mut front = Events {
+        sandbox,
+        new: &new,
+        old: old.as_ref(),
+        info: &info,
+        opts,
+        group: &group,
+        previous: previous.as_ref(),
+        progress: progress.clone(),
+        lock: &lock,
+        journal: &mut journal,
+        journal_error: None,
+    };
+    let resume = resumed.as_ref().and_then(|entry| entry.reboot.as_ref());
+    let steps = davit_plan::Plan {
+        steps: &plan,
+        max_reboots: opts.max_reboots,
+    };
+    let ran = davit_plan::run(steps, resume, &mut front).await;
+    if let Some(e) = front.journal_error.take() {
+        return Err(DeployError::io("writing the journal", e));
     }
+    let (mut events, failed) = (ran.reports, ran.failed);
+    let suspension = ran.suspended;
 
     // The Install's deletions, kept until now (its journal finishes them after a kill).
     if let Err(e) = recover_install(&group)
@@ -344,15 +326,15 @@ pub async fn deploy(
         interrupted,
         reboot,
     };
-    if let Some(request) = reboot {
+    if let Some(suspension) = suspension {
         // Stopped for a reboot: the journal stays, saying where to resume; nothing is final.
         let report = report(
             Status::Rebooting,
-            events.clone(),
+            events,
             interrupted,
-            Some(request.clone()),
+            Some(suspension.request.clone()),
         );
-        journal.reboot = Some(Suspension { request, events });
+        journal.reboot = Some(suspension);
         lock.write(&journal)
             .map_err(|e| DeployError::io("writing the journal", e))?;
         write_report(&group, &report)?;
@@ -405,51 +387,6 @@ fn write_report(group: &GroupLayout, report: &DeploymentReport) -> Result<(), De
     let json = serde_json::to_vec_pretty(report).expect("report serializes");
     write_atomically(&group.report(&report.deployment_id), &json)
         .map_err(|e| DeployError::io("writing the deployment report", e))
-}
-
-/// After an event that succeeded: the reboot its hooks asked for, if any, with `next` the
-/// event the deployment resumes at. One past `max` (counting the `earlier` reboots of this
-/// deployment) fails the event instead.
-fn reboot_asked(
-    report: &mut EventReport,
-    next: Option<&Event>,
-    earlier: u32,
-    max: u32,
-) -> Option<RebootRequest> {
-    let asked_by: Vec<String> = report
-        .hooks
-        .iter()
-        .filter(|h| h.reboot)
-        .map(|h| h.location.clone())
-        .collect();
-    if report.status != Status::Succeeded || asked_by.is_empty() {
-        return None;
-    }
-    let count = earlier + 1;
-    let who = format!("hook `{}`", asked_by.join("`, `"));
-    if count > max {
-        report.status = Status::Failed;
-        report.detail = Some(format!(
-            "{who} asked for a reboot, this deployment's reboot {count}; at most {max} are \
-             allowed, so a hook that always asks cannot keep the host rebooting"
-        ));
-        return None;
-    }
-    let then = match next {
-        Some(next) => format!("then the deployment resumes at {}", next.name()),
-        None => "then the deployment ends".to_owned(),
-    };
-    let line = format!("{who} asked for a reboot: the host reboots, {then}");
-    report.detail = Some(match report.detail.take() {
-        Some(detail) => format!("{detail}; {line}"),
-        None => line,
-    });
-    Some(RebootRequest {
-        after: report.event.clone(),
-        resumes_at: next.map(|e| e.name().to_owned()),
-        asked_by,
-        count,
-    })
 }
 
 /// Reads and validates the appspec at the root of a staged revision. Errors name it as the user
@@ -521,7 +458,7 @@ fn preload(
     Ok(())
 }
 
-fn skipped(event: &Event) -> EventReport {
+pub(crate) fn skipped(event: &Event) -> EventReport {
     EventReport {
         event: event.name().to_string(),
         status: Status::Skipped,
@@ -533,7 +470,7 @@ fn skipped(event: &Event) -> EventReport {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn run_event(
+pub(crate) async fn run_event(
     sandbox: &Sandbox,
     event: &Event,
     new: &Revision,

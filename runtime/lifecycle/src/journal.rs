@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{Layout, write_atomically};
-use crate::report::{EventReport, RebootRequest};
+use crate::report::EventReport;
 
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 
@@ -38,13 +38,9 @@ pub struct JournalEntry {
     pub reboot: Option<Suspension>,
 }
 
-/// A deployment stopped for a reboot: what asked, and the events it had run, to resume with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Suspension {
-    pub request: RebootRequest,
-    /// The events run before the reboot, reported again when the deployment ends.
-    pub events: Vec<EventReport>,
-}
+/// A deployment stopped for a reboot: what asked, and the events it had run (reported again
+/// when the deployment ends), to resume with; davit-plan's, as every front end's.
+pub type Suspension = davit_plan::Suspension<EventReport>;
 
 /// The exclusive lock of a deployment root, released on drop.
 #[derive(Debug)]

@@ -40,6 +40,10 @@ impl Layout {
     pub fn component_cache(&self) -> PathBuf {
         self.root.join("cache").join("components")
     }
+    /// Journals of component runs on this host that stopped for a reboot.
+    pub fn component_journals(&self) -> PathBuf {
+        self.root.join("component-journals")
+    }
     /// The host's chunk cache, shared by every revision pulled from a store.
     pub fn chunk_cache(&self) -> PathBuf {
         self.root.join("cache").join("chunks")
@@ -93,7 +97,7 @@ impl GroupLayout {
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;

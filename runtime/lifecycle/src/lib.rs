@@ -34,6 +34,7 @@
 mod cache;
 mod deploy;
 pub mod digest;
+mod events;
 mod hooks;
 pub mod install;
 mod journal;
@@ -51,7 +52,7 @@ pub use cache::{collect_garbage, kept_revisions};
 pub use deploy::{DeployOptions, MAX_REBOOTS, deploy, plan};
 pub use hooks::{BUNDLE_GUEST_DIR, REBOOT_EXIT, SCRATCH_GUEST_DIR, open_granted_dirs, reroot};
 pub use journal::{JournalEntry, LockError};
-pub use layout::{GroupLayout, Layout};
+pub use layout::{GroupLayout, Layout, write_atomically};
 pub use recover::{Recovery, Suspended, recover, recover_install};
 pub use report::{
     DeploymentReport, EventReport, HookReport, Interrupted, Line, Progress, Quiet, RebootRequest,

@@ -104,18 +104,9 @@ pub struct DeploymentReport {
     pub reboot: Option<RebootRequest>,
 }
 
-/// Why a deployment stopped for a reboot, and where it resumes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RebootRequest {
-    /// The event whose hooks asked.
-    pub after: String,
-    /// The event the deployment resumes at, if any is left.
-    pub resumes_at: Option<String>,
-    /// The hooks that asked (their `location`s).
-    pub asked_by: Vec<String>,
-    /// Reboots this deployment has asked for so far, this one included.
-    pub count: u32,
-}
+/// Why a deployment stopped for a reboot, and where it resumes (davit-plan's, shared by
+/// every front end).
+pub use davit_plan::RebootRequest;
 
 impl DeploymentReport {
     /// The first failed event, if any.

@@ -582,3 +582,150 @@ fn an_s3_object_the_policy_does_not_allow_is_refused_before_anything_runs() {
     );
     assert!(!tmp.path().join("logs").exists(), "nothing ran");
 }
+
+/// `davit component run` on this host with `--deployment-root` and `--log-directory` under
+/// `tmp`, and the policy `policy`.
+fn run_on_host(tmp: &Path, policy: &str, doc: &Path, extra: &[&str]) -> std::process::Output {
+    std::fs::write(tmp.join("policy.toml"), policy).unwrap();
+    davit()
+        .args(["component", "run", "--output", "json", "--target-root", "/"])
+        .arg("--policy")
+        .arg(tmp.join("policy.toml"))
+        .arg("--deployment-root")
+        .arg(tmp.join("state"))
+        .arg("--log-directory")
+        .arg(tmp.join("logs"))
+        .args(extra)
+        .arg(doc)
+        .output()
+        .unwrap()
+}
+
+/// On this host a Reboot step stops the run (exit 4) with a journal; the same command run
+/// again after the reboot resumes at the next step: what ran before is not run again, and
+/// the chaining values of those steps are restored.
+#[test]
+fn a_reboot_on_the_host_stops_the_run_and_the_same_command_resumes_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let w = work.display();
+    let policy = format!("[[directories]]\npath = \"{w}\"\naccess = \"read-write\"\n");
+    let doc = tmp.path().join("reboot.yml");
+    std::fs::write(
+        &doc,
+        format!(
+            "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Before\n        action: CreateFile\n        inputs:\n          - path: {w}/before.txt\n            content: first\n      - name: Read\n        action: ReadFile\n        inputs:\n          - path: {w}/before.txt\n      - name: Restart\n        action: Reboot\n      - name: After\n        action: CreateFile\n        inputs:\n          - path: {w}/after.txt\n            content: '{{{{ build.Read.outputs.content }}}}'\n"
+        ),
+    )
+    .unwrap();
+    let first = run_on_host(tmp.path(), &policy, &doc, &[]);
+    let (stdout, stderr) = text(&first);
+    assert_eq!(first.status.code(), Some(4), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("run the same command again: it resumes at `build.After`"),
+        "{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["status"], "rebooting", "{report}");
+    assert_eq!(report["reboot"]["after"], "build.Restart");
+    assert!(
+        !work.join("after.txt").exists(),
+        "nothing after the reboot ran"
+    );
+    let journals = tmp.path().join("state/component-journals");
+    assert_eq!(std::fs::read_dir(&journals).unwrap().count(), 1);
+    // Changed while the host rebooted: a step run again would put `first` back.
+    std::fs::write(work.join("before.txt"), "changed").unwrap();
+    let second = run_on_host(tmp.path(), &policy, &doc, &[]);
+    let report = json_ok(&second);
+    assert_eq!(report["status"], "success", "{report}");
+    assert_eq!(report["resumed"], report_id(&stdout));
+    assert_eq!(
+        std::fs::read_to_string(work.join("before.txt")).unwrap(),
+        "changed"
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.join("after.txt")).unwrap(),
+        "first",
+        "the chained value is the one read before the reboot"
+    );
+    assert_eq!(std::fs::read_dir(&journals).unwrap().count(), 0);
+    let steps = &report["documents"][0]["phases"][0]["steps"];
+    let names: Vec<&str> = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Before", "Read", "Restart", "After"], "{steps}");
+    // Another run of the same document is a new run: it starts from the first step.
+    let third = run_on_host(tmp.path(), &policy, &doc, &[]);
+    assert_eq!(third.status.code(), Some(4));
+    assert_eq!(
+        std::fs::read_to_string(work.join("before.txt")).unwrap(),
+        "first"
+    );
+}
+
+fn report_id(stdout: &str) -> serde_json::Value {
+    serde_json::from_str::<serde_json::Value>(stdout).unwrap()["executionId"].clone()
+}
+
+/// Exit 194 from a script on this host asks for a reboot and a rerun of the same step; reboots
+/// past `--max-reboots` fail the step that asked, so a script that always asks cannot keep the
+/// host rebooting.
+#[test]
+fn exit_194_on_the_host_reruns_the_step_after_the_reboot_within_the_bound() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let w = work.display();
+    let policy = format!(
+        "allow_native_scripts = true\n\n[[commands]]\nprogram = \"/bin/bash\"\nargs = [\"*\"]\n\n[[directories]]\npath = \"{w}\"\naccess = \"read-write\"\n"
+    );
+    let doc = tmp.path().join("rerun.yml");
+    // Asks twice (194), then succeeds: a counter in the work directory.
+    std::fs::write(
+        &doc,
+        format!(
+            "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Bash\n        action: ExecuteBash\n        inputs:\n          commands:\n            - echo x >> {w}/runs\n            - if [ $(wc -l < {w}/runs) -lt 3 ]; then exit 194; fi\n"
+        ),
+    )
+    .unwrap();
+    let runs = || {
+        std::fs::read_to_string(work.join("runs"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    let first = run_on_host(tmp.path(), &policy, &doc, &["--max-reboots", "2"]);
+    let (stdout, stderr) = text(&first);
+    assert_eq!(first.status.code(), Some(4), "{stdout}\n{stderr}");
+    assert!(stderr.contains("it runs `build.Bash` again"), "{stderr}");
+    assert_eq!(runs(), 1);
+    let second = run_on_host(tmp.path(), &policy, &doc, &["--max-reboots", "2"]);
+    assert_eq!(second.status.code(), Some(4));
+    assert_eq!(runs(), 2);
+    let third = run_on_host(tmp.path(), &policy, &doc, &["--max-reboots", "2"]);
+    assert_eq!(json_ok(&third)["status"], "success");
+    assert_eq!(runs(), 3);
+    // With a bound of 1, the second request fails the step.
+    std::fs::remove_file(work.join("runs")).unwrap();
+    let first = run_on_host(tmp.path(), &policy, &doc, &["--max-reboots", "1"]);
+    assert_eq!(first.status.code(), Some(4));
+    let second = run_on_host(tmp.path(), &policy, &doc, &["--max-reboots", "1"]);
+    let (stdout, _) = text(&second);
+    assert_eq!(second.status.code(), Some(1), "{stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let step = &report["documents"][0]["phases"][0]["steps"][0];
+    assert_eq!(step["status"], "failed");
+    assert!(
+        step["failureMessage"]
+            .as_str()
+            .unwrap()
+            .contains("this run's reboot 2; at most 1 are allowed"),
+        "{step}"
+    );
+    assert_eq!(runs(), 2);
+}

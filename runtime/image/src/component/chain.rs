@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 
 use davit_toe::Chain;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 use super::inputs::{input_text, scalar_text};
 
 /// The inputs and outputs of one step, as it last ran.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Chained {
     /// The inputs sent to the action, as JSON.
     pub inputs: Json,
@@ -20,7 +20,7 @@ pub struct Chained {
 }
 
 /// Every step's [`Chained`] values, keyed `phase.step`, in order.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ChainStore {
     steps: BTreeMap<String, Chained>,

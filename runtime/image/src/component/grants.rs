@@ -294,6 +294,69 @@ pub fn sandbox_grants(
     })
 }
 
+/// A step's own temporary directory on this host, under davit's deployment root (which no
+/// grant reaches), removed on drop.
+pub struct Scratch {
+    path: std::path::PathBuf,
+}
+
+impl Scratch {
+    /// Makes `<deployment_root>/component-runs/scratch/NAME` (NAME's unsafe characters as
+    /// `_`), readable by its owner only.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be made.
+    pub fn create(deployment_root: &Path, name: &str) -> Result<Scratch, String> {
+        use std::os::unix::fs::DirBuilderExt;
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let parent = deployment_root.join("component-runs").join("scratch");
+        std::fs::create_dir_all(&parent)
+            .map_err(|e| format!("cannot make `{}`: {e}", parent.display()))?;
+        let path = std::path::absolute(parent.join(safe))
+            .map_err(|e| format!("cannot make a scratch directory: {e}"))?;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .map_err(|e| format!("cannot make `{}`: {e}", path.display()))?;
+        Ok(Scratch { path })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The directory, read-write at its own path for the guest.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be opened.
+    pub fn mount(&self) -> Result<Mount, String> {
+        let root = Root::open_ambient(&self.path, Resolve::Beneath)
+            .map_err(|e| format!("cannot open `{}`: {e}", self.path.display()))?;
+        Ok(Mount::new(
+            root,
+            self.path.display().to_string(),
+            Access::ReadWrite,
+        ))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

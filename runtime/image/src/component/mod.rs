@@ -10,10 +10,12 @@
 mod chain;
 pub mod grants;
 pub mod inputs;
+mod journal;
 mod logdir;
 mod precheck;
 mod report;
 mod run;
+mod steps;
 mod target;
 
 use std::path::PathBuf;
@@ -22,6 +24,7 @@ pub use chain::{ChainStore, Chained};
 pub use logdir::LogDir;
 pub use report::{DocumentReport, PhaseReport, RunReport, Status, StepReport};
 pub use run::{MAX_NESTING, MAX_RERUNS, RunOptions, run};
+pub use steps::{PhasedReport, Suspension};
 pub use target::{Target, TargetProbe, hex_digest};
 
 /// What a run tells its caller as it goes.
@@ -100,4 +103,7 @@ pub enum RunError {
     /// The log directory cannot be written.
     #[error("cannot write the run's logs under `{}`", .0.display())]
     Log(PathBuf, #[source] std::io::Error),
+    /// The journal of a run suspended for a reboot cannot be read or written.
+    #[error("cannot use the journal of a run suspended for a reboot, `{}`", .0.display())]
+    Journal(PathBuf, #[source] std::io::Error),
 }

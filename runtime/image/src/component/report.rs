@@ -2,11 +2,11 @@
 //! AWSTOE writes `detailedoutput.json` (camelCase keys; `status`, `inputs`, `outputs` and
 //! `failureMessage` per document, phase and step).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 
 /// How a step, phase, document or run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// It ran and succeeded.
@@ -29,7 +29,7 @@ impl Status {
 }
 
 /// One step.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StepReport {
     /// The step's name.
@@ -58,6 +58,9 @@ pub struct StepReport {
     pub start_time: String,
     /// RFC 3339.
     pub end_time: String,
+    /// It asked for a reboot and to run again after it (exit 194): where the run resumes.
+    #[serde(skip)]
+    pub(crate) rerun: bool,
 }
 
 /// One phase.
@@ -137,6 +140,12 @@ pub struct RunReport {
     /// The top document first, then those its `ExecuteDocument` steps ran, in the order they
     /// ended.
     pub documents: Vec<DocumentReport>,
+    /// Set when a step asked this host to reboot: where the same command, run again, resumes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reboot: Option<davit_plan::RebootRequest>,
+    /// The run this one resumed after a reboot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<String>,
 }
 
 /// The current time, RFC 3339 UTC.

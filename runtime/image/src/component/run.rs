@@ -7,7 +7,6 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use davit_sandbox::{
     ActionInput, ActionNext, Call, ComponentStep, Context, Job, Plugin, S3Access, Sandbox, Verdict,
@@ -16,15 +15,18 @@ use davit_spec::HostPolicy;
 use davit_toe::{
     Action, Bindings, Document, OnFailure, PlannedStep, Runnable, StepAction, Timeout, ToeError,
 };
+
+use super::steps::{DocumentSteps, PlanStep, Suspension, document_report};
 use serde_json::{Value as Json, json};
 use std::sync::Mutex;
 
 use super::chain::ChainStore;
 use super::grants;
 use super::inputs::to_json;
+use super::journal::Journal;
 use super::logdir::LogDir;
 use super::precheck::{precheck, selected, step_ref};
-use super::report::{DocumentReport, PhaseReport, RunReport, Status, StepReport, now};
+use super::report::{DocumentReport, RunReport, Status, StepReport, now};
 use super::target::{Target, TargetProbe};
 use super::{Progress, RunError};
 
@@ -52,6 +54,8 @@ pub struct RunOptions {
     pub log_root: PathBuf,
     /// davit's own state (`--deployment-root`), which no step is ever granted.
     pub deployment_root: PathBuf,
+    /// Reboot requests allowed in one run on this host, counting those before a resume.
+    pub max_reboots: u32,
     /// Where S3 is and the credentials that sign S3Download and S3Upload (kept on the host).
     pub s3: S3Access,
     /// The run's id (a fresh UUID if `None`).
@@ -105,6 +109,21 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let text = std::fs::read_to_string(&document.file).unwrap_or_default();
+    // On this host, the same command resumes a run a reboot stopped (on a root, reboots are
+    // emulated and nothing stops).
+    let journal = (options.target == Target::Host).then(|| {
+        Journal::for_run(
+            &options.deployment_root,
+            &text,
+            options.phases.as_deref(),
+            &options.parameters,
+        )
+    });
+    let journal_error = |j: &Journal, e| RunError::Journal(j.path().to_path_buf(), e);
+    let resumed = match &journal {
+        Some(j) => j.load().map_err(|e| journal_error(j, e))?,
+        None => None,
+    };
     let log = LogDir::create(&options.log_root, &run_id, &text)
         .map_err(|e| RunError::Log(options.log_root.clone(), e))?;
     log.app(&format!(
@@ -115,19 +134,26 @@ pub async fn run(
             Target::Host => "this host".to_owned(),
         }
     ));
+    if let Some(entry) = &resumed {
+        let request = &entry.suspension.request;
+        log.app(&format!(
+            "resuming run {} after the reboot `{}` asked for ({} of at most {})",
+            entry.execution_id, request.after, request.count, options.max_reboots
+        ));
+    }
     let runner = Runner {
         sandbox,
         plugin,
         probe: TargetProbe::new(root),
         log,
         run_id: run_id.clone(),
-        stopped: AtomicBool::new(false),
         nested: Mutex::new(Vec::new()),
         options,
     };
     let phases = runner.options.phases.clone();
-    let (top, chain) = runner
-        .document(document, &bindings, phases.as_deref(), 0)
+    let resume = resumed.as_ref().map(|e| &e.suspension);
+    let (top, chain, suspended) = runner
+        .document(document, &bindings, phases.as_deref(), 0, resume)
         .await;
     let mut documents = vec![top.clone()];
     documents.extend(runner.nested.lock().expect("nested reports").drain(..));
@@ -140,7 +166,20 @@ pub async fn run(
         failed_step_count: documents.iter().map(|d| d.failed_step_count).sum(),
         ignored_failed_step_count: documents.iter().map(|d| d.ignored_failed_step_count).sum(),
         documents,
+        reboot: suspended.as_ref().map(|s| s.request.clone()),
+        resumed: resumed.as_ref().map(|e| e.execution_id.clone()),
     };
+    if let Some(j) = &journal {
+        match suspended {
+            Some(suspension) => {
+                let first = report.resumed.as_ref().unwrap_or(&report.execution_id);
+                j.save(first, &document.file, suspension)
+                    .map_err(|e| journal_error(j, e))?;
+            }
+            None if resumed.is_some() => j.clear().map_err(|e| journal_error(j, e))?,
+            None => {}
+        }
+    }
     let write = |name: &str, value: &dyn erased::Json| {
         value
             .write(&runner.log, name)
@@ -166,14 +205,12 @@ mod erased {
     }
 }
 
-struct Runner<'a> {
+pub(super) struct Runner<'a> {
     sandbox: &'a Sandbox,
     plugin: &'a Plugin,
     probe: TargetProbe,
-    log: LogDir,
+    pub(super) log: LogDir,
     run_id: String,
-    /// Set when a step asked this host to reboot: nothing more runs.
-    stopped: AtomicBool,
     /// Reports of the documents `ExecuteDocument` steps ran.
     nested: Mutex<Vec<DocumentReport>>,
     options: RunOptions,
@@ -185,7 +222,10 @@ type Boxed<'f, T> = Pin<Box<dyn Future<Output = T> + 'f>>;
 enum Ran {
     Ok(Json),
     Failed(String),
-    Rebooting,
+    /// It asked this host to reboot; with `rerun`, to run it again after.
+    Rebooting {
+        rerun: bool,
+    },
 }
 
 impl Runner<'_> {
@@ -195,92 +235,62 @@ impl Runner<'_> {
         }
     }
 
-    /// Runs a document's phases; returns its report and its chaining values.
+    /// Runs a document's phases (resuming from `resume`); returns its report, its chaining
+    /// values and, when a step asked this host to reboot, where to resume.
     fn document<'s>(
         &'s self,
         document: &'s Document,
         bindings: &'s Bindings,
         phases: Option<&'s [String]>,
         depth: usize,
-    ) -> Boxed<'s, (DocumentReport, ChainStore)> {
+        resume: Option<&'s Suspension>,
+    ) -> Boxed<'s, (DocumentReport, ChainStore, Option<Suspension>)> {
         Box::pin(async move {
-            let mut report = DocumentReport {
-                name: document
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| document.file.clone()),
-                file_path: document.file.clone(),
-                status: Status::Success,
-                failure_message: String::new(),
-                executed_step_count: 0,
-                failed_step_count: 0,
-                ignored_failed_step_count: 0,
-                phases: Vec::new(),
-            };
-            let mut chain = ChainStore::default();
             let plan = match document.expand(bindings) {
                 Ok(plan) => plan,
                 Err(e) => {
+                    let mut report = document_report(document, Vec::new());
                     report.status = Status::Failed;
                     report.failure_message = e.to_string();
-                    return (report, chain);
+                    return (report, ChainStore::default(), None);
                 }
             };
-            'phases: for phase in selected(&plan, phases) {
-                let name = &phase.phase.name;
-                self.log
-                    .app(&format!("`{}` phase `{name}` starts", report.name));
-                let mut pr = PhaseReport {
-                    name: name.clone(),
-                    status: Status::Success,
-                    failure_message: String::new(),
-                    steps: Vec::new(),
-                };
-                for planned in &phase.steps {
-                    if self.stopped.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let step = self.step(document, name, planned, &mut chain, depth).await;
-                    let abort = match step.status {
-                        Status::Failed => planned.step.on_failure == OnFailure::Abort,
-                        Status::Rebooting => true,
-                        _ => false,
-                    };
-                    if !step.status.is_success() && pr.failure_message.is_empty() {
-                        pr.failure_message =
-                            format!("step `{}`: {}", step.name, step.failure_message);
-                    }
-                    if step.status == Status::Failed || step.status == Status::Rebooting {
-                        pr.status = step.status;
-                    }
-                    pr.steps.push(step);
-                    if abort {
-                        report.status = pr.status;
-                        report.failure_message = format!("phase `{name}`: {}", pr.failure_message);
-                        report.phases.push(pr);
-                        break 'phases;
-                    }
-                }
-                if pr.status != Status::Success && report.status == Status::Success {
-                    report.status = pr.status;
-                    report.failure_message = format!("phase `{name}`: {}", pr.failure_message);
-                }
+            let steps: Vec<PlanStep<'_, '_>> = selected(&plan, phases)
+                .flat_map(|phase| {
+                    phase.steps.iter().map(|planned| PlanStep {
+                        phase: &phase.phase.name,
+                        planned,
+                    })
+                })
+                .collect();
+            let chain = resume
+                .and_then(|s| serde_json::from_value(s.state.clone()).ok()) // checked at load
+                .unwrap_or_default();
+            let mut front = DocumentSteps {
+                runner: self,
+                document,
+                depth,
+                chain,
+                phase: None,
+            };
+            let plan = davit_plan::Plan {
+                steps: &steps,
+                max_reboots: self.options.max_reboots,
+            };
+            let ran = davit_plan::run(plan, resume, &mut front).await;
+            let report = document_report(document, ran.reports);
+            for pr in &report.phases {
                 self.log.app(&format!(
-                    "`{}` phase `{name}`: {:?}",
-                    report.name, pr.status
+                    "`{}` phase `{}`: {:?}",
+                    report.name, pr.name, pr.status
                 ));
-                report.phases.push(pr);
-                if self.stopped.load(Ordering::SeqCst) {
-                    break;
-                }
             }
-            report.count();
-            (report, chain)
+            (report, front.chain, ran.suspended)
         })
     }
 
     /// Runs one step: its `if`, then each iteration with its attempts.
-    async fn step(
+    pub(super) async fn step(
         &self,
         document: &Document,
         phase: &str,
@@ -306,6 +316,7 @@ impl Runner<'_> {
             failure_message: String::new(),
             start_time: now(),
             end_time: String::new(),
+            rerun: false,
         };
         let label = format!("{phase}.{}", s.name);
         self.progress(Progress::StepStarted {
@@ -318,7 +329,10 @@ impl Runner<'_> {
             .await;
         match result {
             Ran::Ok(_) => {}
-            Ran::Rebooting => report.status = Status::Rebooting,
+            Ran::Rebooting { rerun } => {
+                report.status = Status::Rebooting;
+                report.rerun = rerun;
+            }
             Ran::Failed(message) => {
                 report.status = if s.on_failure == OnFailure::Ignore {
                     Status::Ignored
@@ -445,8 +459,9 @@ impl Runner<'_> {
                         ));
                     }
                     Target::Host => {
-                        self.suspend(document, phase, &s.name, iteration, next);
-                        return Ran::Rebooting;
+                        return Ran::Rebooting {
+                            rerun: next == ActionNext::RebootAndRerun,
+                        };
                     }
                 },
                 Err(message) => {
@@ -461,38 +476,6 @@ impl Runner<'_> {
                 }
             }
         }
-    }
-
-    /// Records that this host is to reboot and stops the run.
-    ///
-    /// TODO(davit-image): resume. The journal (`reboot.json` in the log directory) names the
-    /// step; `davit component run --resume RUN` should skip the steps before it (and that step
-    /// too for a plain reboot), with the chaining values restored from `chaining.json`, as
-    /// davit-lifecycle's `Suspension` resumes a deployment.
-    fn suspend(
-        &self,
-        document: &Document,
-        phase: &str,
-        step: &str,
-        iteration: Option<u32>,
-        next: ActionNext,
-    ) {
-        self.stopped.store(true, Ordering::SeqCst);
-        let journal = json!({
-            "schemaVersion": 1,
-            "executionId": self.run_id,
-            "document": document.file,
-            "phase": phase,
-            "step": step,
-            "iteration": iteration,
-            "rerunStep": next == ActionNext::RebootAndRerun,
-        });
-        if let Err(e) = self.log.json("reboot.json", &journal) {
-            self.log.app(&format!("cannot write reboot.json: {e}"));
-        }
-        self.log.app(&format!(
-            "step `{phase}.{step}` asked this host to reboot: the run stops here (resuming is not implemented yet)"
-        ));
     }
 
     /// One sandbox invocation of the action component.
@@ -522,12 +505,26 @@ impl Runner<'_> {
         })?;
         let s3 = matches!(step.action.as_str(), "S3Download" | "S3Upload")
             .then(|| self.options.s3.clone());
-        let sandbox_grants = grants::sandbox_grants(
+        let mut sandbox_grants = grants::sandbox_grants(
             &self.options.target,
             &grant,
             &self.options.deployment_root,
             s3,
         )?;
+        // On this host a step's scripts go in a directory of its own, at the same path for the
+        // guest and for the native command that runs them; removed when the step ends.
+        let scratch = match self.options.target {
+            Target::Host => {
+                let name = format!("{}-{phase}.{}-{attempt}", self.run_id, step.step);
+                let scratch = grants::Scratch::create(&self.options.deployment_root, &name)?;
+                sandbox_grants.mounts.push(scratch.mount()?);
+                sandbox_grants
+                    .env
+                    .push(("TMPDIR".into(), scratch.path().display().to_string()));
+                Some(scratch)
+            }
+            Target::Root(_) => None,
+        };
         let label = format!("{phase}.{}", step.step);
         let call = Call {
             context: Context {
@@ -558,6 +555,7 @@ impl Runner<'_> {
             .invoke(self.plugin, call)
             .await
             .map_err(|e| format!("cannot run the action component: {e}"))?;
+        drop(scratch);
         for line in &outcome.logs {
             self.log.console(&label, &line.text);
             self.progress(Progress::Line {
@@ -636,8 +634,9 @@ impl Runner<'_> {
         });
         self.log
             .app(&format!("running `{}` for `ExecuteDocument`", nested.file));
-        let (report, _) = self
-            .document(&nested, &bindings, phases.as_deref(), depth + 1)
+        // A reboot asked inside runs the whole `ExecuteDocument` step again after it.
+        let (report, _, _) = self
+            .document(&nested, &bindings, phases.as_deref(), depth + 1, None)
             .await;
         let outputs = json!({
             "executedStepCount": report.executed_step_count,
@@ -652,7 +651,7 @@ impl Runner<'_> {
         let failure = report.failure_message.clone();
         self.nested.lock().expect("nested reports").push(report);
         match status {
-            Status::Rebooting => Ran::Rebooting,
+            Status::Rebooting => Ran::Rebooting { rerun: true },
             s if s.is_success() => Ran::Ok(outputs),
             _ => Ran::Failed(format!("`{}` failed: {failure}", nested.file)),
         }

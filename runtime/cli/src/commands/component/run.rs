@@ -48,6 +48,9 @@ pub struct RunArgs {
     /// When the run fails against a root, leave the root as it is and say where it is
     #[arg(long)]
     keep_on_failure: bool,
+    /// Reboots one run on this host may ask for; one more fails the step that asked
+    #[arg(long, default_value_t = davit_lifecycle::MAX_REBOOTS)]
+    max_reboots: u32,
     /// The action component to run instead of the built-in `toe-actions`
     #[arg(long, value_name = "WASM")]
     actions: Option<PathBuf>,
@@ -151,6 +154,7 @@ pub async fn run(args: RunArgs) -> Result<(), Exit> {
     let s3 = S3Access::from_vars(|k| std::env::var(k).ok())
         .map_err(|e| Exit::invalid(anyhow::anyhow!(e).context("cannot read the S3 settings")))?;
     let options = RunOptions {
+        max_reboots: args.max_reboots,
         target: target.clone(),
         s3,
         policy,
@@ -184,10 +188,16 @@ pub async fn run(args: RunArgs) -> Result<(), Exit> {
     match report.status {
         s if s.is_success() => Ok(()),
         Status::Rebooting => {
-            eprintln!(
-                "a step asked this host to reboot: the run stopped there (resuming a run is not implemented yet; see reboot.json in {})",
-                report.log_url
-            );
+            let resumes = report
+                .reboot
+                .as_ref()
+                .and_then(|r| Some((r.resumes_at.as_ref()?, r.rerun)));
+            let then = match resumes {
+                Some((at, true)) => format!("it runs `{at}` again"),
+                Some((at, false)) => format!("it resumes at `{at}`"),
+                None => "it ends there".to_owned(),
+            };
+            eprintln!("hint: reboot this host, then run the same command again: {then}");
             Err(Exit::reboot())
         }
         _ => {
