@@ -105,12 +105,12 @@ impl Probe for TargetProbe {
         Some(hex_digest(&bytes, algorithm))
     }
 
-    fn pattern_matches(&self, pattern: &str, _value: &str) -> Result<bool, String> {
-        // TODO(davit-image): a regular expression engine (the `regex` crate is not vendored
-        // on the build machines yet); until then the step is refused with this message.
-        Err(format!(
-            "`{pattern}` cannot be evaluated: davit has no regular expression engine yet"
-        ))
+    fn pattern_matches(&self, pattern: &str, value: &str) -> Result<bool, String> {
+        // As the actions guest's Assert: a search anywhere in the value (anchors for a whole
+        // match), Perl-like syntax.
+        regex_lite::Regex::new(pattern)
+            .map(|re| re.is_match(value))
+            .map_err(|e| format!("`{pattern}` is not a regular expression: {e}"))
     }
 }
 
@@ -165,5 +165,16 @@ mod tests {
             probe.file_exists("/../../etc/os-release"),
             "`..` stops at the root"
         );
+    }
+
+    #[test]
+    fn pattern_matches_searches_the_value_and_refuses_a_bad_pattern() {
+        let dir = tempfile::tempdir().unwrap();
+        let probe = TargetProbe::new(Target::Root(dir.path().to_path_buf()).open().unwrap());
+        assert_eq!(probe.pattern_matches(r"^bookworm$", "bookworm"), Ok(true));
+        assert_eq!(probe.pattern_matches(r"\d+\.\d+", "version 12.4"), Ok(true));
+        assert_eq!(probe.pattern_matches(r"^12$", "12.4"), Ok(false));
+        let err = probe.pattern_matches("(", "x").unwrap_err();
+        assert!(err.starts_with("`(` is not a regular expression"), "{err}");
     }
 }
