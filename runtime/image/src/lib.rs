@@ -26,3 +26,5 @@
 //! ```
 
 pub mod component;
+pub mod oci;
+pub mod recipe;

@@ -1,0 +1,1 @@
+//! Applying an OCI layer onto a root filesystem (to be written).
