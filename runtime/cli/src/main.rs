@@ -100,6 +100,10 @@ enum Command {
     /// Validate and run AWSTOE component documents (as `awstoe validate` and `awstoe run`)
     #[command(subcommand)]
     Component(commands::component::ComponentCommand),
+    /// Build images from recipes (as EC2 Image Builder): OCI layouts, one cached layer per
+    /// component, tested on a fresh instance
+    #[command(subcommand)]
+    Image(commands::image::ImageCommand),
     /// The plugins built into davit
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCommand),
@@ -181,6 +185,7 @@ fn main() -> ExitCode {
             Command::Agent(args) => commands::agent::run(args).await,
             Command::Appspec(cmd) => commands::appspec::run(cmd),
             Command::Component(cmd) => commands::component::run(cmd).await,
+            Command::Image(cmd) => commands::image::run(cmd).await,
             Command::Plugin(cmd) => commands::plugin::run(cmd),
             Command::Services(cmd) => commands::services::run(cmd).await,
             Command::Policy(cmd) => commands::policy::run(cmd),

@@ -25,6 +25,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod build;
 pub mod component;
 pub mod oci;
 pub mod recipe;

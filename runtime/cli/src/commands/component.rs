@@ -9,6 +9,7 @@ use clap::Subcommand;
 use crate::Exit;
 
 pub use run::RunArgs;
+pub(crate) use run::{action_component, load_policy};
 pub use validate::ValidateArgs;
 
 #[derive(Subcommand)]

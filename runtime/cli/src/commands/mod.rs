@@ -7,6 +7,7 @@ pub mod component;
 pub mod deploy;
 pub mod fleet;
 pub mod hook;
+pub mod image;
 pub mod plugin;
 pub mod policy;
 pub mod services;

@@ -9,5 +9,6 @@ mod deploy_local;
 mod deploy_reboot;
 mod golden;
 mod hello_web;
+mod image;
 mod server;
 mod support;

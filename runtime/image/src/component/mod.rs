@@ -23,7 +23,7 @@ use std::path::PathBuf;
 pub use chain::{ChainStore, Chained};
 pub use logdir::LogDir;
 pub use report::{DocumentReport, PhaseReport, RunReport, Status, StepReport};
-pub use run::{MAX_NESTING, MAX_RERUNS, RunOptions, run};
+pub use run::{MAX_NESTING, MAX_RERUNS, ProgressFn, RunOptions, run};
 pub use steps::{PhasedReport, Suspension};
 pub use target::{Target, TargetProbe, hex_digest};
 

@@ -61,6 +61,36 @@ pub struct RunArgs {
     output: Format,
 }
 
+/// The policy file given, else the default one if it exists (else deny everything): its path
+/// and the policy.
+pub(crate) fn load_policy(given: Option<&Path>) -> Result<(Option<PathBuf>, HostPolicy), Exit> {
+    let file = match given {
+        Some(p) => Some(p.to_path_buf()),
+        None => Some(PathBuf::from(super::super::deploy::DEFAULT_POLICY)).filter(|p| p.exists()),
+    };
+    let policy = match &file {
+        Some(p) => HostPolicy::load(p).map_err(Exit::invalid)?,
+        None => HostPolicy::default(),
+    };
+    Ok((file, policy))
+}
+
+/// The action component's bytes: `--actions FILE`, else the built-in `toe-actions`.
+pub(crate) fn action_component(given: Option<&Path>) -> Result<Vec<u8>, Exit> {
+    match given {
+        Some(path) => std::fs::read(path)
+            .with_context(|| format!("cannot read `{}`", path.display()))
+            .map_err(Exit::invalid),
+        None => match davit_plugins::find("toe-actions") {
+            Some(b) => Ok(b.wasm.to_vec()),
+            None => Err(Exit::invalid(hint(
+                anyhow::anyhow!("this davit has no built-in `toe-actions` component"),
+                "pass an action component with `--actions FILE.wasm`",
+            ))),
+        },
+    }
+}
+
 pub async fn run(args: RunArgs) -> Result<(), Exit> {
     let shown = args.file.display().to_string();
     let doc = Document::load(&args.file).map_err(|e| super::invalid(&shown, &e))?;
@@ -80,28 +110,8 @@ pub async fn run(args: RunArgs) -> Result<(), Exit> {
         }
         None => Target::Host,
     };
-    let policy_file = match &args.policy {
-        Some(p) => Some(p.clone()),
-        None => Some(PathBuf::from(super::super::deploy::DEFAULT_POLICY)).filter(|p| p.exists()),
-    };
-    let policy = match &policy_file {
-        Some(p) => HostPolicy::load(p).map_err(Exit::invalid)?,
-        None => HostPolicy::default(),
-    };
-    let wasm: Vec<u8> = match &args.actions {
-        Some(path) => std::fs::read(path)
-            .with_context(|| format!("cannot read `{}`", path.display()))
-            .map_err(Exit::invalid)?,
-        None => match davit_plugins::find("toe-actions") {
-            Some(b) => b.wasm.to_vec(),
-            None => {
-                return Err(Exit::invalid(hint(
-                    anyhow::anyhow!("this davit has no built-in `toe-actions` component"),
-                    "pass an action component with `--actions FILE.wasm`",
-                )));
-            }
-        },
-    };
+    let (policy_file, policy) = load_policy(args.policy.as_deref())?;
+    let wasm = action_component(args.actions.as_deref())?;
     let deployment_root = args
         .deployment_root
         .clone()

@@ -1,0 +1,177 @@
+//! `davit image build RECIPE [--oci-layout DIR] [--tag T]… [--keep-on-failure]`: a recipe
+//! becomes an OCI image (davit-image's `build`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Subcommand;
+use davit_image::build::{self, BuildError, BuildOptions};
+use davit_image::component::Progress;
+use davit_image::recipe::Recipe;
+use davit_sandbox::{S3Access, Sandbox};
+
+use crate::Exit;
+use crate::output::{self, Format};
+use crate::render::hint;
+
+pub const OUTCOMES: &str = "\
+Exit codes:
+  0  the image was built, its tests passed on a fresh instance, and it is tagged
+  1  a component or a test failed (nothing is tagged)
+  2  invalid recipe or component document, or a grant the policy refuses
+  3  davit could not do its work (the parent, the layout, the sandbox)";
+
+#[derive(Subcommand)]
+pub enum ImageCommand {
+    /// Build a recipe's image: each component one layer, cached; tested on a fresh instance;
+    /// written to an OCI layout
+    #[command(after_help = OUTCOMES)]
+    Build(BuildArgs),
+}
+
+#[derive(clap::Args)]
+pub struct BuildArgs {
+    /// The recipe (YAML)
+    recipe: PathBuf,
+    /// Write the image to this OCI layout [default: the recipe's `outputs.oci-layout`, else <deployment root>/images/NAME]
+    #[arg(long)]
+    oci_layout: Option<PathBuf>,
+    /// Tag the image so (repeatable) [default: the recipe's tags, else its version]
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+    /// When a component fails, leave the build's root filesystem and say where it is
+    #[arg(long)]
+    keep_on_failure: bool,
+    /// Host policy (TOML) for the components' commands and URLs [default: /etc/davit/policy.toml if it exists, else deny everything]
+    #[arg(long, short = 'p')]
+    policy: Option<PathBuf>,
+    /// davit's state: build roots, the layer cache, Debian bases [default: /var/lib/davit as root, else ~/.local/state/davit]
+    #[arg(long)]
+    deployment_root: Option<PathBuf>,
+    /// The image's dates and the clamp of every file's time [default: the recipe's `source-date-epoch`, else SOURCE_DATE_EPOCH, else 0]
+    #[arg(long)]
+    source_date_epoch: Option<u64>,
+    /// The action component to run instead of the built-in `toe-actions`
+    #[arg(long, value_name = "WASM")]
+    actions: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    output: Format,
+}
+
+pub async fn run(cmd: ImageCommand) -> Result<(), Exit> {
+    match cmd {
+        ImageCommand::Build(args) => build_image(args).await,
+    }
+}
+
+async fn build_image(args: BuildArgs) -> Result<(), Exit> {
+    let recipe = Recipe::load(&args.recipe).map_err(Exit::invalid)?;
+    let (_, policy) = super::component::load_policy(args.policy.as_deref())?;
+    let wasm = super::component::action_component(args.actions.as_deref())?;
+    let deployment_root = args
+        .deployment_root
+        .clone()
+        .unwrap_or_else(super::deploy::default_root);
+    let epoch = match (args.source_date_epoch, recipe.source_date_epoch) {
+        (Some(e), _) | (None, Some(e)) => e,
+        (None, None) => match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) => v.trim().parse().map_err(|_| {
+                Exit::invalid(anyhow::anyhow!(
+                    "SOURCE_DATE_EPOCH `{v}` is not a number of seconds"
+                ))
+            })?,
+            Err(_) => 0,
+        },
+    };
+    let s3 = S3Access::from_vars(|k| std::env::var(k).ok())
+        .map_err(|e| Exit::invalid(anyhow::anyhow!(e).context("cannot read the S3 settings")))?;
+    let cache_dir = davit_lifecycle::Layout::new(&deployment_root).component_cache();
+    let sandbox = Sandbox::new(Some(cache_dir)).context("cannot start the sandbox")?;
+    let plugin = sandbox.load(&wasm).map_err(Exit::invalid)?;
+    let quiet = args.output == Format::Json;
+    let progress: Arc<dyn Fn(&Progress<'_>) + Send + Sync> = Arc::new(move |p: &Progress<'_>| {
+        if quiet {
+            return;
+        }
+        match p {
+            Progress::StepStarted {
+                phase,
+                step,
+                action,
+            } => {
+                eprintln!("  {phase}.{step} ({action}) ...")
+            }
+            Progress::Line { .. } => {}
+            Progress::StepEnded {
+                phase,
+                step,
+                failure,
+                ..
+            } if !failure.is_empty() => eprintln!("  {phase}.{step}: {failure}"),
+            Progress::StepEnded { .. } => {}
+        }
+    });
+    let options = BuildOptions {
+        oci_layout: args.oci_layout.clone(),
+        tags: args.tags.clone(),
+        keep_on_failure: args.keep_on_failure,
+        policy,
+        s3,
+        deployment_root,
+        epoch,
+        progress: Some(progress),
+    };
+    if !quiet {
+        eprintln!("building {} {}", recipe.name, recipe.version);
+    }
+    let report = match build::build(&sandbox, &plugin, &recipe, &options).await {
+        Ok(r) => r,
+        Err(e) => return Err(build_error(e)),
+    };
+    match args.output {
+        Format::Json => output::json(&report)?,
+        Format::Text => {
+            for l in &report.layers {
+                println!(
+                    "  layer {} {:>10} bytes  {}{}",
+                    &l.digest[..19],
+                    l.size,
+                    l.source,
+                    if l.cached { " (cached)" } else { "" }
+                );
+            }
+            for t in &report.tests {
+                println!("  test {t}: passed on a fresh instance");
+            }
+            println!(
+                "{} {}: {} in {} as {}",
+                report.name,
+                report.version,
+                report.digest,
+                report.layout,
+                report.tags.join(", ")
+            );
+        }
+    }
+    Ok(())
+}
+
+fn build_error(e: BuildError) -> Exit {
+    match e {
+        BuildError::ComponentFailed { ref log, .. } | BuildError::TestFailed { ref log, .. } => {
+            let log = log.clone();
+            Exit {
+                code: crate::exit::FAILED,
+                error: Some(hint(
+                    anyhow::Error::new(e),
+                    format!("the run's logs are in {log}"),
+                )),
+            }
+        }
+        BuildError::Run { .. } | BuildError::Document { .. } | BuildError::Unsupported(_) => {
+            Exit::invalid(anyhow::Error::new(e))
+        }
+        other => Exit::from(anyhow::Error::new(other)),
+    }
+}

@@ -1,0 +1,221 @@
+//! `davit image build`, end to end: a recipe on the shared Debian base (`scripts/base-rootfs`)
+//! becomes an OCI layout, one layer per component, reproducible, cached, tested on a fresh
+//! instance.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::*;
+
+/// The Debian base of `scripts/base-rootfs` (built once per checkout), put where davit keeps
+/// its Debian bases in `state`, so that no test runs mmdebstrap again.
+fn seed_debian_base(state: &Path) {
+    let script = repo().join("scripts/base-rootfs");
+    let made = std::process::Command::new(&script).output().unwrap();
+    assert!(made.status.success(), "{}", text(&made).1);
+    let tar = PathBuf::from(String::from_utf8(made.stdout).unwrap().trim());
+    let dir = state.join("cache/debian");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (from, to) in [
+        (tar.clone(), dir.join("bookworm-minbase.tar")),
+        (
+            tar.with_extension("lock"),
+            dir.join("bookworm-minbase.lock"),
+        ),
+    ] {
+        if std::fs::hard_link(&from, &to).is_err() {
+            std::fs::copy(&from, &to).unwrap();
+        }
+    }
+}
+
+const C1: &str = "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Greet\n        action: ExecuteBash\n        inputs:\n          commands:\n            - mkdir -p /opt/hello && echo \"hello from $(cat /etc/debian_version | cut -c1-2)\" > /opt/hello/greeting\n      - name: Conf\n        action: CreateFile\n        inputs:\n          - path: /etc/hello.conf\n            content: '{{ greeting }}'\nparameters:\n  - greeting:\n      type: string\n      default: hi\n";
+
+const C2: &str = "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Trim\n        action: DeleteFolder\n        inputs:\n          - path: /usr/share/doc\n            force: true\n  - name: test\n    steps:\n      - name: Greeting\n        action: ExecuteBash\n        inputs:\n          commands:\n            - grep -q 'hello from 12' /opt/hello/greeting\n            - test ! -e /usr/share/doc\n            - test \"$(cat /etc/hello.conf)\" = hey\n";
+
+struct Build {
+    dir: tempfile::TempDir,
+}
+
+impl Build {
+    fn new() -> Build {
+        let dir = tempfile::tempdir().unwrap();
+        seed_debian_base(&dir.path().join("state"));
+        std::fs::write(
+            dir.path().join("policy.toml"),
+            "[[commands]]\nprogram = \"/bin/bash\"\nargs = [\"*\"]\n",
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.path().join("c")).unwrap();
+        std::fs::write(dir.path().join("c/one.yml"), C1).unwrap();
+        std::fs::write(dir.path().join("c/two.yml"), C2).unwrap();
+        std::fs::write(
+            dir.path().join("recipe.yml"),
+            "name: hello\nversion: 1.0.0\nparent: debian:bookworm\nsource-date-epoch: 1700000000\ncomponents:\n  - document: c/one.yml\n    parameters:\n      - name: greeting\n        value: [hey]\n  - document: c/two.yml\noutputs:\n  oci-layout: out\n  tags: ['1.0.0', latest]\n",
+        )
+        .unwrap();
+        Build { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn run(&self, extra: &[&str]) -> std::process::Output {
+        davit()
+            .args(["image", "build", "--output", "json", "--policy"])
+            .arg(self.path("policy.toml"))
+            .arg("--deployment-root")
+            .arg(self.path("state"))
+            .args(extra)
+            .arg(self.path("recipe.yml"))
+            .output()
+            .unwrap()
+    }
+
+    fn index(&self, layout: &str) -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(self.path(layout).join("index.json")).unwrap())
+            .unwrap()
+    }
+}
+
+fn blob(layout: &Path, digest: &str) -> serde_json::Value {
+    let hex = digest.trim_start_matches("sha256:");
+    serde_json::from_slice(&std::fs::read(layout.join("blobs/sha256").join(hex)).unwrap()).unwrap()
+}
+
+/// A two-component recipe on Debian: three layers (the base, then one per component, the
+/// second with whiteouts), tests passed on a fresh instance, tagged; built again, the same
+/// digest with every layer from the cache; after changing only the second component, the
+/// first component's layer is reused and only the last is made.
+#[test]
+fn a_recipe_builds_a_reproducible_tested_image_and_rebuilds_only_what_changed() {
+    let b = Build::new();
+    let first = json_ok(&b.run(&[]));
+    let layers = first["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3, "{first}");
+    assert_eq!(layers[0]["source"], "parent");
+    assert_eq!(layers[1]["cached"], false);
+    assert_eq!(layers[2]["cached"], false);
+    assert_eq!(first["tests"].as_array().unwrap().len(), 1, "{first}");
+    let digest = first["digest"].as_str().unwrap().to_owned();
+    let index = b.index("out");
+    let tags: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            assert_eq!(m["digest"], digest.as_str());
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(tags, ["1.0.0", "latest"]);
+    let manifest = blob(&b.path("out"), &digest);
+    let config = blob(
+        &b.path("out"),
+        manifest["config"]["digest"].as_str().unwrap(),
+    );
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 3);
+    assert_eq!(config["history"].as_array().unwrap().len(), 3);
+    assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+    // The second component's layer holds the whiteout of the folder it deleted.
+    let listing = std::process::Command::new("tar")
+        .arg("-tzf")
+        .arg(
+            b.path("out/blobs/sha256").join(
+                layers[2]["digest"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("sha256:"),
+            ),
+        )
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    assert_eq!(
+        listing.trim(),
+        "usr/\nusr/share/\nusr/share/.wh.doc",
+        "{listing}"
+    );
+
+    // The same recipe again: the same image, nothing run.
+    let again = json_ok(&b.run(&["--oci-layout", b.path("again").to_str().unwrap()]));
+    assert_eq!(again["digest"], digest.as_str(), "reproducible");
+    assert!(
+        again["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["cached"] == true),
+        "{again}"
+    );
+
+    // Only the last component changed: its layer is new, the one before is reused.
+    std::fs::write(
+        b.path("c/two.yml"),
+        C2.replace("/usr/share/doc", "/usr/share/man"),
+    )
+    .unwrap();
+    let changed = json_ok(&b.run(&[]));
+    let layers = changed["layers"].as_array().unwrap();
+    assert_eq!(layers[1]["cached"], true, "{changed}");
+    assert_eq!(layers[2]["cached"], false, "{changed}");
+    assert_ne!(changed["digest"], digest.as_str());
+}
+
+/// A test that fails on the fresh instance fails the build (exit 1, naming the test) and tags
+/// nothing; a failing component keeps its root with `--keep-on-failure` and says where.
+#[test]
+fn a_failed_test_tags_nothing_and_a_failed_component_keeps_its_root_on_request() {
+    let b = Build::new();
+    std::fs::write(b.path("c/two.yml"), C2.replace("= hey", "= nope")).unwrap();
+    let out = b.run(&[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("failed on a fresh instance of the image") && stderr.contains("two.yml"),
+        "{stderr}"
+    );
+    assert!(
+        !b.path("out/index.json").exists()
+            || b.index("out")["manifests"].as_array().unwrap().is_empty(),
+        "nothing tagged"
+    );
+    std::fs::write(
+        b.path("c/two.yml"),
+        "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Fail\n        action: ExecuteBash\n        inputs:\n          commands: ['exit 3']\n",
+    )
+    .unwrap();
+    let out = b.run(&["--keep-on-failure"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let kept = stderr
+        .split("its root is kept at ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        Path::new(kept).join("opt/hello/greeting").exists(),
+        "the kept root holds what the first component made: {kept}"
+    );
+}
+
+/// A recipe field of the wrong type is an error at its line and column, before anything runs.
+#[test]
+fn a_bad_recipe_is_located() {
+    let b = Build::new();
+    std::fs::write(
+        b.path("recipe.yml"),
+        "name: hello\nversion: 1.0\nparent: debian:bookworm\ncomponents:\n  - document: c/one.yml\n",
+    )
+    .unwrap();
+    let out = b.run(&[]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("recipe.yml:2:10: `version`: `1.0` is not a semantic version"),
+        "{stderr}"
+    );
+    assert!(!b.path("state/image-builds").exists(), "nothing ran");
+}

@@ -1,0 +1,480 @@
+//! `davit image build`: a recipe becomes an OCI image.
+//!
+//! 1. The parent's layers (an OCI layout's image, or a Debian base made from Debian's
+//!    packages) are the first layers ([`parent`]).
+//! 2. Each component's `build` and `validate` phases run on the image's root filesystem (the
+//!    component runner, [`crate::component::run`], `Target::Root`); what it changed becomes
+//!    one layer ([`crate::oci::layer`]). A layer is cached by the chain of everything it sits
+//!    on and the component's canonical content and inputs ([`cache`]): a rebuild after
+//!    changing one component reuses every layer before it, and the root is unpacked only when
+//!    a component must really run.
+//! 3. The image (config with history, manifest) goes into the output layout, untagged.
+//! 4. The test stage ([`test_stage`]): a fresh root unpacked from the layout's own blobs (never
+//!    the build's root) runs the components' `test` phases and the recipe's tests. Only when
+//!    they pass is the image tagged: a failed test distributes nothing.
+
+mod cache;
+mod parent;
+mod test_stage;
+
+use std::path::{Path, PathBuf};
+
+use davit_fsroot::{Resolve, Root};
+use davit_sandbox::{Plugin, S3Access, Sandbox};
+use davit_spec::HostPolicy;
+use davit_toe::Document;
+use serde::Serialize;
+
+use crate::component::{self, ProgressFn, RunOptions, Target};
+use crate::oci::layer::{self, Snapshot};
+use crate::oci::layout::{
+    self, CONFIG, Config, Descriptor, History, LAYER_GZIP, Layout, MANIFEST, Manifest, RootFs,
+    RunConfig,
+};
+use crate::recipe::{ComponentRef, ComponentSource, Recipe};
+
+pub use cache::LayerCache;
+
+/// What a build is told besides its recipe.
+pub struct BuildOptions {
+    /// Where the image goes (the recipe's `outputs.oci-layout` unless given).
+    pub oci_layout: Option<PathBuf>,
+    /// Its tags (the recipe's, else its version, unless given).
+    pub tags: Vec<String>,
+    /// Leave the build's root filesystem when the build fails, and say where.
+    pub keep_on_failure: bool,
+    /// Policy for the components' commands and URLs.
+    pub policy: HostPolicy,
+    pub s3: S3Access,
+    /// davit's own state: build roots, the layer cache, Debian bases, compiled components.
+    pub deployment_root: PathBuf,
+    /// The image's dates and the clamp of every file's mtime (`SOURCE_DATE_EPOCH`).
+    pub epoch: u64,
+    pub progress: Option<ProgressFn>,
+}
+
+/// One layer of the built image.
+#[derive(Debug, Clone, Serialize)]
+pub struct LayerReport {
+    /// What made it: `parent`, or the component's document.
+    pub source: String,
+    pub digest: String,
+    pub size: u64,
+    /// Taken from the layer cache, nothing run.
+    pub cached: bool,
+}
+
+/// A finished build.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    pub name: String,
+    pub version: String,
+    /// The manifest's digest: the image's identity.
+    pub digest: String,
+    pub layout: String,
+    pub tags: Vec<String>,
+    pub layers: Vec<LayerReport>,
+    /// Test documents run on the fresh instance, in order.
+    pub tests: Vec<String>,
+    pub elapsed_ms: u64,
+}
+
+/// Why a build failed. Nothing is tagged in the output layout when it does.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("cannot read component `{file}`")]
+    Document {
+        file: String,
+        #[source]
+        source: Box<davit_toe::ToeError>,
+    },
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("the parent image `{parent}`")]
+    Parent {
+        parent: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("component `{file}` could not run")]
+    Run {
+        file: String,
+        #[source]
+        source: Box<component::RunError>,
+    },
+    #[error("component `{file}` failed{}: {message}", kept.as_ref().map(|k| format!(" (its root is kept at {})", k.display())).unwrap_or_default())]
+    ComponentFailed {
+        file: String,
+        message: String,
+        log: String,
+        kept: Option<PathBuf>,
+    },
+    #[error("test `{file}` failed on a fresh instance of the image: {message}; nothing was tagged")]
+    TestFailed {
+        file: String,
+        message: String,
+        log: String,
+    },
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> BuildError {
+    let what = what.into();
+    move |source| BuildError::Io { what, source }
+}
+
+/// A component of the build, loaded.
+struct Loaded<'r> {
+    reference: &'r ComponentRef,
+    document: Document,
+    text: String,
+}
+
+fn load(reference: &ComponentRef) -> Result<Loaded<'_>, BuildError> {
+    let path = match &reference.source {
+        ComponentSource::Document(p) => p,
+        ComponentSource::Store { name, version } => {
+            return Err(BuildError::Unsupported(format!(
+                "{}: component `{name}@{version}` is from the store, which `davit image build` cannot read yet; name its document instead",
+                reference.at
+            )));
+        }
+    };
+    let file = path.display().to_string();
+    let document = Document::load(path).map_err(|source| BuildError::Document {
+        file: file.clone(),
+        source: Box::new(source),
+    })?;
+    let text = std::fs::read_to_string(path).map_err(io(format!("reading `{file}`")))?;
+    Ok(Loaded {
+        reference,
+        document,
+        text,
+    })
+}
+
+/// The phases of `document` among `wanted`, in its order.
+fn phases(document: &Document, wanted: &[&str]) -> Vec<String> {
+    document
+        .phases
+        .iter()
+        .map(|p| p.name.clone())
+        .filter(|n| wanted.contains(&n.as_str()))
+        .collect()
+}
+
+/// The build's working root, removed on drop unless kept.
+struct WorkRoot {
+    dir: PathBuf,
+    keep: bool,
+}
+
+impl WorkRoot {
+    fn create(parent: &Path) -> Result<WorkRoot, BuildError> {
+        let dir = parent.join(uuid::Uuid::new_v4().to_string());
+        std::fs::create_dir_all(dir.join("root")).map_err(io(format!(
+            "making the build root under `{}`",
+            parent.display()
+        )))?;
+        Ok(WorkRoot { dir, keep: false })
+    }
+
+    fn root_dir(&self) -> PathBuf {
+        self.dir.join("root")
+    }
+
+    fn open(&self) -> Result<Root, BuildError> {
+        Root::open_ambient(&self.root_dir(), Resolve::InRoot).map_err(io("opening the build root"))
+    }
+}
+
+impl Drop for WorkRoot {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Builds `recipe`'s image with the action component `plugin`.
+///
+/// # Errors
+///
+/// See [`BuildError`].
+pub async fn build(
+    sandbox: &Sandbox,
+    plugin: &Plugin,
+    recipe: &Recipe,
+    options: &BuildOptions,
+) -> Result<BuildReport, BuildError> {
+    let started = std::time::Instant::now();
+    let components = recipe
+        .components
+        .iter()
+        .map(load)
+        .collect::<Result<Vec<_>, _>>()?;
+    let tests = recipe
+        .tests
+        .iter()
+        .map(load)
+        .collect::<Result<Vec<_>, _>>()?;
+    let layout_dir = options
+        .oci_layout
+        .clone()
+        .or_else(|| recipe.outputs.oci_layout.clone())
+        .unwrap_or_else(|| options.deployment_root.join("images").join(&recipe.name));
+    let tags = if !options.tags.is_empty() {
+        options.tags.clone()
+    } else if !recipe.outputs.tags.is_empty() {
+        recipe.outputs.tags.clone()
+    } else {
+        vec![recipe.version.to_string()]
+    };
+    let out = Layout::create(&layout_dir).map_err(io(format!(
+        "writing the OCI layout `{}`",
+        layout_dir.display()
+    )))?;
+    let cache = LayerCache::open(&options.deployment_root.join("cache").join("layers"))
+        .map_err(io("opening the layer cache"))?;
+    let work_parent = options.deployment_root.join("image-builds");
+
+    // 1. The parent.
+    let base = parent::resolve(recipe, &cache, &options.deployment_root, options.epoch)?;
+    let mut layers: Vec<(Descriptor, String)> = Vec::new();
+    let mut history: Vec<History> = base.history.clone();
+    let mut reports = Vec::new();
+    for l in &base.layers {
+        base.copy_into(&out, &l.descriptor.digest)
+            .map_err(io(format!(
+                "copying the parent's layer {}",
+                l.descriptor.digest
+            )))?;
+        layers.push((l.descriptor.clone(), l.diff_id.clone()));
+        reports.push(LayerReport {
+            source: "parent".into(),
+            digest: l.descriptor.digest.clone(),
+            size: l.descriptor.size,
+            cached: true,
+        });
+    }
+
+    // 2. One layer per component, from the cache where the chain is the same.
+    let work = WorkRoot::create(&work_parent)?;
+    let mut unpacked = 0usize; // layers of `layers` applied to the work root so far
+    let mut chain = cache::chain_start(&base.chain_id(), plugin.digest(), options.epoch);
+    for c in &components {
+        let file = c.document.file.clone();
+        chain = cache::chain_next(&chain, &c.text, &c.reference.parameters);
+        if let Some(hit) = cache.get(&chain).map_err(io("reading the layer cache"))? {
+            cache
+                .export(&hit, &out)
+                .map_err(io(format!("copying cached layer {}", hit.digest)))?;
+            reports.push(LayerReport {
+                source: file.clone(),
+                digest: hit.digest.clone(),
+                size: hit.size,
+                cached: true,
+            });
+            history.push(component_history(&file, options.epoch));
+            layers.push((layer_descriptor(&hit), hit.diff_id.clone()));
+            continue;
+        }
+        let root = work.open()?;
+        // Catch the work root up with every layer below this one.
+        for (descriptor, _) in &layers[unpacked..] {
+            apply(&root, &out, &descriptor.digest)?;
+        }
+        unpacked = layers.len();
+        let wanted = phases(&c.document, &["build", "validate"]);
+        let before = Snapshot::of(&root).map_err(io("reading the build root"))?;
+        if !wanted.is_empty() {
+            let report = component::run(
+                sandbox,
+                plugin,
+                &c.document,
+                run_options(options, &work, wanted, &c.reference.parameters),
+            )
+            .await
+            .map_err(|source| BuildError::Run {
+                file: file.clone(),
+                source: Box::new(source),
+            })?;
+            if !report.status.is_success() {
+                let mut work = work;
+                work.keep = options.keep_on_failure;
+                return Err(BuildError::ComponentFailed {
+                    file,
+                    message: report.failure_message,
+                    log: report.log_url,
+                    kept: work.keep.then(|| work.root_dir()),
+                });
+            }
+        }
+        let after = Snapshot::of(&root).map_err(io("reading the build root"))?;
+        let made = layer::write(&root, &before, &after, options.epoch, &cache.blobs())
+            .map_err(io(format!("writing the layer of `{file}`")))?;
+        let hit = cache
+            .put(&chain, &made)
+            .map_err(io("writing the layer cache"))?;
+        cache
+            .export(&hit, &out)
+            .map_err(io(format!("copying layer {}", hit.digest)))?;
+        unpacked += 1;
+        reports.push(LayerReport {
+            source: file.clone(),
+            digest: hit.digest.clone(),
+            size: hit.size,
+            cached: false,
+        });
+        history.push(component_history(&file, options.epoch));
+        layers.push((layer_descriptor(&hit), hit.diff_id.clone()));
+    }
+    drop(work);
+
+    // 3. The image, untagged until its tests pass.
+    let config = Config {
+        created: Some(layout::rfc3339(options.epoch)),
+        architecture: "amd64".into(),
+        os: "linux".into(),
+        config: RunConfig {
+            env: base.config.env.clone(),
+            cmd: base.config.cmd.clone(),
+            working_dir: base.config.working_dir.clone(),
+            labels: [
+                (
+                    "org.opencontainers.image.title".to_owned(),
+                    recipe.name.clone(),
+                ),
+                (
+                    "org.opencontainers.image.version".to_owned(),
+                    recipe.version.to_string(),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        },
+        rootfs: RootFs {
+            kind: "layers".into(),
+            diff_ids: layers.iter().map(|(_, d)| d.clone()).collect(),
+        },
+        history,
+    };
+    let config_json = serde_json::to_vec(&config).expect("config serializes");
+    let config_descriptor = out
+        .put(CONFIG, &config_json)
+        .map_err(io("writing the image config"))?;
+    let manifest = Manifest {
+        schema_version: 2,
+        media_type: MANIFEST.into(),
+        config: config_descriptor,
+        layers: layers.iter().map(|(d, _)| d.clone()).collect(),
+        annotations: [
+            (
+                "org.opencontainers.image.created".to_owned(),
+                layout::rfc3339(options.epoch),
+            ),
+            (
+                "org.opencontainers.image.version".to_owned(),
+                recipe.version.to_string(),
+            ),
+        ]
+        .into_iter()
+        .collect(),
+    };
+    let manifest_descriptor = out
+        .put(
+            MANIFEST,
+            &serde_json::to_vec(&manifest).expect("manifest serializes"),
+        )
+        .map_err(io("writing the image manifest"))?;
+
+    // 4. Tests on a fresh instance, from the layout's own blobs.
+    let test_docs = test_stage::run(
+        sandbox,
+        plugin,
+        options,
+        &out,
+        &manifest,
+        components.iter().chain(tests.iter()),
+        &work_parent,
+    )
+    .await?;
+
+    out.tag(&manifest_descriptor, &tags)
+        .map_err(io("tagging the image in the layout"))?;
+    Ok(BuildReport {
+        name: recipe.name.clone(),
+        version: recipe.version.to_string(),
+        digest: manifest_descriptor.digest,
+        layout: layout_dir.display().to_string(),
+        tags,
+        layers: reports,
+        tests: test_docs,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+fn layer_descriptor(layer: &cache::CachedLayer) -> Descriptor {
+    Descriptor {
+        media_type: LAYER_GZIP.into(),
+        digest: layer.digest.clone(),
+        size: layer.size,
+        annotations: Default::default(),
+    }
+}
+
+fn component_history(file: &str, epoch: u64) -> History {
+    History {
+        created: Some(layout::rfc3339(epoch)),
+        created_by: Some(format!("davit component run {file}")),
+        comment: None,
+        empty_layer: false,
+    }
+}
+
+/// Applies the blob `digest` of `layout` onto `root`.
+fn apply(root: &Root, layout: &Layout, digest: &str) -> Result<(), BuildError> {
+    let path = layout.blob_path(digest).map_err(io("a layer's digest"))?;
+    let file = std::fs::File::open(&path).map_err(io(format!("reading layer {digest}")))?;
+    crate::oci::unpack::apply_layer(root, std::io::BufReader::new(file)).map_err(|e| {
+        BuildError::Io {
+            what: format!("applying layer {digest}"),
+            source: std::io::Error::other(e),
+        }
+    })?;
+    Ok(())
+}
+
+fn run_options(
+    options: &BuildOptions,
+    work: &WorkRoot,
+    phases: Vec<String>,
+    parameters: &[(String, String)],
+) -> RunOptions {
+    run_options_at(options, &work.root_dir(), phases, parameters)
+}
+
+fn run_options_at(
+    options: &BuildOptions,
+    root: &Path,
+    phases: Vec<String>,
+    parameters: &[(String, String)],
+) -> RunOptions {
+    RunOptions {
+        target: Target::Root(root.to_path_buf()),
+        policy: options.policy.clone(),
+        phases: Some(phases),
+        parameters: parameters.to_vec(),
+        log_root: options.deployment_root.join("component-runs"),
+        deployment_root: options.deployment_root.clone(),
+        max_reboots: davit_lifecycle::MAX_REBOOTS,
+        s3: options.s3.clone(),
+        run_id: None,
+        progress: options.progress.clone(),
+    }
+}

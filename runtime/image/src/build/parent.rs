@@ -1,0 +1,223 @@
+//! The parent of an image: its layers, history and run settings.
+//!
+//! - `oci-layout:PATH[:TAG]`: the image the layout's index names, its blobs checked when they
+//!   are copied into the output.
+//! - `debian:SUITE`: a minbase root made by `mmdebstrap` from Debian's packages, once per
+//!   suite (kept in the deployment root's `cache/debian/`, with the list of its packages and
+//!   versions as its lock), then written as one reproducible layer, cached by the base's
+//!   digest: a rebuild needs no network and gives the same bytes.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use davit_fsroot::{Resolve, Root};
+
+use super::cache::{CachedLayer, LayerCache};
+use super::{BuildError, io as io_error};
+use crate::oci::layer::{self, Snapshot, sha256};
+use crate::oci::layout::{self, Descriptor, History, LAYER_GZIP, Layout, RunConfig, file_digest};
+use crate::recipe::{Parent, Recipe};
+
+/// One layer of the parent.
+pub(super) struct BaseLayer {
+    pub descriptor: Descriptor,
+    pub diff_id: String,
+}
+
+/// Where the parent's blobs are.
+enum Blobs {
+    Layout(Layout),
+    Cache,
+}
+
+pub(super) struct Base {
+    pub layers: Vec<BaseLayer>,
+    pub history: Vec<History>,
+    pub config: RunConfig,
+    blobs: Blobs,
+    cache_layout: Layout,
+}
+
+impl Base {
+    /// The identity of everything the parent holds (OCI's chain of diff ids).
+    pub fn chain_id(&self) -> String {
+        let ids: Vec<&str> = self.layers.iter().map(|l| l.diff_id.as_str()).collect();
+        sha256(ids.join("\n").as_bytes())
+    }
+
+    /// Copies the parent's blob `digest` into `out`.
+    pub fn copy_into(&self, out: &Layout, digest: &str) -> io::Result<()> {
+        match &self.blobs {
+            Blobs::Layout(from) => out.copy_blob(from, digest),
+            Blobs::Cache => out.copy_blob(&self.cache_layout, digest),
+        }
+    }
+}
+
+pub(super) fn resolve(
+    recipe: &Recipe,
+    cache: &LayerCache,
+    deployment_root: &Path,
+    epoch: u64,
+) -> Result<Base, BuildError> {
+    match &recipe.parent {
+        Parent::OciLayout { path, tag } => from_layout(path, tag.as_deref(), cache),
+        Parent::Debian { suite } => debian(suite, cache, deployment_root, epoch),
+        Parent::Registry {
+            host,
+            repository,
+            tag,
+        } => Err(BuildError::Unsupported(format!(
+            "{}: a parent from a registry (`docker://{host}/{repository}:{tag}`) cannot be pulled yet; copy it to a layout (`skopeo copy docker://… oci:DIR:TAG`) and name `oci-layout:DIR:TAG`",
+            recipe.file
+        ))),
+    }
+}
+
+fn from_layout(path: &Path, tag: Option<&str>, cache: &LayerCache) -> Result<Base, BuildError> {
+    let shown = match tag {
+        Some(t) => format!("oci-layout:{}:{t}", path.display()),
+        None => format!("oci-layout:{}", path.display()),
+    };
+    let parent_error = |source| BuildError::Parent {
+        parent: shown.clone(),
+        source,
+    };
+    let from = Layout::open(path).map_err(parent_error)?;
+    let image = from.image(tag).map_err(parent_error)?;
+    let layers = image
+        .manifest
+        .layers
+        .iter()
+        .zip(&image.config.rootfs.diff_ids)
+        .map(|(d, id)| BaseLayer {
+            descriptor: d.clone(),
+            diff_id: id.clone(),
+        })
+        .collect();
+    Ok(Base {
+        layers,
+        history: image.config.history.clone(),
+        config: image.config.config.clone(),
+        blobs: Blobs::Layout(from),
+        cache_layout: cache.layout().clone(),
+    })
+}
+
+/// Where the Debian base of `suite` is kept: `cache/debian/SUITE-minbase.tar` and `.lock`.
+fn debian_base(deployment_root: &Path, suite: &str) -> (PathBuf, PathBuf) {
+    let dir = deployment_root.join("cache").join("debian");
+    (
+        dir.join(format!("{suite}-minbase.tar")),
+        dir.join(format!("{suite}-minbase.lock")),
+    )
+}
+
+/// Makes the Debian base with mmdebstrap (the network, once), unless it is there.
+fn make_debian_base(suite: &str, tar: &Path, lock: &Path) -> Result<(), BuildError> {
+    if tar.exists() && lock.exists() {
+        return Ok(());
+    }
+    let dir = tar.parent().expect("under the cache");
+    std::fs::create_dir_all(dir).map_err(io_error("making the Debian base cache"))?;
+    let tmp_tar = tar.with_extension("tar.tmp");
+    let tmp_lock = lock.with_extension("lock.tmp");
+    let status = Command::new("mmdebstrap")
+        .args(["--quiet", "--variant=minbase", "--format=tar"])
+        .arg(r#"--customize-hook=chroot "$1" dpkg-query -W -f='${Package} ${Version}\n' > "$1/tmp/davit.lock""#)
+        .arg(format!("--customize-hook=download /tmp/davit.lock {}", tmp_lock.display()))
+        .arg(r#"--customize-hook=rm "$1/tmp/davit.lock""#)
+        .arg(suite)
+        .arg(&tmp_tar)
+        .status()
+        .map_err(|e| BuildError::Parent {
+            parent: format!("debian:{suite}"),
+            source: io::Error::new(
+                e.kind(),
+                format!("cannot run `mmdebstrap` (install it: apt-get install mmdebstrap): {e}"),
+            ),
+        })?;
+    if !status.success() {
+        return Err(BuildError::Parent {
+            parent: format!("debian:{suite}"),
+            source: io::Error::other(format!("mmdebstrap {suite} failed ({status})")),
+        });
+    }
+    std::fs::rename(&tmp_lock, lock).map_err(io_error("keeping the Debian base's lock"))?;
+    std::fs::rename(&tmp_tar, tar).map_err(io_error("keeping the Debian base"))
+}
+
+fn debian(
+    suite: &str,
+    cache: &LayerCache,
+    deployment_root: &Path,
+    epoch: u64,
+) -> Result<Base, BuildError> {
+    let (tar, lock) = debian_base(deployment_root, suite);
+    make_debian_base(suite, &tar, &lock)?;
+    let tar_digest = file_digest(&tar).map_err(io_error("reading the Debian base"))?;
+    let lock_digest = file_digest(&lock).map_err(io_error("reading the Debian base's lock"))?;
+    let key = sha256(format!("davit debian base 1\n{tar_digest}\n{epoch}").as_bytes());
+    let layer = match cache
+        .get(&key)
+        .map_err(io_error("reading the layer cache"))?
+    {
+        Some(hit) => hit,
+        None => debian_layer(&tar, cache, &key, deployment_root, epoch)?,
+    };
+    Ok(Base {
+        layers: vec![BaseLayer {
+            descriptor: Descriptor {
+                media_type: LAYER_GZIP.into(),
+                digest: layer.digest.clone(),
+                size: layer.size,
+                annotations: Default::default(),
+            },
+            diff_id: layer.diff_id.clone(),
+        }],
+        history: vec![History {
+            created: Some(layout::rfc3339(epoch)),
+            created_by: Some(format!(
+                "mmdebstrap --variant=minbase {suite} (packages: {lock_digest})"
+            )),
+            comment: Some("davit: Debian base from Debian's packages".into()),
+            empty_layer: false,
+        }],
+        config: RunConfig {
+            env: vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()],
+            cmd: Some(vec!["bash".into()]),
+            working_dir: None,
+            labels: Default::default(),
+        },
+        blobs: Blobs::Cache,
+        cache_layout: cache.layout().clone(),
+    })
+}
+
+/// The Debian base tar as one reproducible layer: unpacked, then written as davit writes
+/// every layer (sorted, clamped, numeric owners).
+fn debian_layer(
+    tar: &Path,
+    cache: &LayerCache,
+    key: &str,
+    deployment_root: &Path,
+    epoch: u64,
+) -> Result<CachedLayer, BuildError> {
+    let work = super::WorkRoot::create(&deployment_root.join("image-builds"))?;
+    let root = Root::open_ambient(&work.root_dir(), Resolve::InRoot)
+        .map_err(io_error("opening the build root"))?;
+    let file = std::fs::File::open(tar).map_err(io_error("reading the Debian base"))?;
+    crate::oci::unpack::apply_layer(&root, io::BufReader::new(file)).map_err(|e| {
+        BuildError::Io {
+            what: format!("unpacking `{}`", tar.display()),
+            source: io::Error::other(e),
+        }
+    })?;
+    let after = Snapshot::of(&root).map_err(io_error("reading the Debian base"))?;
+    let made = layer::write(&root, &Snapshot::default(), &after, epoch, &cache.blobs())
+        .map_err(io_error("writing the Debian base layer"))?;
+    cache
+        .put(key, &made)
+        .map_err(io_error("writing the layer cache"))
+}
