@@ -18,6 +18,7 @@
 //! outputs:
 //!   oci-layout: out/web-base
 //!   tags: [web-base:1.2.0, latest]
+//!   registry: docker://127.0.0.1:5000/team/web-base   # where `--push` sends it
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -86,6 +87,8 @@ pub struct Outputs {
     pub oci_layout: Option<PathBuf>,
     /// Tags of the image (in the layout's index, and pushed); default its version.
     pub tags: Vec<String>,
+    /// The repository `--push` sends the image to (`docker://HOST[:PORT]/REPO`).
+    pub registry: Option<crate::oci::registry::Repository>,
 }
 
 /// Why a recipe was rejected.
@@ -142,6 +145,7 @@ struct RawOutputs {
     oci_layout: Option<S<String>>,
     #[serde(default)]
     tags: Vec<S<String>>,
+    registry: Option<S<String>>,
 }
 
 impl Recipe {
@@ -441,9 +445,37 @@ fn outputs(src: Source<'_>, dir: &Path, raw: RawOutputs) -> Result<Outputs, Reci
         }
         tags.push(tag.to_owned());
     }
+    let registry = match raw.registry {
+        None => None,
+        Some(r) => {
+            let bad = |why: &str| {
+                invalid(
+                    src.yaml(&r.referenced),
+                    &format!("`registry`: `{}` {why}", r.value),
+                )
+            };
+            let rest = r
+                .value
+                .trim()
+                .strip_prefix("docker://")
+                .ok_or_else(|| bad("is not docker://HOST[:PORT]/REPOSITORY"))?;
+            let (host, repository) = rest
+                .split_once('/')
+                .filter(|(h, r)| !h.is_empty() && !r.is_empty())
+                .ok_or_else(|| bad("names no repository (docker://HOST[:PORT]/REPOSITORY)"))?;
+            if repository.contains([':', '@']) {
+                return Err(bad("holds a tag: the tags are `outputs.tags`"));
+            }
+            Some(crate::oci::registry::Repository {
+                host: host.to_owned(),
+                repository: repository.to_owned(),
+            })
+        }
+    };
     Ok(Outputs {
         oci_layout: raw.oci_layout.map(|p| dir.join(p.value.trim())),
         tags,
+        registry,
     })
 }
 

@@ -20,7 +20,7 @@ Exit codes:
   0  the image was built, its tests passed on a fresh instance, and it is tagged
   1  a component or a test failed (nothing is tagged)
   2  invalid recipe or component document, or a grant the policy refuses
-  3  davit could not do its work (the parent, the layout, the sandbox)";
+  3  davit could not do its work (the parent, the layout, the registry, the sandbox)";
 
 #[derive(Subcommand)]
 pub enum ImageCommand {
@@ -43,6 +43,9 @@ pub struct BuildArgs {
     /// When a component fails, leave the build's root filesystem and say where it is
     #[arg(long)]
     keep_on_failure: bool,
+    /// After its tests pass, push the image to the recipe's `outputs.registry` under its tags
+    #[arg(long)]
+    push: bool,
     /// Host policy (TOML) for the components' commands and URLs [default: /etc/davit/policy.toml if it exists, else deny everything]
     #[arg(long, short = 'p')]
     policy: Option<PathBuf>,
@@ -116,6 +119,7 @@ async fn build_image(args: BuildArgs) -> Result<(), Exit> {
         oci_layout: args.oci_layout.clone(),
         tags: args.tags.clone(),
         keep_on_failure: args.keep_on_failure,
+        push: args.push,
         policy,
         s3,
         deployment_root,
@@ -143,6 +147,12 @@ async fn build_image(args: BuildArgs) -> Result<(), Exit> {
             }
             for t in &report.tests {
                 println!("  test {t}: passed on a fresh instance");
+            }
+            if let Some(p) = &report.pushed {
+                println!(
+                    "  pushed to {}: {} blob(s), {} bytes sent, {} already there",
+                    p.repository, p.sent.blobs_sent, p.sent.bytes_sent, p.sent.blobs_present
+                );
             }
             println!(
                 "{} {}: {} in {} as {}",

@@ -32,28 +32,47 @@ const C1: &str = "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n    
 
 const C2: &str = "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Trim\n        action: DeleteFolder\n        inputs:\n          - path: /usr/share/doc\n            force: true\n  - name: test\n    steps:\n      - name: Greeting\n        action: ExecuteBash\n        inputs:\n          commands:\n            - grep -q 'hello from 12' /opt/hello/greeting\n            - test ! -e /usr/share/doc\n            - test \"$(cat /etc/hello.conf)\" = hey\n";
 
+/// One state directory for every image test of this process: the Debian base's layer is made
+/// once and its cache shared (the cache is safe to share; each test's components differ by a
+/// comment, so their layers never come from another test).
+fn shared_state() -> &'static Path {
+    static STATE: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    STATE
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            seed_debian_base(dir.path());
+            dir
+        })
+        .path()
+}
+
 struct Build {
     dir: tempfile::TempDir,
+    state: PathBuf,
 }
 
 impl Build {
-    fn new() -> Build {
+    /// A recipe of two components (their text marked with `test`), on the shared state.
+    fn new(test: &str) -> Build {
+        Build::with_state(test, shared_state().to_path_buf())
+    }
+
+    fn with_state(test: &str, state: PathBuf) -> Build {
         let dir = tempfile::tempdir().unwrap();
-        seed_debian_base(&dir.path().join("state"));
         std::fs::write(
             dir.path().join("policy.toml"),
             "[[commands]]\nprogram = \"/bin/bash\"\nargs = [\"*\"]\n",
         )
         .unwrap();
         std::fs::create_dir_all(dir.path().join("c")).unwrap();
-        std::fs::write(dir.path().join("c/one.yml"), C1).unwrap();
-        std::fs::write(dir.path().join("c/two.yml"), C2).unwrap();
+        std::fs::write(dir.path().join("c/one.yml"), format!("# {test}\n{C1}")).unwrap();
+        std::fs::write(dir.path().join("c/two.yml"), format!("# {test}\n{C2}")).unwrap();
         std::fs::write(
             dir.path().join("recipe.yml"),
             "name: hello\nversion: 1.0.0\nparent: debian:bookworm\nsource-date-epoch: 1700000000\ncomponents:\n  - document: c/one.yml\n    parameters:\n      - name: greeting\n        value: [hey]\n  - document: c/two.yml\noutputs:\n  oci-layout: out\n  tags: ['1.0.0', latest]\n",
         )
         .unwrap();
-        Build { dir }
+        Build { dir, state }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -65,7 +84,7 @@ impl Build {
             .args(["image", "build", "--output", "json", "--policy"])
             .arg(self.path("policy.toml"))
             .arg("--deployment-root")
-            .arg(self.path("state"))
+            .arg(&self.state)
             .args(extra)
             .arg(self.path("recipe.yml"))
             .output()
@@ -89,7 +108,7 @@ fn blob(layout: &Path, digest: &str) -> serde_json::Value {
 /// first component's layer is reused and only the last is made.
 #[test]
 fn a_recipe_builds_a_reproducible_tested_image_and_rebuilds_only_what_changed() {
-    let b = Build::new();
+    let b = Build::new("rebuild");
     let first = json_ok(&b.run(&[]));
     let layers = first["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 3, "{first}");
@@ -168,8 +187,9 @@ fn a_recipe_builds_a_reproducible_tested_image_and_rebuilds_only_what_changed() 
 /// nothing; a failing component keeps its root with `--keep-on-failure` and says where.
 #[test]
 fn a_failed_test_tags_nothing_and_a_failed_component_keeps_its_root_on_request() {
-    let b = Build::new();
-    std::fs::write(b.path("c/two.yml"), C2.replace("= hey", "= nope")).unwrap();
+    let b = Build::new("failures");
+    let two = std::fs::read_to_string(b.path("c/two.yml")).unwrap();
+    std::fs::write(b.path("c/two.yml"), two.replace("= hey", "= nope")).unwrap();
     let out = b.run(&[]);
     let (_, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -204,7 +224,8 @@ fn a_failed_test_tags_nothing_and_a_failed_component_keeps_its_root_on_request()
 /// A recipe field of the wrong type is an error at its line and column, before anything runs.
 #[test]
 fn a_bad_recipe_is_located() {
-    let b = Build::new();
+    let state = tempfile::tempdir().unwrap();
+    let b = Build::with_state("bad", state.path().to_path_buf());
     std::fs::write(
         b.path("recipe.yml"),
         "name: hello\nversion: 1.0\nparent: debian:bookworm\ncomponents:\n  - document: c/one.yml\n",
@@ -217,5 +238,121 @@ fn a_bad_recipe_is_located() {
         stderr.contains("recipe.yml:2:10: `version`: `1.0` is not a semantic version"),
         "{stderr}"
     );
-    assert!(!b.path("state/image-builds").exists(), "nothing ran");
+    assert!(!state.path().join("image-builds").exists(), "nothing ran");
+}
+
+/// The registry of the test run (`scripts/services start`).
+fn test_registry() -> String {
+    std::env::var("DAVIT_TEST_REGISTRY").expect(
+        "DAVIT_TEST_REGISTRY is not set: run `eval \"$(scripts/services start)\"` first (scripts/test does)",
+    )
+}
+
+fn skopeo_inspect(reference: &str) -> serde_json::Value {
+    let out = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(reference)
+        .output()
+        .expect("skopeo (scripts/setup installs it)");
+    assert!(out.status.success(), "{}", text(&out).1);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `--push` sends the tested image to a real registry (Debian's docker-registry), where
+/// skopeo reads the same manifest; a recipe whose parent is that pushed image pulls it and
+/// builds on it, its layers the pushed ones; pushing again after a change sends only the new
+/// layer and config; an unreachable registry is a clear error that leaves it untagged.
+#[test]
+fn an_image_is_pushed_to_a_registry_and_builds_on_as_a_parent() {
+    let registry = test_registry();
+    let repo = format!("davit-test/hello-{}", std::process::id());
+    let b = Build::new("push");
+    let recipe = std::fs::read_to_string(b.path("recipe.yml")).unwrap();
+    let with_registry = |to: &str| {
+        std::fs::write(
+            b.path("recipe.yml"),
+            format!("{recipe}  registry: docker://{to}\n"),
+        )
+        .unwrap();
+    };
+    with_registry(&format!("{registry}/{repo}"));
+    let built = json_ok(&b.run(&["--push"]));
+    assert_eq!(built["pushed"]["blobs_sent"], 4, "{built}");
+    let manifest = skopeo_inspect(&format!("docker://{registry}/{repo}:1.0.0"));
+    let pushed_layers: Vec<&str> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    let built_layers: Vec<&str> = built["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(pushed_layers, built_layers);
+    let raw = std::fs::read(
+        b.path("out/blobs/sha256").join(
+            built["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:"),
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        manifest,
+        serde_json::from_slice::<serde_json::Value>(&raw).unwrap()
+    );
+
+    // A child of the pushed image: pulled, its three layers kept, one more on top.
+    let child = tempfile::tempdir().unwrap();
+    std::fs::write(
+        child.path().join("c3.yml"),
+        "# push child\nschemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Mark\n        action: CreateFile\n        inputs:\n          - path: /etc/child\n            content: child\n",
+    )
+    .unwrap();
+    std::fs::write(
+        child.path().join("recipe.yml"),
+        format!("name: child\nversion: 0.1.0\nparent: docker://{registry}/{repo}:1.0.0\ncomponents:\n  - document: c3.yml\noutputs:\n  oci-layout: out\n"),
+    )
+    .unwrap();
+    let out = davit()
+        .args(["image", "build", "--output", "json", "--deployment-root"])
+        .arg(&b.state)
+        .arg(child.path().join("recipe.yml"))
+        .output()
+        .unwrap();
+    let grown = json_ok(&out);
+    let grown_layers: Vec<&str> = grown["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(grown_layers.len(), 4, "{grown}");
+    assert_eq!(grown_layers[..3], built_layers[..]);
+
+    // After a change to the last component, only its layer and the config go up.
+    let two = std::fs::read_to_string(b.path("c/two.yml")).unwrap();
+    std::fs::write(
+        b.path("c/two.yml"),
+        two.replace("/usr/share/doc", "/usr/share/man"),
+    )
+    .unwrap();
+    let again = json_ok(&b.run(&["--push"]));
+    assert_eq!(again["pushed"]["blobs_sent"], 2, "{again}");
+    assert_eq!(again["pushed"]["blobs_present"], 2, "{again}");
+
+    // A registry that does not answer: exit 3, the registry named, nothing tagged there.
+    with_registry(&format!("127.0.0.1:1/{repo}"));
+    let out = b.run(&["--push"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("built and tested, but not pushed")
+            && stderr.contains(&format!("registry `127.0.0.1:1/{repo}`")),
+        "{stderr}"
+    );
 }

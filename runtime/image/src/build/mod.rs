@@ -31,6 +31,7 @@ use crate::oci::layout::{
     self, CONFIG, Config, Descriptor, History, LAYER_GZIP, Layout, MANIFEST, Manifest, RootFs,
     RunConfig,
 };
+use crate::oci::registry::{self, Pushed, RegistryError};
 use crate::recipe::{ComponentRef, ComponentSource, Recipe};
 
 pub use cache::LayerCache;
@@ -43,6 +44,8 @@ pub struct BuildOptions {
     pub tags: Vec<String>,
     /// Leave the build's root filesystem when the build fails, and say where.
     pub keep_on_failure: bool,
+    /// Push the tested image to the recipe's `outputs.registry` under its tags.
+    pub push: bool,
     /// Policy for the components' commands and URLs.
     pub policy: HostPolicy,
     pub s3: S3Access,
@@ -76,7 +79,18 @@ pub struct BuildReport {
     pub layers: Vec<LayerReport>,
     /// Test documents run on the fresh instance, in order.
     pub tests: Vec<String>,
+    /// Where it was pushed, and what the push sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<PushReport>,
     pub elapsed_ms: u64,
+}
+
+/// A push of the built image.
+#[derive(Debug, Clone, Serialize)]
+pub struct PushReport {
+    pub repository: String,
+    #[serde(flatten)]
+    pub sent: Pushed,
 }
 
 /// Why a build failed. Nothing is tagged in the output layout when it does.
@@ -115,6 +129,9 @@ pub enum BuildError {
         message: String,
         log: String,
     },
+    /// The push failed: the layout holds the tested image, the registry has no tag of it.
+    #[error("the image was built and tested, but not pushed")]
+    Push(#[source] RegistryError),
     #[error("{what}")]
     Io {
         what: String,
@@ -228,6 +245,16 @@ pub async fn build(
         .clone()
         .or_else(|| recipe.outputs.oci_layout.clone())
         .unwrap_or_else(|| options.deployment_root.join("images").join(&recipe.name));
+    let push_to = match (&recipe.outputs.registry, options.push) {
+        (Some(repo), true) => Some(repo.clone()),
+        (None, true) => {
+            return Err(BuildError::Unsupported(format!(
+                "{}: `--push` needs `outputs.registry` (docker://HOST[:PORT]/REPOSITORY)",
+                recipe.file
+            )));
+        }
+        (_, false) => None,
+    };
     let tags = if !options.tags.is_empty() {
         options.tags.clone()
     } else if !recipe.outputs.tags.is_empty() {
@@ -244,7 +271,7 @@ pub async fn build(
     let work_parent = options.deployment_root.join("image-builds");
 
     // 1. The parent.
-    let base = parent::resolve(recipe, &cache, &options.deployment_root, options.epoch)?;
+    let base = parent::resolve(recipe, &cache, &options.deployment_root, options.epoch).await?;
     let mut layers: Vec<(Descriptor, String)> = Vec::new();
     let mut history: Vec<History> = base.history.clone();
     let mut reports = Vec::new();
@@ -407,7 +434,17 @@ pub async fn build(
 
     out.tag(&manifest_descriptor, &tags)
         .map_err(io("tagging the image in the layout"))?;
+    let pushed = match push_to {
+        Some(repo) => Some(PushReport {
+            repository: repo.to_string(),
+            sent: registry::push(&out, &manifest_descriptor, &repo, &tags)
+                .await
+                .map_err(BuildError::Push)?,
+        }),
+        None => None,
+    };
     Ok(BuildReport {
+        pushed,
         name: recipe.name.clone(),
         version: recipe.version.to_string(),
         digest: manifest_descriptor.digest,

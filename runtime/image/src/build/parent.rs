@@ -17,6 +17,7 @@ use super::cache::{CachedLayer, LayerCache};
 use super::{BuildError, io as io_error};
 use crate::oci::layer::{self, Snapshot, sha256};
 use crate::oci::layout::{self, Descriptor, History, LAYER_GZIP, Layout, RunConfig, file_digest};
+use crate::oci::registry::{self, Repository};
 use crate::recipe::{Parent, Recipe};
 
 /// One layer of the parent.
@@ -55,7 +56,7 @@ impl Base {
     }
 }
 
-pub(super) fn resolve(
+pub(super) async fn resolve(
     recipe: &Recipe,
     cache: &LayerCache,
     deployment_root: &Path,
@@ -68,10 +69,22 @@ pub(super) fn resolve(
             host,
             repository,
             tag,
-        } => Err(BuildError::Unsupported(format!(
-            "{}: a parent from a registry (`docker://{host}/{repository}:{tag}`) cannot be pulled yet; copy it to a layout (`skopeo copy docker://… oci:DIR:TAG`) and name `oci-layout:DIR:TAG`",
-            recipe.file
-        ))),
+        } => {
+            let repo = Repository {
+                host: host.clone(),
+                repository: repository.clone(),
+            };
+            let dir = registry::pull_cache(deployment_root, &repo);
+            let into =
+                Layout::create(&dir).map_err(io_error("making the pulled parents' cache"))?;
+            registry::pull(&repo, tag, &into)
+                .await
+                .map_err(|e| BuildError::Parent {
+                    parent: format!("docker://{repo}:{tag}"),
+                    source: io::Error::other(e),
+                })?;
+            from_layout(&dir, Some(tag), cache)
+        }
     }
 }
 

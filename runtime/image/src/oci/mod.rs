@@ -4,4 +4,5 @@
 
 pub mod layer;
 pub mod layout;
+pub mod registry;
 pub mod unpack;
