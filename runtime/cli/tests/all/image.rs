@@ -123,13 +123,30 @@ fn a_recipe_builds_a_reproducible_tested_image_and_rebuilds_only_what_changed() 
         .unwrap()
         .iter()
         .map(|m| {
-            assert_eq!(m["digest"], digest.as_str());
             m["annotations"]["org.opencontainers.image.ref.name"]
                 .as_str()
                 .unwrap()
         })
         .collect();
-    assert_eq!(tags, ["1.0.0", "latest"]);
+    assert_eq!(&tags[..2], ["1.0.0", "latest"]);
+    // The SBOM, kept beside it: the Debian packages of its dpkg status.
+    let sbom_tag = format!("{}.sbom", digest.replace(':', "-"));
+    assert_eq!(tags[2], sbom_tag);
+    assert!(first["sbom"]["packages"].as_u64().unwrap() > 50, "{first}");
+    let artifact = blob(&b.path("out"), first["sbom"]["digest"].as_str().unwrap());
+    assert_eq!(artifact["subject"]["digest"], digest.as_str());
+    let spdx = blob(
+        &b.path("out"),
+        artifact["layers"][0]["digest"].as_str().unwrap(),
+    );
+    assert!(
+        spdx["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "bash"),
+        "{spdx}"
+    );
     let manifest = blob(&b.path("out"), &digest);
     let config = blob(
         &b.path("out"),

@@ -32,6 +32,7 @@ use crate::oci::layout::{
     RunConfig,
 };
 use crate::oci::registry::{self, Pushed, RegistryError};
+use crate::oci::sbom;
 use crate::recipe::{ComponentRef, ComponentSource, Recipe};
 
 pub use cache::LayerCache;
@@ -79,10 +80,21 @@ pub struct BuildReport {
     pub layers: Vec<LayerReport>,
     /// Test documents run on the fresh instance, in order.
     pub tests: Vec<String>,
+    /// The SBOM kept with it in the layout (from its dpkg status), if it has packages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sbom: Option<SbomReport>,
     /// Where it was pushed, and what the push sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pushed: Option<PushReport>,
     pub elapsed_ms: u64,
+}
+
+/// The SBOM of the built image.
+#[derive(Debug, Clone, Serialize)]
+pub struct SbomReport {
+    /// The artifact manifest's digest (tagged `sha256-<image>.sbom` in the layout).
+    pub digest: String,
+    pub packages: usize,
 }
 
 /// A push of the built image.
@@ -434,6 +446,8 @@ pub async fn build(
 
     out.tag(&manifest_descriptor, &tags)
         .map_err(io("tagging the image in the layout"))?;
+    let sbom = sbom_of(&out, &manifest, &manifest_descriptor, recipe, options.epoch)
+        .map_err(io("writing the image's SBOM"))?;
     let pushed = match push_to {
         Some(repo) => Some(PushReport {
             repository: repo.to_string(),
@@ -444,6 +458,7 @@ pub async fn build(
         None => None,
     };
     Ok(BuildReport {
+        sbom,
         pushed,
         name: recipe.name.clone(),
         version: recipe.version.to_string(),
@@ -454,6 +469,32 @@ pub async fn build(
         tests: test_docs,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// Reads the image's dpkg status from its layers and keeps its SBOM in the layout.
+fn sbom_of(
+    out: &Layout,
+    manifest: &Manifest,
+    image: &Descriptor,
+    recipe: &Recipe,
+    epoch: u64,
+) -> std::io::Result<Option<SbomReport>> {
+    let Some(status) = sbom::dpkg_status(out, manifest)? else {
+        return Ok(None);
+    };
+    let packages = sbom::installed(&status);
+    let document = sbom::spdx(
+        &recipe.name,
+        &recipe.version.to_string(),
+        &image.digest,
+        epoch,
+        &packages,
+    );
+    let attached = sbom::attach(out, image, &document)?;
+    Ok(Some(SbomReport {
+        digest: attached.digest,
+        packages: packages.len(),
+    }))
 }
 
 fn layer_descriptor(layer: &cache::CachedLayer) -> Descriptor {

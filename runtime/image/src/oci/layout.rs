@@ -296,7 +296,12 @@ impl Layout {
             .manifests
             .iter()
             .filter(|m| {
-                tag.is_none_or(|t| m.annotations.get(REF_NAME).map(String::as_str) == Some(t))
+                let name = m.annotations.get(REF_NAME).map(String::as_str);
+                match tag {
+                    Some(t) => name == Some(t),
+                    // Artifacts about an image (its SBOM) are not images.
+                    None => !name.is_some_and(|n| n.ends_with(".sbom")),
+                }
             })
             .collect();
         let distinct: std::collections::BTreeSet<&str> =

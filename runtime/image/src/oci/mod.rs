@@ -5,4 +5,5 @@
 pub mod layer;
 pub mod layout;
 pub mod registry;
+pub mod sbom;
 pub mod unpack;
