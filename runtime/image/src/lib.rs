@@ -27,5 +27,6 @@
 
 pub mod build;
 pub mod component;
+pub mod disk;
 pub mod oci;
 pub mod recipe;

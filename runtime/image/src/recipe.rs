@@ -19,6 +19,7 @@
 //!   oci-layout: out/web-base
 //!   tags: [web-base:1.2.0, latest]
 //!   registry: docker://127.0.0.1:5000/team/web-base   # where `--push` sends it
+//!   disk: {raw: out/web-base.raw, qcow2: out/web-base.qcow2, size: 2G}
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -89,6 +90,8 @@ pub struct Outputs {
     pub tags: Vec<String>,
     /// The repository `--push` sends the image to (`docker://HOST[:PORT]/REPO`).
     pub registry: Option<crate::oci::registry::Repository>,
+    /// VM disk images of the same root filesystem.
+    pub disk: crate::disk::DiskOutputs,
 }
 
 /// Why a recipe was rejected.
@@ -146,6 +149,15 @@ struct RawOutputs {
     #[serde(default)]
     tags: Vec<S<String>>,
     registry: Option<S<String>>,
+    disk: Option<S<RawDisk>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDisk {
+    raw: Option<S<String>>,
+    qcow2: Option<S<String>>,
+    size: Option<S<String>>,
 }
 
 impl Recipe {
@@ -472,10 +484,38 @@ fn outputs(src: Source<'_>, dir: &Path, raw: RawOutputs) -> Result<Outputs, Reci
             })
         }
     };
+    let disk = match raw.disk {
+        None => crate::disk::DiskOutputs::default(),
+        Some(d) => {
+            let at = src.yaml(&d.referenced);
+            let d = d.value;
+            if d.raw.is_none() && d.qcow2.is_none() {
+                return Err(invalid(
+                    at,
+                    "`disk`: name a `raw` or a `qcow2` file (or both)",
+                ));
+            }
+            let size = match d.size {
+                None => None,
+                Some(s) => Some(
+                    s.value
+                        .parse::<davit_spec::ByteSize>()
+                        .map_err(|e| invalid(src.yaml(&s.referenced), &format!("`size`: {e}")))?
+                        .bytes(),
+                ),
+            };
+            crate::disk::DiskOutputs {
+                raw: d.raw.map(|p| dir.join(p.value.trim())),
+                qcow2: d.qcow2.map(|p| dir.join(p.value.trim())),
+                size,
+            }
+        }
+    };
     Ok(Outputs {
         oci_layout: raw.oci_layout.map(|p| dir.join(p.value.trim())),
         tags,
         registry,
+        disk,
     })
 }
 

@@ -109,7 +109,14 @@ fn blob(layout: &Path, digest: &str) -> serde_json::Value {
 #[test]
 fn a_recipe_builds_a_reproducible_tested_image_and_rebuilds_only_what_changed() {
     let b = Build::new("rebuild");
+    let recipe = std::fs::read_to_string(b.path("recipe.yml")).unwrap();
+    std::fs::write(
+        b.path("recipe.yml"),
+        format!("{recipe}  disk: {{raw: disk/hello.raw, qcow2: disk/hello.qcow2}}\n"),
+    )
+    .unwrap();
     let first = json_ok(&b.run(&[]));
+    check_disks(&b.path("disk"));
     let layers = first["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 3, "{first}");
     assert_eq!(layers[0]["source"], "parent");
@@ -198,6 +205,52 @@ fn a_recipe_builds_a_reproducible_tested_image_and_rebuilds_only_what_changed() 
     assert_eq!(layers[1]["cached"], true, "{changed}");
     assert_eq!(layers[2]["cached"], false, "{changed}");
     assert_ne!(changed["digest"], digest.as_str());
+}
+
+/// The raw disk holds a GPT that sfdisk reads, with one Linux partition at 1 MiB whose ext4
+/// filesystem is clean and holds the image's files; the qcow2 is the same disk.
+fn check_disks(dir: &Path) {
+    let raw = dir.join("hello.raw");
+    let table = std::process::Command::new("sfdisk")
+        .arg("--json")
+        .arg(&raw)
+        .output()
+        .expect("sfdisk (scripts/setup installs fdisk)");
+    assert!(table.status.success(), "{}", text(&table).1);
+    let table: serde_json::Value = serde_json::from_slice(&table.stdout).unwrap();
+    let parts = table["partitiontable"]["partitions"].as_array().unwrap();
+    assert_eq!(table["partitiontable"]["label"], "gpt");
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0]["start"], 2048);
+    assert_eq!(parts[0]["type"], "0FC63DAF-8483-4772-8E79-3D69D8477DE4");
+    let part = dir.join("root.ext4");
+    let cut = std::process::Command::new("dd")
+        .arg(format!("if={}", raw.display()))
+        .arg(format!("of={}", part.display()))
+        .args(["bs=1M", "skip=1", "status=none"])
+        .status()
+        .unwrap();
+    assert!(cut.success());
+    let fsck = std::process::Command::new("e2fsck")
+        .arg("-fn")
+        .arg(&part)
+        .output()
+        .unwrap();
+    assert!(fsck.status.success(), "{}", text(&fsck).0);
+    let cat = std::process::Command::new("debugfs")
+        .args(["-R", "cat /etc/hello.conf"])
+        .arg(&part)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&cat.stdout), "hey");
+    let info = std::process::Command::new("qemu-img")
+        .args(["info", "--output", "json"])
+        .arg(dir.join("hello.qcow2"))
+        .output()
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["format"], "qcow2");
+    assert_eq!(info["virtual-size"], std::fs::metadata(&raw).unwrap().len());
 }
 
 /// A test that fails on the fresh instance fails the build (exit 1, naming the test) and tags

@@ -80,6 +80,9 @@ pub struct BuildReport {
     pub layers: Vec<LayerReport>,
     /// Test documents run on the fresh instance, in order.
     pub tests: Vec<String>,
+    /// The VM disk images written from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk: Option<crate::disk::DiskReport>,
     /// The SBOM kept with it in the layout (from its dpkg status), if it has packages.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sbom: Option<SbomReport>,
@@ -446,6 +449,20 @@ pub async fn build(
 
     out.tag(&manifest_descriptor, &tags)
         .map_err(io("tagging the image in the layout"))?;
+    let disk = if recipe.outputs.disk.is_empty() {
+        None
+    } else {
+        let fresh = test_stage::fresh_instance(&out, &manifest, &work_parent)?;
+        Some(
+            crate::disk::write(
+                &fresh.root_dir(),
+                &recipe.outputs.disk,
+                &manifest_descriptor.digest,
+                options.epoch,
+            )
+            .map_err(io("writing the disk images"))?,
+        )
+    };
     let sbom = sbom_of(&out, &manifest, &manifest_descriptor, recipe, options.epoch)
         .map_err(io("writing the image's SBOM"))?;
     let pushed = match push_to {
@@ -458,6 +475,7 @@ pub async fn build(
         None => None,
     };
     Ok(BuildReport {
+        disk,
         sbom,
         pushed,
         name: recipe.name.clone(),

@@ -26,25 +26,7 @@ pub(super) async fn run<'a>(
     if tests.is_empty() {
         return Ok(Vec::new());
     }
-    let fresh = WorkRoot::create(work_parent)?;
-    let root = fresh.open()?;
-    for layer in &manifest.layers {
-        // The image as written: each blob checked against the manifest before it is used.
-        let path = out
-            .blob_path(&layer.digest)
-            .map_err(io("a layer's digest"))?;
-        let digest = file_digest(&path).map_err(io(format!("reading layer {}", layer.digest)))?;
-        if digest != layer.digest {
-            return Err(BuildError::Io {
-                what: format!("layer {} in the output layout", layer.digest),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("its bytes hash to {digest}"),
-                ),
-            });
-        }
-        apply(&root, out, &layer.digest)?;
-    }
+    let fresh = fresh_instance(out, manifest, work_parent)?;
     let mut ran = Vec::new();
     for test in tests {
         let file = test.document.file.clone();
@@ -74,4 +56,32 @@ pub(super) async fn run<'a>(
         ran.push(file);
     }
     Ok(ran)
+}
+
+/// A new root holding the image as the layout has it: each layer checked against the manifest
+/// before it is applied.
+pub(super) fn fresh_instance(
+    out: &Layout,
+    manifest: &Manifest,
+    work_parent: &Path,
+) -> Result<WorkRoot, BuildError> {
+    let fresh = WorkRoot::create(work_parent)?;
+    let root = fresh.open()?;
+    for layer in &manifest.layers {
+        let path = out
+            .blob_path(&layer.digest)
+            .map_err(io("a layer's digest"))?;
+        let digest = file_digest(&path).map_err(io(format!("reading layer {}", layer.digest)))?;
+        if digest != layer.digest {
+            return Err(BuildError::Io {
+                what: format!("layer {} in the output layout", layer.digest),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("its bytes hash to {digest}"),
+                ),
+            });
+        }
+        apply(&root, out, &layer.digest)?;
+    }
+    Ok(fresh)
 }
