@@ -9,7 +9,7 @@ use clap::Subcommand;
 use crate::Exit;
 
 pub use run::RunArgs;
-pub(crate) use run::{action_component, load_policy};
+pub(crate) use run::{action_sandbox, load_policy, s3_from_env};
 pub use validate::ValidateArgs;
 
 #[derive(Subcommand)]

@@ -4,12 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::Subcommand;
 use davit_image::build::{self, BuildError, BuildOptions};
 use davit_image::component::Progress;
 use davit_image::recipe::Recipe;
-use davit_sandbox::{S3Access, Sandbox};
 
 use crate::Exit;
 use crate::output::{self, Format};
@@ -71,7 +69,6 @@ pub async fn run(cmd: ImageCommand) -> Result<(), Exit> {
 async fn build_image(args: BuildArgs) -> Result<(), Exit> {
     let recipe = Recipe::load(&args.recipe).map_err(Exit::invalid)?;
     let (_, policy) = super::component::load_policy(args.policy.as_deref())?;
-    let wasm = super::component::action_component(args.actions.as_deref())?;
     let deployment_root = args
         .deployment_root
         .clone()
@@ -87,11 +84,9 @@ async fn build_image(args: BuildArgs) -> Result<(), Exit> {
             Err(_) => 0,
         },
     };
-    let s3 = S3Access::from_vars(|k| std::env::var(k).ok())
-        .map_err(|e| Exit::invalid(anyhow::anyhow!(e).context("cannot read the S3 settings")))?;
+    let s3 = super::component::s3_from_env()?;
     let cache_dir = davit_lifecycle::Layout::new(&deployment_root).component_cache();
-    let sandbox = Sandbox::new(Some(cache_dir)).context("cannot start the sandbox")?;
-    let plugin = sandbox.load(&wasm).map_err(Exit::invalid)?;
+    let (sandbox, plugin) = super::component::action_sandbox(cache_dir, args.actions.as_deref())?;
     let quiet = args.output == Format::Json;
     let progress: Arc<dyn Fn(&Progress<'_>) + Send + Sync> = Arc::new(move |p: &Progress<'_>| {
         if quiet {

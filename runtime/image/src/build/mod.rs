@@ -183,11 +183,37 @@ fn load(reference: &ComponentRef) -> Result<Loaded<'_>, BuildError> {
         source: Box::new(source),
     })?;
     let text = std::fs::read_to_string(path).map_err(io(format!("reading `{file}`")))?;
+    // What the layer cache keys the component by: its text and its nested documents'. One it
+    // cannot know before running (a templated `document`) is never taken from the cache.
+    let text = canonical(&document, &text, 0)
+        .unwrap_or_else(|| format!("uncacheable {}", uuid::Uuid::new_v4()));
     Ok(Loaded {
         reference,
         document,
         text,
     })
+}
+
+/// `text` (of `document`), then the text of every document its `ExecuteDocument` steps name,
+/// recursively; `None` when one is named by a template (known only when it runs) or cannot
+/// be read.
+fn canonical(document: &Document, text: &str, depth: usize) -> Option<String> {
+    let mut out = text.to_owned();
+    if depth > component::MAX_NESTING {
+        return None;
+    }
+    let dir = Path::new(&document.file).parent().unwrap_or(Path::new("."));
+    for step in document.phases.iter().flat_map(|p| &p.steps) {
+        if let davit_toe::Action::ExecuteDocument(nested) = &step.action {
+            let name = nested.document.as_literal()?;
+            let path = dir.join(&name);
+            let nested_text = std::fs::read_to_string(&path).ok()?;
+            let nested_doc = Document::load(&path).ok()?;
+            out.push_str(&format!("\n--- {name}\n"));
+            out.push_str(&canonical(&nested_doc, &nested_text, depth + 1)?);
+        }
+    }
+    Some(out)
 }
 
 /// The phases of `document` among `wanted`, in its order.
@@ -335,17 +361,7 @@ pub async fn build(
         let wanted = phases(&c.document, &["build", "validate"]);
         let before = Snapshot::of(&root).map_err(io("reading the build root"))?;
         if !wanted.is_empty() {
-            let report = component::run(
-                sandbox,
-                plugin,
-                &c.document,
-                run_options(options, &work, wanted, &c.reference.parameters),
-            )
-            .await
-            .map_err(|source| BuildError::Run {
-                file: file.clone(),
-                source: Box::new(source),
-            })?;
+            let report = run_phases(sandbox, plugin, options, c, &work.root_dir(), wanted).await?;
             if !report.status.is_success() {
                 let mut work = work;
                 work.keep = options.keep_on_failure;
@@ -546,13 +562,22 @@ fn apply(root: &Root, layout: &Layout, digest: &str) -> Result<(), BuildError> {
     Ok(())
 }
 
-fn run_options(
+/// Runs `phases` of `component` on the root `root`; its report (a failed step is in it).
+async fn run_phases(
+    sandbox: &Sandbox,
+    plugin: &Plugin,
     options: &BuildOptions,
-    work: &WorkRoot,
+    component: &Loaded<'_>,
+    root: &Path,
     phases: Vec<String>,
-    parameters: &[(String, String)],
-) -> RunOptions {
-    run_options_at(options, &work.root_dir(), phases, parameters)
+) -> Result<component::RunReport, BuildError> {
+    let run = run_options_at(options, root, phases, &component.reference.parameters);
+    component::run(sandbox, plugin, &component.document, run)
+        .await
+        .map_err(|source| BuildError::Run {
+            file: component.document.file.clone(),
+            source: Box::new(source),
+        })
 }
 
 fn run_options_at(
@@ -572,5 +597,39 @@ fn run_options_at(
         s3: options.s3.clone(),
         run_id: None,
         progress: options.progress.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NESTED: &str = "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Make\n        action: CreateFolder\n        inputs:\n          - path: /opt/x\n";
+
+    fn doc(dir: &Path, name: &str, text: &str) -> (Document, String) {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        (Document::load(&path).unwrap(), text.to_owned())
+    }
+
+    #[test]
+    fn a_components_cache_key_holds_its_nested_documents() {
+        let dir = tempfile::tempdir().unwrap();
+        doc(dir.path(), "nested.yml", NESTED);
+        let outer = "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Nested\n        action: ExecuteDocument\n        inputs:\n          document: nested.yml\n";
+        let (d, t) = doc(dir.path(), "outer.yml", outer);
+        let key = canonical(&d, &t, 0).unwrap();
+        assert!(key.starts_with(outer) && key.ends_with(NESTED), "{key}");
+        // A change to the nested document changes the key.
+        doc(
+            dir.path(),
+            "nested.yml",
+            &NESTED.replace("/opt/x", "/opt/y"),
+        );
+        assert_ne!(canonical(&d, &t, 0).unwrap(), key);
+        // A document known only when it runs: no key, never from the cache.
+        let templated = "schemaVersion: 1.0\nparameters:\n  - which:\n      type: string\n      default: nested.yml\nphases:\n  - name: build\n    steps:\n      - name: Nested\n        action: ExecuteDocument\n        inputs:\n          document: '{{ which }}'\n";
+        let (d, t) = doc(dir.path(), "templated.yml", templated);
+        assert_eq!(canonical(&d, &t, 0), None);
     }
 }

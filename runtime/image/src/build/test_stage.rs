@@ -6,8 +6,7 @@ use std::path::Path;
 
 use davit_sandbox::{Plugin, Sandbox};
 
-use super::{BuildError, BuildOptions, Loaded, WorkRoot, apply, io, phases, run_options_at};
-use crate::component;
+use super::{BuildError, BuildOptions, Loaded, WorkRoot, apply, io, phases, run_phases};
 use crate::oci::layout::{Layout, Manifest, file_digest};
 
 #[allow(clippy::too_many_arguments)]
@@ -30,22 +29,15 @@ pub(super) async fn run<'a>(
     let mut ran = Vec::new();
     for test in tests {
         let file = test.document.file.clone();
-        let report = component::run(
+        let report = run_phases(
             sandbox,
             plugin,
-            &test.document,
-            run_options_at(
-                options,
-                &fresh.root_dir(),
-                vec!["test".into()],
-                &test.reference.parameters,
-            ),
+            options,
+            test,
+            &fresh.root_dir(),
+            vec!["test".into()],
         )
-        .await
-        .map_err(|source| BuildError::Run {
-            file: file.clone(),
-            source: Box::new(source),
-        })?;
+        .await?;
         if !report.status.is_success() {
             return Err(BuildError::TestFailed {
                 file,

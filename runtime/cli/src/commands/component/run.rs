@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use davit_image::component::{self, Progress, RunError, RunOptions, Status, Target};
-use davit_sandbox::{S3Access, Sandbox};
+use davit_sandbox::{Plugin, S3Access, Sandbox};
 use davit_spec::HostPolicy;
 use davit_toe::Document;
 
@@ -75,20 +75,36 @@ pub(crate) fn load_policy(given: Option<&Path>) -> Result<(Option<PathBuf>, Host
     Ok((file, policy))
 }
 
-/// The action component's bytes: `--actions FILE`, else the built-in `toe-actions`.
-pub(crate) fn action_component(given: Option<&Path>) -> Result<Vec<u8>, Exit> {
-    match given {
+/// The sandbox, its compiled components cached in `cache_dir`, and the action component:
+/// `--actions FILE`, else the built-in `toe-actions`.
+pub(crate) fn action_sandbox(
+    cache_dir: PathBuf,
+    given: Option<&Path>,
+) -> Result<(Sandbox, Plugin), Exit> {
+    let wasm = match given {
         Some(path) => std::fs::read(path)
             .with_context(|| format!("cannot read `{}`", path.display()))
-            .map_err(Exit::invalid),
+            .map_err(Exit::invalid)?,
         None => match davit_plugins::find("toe-actions") {
-            Some(b) => Ok(b.wasm.to_vec()),
-            None => Err(Exit::invalid(hint(
-                anyhow::anyhow!("this davit has no built-in `toe-actions` component"),
-                "pass an action component with `--actions FILE.wasm`",
-            ))),
+            Some(b) => b.wasm.to_vec(),
+            None => {
+                return Err(Exit::invalid(hint(
+                    anyhow::anyhow!("this davit has no built-in `toe-actions` component"),
+                    "pass an action component with `--actions FILE.wasm`",
+                )));
+            }
         },
-    }
+    };
+    let sandbox = Sandbox::new(Some(cache_dir)).context("cannot start the sandbox")?;
+    let plugin = sandbox.load(&wasm).map_err(Exit::invalid)?;
+    Ok((sandbox, plugin))
+}
+
+/// The host's S3 endpoint and credentials, as the AWS tools read them; they sign S3 requests
+/// on the host and never enter the sandbox.
+pub(crate) fn s3_from_env() -> Result<S3Access, Exit> {
+    S3Access::from_vars(|k| std::env::var(k).ok())
+        .map_err(|e| Exit::invalid(anyhow::anyhow!(e).context("cannot read the S3 settings")))
 }
 
 pub async fn run(args: RunArgs) -> Result<(), Exit> {
@@ -111,7 +127,6 @@ pub async fn run(args: RunArgs) -> Result<(), Exit> {
         None => Target::Host,
     };
     let (policy_file, policy) = load_policy(args.policy.as_deref())?;
-    let wasm = action_component(args.actions.as_deref())?;
     let deployment_root = args
         .deployment_root
         .clone()
@@ -125,8 +140,7 @@ pub async fn run(args: RunArgs) -> Result<(), Exit> {
         .cache_dir
         .clone()
         .unwrap_or_else(|| davit_lifecycle::Layout::new(&deployment_root).component_cache());
-    let sandbox = Sandbox::new(Some(cache_dir)).context("cannot start the sandbox")?;
-    let plugin = sandbox.load(&wasm).map_err(Exit::invalid)?;
+    let (sandbox, plugin) = action_sandbox(cache_dir, args.actions.as_deref())?;
     let quiet = args.output == Format::Json;
     let progress: Arc<dyn Fn(&Progress<'_>) + Send + Sync> = Arc::new(move |p: &Progress<'_>| {
         if quiet {
@@ -159,10 +173,7 @@ pub async fn run(args: RunArgs) -> Result<(), Exit> {
             }
         }
     });
-    // The host's S3 endpoint and credentials, as the AWS tools read them; they sign S3
-    // requests on the host and never enter the sandbox.
-    let s3 = S3Access::from_vars(|k| std::env::var(k).ok())
-        .map_err(|e| Exit::invalid(anyhow::anyhow!(e).context("cannot read the S3 settings")))?;
+    let s3 = s3_from_env()?;
     let options = RunOptions {
         max_reboots: args.max_reboots,
         target: target.clone(),
