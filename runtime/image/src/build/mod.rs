@@ -552,10 +552,15 @@ fn component_history(file: &str, epoch: u64) -> History {
 /// Applies the blob `digest` of `layout` onto `root`.
 fn apply(root: &Root, layout: &Layout, digest: &str) -> Result<(), BuildError> {
     let path = layout.blob_path(digest).map_err(io("a layer's digest"))?;
-    let file = std::fs::File::open(&path).map_err(io(format!("reading layer {digest}")))?;
+    apply_file(root, &path, &format!("layer {digest}"))
+}
+
+/// Applies the layer (a tar, plain or gzip) in the file `path`, called `what`, onto `root`.
+fn apply_file(root: &Root, path: &Path, what: &str) -> Result<(), BuildError> {
+    let file = std::fs::File::open(path).map_err(io(format!("reading {what}")))?;
     crate::oci::unpack::apply_layer(root, std::io::BufReader::new(file)).map_err(|e| {
         BuildError::Io {
-            what: format!("applying layer {digest}"),
+            what: format!("applying {what}"),
             source: std::io::Error::other(e),
         }
     })?;

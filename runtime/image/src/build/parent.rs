@@ -11,8 +11,6 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use davit_fsroot::{Resolve, Root};
-
 use super::cache::{CachedLayer, LayerCache};
 use super::{BuildError, io as io_error};
 use crate::oci::layer::{self, Snapshot, sha256};
@@ -26,18 +24,12 @@ pub(super) struct BaseLayer {
     pub diff_id: String,
 }
 
-/// Where the parent's blobs are.
-enum Blobs {
-    Layout(Layout),
-    Cache,
-}
-
 pub(super) struct Base {
     pub layers: Vec<BaseLayer>,
     pub history: Vec<History>,
     pub config: RunConfig,
-    blobs: Blobs,
-    cache_layout: Layout,
+    /// Where its blobs are: the parent's layout, or the layer cache's.
+    blobs: Layout,
 }
 
 impl Base {
@@ -49,10 +41,7 @@ impl Base {
 
     /// Copies the parent's blob `digest` into `out`.
     pub fn copy_into(&self, out: &Layout, digest: &str) -> io::Result<()> {
-        match &self.blobs {
-            Blobs::Layout(from) => out.copy_blob(from, digest),
-            Blobs::Cache => out.copy_blob(&self.cache_layout, digest),
-        }
+        out.copy_blob(&self.blobs, digest)
     }
 }
 
@@ -63,7 +52,7 @@ pub(super) async fn resolve(
     epoch: u64,
 ) -> Result<Base, BuildError> {
     match &recipe.parent {
-        Parent::OciLayout { path, tag } => from_layout(path, tag.as_deref(), cache),
+        Parent::OciLayout { path, tag } => from_layout(path, tag.as_deref()),
         Parent::Debian { suite } => debian(suite, cache, deployment_root, epoch),
         Parent::Registry {
             host,
@@ -83,12 +72,12 @@ pub(super) async fn resolve(
                     parent: format!("docker://{repo}:{tag}"),
                     source: io::Error::other(e),
                 })?;
-            from_layout(&dir, Some(tag), cache)
+            from_layout(&dir, Some(tag))
         }
     }
 }
 
-fn from_layout(path: &Path, tag: Option<&str>, cache: &LayerCache) -> Result<Base, BuildError> {
+fn from_layout(path: &Path, tag: Option<&str>) -> Result<Base, BuildError> {
     let shown = match tag {
         Some(t) => format!("oci-layout:{}:{t}", path.display()),
         None => format!("oci-layout:{}", path.display()),
@@ -113,8 +102,7 @@ fn from_layout(path: &Path, tag: Option<&str>, cache: &LayerCache) -> Result<Bas
         layers,
         history: image.config.history.clone(),
         config: image.config.config.clone(),
-        blobs: Blobs::Layout(from),
-        cache_layout: cache.layout().clone(),
+        blobs: from,
     })
 }
 
@@ -203,8 +191,7 @@ fn debian(
             working_dir: None,
             labels: Default::default(),
         },
-        blobs: Blobs::Cache,
-        cache_layout: cache.layout().clone(),
+        blobs: cache.layout().clone(),
     })
 }
 
@@ -218,15 +205,8 @@ fn debian_layer(
     epoch: u64,
 ) -> Result<CachedLayer, BuildError> {
     let work = super::WorkRoot::create(&deployment_root.join("image-builds"))?;
-    let root = Root::open_ambient(&work.root_dir(), Resolve::InRoot)
-        .map_err(io_error("opening the build root"))?;
-    let file = std::fs::File::open(tar).map_err(io_error("reading the Debian base"))?;
-    crate::oci::unpack::apply_layer(&root, io::BufReader::new(file)).map_err(|e| {
-        BuildError::Io {
-            what: format!("unpacking `{}`", tar.display()),
-            source: io::Error::other(e),
-        }
-    })?;
+    let root = work.open()?;
+    super::apply_file(&root, tar, &format!("`{}`", tar.display()))?;
     let after = Snapshot::of(&root).map_err(io_error("reading the Debian base"))?;
     let made = layer::write(&root, &Snapshot::default(), &after, epoch, &cache.blobs())
         .map_err(io_error("writing the Debian base layer"))?;

@@ -62,16 +62,6 @@ impl Snapshot {
         walk(root, Path::new(""), &mut snapshot.entries)?;
         Ok(snapshot)
     }
-
-    /// How many entries it holds.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether it holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 fn stamp(root: &Root, rel: &Path) -> io::Result<Stamp> {

@@ -381,17 +381,10 @@ pub fn file_digest(path: &Path) -> io::Result<String> {
 
 /// RFC 3339 UTC of a Unix time, as OCI's `created` fields.
 pub fn rfc3339(epoch: u64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(i64::try_from(epoch).unwrap_or(0))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    time::OffsetDateTime::from_unix_timestamp(i64::try_from(epoch).unwrap_or(0))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
