@@ -78,7 +78,16 @@ pub struct Group {
     pub auto_deploy_new_hosts: bool,
 }
 
-/// `POST /v1/enroll-tokens` answers a new one-time enrollment token.
+/// `POST /v1/enroll-tokens` asks for a new enrollment token: one-time, or reusable by every
+/// host started from an image that holds it (`davit/agent`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEnrollToken {
+    #[serde(default)]
+    pub reusable: bool,
+}
+
+/// `POST /v1/enroll-tokens` answers a new enrollment token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollToken {
     /// The secret, `dve_…`, shown once.

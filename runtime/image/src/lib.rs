@@ -30,3 +30,4 @@ pub mod component;
 pub mod disk;
 pub mod oci;
 pub mod recipe;
+pub mod store;

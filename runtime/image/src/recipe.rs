@@ -343,21 +343,6 @@ fn parse_parent(text: &str, dir: &Path) -> Result<Parent, String> {
 }
 
 /// `1.2.3`, or with `x` wildcards as a suffix (`1.x.x`, `1.2.x`, `x.x.x`), as Image Builder.
-fn valid_version_filter(text: &str) -> bool {
-    let parts: Vec<&str> = text.split('.').collect();
-    if parts.len() != 3 {
-        return false;
-    }
-    let first_x = parts.iter().position(|p| *p == "x").unwrap_or(3);
-    parts.iter().enumerate().all(|(i, p)| {
-        if i >= first_x {
-            *p == "x"
-        } else {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())
-        }
-    })
-}
-
 fn component(src: Source<'_>, dir: &Path, c: S<RawComponent>) -> Result<ComponentRef, RecipeError> {
     let at = src.yaml(&c.referenced);
     let c = c.value;
@@ -379,7 +364,7 @@ fn component(src: Source<'_>, dir: &Path, c: S<RawComponent>) -> Result<Componen
                 )
             };
             let (name, version) = n.value.trim().split_once('@').ok_or_else(bad)?;
-            if name.is_empty() || !valid_version_filter(version) {
+            if name.is_empty() || !crate::store::valid_filter(version) {
                 return Err(bad());
             }
             ComponentSource::Store {
@@ -580,10 +565,10 @@ mod tests {
     #[test]
     fn version_filters_take_x_only_as_a_suffix() {
         for ok in ["1.2.3", "1.x.x", "1.2.x", "x.x.x"] {
-            assert!(valid_version_filter(ok), "{ok}");
+            assert!(crate::store::valid_filter(ok), "{ok}");
         }
         for bad in ["x.2.x", "1.x.3", "1.2", "1.2.3.4", "a.b.c", "1..3"] {
-            assert!(!valid_version_filter(bad), "{bad}");
+            assert!(!crate::store::valid_filter(bad), "{bad}");
         }
     }
 

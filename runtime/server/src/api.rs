@@ -1,5 +1,6 @@
 //! The HTTP API. Every route but `/healthz` and the enrollment swap needs a bearer credential:
-//! an operator's for the fleet's configuration, an agent's for its own endpoints.
+//! an operator's for the fleet's configuration, an agent's for its own endpoints. The server's
+//! own executable (`/v1/dist/davit`, see `dist.rs`) is public too.
 
 use std::sync::Arc;
 
@@ -11,7 +12,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use davit_api::{
     AppName, EnrollToken, Enrolled, Enrollment, ErrorBody, EventResult, GroupName, Heartbeat,
-    MAX_EVENTS_JSON, NameError, NewApp, NewDeployment, NewGroup, Poll, Progress, Report,
+    MAX_EVENTS_JSON, NameError, NewApp, NewDeployment, NewEnrollToken, NewGroup, Poll, Progress,
+    Report,
 };
 use serde::de::DeserializeOwned;
 
@@ -30,6 +32,7 @@ pub fn router(db: Db) -> Router {
         .route("/v1/apps/{app}/groups", post(create_group).get(list_groups))
         .route("/v1/enroll-tokens", post(create_enroll_token))
         .route("/v1/enroll", post(enroll))
+        .route("/v1/dist/davit", get(crate::dist::davit))
         .route("/v1/agents", get(list_agents))
         .route("/v1/agent/heartbeat", post(heartbeat))
         .route(
@@ -232,10 +235,16 @@ async fn list_groups(
 async fn create_enroll_token(
     _: Operator,
     State(db): State<Shared>,
+    Body(request): Body<NewEnrollToken>,
 ) -> Result<impl IntoResponse, ApiError> {
     let secret = token::new("dve")?;
-    db.add_token(&token::hash(&secret), TokenKind::Enroll, None)
-        .await?;
+    db.add_token(
+        &token::hash(&secret),
+        TokenKind::Enroll,
+        None,
+        request.reusable,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(EnrollToken { token: secret })))
 }
 

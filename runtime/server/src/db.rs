@@ -104,14 +104,16 @@ impl Db {
         hash: &str,
         kind: TokenKind,
         agent: Option<&str>,
+        reusable: bool,
     ) -> Result<(), ServerError> {
         sqlx::query(
-            "INSERT INTO tokens (hash, kind, agent, used, created_at) VALUES ($1, $2, $3, 0, $4)",
+            "INSERT INTO tokens (hash, kind, agent, used, created_at, reusable) VALUES ($1, $2, $3, 0, $4, $5)",
         )
         .bind(hash)
         .bind(kind.as_str())
         .bind(agent)
         .bind(now())
+        .bind(i64::from(reusable))
         .execute(&self.pool)
         .await
         .map(drop)
@@ -155,13 +157,14 @@ impl Db {
         credential_hash: &str,
     ) -> Result<bool, ServerError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let used =
-            sqlx::query("UPDATE tokens SET used = 1 WHERE hash = $1 AND kind = $2 AND used = 0")
-                .bind(enroll_hash)
-                .bind(TokenKind::Enroll.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
+        let used = sqlx::query(
+            "UPDATE tokens SET used = 1 - reusable WHERE hash = $1 AND kind = $2 AND used = 0",
+        )
+        .bind(enroll_hash)
+        .bind(TokenKind::Enroll.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
         if used.rows_affected() != 1 {
             return Ok(false);
         }

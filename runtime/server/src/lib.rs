@@ -6,6 +6,7 @@
 mod api;
 mod db;
 mod deployments;
+mod dist;
 mod follow_up;
 mod plan_store;
 mod token;
@@ -62,7 +63,7 @@ pub async fn open(
     let secret = token::new("dvo")?;
     let path = data_dir.join("operator-token");
     write_secret(&path, &secret)?;
-    db.add_token(&token::hash(&secret), db::TokenKind::Operator, None)
+    db.add_token(&token::hash(&secret), db::TokenKind::Operator, None, false)
         .await?;
     Ok((db, Some(path)))
 }

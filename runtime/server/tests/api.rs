@@ -192,7 +192,7 @@ async fn operators_configure_agents_enroll_and_state_survives_a_restart() {
             Method::POST,
             format!("{url}/v1/enroll-tokens"),
             Some(&operator),
-            None,
+            Some(json!({})),
         )
         .await;
         let request = json!({"token": issued.token, "hostname": "web-1", "tags": {"env": "prod", "zone": "a"}});
@@ -300,7 +300,7 @@ async fn enroll(url: &str, operator: &str, hostname: &str, tags: Value) -> Strin
         Method::POST,
         format!("{url}/v1/enroll-tokens"),
         Some(operator),
-        None,
+        Some(json!({})),
     )
     .await;
     let request = json!({"token": issued.token, "hostname": hostname, "tags": tags});
@@ -1138,4 +1138,75 @@ async fn a_deployment_stored_by_an_older_server_resumes() {
         assert_eq!(done.status, DeploymentStatus::Succeeded, "{done:?}");
         drop(server);
     }
+}
+
+/// The `davit/agent` image component downloads the agent from the server: `/v1/dist/davit`
+/// is the server's own executable (here this test binary), whole, without a credential.
+#[tokio::test]
+async fn the_server_hands_out_its_own_executable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = start_sqlite(dir.path()).await;
+    let response = client()
+        .get(format!("{}/v1/dist/davit", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let own = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+    assert_eq!(
+        response.content_length(),
+        Some(own.len() as u64),
+        "the length is announced"
+    );
+    let body = response.bytes().await.unwrap();
+    assert!(body[..] == own[..], "the bytes are the executable's");
+}
+
+/// A reusable token (an image's, `davit/agent`) enrolls every host that presents it, each with
+/// its own credential; a one-time token stays one-time.
+#[tokio::test]
+async fn a_reusable_enrollment_token_enrolls_every_host_that_presents_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, operator) = start_sqlite(dir.path()).await;
+    let url = server.url.clone();
+    // A reusable token (an image's) enrolls every host that presents it, each with its
+    // own credential.
+    let (_, reusable): (_, EnrollToken) = typed(
+        Method::POST,
+        format!("{url}/v1/enroll-tokens"),
+        Some(&operator),
+        Some(json!({"reusable": true})),
+    )
+    .await;
+    let mut credentials = Vec::new();
+    for host in ["img-1", "img-2", "img-3"] {
+        let (status, enrolled): (_, Enrolled) = typed(
+            Method::POST,
+            format!("{url}/v1/enroll"),
+            None,
+            Some(json!({"token": reusable.token, "hostname": host, "tags": {}})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        credentials.push(enrolled.credential);
+    }
+    credentials.dedup();
+    assert_eq!(credentials.len(), 3);
+    let (status, body) = call(
+        Method::POST,
+        format!("{url}/v1/enroll-tokens"),
+        Some(&operator),
+        Some(json!({"reusable": "yes", "forever": true})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let agents = call(
+        Method::GET,
+        format!("{url}/v1/agents"),
+        Some(&operator),
+        None,
+    )
+    .await
+    .1;
+    assert_eq!(agents.as_array().unwrap().len(), 3, "{agents}");
 }

@@ -20,7 +20,7 @@ pub struct AgentArgs {
     #[arg(long, env = "DAVIT_ENROLL_TOKEN")]
     enroll_token: Option<String>,
     /// This host's tags, which deployment groups select on: `env=prod,zone=a`
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', env = "DAVIT_TAGS")]
     tags: Vec<String>,
     /// This host's name [default: the system's host name]
     #[arg(long)]

@@ -1,7 +1,9 @@
-//! `davit component validate|run`: AWSTOE component documents, as `awstoe validate` and
-//! `awstoe run` treat them. One file per subcommand under `component/`.
+//! `davit component validate|run|push|list`: AWSTOE component documents, as `awstoe validate`
+//! and `awstoe run` treat them, and the store of their versions. One file per subcommand
+//! under `component/` (`store.rs` for push and list).
 
 mod run;
+mod store;
 mod validate;
 
 use clap::Subcommand;
@@ -10,6 +12,7 @@ use crate::Exit;
 
 pub use run::RunArgs;
 pub(crate) use run::{action_sandbox, load_policy, s3_from_env};
+pub use store::{ListArgs, PushArgs, default_dir as store_dir};
 pub use validate::ValidateArgs;
 
 #[derive(Subcommand)]
@@ -22,12 +25,20 @@ pub enum ComponentCommand {
     /// as `awstoe run` does, each action sandboxed
     #[command(after_help = run::OUTCOMES)]
     Run(RunArgs),
+    /// Put a component document in the store under a name and semantic version, for recipes'
+    /// `component: NAME@1.x.x`
+    #[command(after_help = store::OUTCOMES)]
+    Push(PushArgs),
+    /// The store's components and their versions (davit's built-in ones first)
+    List(ListArgs),
 }
 
 pub async fn run(cmd: ComponentCommand) -> Result<(), Exit> {
     match cmd {
         ComponentCommand::Validate(args) => validate::run(args),
         ComponentCommand::Run(args) => run::run(args).await,
+        ComponentCommand::Push(args) => store::push(args),
+        ComponentCommand::List(args) => store::list(args),
     }
 }
 

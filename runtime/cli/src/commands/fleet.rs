@@ -11,7 +11,7 @@ use clap::Subcommand;
 use davit_api::{
     Agent, App, AppName, Deployment, DeploymentHost, DeploymentStatus, DeploymentSummary,
     EnrollToken, ErrorBody, EventStatus, Group, GroupName, HostStatus, NewApp, NewDeployment,
-    NewGroup,
+    NewEnrollToken, NewGroup,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -97,8 +97,13 @@ pub enum GroupCommand {
 
 #[derive(Subcommand)]
 pub enum EnrollTokenCommand {
-    /// Create a one-time token an agent swaps for its own credential
-    Create,
+    /// Create a token an agent swaps for its own credential: one-time, or `--reusable`
+    Create {
+        /// Let every host that presents it enroll (for images that bake the agent in with
+        /// the `davit/agent` component)
+        #[arg(long)]
+        reusable: bool,
+    },
 }
 
 pub async fn server(args: ServerArgs) -> Result<(), Exit> {
@@ -209,9 +214,9 @@ pub async fn group(cmd: GroupCommand, conn: Connection) -> Result<(), Exit> {
 }
 
 pub async fn enroll_token(cmd: EnrollTokenCommand, conn: Connection) -> Result<(), Exit> {
-    let EnrollTokenCommand::Create = cmd;
+    let EnrollTokenCommand::Create { reusable } = cmd;
     let issued: EnrollToken = Api::new(&conn)?
-        .post("/v1/enroll-tokens", &serde_json::json!({}))
+        .post("/v1/enroll-tokens", &NewEnrollToken { reusable })
         .await?;
     show(&conn, &issued, || issued.token.clone())
 }

@@ -8,6 +8,7 @@ use clap::Subcommand;
 use davit_image::build::{self, BuildError, BuildOptions};
 use davit_image::component::Progress;
 use davit_image::recipe::Recipe;
+use davit_image::store::ComponentStore;
 
 use crate::Exit;
 use crate::output::{self, Format};
@@ -50,6 +51,9 @@ pub struct BuildArgs {
     /// davit's state: build roots, the layer cache, Debian bases [default: /var/lib/davit as root, else ~/.local/state/davit]
     #[arg(long)]
     deployment_root: Option<PathBuf>,
+    /// The component store for `component: NAME@VERSION` [default: <deployment root>/components]
+    #[arg(long, env = "DAVIT_COMPONENT_STORE")]
+    store: Option<PathBuf>,
     /// The image's dates and the clamp of every file's time [default: the recipe's `source-date-epoch`, else SOURCE_DATE_EPOCH, else 0]
     #[arg(long)]
     source_date_epoch: Option<u64>,
@@ -117,6 +121,12 @@ async fn build_image(args: BuildArgs) -> Result<(), Exit> {
         push: args.push,
         policy,
         s3,
+        store: ComponentStore::at(
+            &args
+                .store
+                .clone()
+                .unwrap_or_else(|| super::component::store_dir(&deployment_root)),
+        ),
         deployment_root,
         epoch,
         progress: Some(progress),
@@ -174,9 +184,10 @@ fn build_error(e: BuildError) -> Exit {
                 )),
             }
         }
-        BuildError::Run { .. } | BuildError::Document { .. } | BuildError::Unsupported(_) => {
-            Exit::invalid(anyhow::Error::new(e))
-        }
+        BuildError::Run { .. }
+        | BuildError::Document { .. }
+        | BuildError::Unsupported(_)
+        | BuildError::Store { .. } => Exit::invalid(anyhow::Error::new(e)),
         other => Exit::from(anyhow::Error::new(other)),
     }
 }

@@ -34,6 +34,7 @@ use crate::oci::layout::{
 use crate::oci::registry::{self, Pushed, RegistryError};
 use crate::oci::sbom;
 use crate::recipe::{ComponentRef, ComponentSource, Recipe};
+use crate::store::{ComponentStore, Meta, StoreError};
 
 pub use cache::LayerCache;
 
@@ -55,6 +56,8 @@ pub struct BuildOptions {
     /// The image's dates and the clamp of every file's mtime (`SOURCE_DATE_EPOCH`).
     pub epoch: u64,
     pub progress: Option<ProgressFn>,
+    /// Where `component: NAME@VERSION` is found.
+    pub store: ComponentStore,
 }
 
 /// One layer of the built image.
@@ -80,6 +83,8 @@ pub struct BuildReport {
     pub layers: Vec<LayerReport>,
     /// Test documents run on the fresh instance, in order.
     pub tests: Vec<String>,
+    /// The store's versions that `component: NAME@FILTER` resolved to, components then tests.
+    pub from_store: Vec<Meta>,
     /// The VM disk images written from it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk: Option<crate::disk::DiskReport>,
@@ -119,6 +124,12 @@ pub enum BuildError {
     },
     #[error("{0}")]
     Unsupported(String),
+    #[error("{at}: the component store")]
+    Store {
+        at: String,
+        #[source]
+        source: Box<StoreError>,
+    },
     #[error("the parent image `{parent}`")]
     Parent {
         parent: String,
@@ -165,18 +176,26 @@ struct Loaded<'r> {
     reference: &'r ComponentRef,
     document: Document,
     text: String,
+    /// What reports and the image's history call it: its path, or `NAME@VERSION`.
+    label: String,
+    /// The store's version, for `component: NAME@FILTER`.
+    resolved: Option<Meta>,
 }
 
-fn load(reference: &ComponentRef) -> Result<Loaded<'_>, BuildError> {
-    let path = match &reference.source {
-        ComponentSource::Document(p) => p,
+fn load<'r>(reference: &'r ComponentRef, store: &ComponentStore) -> Result<Loaded<'r>, BuildError> {
+    let (path, resolved) = match &reference.source {
+        ComponentSource::Document(p) => (p.clone(), None),
         ComponentSource::Store { name, version } => {
-            return Err(BuildError::Unsupported(format!(
-                "{}: component `{name}@{version}` is from the store, which `davit image build` cannot read yet; name its document instead",
-                reference.at
-            )));
+            let found = store
+                .resolve(name, version)
+                .map_err(|source| BuildError::Store {
+                    at: reference.at.to_string(),
+                    source: Box::new(source),
+                })?;
+            (found.path.clone(), Some(found.meta))
         }
     };
+    let path = &path;
     let file = path.display().to_string();
     let document = Document::load(path).map_err(|source| BuildError::Document {
         file: file.clone(),
@@ -187,10 +206,16 @@ fn load(reference: &ComponentRef) -> Result<Loaded<'_>, BuildError> {
     // cannot know before running (a templated `document`) is never taken from the cache.
     let text = canonical(&document, &text, 0)
         .unwrap_or_else(|| format!("uncacheable {}", uuid::Uuid::new_v4()));
+    let label = match &resolved {
+        Some(meta) => format!("{}@{}", meta.name, meta.version),
+        None => file,
+    };
     Ok(Loaded {
         reference,
         document,
         text,
+        label,
+        resolved,
     })
 }
 
@@ -274,12 +299,12 @@ pub async fn build(
     let components = recipe
         .components
         .iter()
-        .map(load)
+        .map(|c| load(c, &options.store))
         .collect::<Result<Vec<_>, _>>()?;
     let tests = recipe
         .tests
         .iter()
-        .map(load)
+        .map(|c| load(c, &options.store))
         .collect::<Result<Vec<_>, _>>()?;
     let layout_dir = options
         .oci_layout
@@ -336,7 +361,7 @@ pub async fn build(
     let mut unpacked = 0usize; // layers of `layers` applied to the work root so far
     let mut chain = cache::chain_start(&base.chain_id(), plugin.digest(), options.epoch);
     for c in &components {
-        let file = c.document.file.clone();
+        let file = c.label.clone();
         chain = cache::chain_next(&chain, &c.text, &c.reference.parameters);
         if let Some(hit) = cache.get(&chain).map_err(io("reading the layer cache"))? {
             cache
@@ -501,6 +526,11 @@ pub async fn build(
         tags,
         layers: reports,
         tests: test_docs,
+        from_store: components
+            .iter()
+            .chain(&tests)
+            .filter_map(|c| c.resolved.clone())
+            .collect(),
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
 }
