@@ -426,3 +426,213 @@ fn an_image_is_pushed_to_a_registry_and_builds_on_as_a_parent() {
         "{stderr}"
     );
 }
+
+/// Issue 11, points 1 and 7: components from the store, by wildcard, and the built-in
+/// `davit/agent` baking the agent in. The store's newest `1.x.x` (with its nested document) is
+/// the one built; the agent's layer holds the server's own executable, its settings and its
+/// enabled unit; and two hosts started from what the image holds (its binary, with the
+/// environment it wrote) both enroll with the one reusable token, with the image's tags.
+#[test]
+fn store_components_resolve_by_wildcard_and_the_baked_agent_enrolls_its_hosts() {
+    let work = tempfile::tempdir().unwrap();
+    let w = |rel: &str| work.path().join(rel);
+    let (mut server, url) = crate::server::start_server(&w("server"));
+    let operator_token = std::fs::read_to_string(w("server/operator-token")).unwrap();
+    let operator = |args: &[&str]| crate::server::operator(&url, operator_token.trim(), args);
+    let issued = operator(&["enroll-token", "create", "--reusable"]);
+    let token = text(&issued).0.trim().to_owned();
+    assert!(token.starts_with("dve_"), "{}", text(&issued).1);
+
+    // Two versions of one component; 1.1.0 runs a nested document, stored with it.
+    let hello = |v: &str, step: &str| {
+        format!(
+            "# store test\nschemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Version\n        action: CreateFile\n        inputs:\n          - path: /etc/acme-hello\n            content: '{v}'\n{step}"
+        )
+    };
+    let nested = "      - name: More\n        action: ExecuteDocument\n        inputs:\n          document: more/extra.yml\n";
+    std::fs::create_dir_all(w("src/v2/more")).unwrap();
+    std::fs::create_dir_all(w("src/v1")).unwrap();
+    std::fs::write(w("src/v1/hello.yml"), hello("1.0.0", "")).unwrap();
+    std::fs::write(w("src/v2/hello.yml"), hello("1.1.0", nested)).unwrap();
+    std::fs::write(
+        w("src/v2/more/extra.yml"),
+        "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Extra\n        action: CreateFile\n        inputs:\n          - path: /etc/acme-extra\n            content: nested\n",
+    )
+    .unwrap();
+    for (doc, version) in [("src/v2/hello.yml", "1.1.0"), ("src/v1/hello.yml", "1.0.0")] {
+        let pushed = davit()
+            .args([
+                "component",
+                "push",
+                "--name",
+                "acme/hello",
+                "--version",
+                version,
+            ])
+            .arg("--store")
+            .arg(w("store"))
+            .arg(w(doc))
+            .output()
+            .unwrap();
+        assert!(pushed.status.success(), "{}", text(&pushed).1);
+    }
+    std::fs::remove_dir_all(w("src")).unwrap();
+
+    std::fs::write(
+        w("recipe.yml"),
+        format!(
+            "name: baked\nversion: 1.0.0\nparent: debian:bookworm\nsource-date-epoch: 1700000000\ncomponents:\n  - component: acme/hello@1.x.x\n  - component: davit/agent@1.x.x\n    parameters:\n      - name: server\n        value: ['{url}']\n      - name: enrollment-token\n        value: ['{token}']\n      - name: tags\n        value: ['role=img,env=test']\noutputs:\n  oci-layout: out\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        w("policy.toml"),
+        format!("[[urls]]\nprefix = \"{url}/v1/dist/davit\"\n"),
+    )
+    .unwrap();
+    let built = davit()
+        .args(["image", "build", "--output", "json", "--policy"])
+        .arg(w("policy.toml"))
+        .arg("--deployment-root")
+        .arg(shared_state())
+        .arg("--store")
+        .arg(w("store"))
+        .arg(w("recipe.yml"))
+        .output()
+        .unwrap();
+    let report = json_ok(&built);
+    let layers = report["layers"].as_array().unwrap();
+    let sources: Vec<&str> = layers
+        .iter()
+        .map(|l| l["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sources,
+        ["parent", "acme/hello@1.1.0", "davit/agent@1.0.0"],
+        "{report}"
+    );
+    assert_eq!(
+        report["from_store"][0]["files"][1], "more/extra.yml",
+        "{report}"
+    );
+
+    // What the two component layers hold.
+    let unpack = |layer: &serde_json::Value, into: &str| {
+        let hex = layer["digest"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("sha256:");
+        std::fs::create_dir_all(w(into)).unwrap();
+        let status = std::process::Command::new("tar")
+            .arg("-xzf")
+            .arg(w("out/blobs/sha256").join(hex))
+            .arg("-C")
+            .arg(w(into))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    unpack(&layers[1], "hello");
+    assert_eq!(
+        std::fs::read_to_string(w("hello/etc/acme-hello")).unwrap(),
+        "1.1.0"
+    );
+    assert_eq!(
+        std::fs::read_to_string(w("hello/etc/acme-extra")).unwrap(),
+        "nested"
+    );
+    unpack(&layers[2], "agent");
+    let baked = w("agent/usr/local/bin/davit");
+    assert!(
+        std::fs::read(&baked).unwrap() == std::fs::read(env!("CARGO_BIN_EXE_davit")).unwrap(),
+        "the image holds the server's own executable"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&baked).unwrap().permissions().mode() & 0o777,
+        0o755
+    );
+    let env_file = std::fs::read_to_string(w("agent/etc/davit/agent.env")).unwrap();
+    assert_eq!(
+        env_file,
+        format!("DAVIT_SERVER={url}\nDAVIT_ENROLL_TOKEN={token}\nDAVIT_TAGS=role=img,env=test\n")
+    );
+    assert_eq!(
+        std::fs::metadata(w("agent/etc/davit/agent.env"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::read_link(w(
+            "agent/etc/systemd/system/multi-user.target.wants/davit-agent.service"
+        ))
+        .unwrap(),
+        Path::new("/etc/systemd/system/davit-agent.service")
+    );
+    let unit = std::fs::read_to_string(w("agent/etc/systemd/system/davit-agent.service")).unwrap();
+    assert!(
+        unit.contains("EnvironmentFile=/etc/davit/agent.env"),
+        "{unit}"
+    );
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/davit agent\n"),
+        "{unit}"
+    );
+
+    // Two hosts from the image: its binary, its environment, nothing else.
+    std::fs::write(w("empty-policy.toml"), "").unwrap();
+    let mut agents: Vec<std::process::Child> = ["img-a", "img-b"]
+        .iter()
+        .map(|host| {
+            let mut cmd = std::process::Command::new(&baked);
+            cmd.env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("NO_COLOR", "1");
+            for line in env_file.lines() {
+                let (k, v) = line.split_once('=').unwrap();
+                cmd.env(k, v);
+            }
+            cmd.args(["agent", "--hostname", host, "--policy"])
+                .arg(w("empty-policy.toml"))
+                .arg("--deployment-root")
+                .arg(w(&format!("{host}/state")))
+                .arg("--target-root")
+                .arg(w(&format!("{host}/root")))
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(w(&format!("{host}.log"))).unwrap())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let enrolled = loop {
+        let listed = operator(&["agents", "--output", "json"]);
+        let agents: Vec<davit_api::Agent> =
+            serde_json::from_str(&text(&listed).0).unwrap_or_default();
+        if agents.len() >= 2 || std::time::Instant::now() > deadline {
+            break agents;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    for a in &mut agents {
+        a.kill().unwrap();
+        a.wait().unwrap();
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let mut names: Vec<&str> = enrolled.iter().map(|a| a.hostname.as_str()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["img-a", "img-b"],
+        "{}",
+        std::fs::read_to_string(w("img-a.log")).unwrap_or_default()
+    );
+    for a in &enrolled {
+        assert_eq!(a.tags["role"], "img");
+        assert_eq!(a.tags["env"], "test");
+    }
+}

@@ -12,7 +12,7 @@ use davit_api::{
 use crate::support::*;
 
 /// Starts `davit server` over `data_dir`; returns it and its URL.
-fn start_server(data_dir: &Path) -> (Child, String) {
+pub(crate) fn start_server(data_dir: &Path) -> (Child, String) {
     start_server_with(data_dir, &[])
 }
 
@@ -44,7 +44,7 @@ fn start_server_with(data_dir: &Path, extra: &[&str]) -> (Child, String) {
     (server, url)
 }
 
-fn operator(url: &str, token: &str, args: &[&str]) -> std::process::Output {
+pub(crate) fn operator(url: &str, token: &str, args: &[&str]) -> std::process::Output {
     davit()
         .args(args)
         .env("DAVIT_SERVER", url)
