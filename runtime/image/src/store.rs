@@ -536,9 +536,17 @@ fn read_meta(named: &Root, version: &str) -> Result<Option<Meta>, StoreError> {
     let mut text = String::new();
     f.read_to_string(&mut text)
         .map_err(io(format!("reading {version}/meta.json")))?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| io(format!("reading {version}/meta.json"))(std::io::Error::other(e)))
+    let meta: Meta = serde_json::from_str(&text)
+        .map_err(|e| io(format!("reading {version}/meta.json"))(std::io::Error::other(e)))?;
+    // The document is loaded by path: it must be a plain name inside `files/`.
+    if normal(Path::new(&meta.document)).as_deref() != Some(meta.document.as_str())
+        || meta.document.contains('/')
+    {
+        return Err(io(format!("reading {version}/meta.json"))(
+            std::io::Error::other(format!("`document` `{}` is not a file name", meta.document)),
+        ));
+    }
+    Ok(Some(meta))
 }
 
 fn write_version(

@@ -192,3 +192,21 @@ fn the_built_in_agent_component_is_a_valid_document() {
     assert_eq!(doc.name.as_deref(), Some("davit/agent"));
     assert_eq!(found.meta.version, "1.0.0");
 }
+
+#[test]
+fn a_stored_version_whose_meta_names_a_document_outside_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = ComponentStore::at(&tmp.path().join("store"));
+    let doc = doc_in(tmp.path(), "c.yml", DOC);
+    store.push(&doc, "web", "1.0.0").unwrap();
+    let meta_path = tmp.path().join("store/web/1.0.0/meta.json");
+    let meta = std::fs::read_to_string(&meta_path).unwrap();
+    for bad in ["../../../../secret.yml", "/etc/passwd", "sub/c.yml"] {
+        std::fs::write(
+            &meta_path,
+            meta.replace("\"document\": \"c.yml\"", &format!("\"document\": \"{bad}\"")),
+        )
+        .unwrap();
+        assert!(store.resolve("web", "1.x.x").is_err(), "{bad}");
+    }
+}
