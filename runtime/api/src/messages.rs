@@ -76,6 +76,26 @@ pub struct Group {
     /// Whether a host that joins the group gets its last good revision by itself.
     #[serde(default = "yes")]
     pub auto_deploy_new_hosts: bool,
+    /// The image its hosts should use, as the last distribution recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<GroupImage>,
+}
+
+/// `PUT /v1/apps/{app}/groups/{group}/image`: a distribution records the image a group's
+/// hosts should use (and the answer's `Group.image`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupImage {
+    /// Where it is: `docker://HOST[:PORT]/REPOSITORY:TAG`.
+    pub reference: String,
+    /// Its manifest's digest, `sha256:` and 64 lowercase hex.
+    pub digest: String,
+    /// The recipe's name and version.
+    pub name: String,
+    pub version: String,
+    /// Seconds since the epoch when it was recorded (set by the server).
+    #[serde(default)]
+    pub recorded_at: i64,
 }
 
 /// `POST /v1/enroll-tokens` asks for a new enrollment token: one-time, or reusable by every

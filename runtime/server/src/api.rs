@@ -8,12 +8,12 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use davit_api::{
-    AppName, EnrollToken, Enrolled, Enrollment, ErrorBody, EventResult, GroupName, Heartbeat,
-    MAX_EVENTS_JSON, NameError, NewApp, NewDeployment, NewEnrollToken, NewGroup, Poll, Progress,
-    Report,
+    AppName, EnrollToken, Enrolled, Enrollment, ErrorBody, EventResult, GroupImage, GroupName,
+    Heartbeat, MAX_EVENTS_JSON, NameError, NewApp, NewDeployment, NewEnrollToken, NewGroup, Poll,
+    Progress, Report,
 };
 use serde::de::DeserializeOwned;
 
@@ -33,6 +33,7 @@ pub fn router(db: Db) -> Router {
         .route("/v1/enroll-tokens", post(create_enroll_token))
         .route("/v1/enroll", post(enroll))
         .route("/v1/dist/davit", get(crate::dist::davit))
+        .route("/v1/apps/{app}/groups/{group}/image", put(record_image))
         .route("/v1/agents", get(list_agents))
         .route("/v1/agent/heartbeat", post(heartbeat))
         .route(
@@ -209,6 +210,7 @@ async fn create_group(
         hosts: new.hosts,
         max_deployment_minutes: new.max_deployment_minutes,
         auto_deploy_new_hosts: new.auto_deploy_new_hosts,
+        image: None,
     };
     match db.create_group(&group).await? {
         Some(true) => Ok((StatusCode::CREATED, Json(group))),
@@ -230,6 +232,50 @@ async fn list_groups(
 ) -> Result<impl IntoResponse, ApiError> {
     let app = AppName::try_from(app)?;
     Ok(Json(db.groups(app.as_str()).await?))
+}
+
+/// A distribution records the image the group's hosts should use; answers the group.
+async fn record_image(
+    _: Operator,
+    State(db): State<Shared>,
+    Path((app, group)): Path<(String, String)>,
+    Body(mut image): Body<GroupImage>,
+) -> Result<impl IntoResponse, ApiError> {
+    let app = AppName::try_from(app)?;
+    let group = GroupName::try_from(group)?;
+    let hex = image.digest.strip_prefix("sha256:").unwrap_or("");
+    if hex.len() != 64
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(ApiError::bad(format!(
+            "digest: `{}` is not sha256: and 64 lowercase hex digits",
+            image.digest
+        )));
+    }
+    if !image.reference.starts_with("docker://") || image.reference.len() > 512 {
+        return Err(ApiError::bad(format!(
+            "reference: `{}` is not docker://HOST[:PORT]/REPOSITORY:TAG",
+            image.reference
+        )));
+    }
+    if image.name.is_empty() || image.name.len() > 128 || image.version.len() > 64 {
+        return Err(ApiError::bad(
+            "name and version: 1 to 128 and at most 64 characters",
+        ));
+    }
+    image.recorded_at = now();
+    match db
+        .record_image(app.as_str(), group.as_str(), &image)
+        .await?
+    {
+        Some(g) => Ok(Json(g)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no deployment group `{group}` of `{app}`"),
+        )),
+    }
 }
 
 async fn create_enroll_token(

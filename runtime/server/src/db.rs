@@ -268,7 +268,7 @@ impl Db {
     /// An application's groups.
     pub async fn groups(&self, app: &str) -> Result<Vec<Group>, ServerError> {
         let rows = sqlx::query(
-            "SELECT app, name, tags, hosts, max_deployment_minutes, auto_deploy_new_hosts FROM deployment_groups \
+            "SELECT app, name, tags, hosts, max_deployment_minutes, auto_deploy_new_hosts, image FROM deployment_groups \
              WHERE app = $1 ORDER BY name",
         )
         .bind(app)
@@ -291,9 +291,43 @@ impl Db {
                         .try_get::<i64, _>("auto_deploy_new_hosts")
                         .map_err(backend)?
                         != 0,
+                    image: match r.try_get::<Option<String>, _>("image").map_err(backend)? {
+                        Some(text) => Some(
+                            serde_json::from_str(&text)
+                                .map_err(|_| ServerError::Database("image".into()))?,
+                        ),
+                        None => None,
+                    },
                 })
             })
             .collect()
+    }
+
+    /// Records the image a group's hosts should use; the group after it, or `None` when
+    /// there is no such group.
+    pub(crate) async fn record_image(
+        &self,
+        app: &str,
+        group: &str,
+        image: &davit_api::GroupImage,
+    ) -> Result<Option<Group>, ServerError> {
+        let json = serde_json::to_string(image).expect("an image serializes");
+        let done =
+            sqlx::query("UPDATE deployment_groups SET image = $1 WHERE app = $2 AND name = $3")
+                .bind(json)
+                .bind(app)
+                .bind(group)
+                .execute(&self.pool)
+                .await
+                .map_err(backend)?;
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        Ok(self
+            .groups(app)
+            .await?
+            .into_iter()
+            .find(|g| g.name.as_str() == group))
     }
 }
 

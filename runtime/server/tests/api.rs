@@ -1210,3 +1210,81 @@ async fn a_reusable_enrollment_token_enrolls_every_host_that_presents_it() {
     .1;
     assert_eq!(agents.as_array().unwrap().len(), 3, "{agents}");
 }
+
+/// Issue 11, point 5: a distribution records on a group the image its hosts should use; the
+/// group answers with it, and a bad digest, reference or group is refused.
+#[tokio::test]
+async fn a_distribution_records_the_image_on_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, operator) = start_sqlite(dir.path()).await;
+    let url = server.url.clone();
+    let op = Some(operator.as_str());
+    call(
+        Method::POST,
+        format!("{url}/v1/apps"),
+        op,
+        Some(json!({"name": "shop"})),
+    )
+    .await;
+    let (status, body) = call(
+        Method::POST,
+        format!("{url}/v1/apps/shop/groups"),
+        op,
+        Some(json!({"name": "prod", "tags": {"env": "prod"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let image = json!({"reference": "docker://127.0.0.1:5000/web:1.0.0", "digest": digest, "name": "web", "version": "1.0.0"});
+    let (status, group): (_, Group) = typed(
+        Method::PUT,
+        format!("{url}/v1/apps/shop/groups/prod/image"),
+        op,
+        Some(image.clone()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let recorded = group.image.clone().unwrap();
+    assert_eq!(recorded.digest, digest);
+    assert!(recorded.recorded_at > 0);
+    let (_, groups): (_, Vec<Group>) =
+        typed(Method::GET, format!("{url}/v1/apps/shop/groups"), op, None).await;
+    assert_eq!(
+        groups[0].image.as_ref().unwrap().reference,
+        "docker://127.0.0.1:5000/web:1.0.0"
+    );
+
+    for (bad, status) in [
+        (json!({"digest": "sha256:AB"}), StatusCode::BAD_REQUEST),
+        (json!({"reference": "web:1.0.0"}), StatusCode::BAD_REQUEST),
+    ] {
+        let mut body = image.clone();
+        for (k, v) in bad.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let (got, answer) = call(
+            Method::PUT,
+            format!("{url}/v1/apps/shop/groups/prod/image"),
+            op,
+            Some(body),
+        )
+        .await;
+        assert_eq!(got, status, "{answer}");
+    }
+    let (got, _) = call(
+        Method::PUT,
+        format!("{url}/v1/apps/shop/groups/nope/image"),
+        op,
+        Some(image.clone()),
+    )
+    .await;
+    assert_eq!(got, StatusCode::NOT_FOUND);
+    let (got, _) = call(
+        Method::PUT,
+        format!("{url}/v1/apps/shop/groups/prod/image"),
+        None,
+        Some(image),
+    )
+    .await;
+    assert_eq!(got, StatusCode::UNAUTHORIZED);
+}
