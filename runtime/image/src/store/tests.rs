@@ -204,7 +204,10 @@ fn a_stored_version_whose_meta_names_a_document_outside_is_refused() {
     for bad in ["../../../../secret.yml", "/etc/passwd", "sub/c.yml"] {
         std::fs::write(
             &meta_path,
-            meta.replace("\"document\": \"c.yml\"", &format!("\"document\": \"{bad}\"")),
+            meta.replace(
+                "\"document\": \"c.yml\"",
+                &format!("\"document\": \"{bad}\""),
+            ),
         )
         .unwrap();
         assert!(store.resolve("web", "1.x.x").is_err(), "{bad}");
