@@ -8,7 +8,7 @@ use clap::Subcommand;
 use davit_image::build::{self, BuildError, BuildOptions};
 use davit_image::component::Progress;
 use davit_image::recipe::Recipe;
-use davit_image::store::ComponentStore;
+use davit_image::store::{ComponentStore, StoreError};
 
 use crate::Exit;
 use crate::output::{self, Format};
@@ -183,6 +183,11 @@ fn build_error(e: BuildError) -> Exit {
                     format!("the run's logs are in {log}"),
                 )),
             }
+        }
+        // A store it cannot read is trouble (3); a missing component or version is the
+        // recipe's (2).
+        BuildError::Store { ref source, .. } if matches!(**source, StoreError::Io { .. }) => {
+            Exit::from(anyhow::Error::new(e))
         }
         BuildError::Run { .. }
         | BuildError::Document { .. }

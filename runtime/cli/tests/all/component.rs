@@ -729,3 +729,71 @@ fn exit_194_on_the_host_reruns_the_step_after_the_reboot_within_the_bound() {
     );
     assert_eq!(runs(), 2);
 }
+
+/// `davit component push` and `list`: a version is stored once; other content under it is
+/// refused with exit 2 and a hint naming the next version; the list holds the built-in
+/// `davit/agent` and the pushed versions.
+#[test]
+fn component_push_keeps_versions_immutable_and_list_shows_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let doc = tmp.path().join("c.yml");
+    let doc_text = "schemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: a\n        action: CreateFolder\n        inputs:\n          - path: /opt/a\n";
+    std::fs::write(&doc, doc_text).unwrap();
+    let push = |version: &str| {
+        davit()
+            .args([
+                "component",
+                "push",
+                "--name",
+                "acme/web",
+                "--version",
+                version,
+                "--store",
+            ])
+            .arg(tmp.path().join("store"))
+            .arg(&doc)
+            .output()
+            .unwrap()
+    };
+    let out = push("1.2.0");
+    assert!(out.status.success(), "{}", text_of(&out));
+    assert!(
+        text(&out).0.contains("acme/web@1.2.0 stored"),
+        "{}",
+        text(&out).0
+    );
+    let again = push("1.2.0");
+    assert!(again.status.success());
+    assert!(
+        text(&again).0.contains("already stored"),
+        "{}",
+        text(&again).0
+    );
+    std::fs::write(&doc, doc_text.replace("/opt/a", "/opt/b")).unwrap();
+    let changed = push("1.2.0");
+    assert_eq!(changed.status.code(), Some(2), "{}", text_of(&changed));
+    let err = text(&changed).1;
+    assert!(
+        err.contains("version 1.2.0 exists with other content"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: push the new content as a new version, such as 1.2.1"),
+        "{err}"
+    );
+    assert!(push("1.3.0").status.success());
+    let listed = davit()
+        .args(["component", "list", "--output", "json", "--store"])
+        .arg(tmp.path().join("store"))
+        .output()
+        .unwrap();
+    let rows = json_ok(&listed);
+    assert_eq!(rows[0]["name"], "davit/agent");
+    assert_eq!(rows[1]["name"], "acme/web");
+    assert_eq!(rows[1]["versions"], serde_json::json!(["1.2.0", "1.3.0"]));
+}
+
+fn text_of(out: &std::process::Output) -> String {
+    let (o, e) = text(out);
+    format!("{o}{e}")
+}
