@@ -198,8 +198,15 @@ pub async fn group(cmd: GroupCommand, conn: Connection) -> Result<(), Exit> {
                 groups
                     .iter()
                     .map(|g| {
+                        let image = match &g.image {
+                            Some(i) => format!(
+                                "  image {} {} {} ({})",
+                                i.name, i.version, i.digest, i.reference
+                            ),
+                            None => String::new(),
+                        };
                         format!(
-                            "{}  tags {}  hosts {}  at most {} min",
+                            "{}  tags {}  hosts {}  at most {} min{image}",
                             g.name,
                             serde_json::to_string(&g.tags).expect("tags serialize"),
                             serde_json::to_string(&g.hosts).expect("hosts serialize"),
