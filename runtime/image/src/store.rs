@@ -182,15 +182,7 @@ impl ComponentStore {
             .map_err(io(format!("creating `{name}` in the store")))?;
         let vname = meta.version.clone();
         if let Some(existing) = read_meta(&named, &vname)? {
-            return if existing.digest == meta.digest {
-                Ok((existing, PushOutcome::AlreadyStored))
-            } else {
-                Err(StoreError::Exists {
-                    name: name.to_owned(),
-                    version: vname,
-                    existing: existing.digest,
-                })
-            };
+            return already_there(existing, &meta);
         }
         let temp = format!(".{vname}.{}", uuid::Uuid::new_v4().simple());
         let written = write_version(&named, Path::new(&temp), &meta, &files);
@@ -203,14 +195,7 @@ impl ComponentStore {
             let _ = named.remove_all(Path::new(&temp));
             // Another push of the same version won the race: the same content is fine.
             if let Some(existing) = read_meta(&named, &vname)? {
-                if existing.digest == meta.digest {
-                    return Ok((existing, PushOutcome::AlreadyStored));
-                }
-                return Err(StoreError::Exists {
-                    name: name.to_owned(),
-                    version: vname,
-                    existing: existing.digest,
-                });
+                return already_there(existing, &meta);
             }
             return Err(e);
         }
@@ -336,6 +321,19 @@ impl ComponentStore {
                 .map_err(io(format!("writing `{}`", path.display())))?;
         }
         Ok(dir)
+    }
+}
+
+/// A push of `meta` that found `existing` under its version: a no-op for the same content.
+fn already_there(existing: Meta, meta: &Meta) -> Result<(Meta, PushOutcome), StoreError> {
+    if existing.digest == meta.digest {
+        Ok((existing, PushOutcome::AlreadyStored))
+    } else {
+        Err(StoreError::Exists {
+            name: meta.name.clone(),
+            version: meta.version.clone(),
+            existing: existing.digest,
+        })
     }
 }
 

@@ -229,8 +229,8 @@ impl Cron {
                 continue;
             }
             if self.day_matches(date) {
-                for (h, _) in self.hours.iter().enumerate().filter(|(_, on)| **on) {
-                    for (m, _) in self.minutes.iter().enumerate().filter(|(_, on)| **on) {
+                for h in members(&self.hours) {
+                    for m in members(&self.minutes) {
                         let dt = DateTime::new(
                             date.year(),
                             date.month(),
@@ -331,6 +331,11 @@ fn set(text: &str, lo: i64, hi: i64, names: &[&str]) -> Result<Vec<bool>, String
     Ok(on)
 }
 
+/// The indexes a membership table of [`set`] holds, in order.
+fn members(on: &[bool]) -> impl Iterator<Item = usize> + '_ {
+    on.iter().enumerate().filter(|(_, v)| **v).map(|(i, _)| i)
+}
+
 fn value(text: &str, lo: i64, hi: i64, names: &[&str]) -> Result<i64, String> {
     if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(text)) {
         return Ok(lo + i as i64);
@@ -358,12 +363,7 @@ fn month_days(text: &str) -> Result<Vec<MonthDay>, String> {
             }
             other => {
                 let on = set(other, 1, 31, &[])?;
-                out.extend(
-                    on.iter()
-                        .enumerate()
-                        .filter(|(_, v)| **v)
-                        .map(|(i, _)| MonthDay::Day(i as i8 + 1)),
-                );
+                out.extend(members(&on).map(|i| MonthDay::Day(i as i8 + 1)));
             }
         }
     }
@@ -382,12 +382,7 @@ fn week_days(text: &str) -> Result<Vec<WeekDay>, String> {
             out.push(WeekDay::Nth(value(d, 1, 7, &WEEKDAYS)? as i8, k as i8));
         } else {
             let on = set(item, 1, 7, &WEEKDAYS)?;
-            out.extend(
-                on.iter()
-                    .enumerate()
-                    .filter(|(_, v)| **v)
-                    .map(|(i, _)| WeekDay::Day(i as i8 + 1)),
-            );
+            out.extend(members(&on).map(|i| WeekDay::Day(i as i8 + 1)));
         }
     }
     Ok(out)

@@ -192,7 +192,7 @@ fn load<'r>(reference: &'r ComponentRef, store: &ComponentStore) -> Result<Loade
                     at: reference.at.to_string(),
                     source: Box::new(source),
                 })?;
-            (found.path.clone(), Some(found.meta))
+            (found.path, Some(found.meta))
         }
     };
     let path = &path;
