@@ -28,6 +28,7 @@
 pub mod build;
 pub mod component;
 pub mod disk;
+pub mod distribute;
 pub mod oci;
 pub mod recipe;
 pub mod store;

@@ -275,7 +275,7 @@ fn invalid(at: Location, message: &str) -> RecipeError {
     }
 }
 
-fn describe(problem: YamlProblem) -> String {
+pub(crate) fn describe(problem: YamlProblem) -> String {
     match problem {
         YamlProblem::UnknownKey { key, expected } => format!(
             "unknown key `{key}`, expected one of {}",
@@ -419,55 +419,61 @@ fn component(src: Source<'_>, dir: &Path, c: S<RawComponent>) -> Result<Componen
     })
 }
 
+/// Checks an image tag, `[NAME:]TAG`: OCI's grammar [A-Za-z0-9_][A-Za-z0-9_.-]{0,127} (with
+/// `{{name}}` and `{{version}}` as a distribution's templates).
+pub(crate) fn parse_tag(text: &str) -> Result<(), String> {
+    let tag = text.trim();
+    let bare = tag.rsplit_once(':').map_or(tag, |(_, t)| t);
+    let plain = bare
+        .replace("{{name}}", "n")
+        .replace("{{version}}", "1.0.0");
+    let ok = !plain.is_empty()
+        && plain.len() <= 128
+        && !plain.starts_with(['.', '-'])
+        && plain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`tags`: `{tag}` is not an image tag ([A-Za-z0-9_][A-Za-z0-9_.-]*, at most 128)"
+        ))
+    }
+}
+
+/// `docker://HOST[:PORT]/REPOSITORY`, without a tag.
+pub(crate) fn parse_repository(text: &str) -> Result<crate::oci::registry::Repository, String> {
+    let bad = |why: &str| format!("`{text}` {why}");
+    let rest = text
+        .trim()
+        .strip_prefix("docker://")
+        .ok_or_else(|| bad("is not docker://HOST[:PORT]/REPOSITORY"))?;
+    let (host, repository) = rest
+        .split_once('/')
+        .filter(|(h, r)| !h.is_empty() && !r.is_empty())
+        .ok_or_else(|| bad("names no repository (docker://HOST[:PORT]/REPOSITORY)"))?;
+    if repository.contains([':', '@']) {
+        return Err(bad("holds a tag: the tags are `outputs.tags`"));
+    }
+    Ok(crate::oci::registry::Repository {
+        host: host.to_owned(),
+        repository: repository.to_owned(),
+    })
+}
+
 fn outputs(src: Source<'_>, dir: &Path, raw: RawOutputs) -> Result<Outputs, RecipeError> {
     let mut tags = Vec::new();
     for t in raw.tags {
-        let tag = t.value.trim();
-        // The OCI reference grammar's tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}, after an
-        // optional `name:`.
-        let bare = tag.rsplit_once(':').map_or(tag, |(_, t)| t);
-        let ok = !bare.is_empty()
-            && bare.len() <= 128
-            && !bare.starts_with(['.', '-'])
-            && bare
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-        if !ok {
-            return Err(invalid(
-                src.yaml(&t.referenced),
-                &format!(
-                    "`tags`: `{tag}` is not an image tag ([A-Za-z0-9_][A-Za-z0-9_.-]*, at most 128)"
-                ),
-            ));
-        }
-        tags.push(tag.to_owned());
+        parse_tag(&t.value).map_err(|m| invalid(src.yaml(&t.referenced), &m))?;
+        tags.push(t.value.trim().to_owned());
     }
     let registry = match raw.registry {
         None => None,
-        Some(r) => {
-            let bad = |why: &str| {
-                invalid(
-                    src.yaml(&r.referenced),
-                    &format!("`registry`: `{}` {why}", r.value),
-                )
-            };
-            let rest = r
-                .value
-                .trim()
-                .strip_prefix("docker://")
-                .ok_or_else(|| bad("is not docker://HOST[:PORT]/REPOSITORY"))?;
-            let (host, repository) = rest
-                .split_once('/')
-                .filter(|(h, r)| !h.is_empty() && !r.is_empty())
-                .ok_or_else(|| bad("names no repository (docker://HOST[:PORT]/REPOSITORY)"))?;
-            if repository.contains([':', '@']) {
-                return Err(bad("holds a tag: the tags are `outputs.tags`"));
-            }
-            Some(crate::oci::registry::Repository {
-                host: host.to_owned(),
-                repository: repository.to_owned(),
-            })
-        }
+        Some(r) => Some(
+            parse_repository(&r.value)
+                .map_err(|m| invalid(src.yaml(&r.referenced), &format!("`registry`: {m}")))?,
+        ),
     };
     let disk = match raw.disk {
         None => crate::disk::DiskOutputs::default(),

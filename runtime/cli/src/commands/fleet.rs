@@ -21,7 +21,7 @@ use crate::output::{self, Format};
 use crate::render::hint;
 
 /// Where the server listens by default, and where the CLI looks for it.
-const DEFAULT_SERVER: &str = "http://127.0.0.1:7000";
+pub(crate) const DEFAULT_SERVER: &str = "http://127.0.0.1:7000";
 
 #[derive(clap::Args)]
 pub struct ServerArgs {
@@ -406,7 +406,7 @@ fn show<T: Serialize>(
 }
 
 /// An operator's connection to the server.
-struct Api {
+pub(crate) struct Api {
     base: String,
     token: String,
     client: reqwest::Client,
@@ -414,6 +414,12 @@ struct Api {
 
 impl Api {
     fn new(conn: &Connection) -> Result<Api, Exit> {
+        Api::connect(&conn.server)
+    }
+
+    /// The server at `server`, with the operator token of DAVIT_TOKEN or the default data
+    /// directory's file.
+    pub(crate) fn connect(server: &str) -> Result<Api, Exit> {
         let token = match std::env::var("DAVIT_TOKEN") {
             Ok(t) if !t.is_empty() => t,
             _ => {
@@ -429,23 +435,32 @@ impl Api {
             }
         };
         Ok(Api {
-            base: conn.server.trim_end_matches('/').to_string(),
+            base: server.trim_end_matches('/').to_string(),
             token,
             client: reqwest::Client::new(),
         })
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Exit> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, Exit> {
         self.send(self.client.get(format!("{}{path}", self.base)))
             .await
     }
 
-    async fn post<T: DeserializeOwned>(
+    pub(crate) async fn post<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &impl Serialize,
     ) -> Result<T, Exit> {
         self.send(self.client.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    pub(crate) async fn put<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, Exit> {
+        self.send(self.client.put(format!("{}{path}", self.base)).json(body))
             .await
     }
 

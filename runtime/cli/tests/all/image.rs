@@ -636,3 +636,163 @@ fn store_components_resolve_by_wildcard_and_the_baked_agent_enrolls_its_hosts() 
         assert_eq!(a.tags["env"], "test");
     }
 }
+
+/// Issue 11, point 5: `image build --distribution` sends the tested image to two repositories
+/// of the real registry (the image's tags on one, the configuration's templated tags on the
+/// other, each read back by skopeo as the built digest), copies its raw disk into the disk
+/// store (checked by sha256, kept sparse) and records it on the group through a real server.
+/// Distributing the same image again changes nothing; a configuration whose second registry
+/// does not answer fails with exit 3 and leaves the first registry without the new tag.
+#[test]
+fn a_tested_image_is_distributed_to_every_target_and_recorded_on_its_groups() {
+    let registry = test_registry();
+    let id = std::process::id();
+    let b = Build::new("distribution");
+    let recipe = std::fs::read_to_string(b.path("recipe.yml")).unwrap();
+    std::fs::write(
+        b.path("recipe.yml"),
+        format!("{recipe}  disk: {{raw: disks/hello.raw}}\n"),
+    )
+    .unwrap();
+    let (mut server, url) = crate::server::start_server(&b.path("server"));
+    let token = std::fs::read_to_string(b.path("server/operator-token")).unwrap();
+    let operator = |args: &[&str]| {
+        let out = crate::server::operator(&url, token.trim(), args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out).1);
+        out
+    };
+    operator(&["app", "create", "web"]);
+    operator(&["group", "create", "web", "prod", "--tags", "env=prod"]);
+    let (main, mirror) = (
+        format!("{registry}/davit-test/dist-{id}"),
+        format!("{registry}/davit-test/mirror-{id}"),
+    );
+    std::fs::write(
+        b.path("dist.yml"),
+        format!(
+            "registries:\n  - repository: docker://{main}\n  - repository: docker://{mirror}\n    tags: ['v{{{{version}}}}', stable]\ndisk-store: store\ngroups: [web/prod]\n"
+        ),
+    )
+    .unwrap();
+    let dist = b.path("dist.yml").display().to_string();
+    let out = davit()
+        .env("DAVIT_TOKEN", token.trim())
+        .args(["image", "build", "--output", "json", "--policy"])
+        .arg(b.path("policy.toml"))
+        .arg("--deployment-root")
+        .arg(&b.state)
+        .args(["--server", &url, "--distribution", &dist])
+        .arg(b.path("recipe.yml"))
+        .output()
+        .unwrap();
+    let built = json_ok(&out);
+    let digest = built["digest"].as_str().unwrap().to_owned();
+    let d = &built["distribution"];
+    assert_eq!(
+        d["registries"][0]["tags"],
+        serde_json::json!(["1.0.0", "latest"]),
+        "{d}"
+    );
+    assert_eq!(
+        d["registries"][1]["tags"],
+        serde_json::json!(["v1.0.0", "stable"]),
+        "{d}"
+    );
+    // Every tag of both repositories reads back as the built image.
+    for reference in [
+        format!("{main}:1.0.0"),
+        format!("{main}:latest"),
+        format!("{mirror}:v1.0.0"),
+        format!("{mirror}:stable"),
+    ] {
+        let inspected = std::process::Command::new("skopeo")
+            .args(["inspect", "--tls-verify=false"])
+            .arg(format!("docker://{reference}"))
+            .output()
+            .unwrap();
+        assert!(
+            inspected.status.success(),
+            "{reference}: {}",
+            text(&inspected).1
+        );
+        let inspected: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
+        assert_eq!(inspected["Digest"], digest.as_str(), "{reference}");
+    }
+    let stored = b.path("store/hello/1.0.0/hello.raw");
+    assert_eq!(
+        file_sha256(&stored),
+        file_sha256(&b.path("disks/hello.raw")),
+        "the stored disk is the built one"
+    );
+    let sums = std::fs::read_to_string(b.path("store/hello/1.0.0/SHA256SUMS")).unwrap();
+    assert_eq!(sums, format!("{}  hello.raw\n", file_sha256(&stored)));
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(&stored).unwrap();
+    assert!(
+        meta.blocks() * 512 < meta.len(),
+        "the stored disk stays sparse"
+    );
+    assert_eq!(d["reference"], format!("docker://{main}:1.0.0"));
+    let groups = json_ok(&operator(&["group", "list", "web", "--output", "json"]));
+    assert_eq!(groups[0]["image"]["digest"], digest.as_str(), "{groups}");
+    assert_eq!(
+        groups[0]["image"]["reference"],
+        format!("docker://{main}:1.0.0")
+    );
+    assert_eq!(groups[0]["image"]["version"], "1.0.0");
+
+    // Again, from the layout: the same bytes everywhere, nothing changes.
+    let distribute = |config: &str| {
+        davit()
+            .env("DAVIT_TOKEN", token.trim())
+            .args(["image", "distribute", "--output", "json", "--server", &url])
+            .arg("--oci-layout")
+            .arg(b.path("out"))
+            .args(["--tag", "latest", "--disk"])
+            .arg(b.path("disks/hello.raw"))
+            .arg(config)
+            .output()
+            .unwrap()
+    };
+    let again = json_ok(&distribute(&dist));
+    assert_eq!(again["disks"]["already_there"], true, "{again}");
+    assert_eq!(again["registries"][0]["blobs_sent"], 0, "{again}");
+
+    // A second registry that does not answer: exit 3, and the first has no new tag.
+    std::fs::write(
+        b.path("broken.yml"),
+        format!(
+            "registries:\n  - repository: docker://{main}\n    tags: [never]\n  - repository: docker://127.0.0.1:1/davit-test/down\n"
+        ),
+    )
+    .unwrap();
+    let out = distribute(&b.path("broken.yml").display().to_string());
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("registry `127.0.0.1:1/davit-test/down`"),
+        "{stderr}"
+    );
+    let never = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", "--raw"])
+        .arg(format!("docker://{main}:never"))
+        .output()
+        .unwrap();
+    assert!(
+        !never.status.success(),
+        "a tag was put before every registry had the blobs"
+    );
+    server.kill().unwrap();
+    let _ = server.wait();
+}
+
+/// `sha256:…` of a file, by sha256sum.
+fn file_sha256(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let hex = String::from_utf8(out.stdout).unwrap();
+    format!("sha256:{}", hex.split_whitespace().next().unwrap())
+}

@@ -85,6 +85,9 @@ pub struct BuildReport {
     pub tests: Vec<String>,
     /// The store's versions that `component: NAME@FILTER` resolved to, components then tests.
     pub from_store: Vec<Meta>,
+    /// What the image was made from, as one digest (see [`inputs`]): a pipeline that builds
+    /// "only when dependencies changed" compares it with its last build's.
+    pub inputs: String,
     /// The VM disk images written from it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk: Option<crate::disk::DiskReport>,
@@ -219,6 +222,13 @@ fn load<'r>(reference: &'r ComponentRef, store: &ComponentStore) -> Result<Loade
     })
 }
 
+fn load_all<'r>(
+    refs: &'r [ComponentRef],
+    store: &ComponentStore,
+) -> Result<Vec<Loaded<'r>>, BuildError> {
+    refs.iter().map(|c| load(c, store)).collect()
+}
+
 /// `text` (of `document`), then the text of every document its `ExecuteDocument` steps name,
 /// recursively; `None` when one is named by a template (known only when it runs) or cannot
 /// be read.
@@ -284,6 +294,48 @@ impl Drop for WorkRoot {
     }
 }
 
+/// The digest of everything a build of `recipe` would be made from, without building: the
+/// parent's layers (a Debian base's are its lock's packages; a registry's are its tag's image
+/// now), the action component, the epoch, each component's canonical content (a store's
+/// resolved version) and parameters, the tests, the recipe's name and version. The same
+/// digest means the same image; a component whose content is known only when it runs (a
+/// templated `ExecuteDocument`) makes it differ every time.
+///
+/// # Errors
+///
+/// What [`build`] would fail with before running anything: a component that cannot be read
+/// or resolved, a parent that cannot be had.
+pub async fn inputs(
+    plugin: &Plugin,
+    recipe: &Recipe,
+    options: &BuildOptions,
+) -> Result<String, BuildError> {
+    let components = load_all(&recipe.components, &options.store)?;
+    let tests = load_all(&recipe.tests, &options.store)?;
+    let cache = LayerCache::open(&options.deployment_root.join("cache").join("layers"))
+        .map_err(io("opening the layer cache"))?;
+    let base = parent::resolve(recipe, &cache, &options.deployment_root, options.epoch).await?;
+    let chain = components.iter().fold(
+        cache::chain_start(&base.chain_id(), plugin.digest(), options.epoch),
+        |chain, c| cache::chain_next(&chain, &c.text, &c.reference.parameters),
+    );
+    Ok(inputs_digest(&chain, &tests, recipe))
+}
+
+/// The inputs' digest from the layer chain of the components, the tests and the recipe.
+fn inputs_digest(chain: &str, tests: &[Loaded<'_>], recipe: &Recipe) -> String {
+    let tests = tests.iter().fold(String::new(), |t, c| {
+        cache::chain_next(&t, &c.text, &c.reference.parameters)
+    });
+    crate::oci::layer::sha256(
+        format!(
+            "davit image inputs 1\n{chain}\n{tests}\n{}\n{}",
+            recipe.name, recipe.version
+        )
+        .as_bytes(),
+    )
+}
+
 /// Builds `recipe`'s image with the action component `plugin`.
 ///
 /// # Errors
@@ -296,16 +348,8 @@ pub async fn build(
     options: &BuildOptions,
 ) -> Result<BuildReport, BuildError> {
     let started = std::time::Instant::now();
-    let components = recipe
-        .components
-        .iter()
-        .map(|c| load(c, &options.store))
-        .collect::<Result<Vec<_>, _>>()?;
-    let tests = recipe
-        .tests
-        .iter()
-        .map(|c| load(c, &options.store))
-        .collect::<Result<Vec<_>, _>>()?;
+    let components = load_all(&recipe.components, &options.store)?;
+    let tests = load_all(&recipe.tests, &options.store)?;
     let layout_dir = options
         .oci_layout
         .clone()
@@ -531,6 +575,7 @@ pub async fn build(
             .chain(&tests)
             .filter_map(|c| c.resolved.clone())
             .collect(),
+        inputs: inputs_digest(&chain, &tests, recipe),
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
 }

@@ -363,13 +363,20 @@ impl Layout {
 ///
 /// When it cannot be read.
 pub fn file_digest(path: &Path) -> io::Result<String> {
-    use io::Read;
+    reader_digest(&mut std::fs::File::open(path)?)
+}
+
+/// `sha256:…` of what `reader` reads to its end.
+///
+/// # Errors
+///
+/// When it cannot be read.
+pub fn reader_digest(reader: &mut impl io::Read) -> io::Result<String> {
     use sha2::Digest;
     let mut hash = sha2::Sha256::new();
-    let mut file = std::fs::File::open(path)?;
-    let mut buf = vec![0u8; 1 << 16];
+    let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf)?;
+        let n = reader.read(&mut buf)?;
         if n == 0 {
             break;
         }

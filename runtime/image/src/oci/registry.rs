@@ -75,6 +75,12 @@ impl<'r> Client<'r> {
         }
     }
 
+    fn read(&self, layout: &Layout, digest: &str) -> Result<Vec<u8>, RegistryError> {
+        layout
+            .get(digest)
+            .map_err(|e| self.error(format!("reading blob {digest} of the layout: {e}")))
+    }
+
     fn sent(&self, what: &str, e: &reqwest::Error) -> RegistryError {
         let mut cause = e.to_string();
         let mut source = std::error::Error::source(e);
@@ -196,7 +202,7 @@ impl<'r> Client<'r> {
     }
 }
 
-/// Pushes the image `manifest` of `layout` to `repo` under `tags`.
+/// Pushes the image `manifest` of `layout` to `repo` under `tags`: its blobs, then its tags.
 ///
 /// # Errors
 ///
@@ -207,14 +213,25 @@ pub async fn push(
     repo: &Repository,
     tags: &[String],
 ) -> Result<Pushed, RegistryError> {
+    let pushed = push_blobs(layout, manifest, repo).await?;
+    put_tags(layout, manifest, repo, tags).await?;
+    Ok(pushed)
+}
+
+/// Sends `repo` the blobs of the image `manifest` of `layout` that it lacks (each checked by
+/// digest on the registry's side). Nothing is tagged: a registry that has every blob can be
+/// tagged without a failure part way leaving a tag on a partial image.
+///
+/// # Errors
+///
+/// The first request that failed.
+pub async fn push_blobs(
+    layout: &Layout,
+    manifest: &Descriptor,
+    repo: &Repository,
+) -> Result<Pushed, RegistryError> {
     let client = Client::new(repo);
-    let read = |digest: &str| {
-        layout
-            .get(digest)
-            .map_err(|e| client.error(format!("reading blob {digest} of the layout: {e}")))
-    };
-    let manifest_bytes = read(&manifest.digest)?;
-    let parsed: Manifest = serde_json::from_slice(&manifest_bytes)
+    let parsed: Manifest = serde_json::from_slice(&client.read(layout, &manifest.digest)?)
         .map_err(|e| client.error(format!("the manifest {}: {e}", manifest.digest)))?;
     let mut pushed = Pushed::default();
     for blob in parsed.layers.iter().chain([&parsed.config]) {
@@ -222,17 +239,46 @@ pub async fn push(
             pushed.blobs_present += 1;
             continue;
         }
-        let bytes = read(&blob.digest)?;
+        let bytes = client.read(layout, &blob.digest)?;
         pushed.bytes_sent += bytes.len() as u64;
         client.put_blob(&blob.digest, bytes).await?;
         pushed.blobs_sent += 1;
     }
+    Ok(pushed)
+}
+
+/// Puts the manifest under each of `tags` (its blobs must be there: [`push_blobs`]).
+///
+/// # Errors
+///
+/// The first tag the registry refused.
+pub async fn put_tags(
+    layout: &Layout,
+    manifest: &Descriptor,
+    repo: &Repository,
+    tags: &[String],
+) -> Result<(), RegistryError> {
+    let client = Client::new(repo);
+    let bytes = client.read(layout, &manifest.digest)?;
     for tag in tags {
         client
-            .put_manifest(tag, &manifest.media_type, manifest_bytes.clone())
+            .put_manifest(tag, &manifest.media_type, bytes.clone())
             .await?;
     }
-    Ok(pushed)
+    Ok(())
+}
+
+/// The digest of the manifest `repo` serves as `tag`, computed from its bytes.
+///
+/// # Errors
+///
+/// When the registry does not answer with it.
+pub async fn tagged_digest(repo: &Repository, tag: &str) -> Result<String, RegistryError> {
+    let client = Client::new(repo);
+    let (bytes, _) = client
+        .get(&format!("manifests/{tag}"), &format!("reading `{tag}`"))
+        .await?;
+    Ok(sha256(&bytes))
 }
 
 /// Pulls `repo:tag` (for an index, its linux/amd64 image) into `into`, tagged `tag` there;

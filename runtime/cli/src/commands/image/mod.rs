@@ -1,5 +1,8 @@
-//! `davit image build RECIPE [--oci-layout DIR] [--tag T]… [--keep-on-failure]`: a recipe
-//! becomes an OCI image (davit-image's `build`).
+//! `davit image build RECIPE [--oci-layout DIR] [--tag T]… [--keep-on-failure]
+//! [--distribution CONFIG]`: a recipe becomes an OCI image (davit-image's `build`), and
+//! `davit image distribute` sends one to its targets ([`distribute`]).
+
+mod distribute;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,7 +30,17 @@ pub enum ImageCommand {
     /// written to an OCI layout
     #[command(after_help = OUTCOMES)]
     Build(BuildArgs),
+    /// Send a built image to every target of a distribution configuration (registries with
+    /// tags, a disk store), each checked by digest, and record it on its deployment groups
+    #[command(after_help = DISTRIBUTE_OUTCOMES)]
+    Distribute(distribute::DistributeArgs),
 }
+
+pub const DISTRIBUTE_OUTCOMES: &str = "\
+Exit codes:
+  0  every target has the image (read back by digest), every group records it
+  2  invalid configuration, no such image, or a disk version already stored with other bytes
+  3  a registry, the disk store or the server failed (tags are put only once every registry has the blobs)";
 
 #[derive(clap::Args)]
 pub struct BuildArgs {
@@ -45,6 +58,11 @@ pub struct BuildArgs {
     /// After its tests pass, push the image to the recipe's `outputs.registry` under its tags
     #[arg(long)]
     push: bool,
+    /// After its tests pass, distribute the image as this configuration says (see `davit image distribute`)
+    #[arg(long, value_name = "CONFIG")]
+    distribution: Option<PathBuf>,
+    #[command(flatten)]
+    server: distribute::ServerArg,
     /// Host policy (TOML) for the components' commands and URLs [default: /etc/davit/policy.toml if it exists, else deny everything]
     #[arg(long, short = 'p')]
     policy: Option<PathBuf>,
@@ -67,11 +85,16 @@ pub struct BuildArgs {
 pub async fn run(cmd: ImageCommand) -> Result<(), Exit> {
     match cmd {
         ImageCommand::Build(args) => build_image(args).await,
+        ImageCommand::Distribute(args) => distribute::distribute_image(args).await,
     }
 }
 
 async fn build_image(args: BuildArgs) -> Result<(), Exit> {
     let recipe = Recipe::load(&args.recipe).map_err(Exit::invalid)?;
+    let distribution = match &args.distribution {
+        Some(path) => Some(distribute::load(path, &args.server.server)?),
+        None => None,
+    };
     let (_, policy) = super::component::load_policy(args.policy.as_deref())?;
     let deployment_root = args
         .deployment_root
@@ -138,9 +161,19 @@ async fn build_image(args: BuildArgs) -> Result<(), Exit> {
         Ok(r) => r,
         Err(e) => return Err(build_error(e)),
     };
+    let distributed = match &distribution {
+        None => None,
+        Some((config, api)) => Some(distribute_built(&report, config, api.as_ref()).await?),
+    };
     match args.output {
-        Format::Json => output::json(&report)?,
+        Format::Json => output::json(&Built {
+            report: &report,
+            distribution: distributed.as_ref(),
+        })?,
         Format::Text => {
+            if let Some(d) = &distributed {
+                distribute::print(d);
+            }
             for l in &report.layers {
                 println!(
                     "  layer {} {:>10} bytes  {}{}",
@@ -170,6 +203,49 @@ async fn build_image(args: BuildArgs) -> Result<(), Exit> {
         }
     }
     Ok(())
+}
+
+/// `image build --output json`: the build's report, and its distribution's.
+#[derive(serde::Serialize)]
+struct Built<'a> {
+    #[serde(flatten)]
+    report: &'a build::BuildReport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    distribution: Option<&'a distribute::Distributed>,
+}
+
+/// Distributes the image a build just made.
+async fn distribute_built(
+    report: &build::BuildReport,
+    config: &davit_image::distribute::Distribution,
+    api: Option<&crate::commands::fleet::Api>,
+) -> Result<distribute::Distributed, Exit> {
+    let io =
+        |e: std::io::Error| Exit::from(anyhow::Error::new(e).context("reading the built image"));
+    let layout =
+        davit_image::oci::layout::Layout::open(std::path::Path::new(&report.layout)).map_err(io)?;
+    let image = layout
+        .image(report.tags.first().map(String::as_str))
+        .map_err(io)?;
+    let disks = report
+        .disk
+        .iter()
+        .flat_map(|d| d.raw.iter().chain(&d.qcow2))
+        .map(PathBuf::from)
+        .collect();
+    distribute::run(
+        config,
+        api,
+        &davit_image::distribute::Artifact {
+            layout: &layout,
+            manifest: &image.manifest_descriptor,
+            name: &report.name,
+            version: &report.version,
+            tags: &report.tags,
+            disks,
+        },
+    )
+    .await
 }
 
 fn build_error(e: BuildError) -> Exit {
