@@ -15,8 +15,12 @@
 
 mod messages;
 mod names;
+mod pipelines;
 mod status;
 
 pub use messages::*;
-pub use names::{AppName, GroupName, MAX_NAME_LEN, NameError, RevisionId, is_safe_name};
-pub use status::{DeploymentStatus, EventStatus, HostStatus, UnknownStatus};
+pub use names::{
+    AppName, GroupName, MAX_NAME_LEN, NameError, PipelineName, RevisionId, is_safe_name,
+};
+pub use pipelines::*;
+pub use status::{DeploymentStatus, EventStatus, HostStatus, RunStatus, UnknownStatus};

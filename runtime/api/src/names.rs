@@ -141,6 +141,11 @@ validated!(
     |v| check_name("deployment group name", v)
 );
 validated!(
+    /// An image pipeline's name (see [`is_safe_name`]).
+    PipelineName,
+    |v| check_name("pipeline name", v)
+);
+validated!(
     /// A revision id: the blake3 digest of a revision's manifest, 64 lowercase hex digits.
     RevisionId,
     check_revision

@@ -75,6 +75,29 @@ status!(
     }
 );
 
+status!(
+    /// An image pipeline's run.
+    RunStatus, "run status" {
+        /// Waiting for a builder.
+        Pending,
+        /// A builder has it.
+        Running,
+        /// Built, tested and distributed.
+        Succeeded,
+        /// A step failed, or its builder was lost.
+        Failed,
+        /// "Only when dependencies changed", and nothing had.
+        Skipped,
+    }
+);
+
+impl RunStatus {
+    /// Whether the run has ended.
+    pub fn is_finished(self) -> bool {
+        !matches!(self, RunStatus::Pending | RunStatus::Running)
+    }
+}
+
 impl DeploymentStatus {
     /// Whether the deployment has ended.
     pub fn is_finished(self) -> bool {

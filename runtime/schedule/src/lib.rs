@@ -132,6 +132,27 @@ impl Schedule {
     }
 }
 
+/// The next run of `schedule` in the zone named `timezone` strictly after `after`, a rate
+/// counting from `start` (all in seconds since the epoch): what a caller that keeps times as
+/// numbers needs. `Ok(None)`: it never runs again.
+///
+/// # Errors
+///
+/// A schedule or time zone that does not parse.
+pub fn next_run(
+    schedule: &str,
+    timezone: &str,
+    after: i64,
+    start: i64,
+) -> Result<Option<i64>, ScheduleError> {
+    let parsed = Schedule::parse(schedule)?;
+    let zone = zone(timezone)?;
+    let at = |s: i64| Timestamp::from_second(s).unwrap_or(Timestamp::UNIX_EPOCH);
+    Ok(parsed
+        .next_after(at(after), at(start), &zone)
+        .map(|t| t.as_second()))
+}
+
 fn rate(body: &str) -> Result<i64, String> {
     let mut parts = body.split_whitespace();
     let (Some(n), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {

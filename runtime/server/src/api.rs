@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use davit_api::{
-    AppName, EnrollToken, Enrolled, Enrollment, ErrorBody, EventResult, GroupImage, GroupName,
-    Heartbeat, MAX_EVENTS_JSON, NameError, NewApp, NewDeployment, NewEnrollToken, NewGroup, Poll,
-    Progress, Report,
+    AppName, BuildResult, EnrollToken, Enrolled, Enrollment, ErrorBody, EventResult, GroupImage,
+    GroupName, Heartbeat, MAX_EVENTS_JSON, NameError, NewApp, NewDeployment, NewEnrollToken,
+    NewGroup, NewPipeline, PipelineEnabled, PipelineName, Poll, Progress, Report, RunStatus,
 };
 use serde::de::DeserializeOwned;
 
@@ -46,6 +46,14 @@ pub fn router(db: Db) -> Router {
         .route("/v1/agent/command", get(agent_command))
         .route("/v1/agent/report", post(agent_report))
         .route("/v1/agent/progress", post(agent_progress))
+        .route("/v1/pipelines", post(create_pipeline).get(list_pipelines))
+        .route("/v1/pipelines/{name}", get(show_pipeline))
+        .route("/v1/pipelines/{name}/enabled", post(enable_pipeline))
+        .route(
+            "/v1/pipelines/{name}/runs",
+            post(run_pipeline).get(pipeline_runs),
+        )
+        .route("/v1/agent/build", get(agent_build).post(agent_build_result))
         .with_state(Arc::new(db))
 }
 
@@ -243,28 +251,7 @@ async fn record_image(
 ) -> Result<impl IntoResponse, ApiError> {
     let app = AppName::try_from(app)?;
     let group = GroupName::try_from(group)?;
-    let hex = image.digest.strip_prefix("sha256:").unwrap_or("");
-    if hex.len() != 64
-        || !hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
-        return Err(ApiError::bad(format!(
-            "digest: `{}` is not sha256: and 64 lowercase hex digits",
-            image.digest
-        )));
-    }
-    if !image.reference.starts_with("docker://") || image.reference.len() > 512 {
-        return Err(ApiError::bad(format!(
-            "reference: `{}` is not docker://HOST[:PORT]/REPOSITORY:TAG",
-            image.reference
-        )));
-    }
-    if image.name.is_empty() || image.name.len() > 128 || image.version.len() > 64 {
-        return Err(ApiError::bad(
-            "name and version: 1 to 128 and at most 64 characters",
-        ));
-    }
+    check_image(&image.digest, &image.reference, &image.name, &image.version)?;
     image.recorded_at = now();
     match db
         .record_image(app.as_str(), group.as_str(), &image)
@@ -276,6 +263,32 @@ async fn record_image(
             format!("no deployment group `{group}` of `{app}`"),
         )),
     }
+}
+
+/// What a group is told of an image: a manifest digest, a `docker://` reference, a name and a
+/// version of bounded sizes.
+fn check_image(digest: &str, reference: &str, name: &str, version: &str) -> Result<(), ApiError> {
+    let hex = digest.strip_prefix("sha256:").unwrap_or("");
+    if hex.len() != 64
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(ApiError::bad(format!(
+            "digest: `{digest}` is not sha256: and 64 lowercase hex digits"
+        )));
+    }
+    if !reference.starts_with("docker://") || reference.len() > 512 {
+        return Err(ApiError::bad(format!(
+            "reference: `{reference}` is not docker://HOST[:PORT]/REPOSITORY:TAG"
+        )));
+    }
+    if name.is_empty() || name.len() > 128 || version.len() > 64 {
+        return Err(ApiError::bad(
+            "name and version: 1 to 128 and at most 64 characters",
+        ));
+    }
+    Ok(())
 }
 
 async fn create_enroll_token(
@@ -521,4 +534,137 @@ fn no_host(deployment: &str) -> ApiError {
         StatusCode::CONFLICT,
         format!("this agent has no host running in deployment `{deployment}`"),
     )
+}
+
+async fn create_pipeline(
+    _: Operator,
+    State(db): State<Shared>,
+    Body(new): Body<NewPipeline>,
+) -> Result<impl IntoResponse, ApiError> {
+    let next = crate::pipelines::check(&new).map_err(ApiError::bad)?;
+    for g in &new.groups {
+        let known = db.groups(g.app.as_str()).await?;
+        if !known.iter().any(|k| k.name == g.group) {
+            return Err(ApiError::bad(format!(
+                "groups: no deployment group `{}` of `{}`",
+                g.group, g.app
+            )));
+        }
+    }
+    if !db.create_pipeline(&new, next).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("a pipeline named `{}` exists", new.name),
+        ));
+    }
+    let created = db.pipeline(new.name.as_str()).await?;
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+async fn list_pipelines(
+    _: Operator,
+    State(db): State<Shared>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(db.pipelines().await?))
+}
+
+fn no_pipeline(name: &PipelineName) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("no pipeline `{name}`"))
+}
+
+async fn show_pipeline(
+    _: Operator,
+    State(db): State<Shared>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = PipelineName::try_from(name)?;
+    db.pipeline(name.as_str())
+        .await?
+        .map(Json)
+        .ok_or_else(|| no_pipeline(&name))
+}
+
+async fn enable_pipeline(
+    _: Operator,
+    State(db): State<Shared>,
+    Path(name): Path<String>,
+    Body(enabled): Body<PipelineEnabled>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = PipelineName::try_from(name)?;
+    db.set_pipeline_enabled(name.as_str(), enabled.enabled)
+        .await?
+        .map(Json)
+        .ok_or_else(|| no_pipeline(&name))
+}
+
+async fn run_pipeline(
+    _: Operator,
+    State(db): State<Shared>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = PipelineName::try_from(name)?;
+    match db.start_run(name.as_str(), "manual", false).await? {
+        Some(run) => Ok((StatusCode::CREATED, Json(run))),
+        None => Err(no_pipeline(&name)),
+    }
+}
+
+async fn pipeline_runs(
+    _: Operator,
+    State(db): State<Shared>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = PipelineName::try_from(name)?;
+    if db.pipeline(name.as_str()).await?.is_none() {
+        return Err(no_pipeline(&name));
+    }
+    Ok(Json(db.runs(name.as_str(), 100).await?))
+}
+
+/// A builder's long poll for a run (`?wait=SECONDS`, at most 25).
+async fn agent_build(
+    AgentId(agent): AgentId,
+    State(db): State<Shared>,
+    poll: Result<axum::extract::Query<Poll>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(poll) = poll.map_err(|e| ApiError::bad(e.body_text()))?;
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_secs(poll.wait.unwrap_or(0).min(25));
+    loop {
+        db.seen(&agent).await?;
+        if let Some(job) = db.claim_build(&agent).await? {
+            return Ok(Json(job).into_response());
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+async fn agent_build_result(
+    AgentId(agent): AgentId,
+    State(db): State<Shared>,
+    Body(result): Body<BuildResult>,
+) -> Result<impl IntoResponse, ApiError> {
+    db.seen(&agent).await?;
+    if !result.status.is_finished() {
+        return Err(ApiError::bad(format!(
+            "status: a run ends Succeeded, Failed or Skipped, not {}",
+            result.status
+        )));
+    }
+    if let (RunStatus::Succeeded, Some(digest), Some(reference)) =
+        (result.status, &result.digest, &result.reference)
+    {
+        check_image(digest, reference, &result.name, &result.version)?;
+    }
+    if db.finish_run(Some(&agent), &result).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("this agent holds no running run `{}`", result.run),
+        ))
+    }
 }

@@ -8,13 +8,14 @@ mod db;
 mod deployments;
 mod dist;
 mod follow_up;
+mod pipelines;
 mod plan_store;
 mod token;
 
 use std::path::{Path, PathBuf};
 
 pub use api::router;
-pub use db::{Agent, App, Db, Group};
+pub use db::{Agent, App, Db, Group, now};
 pub use deployments::{Command, Deployment, DeploymentHost};
 
 /// Why the server cannot do its work.
@@ -95,6 +96,23 @@ pub fn spawn_reaper(db: Db, timeout: std::time::Duration) -> tokio::task::JoinHa
             tokio::time::sleep(every).await;
             if let Err(e) = db.reap_silent_agents(timeout).await {
                 eprintln!("warning: checking for silent agents: {e}");
+            }
+            let cutoff = db::now() - timeout.as_secs() as i64;
+            if let Err(e) = db.reap_silent_builders(cutoff).await {
+                eprintln!("warning: checking for silent builders: {e}");
+            }
+        }
+    })
+}
+
+/// Starts the task that starts the image pipelines' scheduled runs (see
+/// [`Db::start_due_pipelines`]), every second.
+pub fn spawn_scheduler(db: Db) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            if let Err(e) = db.start_due_pipelines(db::now()).await {
+                eprintln!("warning: starting scheduled pipeline runs: {e}");
             }
         }
     })

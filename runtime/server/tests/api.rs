@@ -11,6 +11,9 @@ use davit_api::{
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+#[path = "api/pipelines.rs"]
+mod pipelines;
+
 struct Running {
     url: String,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
