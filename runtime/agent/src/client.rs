@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use davit_api::{AppName, Command, ErrorBody, Poll, Progress, Report};
+use davit_api::{AppName, BuildJob, BuildResult, Command, ErrorBody, Poll, Progress, Report};
 use reqwest::StatusCode;
 
 use crate::{AgentError, Identity};
@@ -55,13 +55,23 @@ impl Server {
             wait: Some(wait),
             busy: Poll::busy_list(busy),
         };
+        self.long_poll(&format!("/v1/agent/command?{}", query.to_query()))
+            .await
+    }
+
+    /// Waits up to `wait` seconds for a pipeline's run this builder may build.
+    pub(crate) async fn poll_build(&self, wait: u64) -> Result<Option<BuildJob>, PollError> {
+        self.long_poll(&format!("/v1/agent/build?wait={wait}"))
+            .await
+    }
+
+    async fn long_poll<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> Result<Option<T>, PollError> {
         let response = self
             .client
-            .get(format!(
-                "{}/v1/agent/command?{}",
-                self.base,
-                query.to_query()
-            ))
+            .get(format!("{}{path}", self.base))
             .bearer_auth(&self.credential)
             .send()
             .await
@@ -99,14 +109,26 @@ impl Server {
     /// Sends a result until the server answers it: it took it, already had it (409), or will
     /// never take it (another 4xx, said on stderr). Unreachable or a 5xx: again a second later.
     pub(crate) async fn report_until_taken(&self, report: &Report) {
+        let what = format!("the report of deployment {}", report.deployment);
+        self.send_until_taken("/v1/agent/report", report, &what)
+            .await
+    }
+
+    /// [`Self::report_until_taken`] for a pipeline run's result.
+    pub(crate) async fn build_result_until_taken(&self, result: &BuildResult) {
+        let what = format!("the result of run {}", result.run);
+        self.send_until_taken("/v1/agent/build", result, &what)
+            .await
+    }
+
+    async fn send_until_taken(&self, path: &str, body: &impl serde::Serialize, what: &str) {
         loop {
-            match self.post("/v1/agent/report").json(report).send().await {
+            match self.post(path).json(body).send().await {
                 Ok(r) if r.status().is_success() || r.status() == StatusCode::CONFLICT => return,
                 Ok(r) if r.status().is_client_error() => {
                     let why = r.json::<ErrorBody>().await.map(|b| b.error);
                     eprintln!(
-                        "warning: the server refuses the report of deployment {}: {}",
-                        report.deployment,
+                        "warning: the server refuses {what}: {}",
                         why.unwrap_or_else(|_| "no reason given".into())
                     );
                     return;

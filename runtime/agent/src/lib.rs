@@ -21,6 +21,7 @@
 //!     deployment_root: "/var/lib/davit".into(),
 //!     target_root: "/".into(),
 //!     max_reboots: davit_lifecycle::MAX_REBOOTS,
+//!     builder: false,
 //! };
 //! let due = davit_agent::run(config).await?;
 //! eprintln!("rebooting: {}", due.why.join("; "));
@@ -28,6 +29,7 @@
 //! # }
 //! ```
 
+mod builder;
 mod client;
 mod execute;
 mod identity;
@@ -76,6 +78,8 @@ pub struct Config {
     pub target_root: PathBuf,
     /// Reboots one deployment may ask for (see [`davit_lifecycle::MAX_REBOOTS`]).
     pub max_reboots: u32,
+    /// Also build the image pipelines' runs whose builder tags this host has ([`builder`]).
+    pub builder: bool,
 }
 
 /// The agent stopped because a hook asked for a reboot and no deployment runs any more: the
@@ -206,11 +210,26 @@ pub async fn run(config: Config) -> Result<RebootDue, AgentError> {
     });
     let busy_count = Arc::new(AtomicUsize::new(0));
     let _heartbeat = heartbeat(server.clone(), busy_count.clone());
+    // The builder's runs count as work too: the heartbeat goes on while one builds.
+    let build_count = Arc::new(AtomicUsize::new(0));
+    let _build_heartbeat = heartbeat(server.clone(), build_count.clone());
+    let mut builder = match agent.config.builder {
+        true => Some(tokio::spawn(builder::serve(agent.clone(), build_count))),
+        false => None,
+    };
     let mut tasks = Tasks::default();
     for command in resume {
         tasks.spawn(&agent, command);
     }
     loop {
+        if let Some(task) = builder.as_mut().filter(|t| t.is_finished()) {
+            match task.await {
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(())) => {}
+                Err(e) => eprintln!("warning: the builder stopped: {e}"),
+            }
+            builder = None;
+        }
         while let Some(done) = tasks.set.try_join_next_with_id() {
             tasks.finished(done);
         }

@@ -127,6 +127,16 @@ pub struct PipelineEnabled {
     pub enabled: bool,
 }
 
+/// `POST /v1/pipelines/{name}/runs`: a run now.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRun {
+    /// Apply the pipeline's start condition as a scheduled run does (skip when nothing
+    /// changed); by default a run asked for builds.
+    #[serde(default)]
+    pub if_changed: bool,
+}
+
 /// A run of a pipeline: its history's entries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PipelineRun {

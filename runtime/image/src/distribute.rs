@@ -167,6 +167,51 @@ pub struct Artifact<'a> {
     pub disks: Vec<PathBuf>,
 }
 
+/// The image a build just made, read back from its layout for distribution.
+pub struct Built<'r> {
+    pub report: &'r crate::build::BuildReport,
+    pub layout: Layout,
+    pub manifest: Descriptor,
+    pub disks: Vec<PathBuf>,
+}
+
+impl<'r> Built<'r> {
+    /// The image of `report` (by its first tag) in its layout, and its disk images.
+    ///
+    /// # Errors
+    ///
+    /// When the layout cannot be read.
+    pub fn of(report: &'r crate::build::BuildReport) -> io::Result<Built<'r>> {
+        let layout = Layout::open(Path::new(&report.layout))?;
+        let manifest = layout
+            .image(report.tags.first().map(String::as_str))?
+            .manifest_descriptor;
+        let disks = report
+            .disk
+            .iter()
+            .flat_map(|d| d.raw.iter().chain(&d.qcow2))
+            .map(PathBuf::from)
+            .collect();
+        Ok(Built {
+            report,
+            layout,
+            manifest,
+            disks,
+        })
+    }
+
+    pub fn artifact(&self) -> Artifact<'_> {
+        Artifact {
+            layout: &self.layout,
+            manifest: &self.manifest,
+            name: &self.report.name,
+            version: &self.report.version,
+            tags: &self.report.tags,
+            disks: self.disks.clone(),
+        }
+    }
+}
+
 /// What a distribution did.
 #[derive(Debug, Clone, Serialize)]
 pub struct DistributionReport {

@@ -148,6 +148,11 @@ impl ComponentStore {
         &self.dir
     }
 
+    /// The store's place under davit's state: `<deployment root>/components`.
+    pub fn default_dir(deployment_root: &Path) -> PathBuf {
+        deployment_root.join("components")
+    }
+
     /// Stores `document` (and the documents it names) as `name` `version`.
     pub fn push(
         &self,

@@ -13,7 +13,8 @@ use axum::{Json, Router};
 use davit_api::{
     AppName, BuildResult, EnrollToken, Enrolled, Enrollment, ErrorBody, EventResult, GroupImage,
     GroupName, Heartbeat, MAX_EVENTS_JSON, NameError, NewApp, NewDeployment, NewEnrollToken,
-    NewGroup, NewPipeline, PipelineEnabled, PipelineName, Poll, Progress, Report, RunStatus,
+    NewGroup, NewPipeline, NewRun, PipelineEnabled, PipelineName, Poll, Progress, Report,
+    RunStatus,
 };
 use serde::de::DeserializeOwned;
 
@@ -601,9 +602,13 @@ async fn run_pipeline(
     _: Operator,
     State(db): State<Shared>,
     Path(name): Path<String>,
+    Body(asked): Body<NewRun>,
 ) -> Result<impl IntoResponse, ApiError> {
     let name = PipelineName::try_from(name)?;
-    match db.start_run(name.as_str(), "manual", false).await? {
+    match db
+        .start_run(name.as_str(), "manual", asked.if_changed)
+        .await?
+    {
         Some(run) => Ok((StatusCode::CREATED, Json(run))),
         None => Err(no_pipeline(&name)),
     }

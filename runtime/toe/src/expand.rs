@@ -149,7 +149,7 @@ impl PlannedStep<'_> {
     /// once the loop variables are resolved.
     pub fn iterations(
         &self,
-    ) -> Result<Box<dyn Iterator<Item = Result<Run, ToeError>> + '_>, ToeError> {
+    ) -> Result<Box<dyn Iterator<Item = Result<Run, ToeError>> + Send + '_>, ToeError> {
         let Some(looping) = &self.looping else {
             let run = Run {
                 iteration: None,

@@ -147,7 +147,7 @@ impl Loop {
     /// # Errors
     ///
     /// [`ToeError::Invalid`] if a bound is still unresolved or the range does not terminate.
-    pub fn iterations(&self) -> Result<Box<dyn Iterator<Item = Iteration> + '_>, ToeError> {
+    pub fn iterations(&self) -> Result<Box<dyn Iterator<Item = Iteration> + Send + '_>, ToeError> {
         let unresolved = |t: &Template| {
             ToeError::invalid(t.location(), "loop", format!("`{t}` is not resolved"))
         };

@@ -1,7 +1,6 @@
 //! `davit agent`: the clap front end of davit-agent. It reads this host's policy file and
 //! turns the agent's errors into davit's messages; the agent itself is `davit_agent::run`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -44,6 +43,10 @@ pub struct AgentArgs {
     /// Reboots one deployment may ask for; one more fails the event that asked
     #[arg(long, default_value_t = davit_lifecycle::MAX_REBOOTS)]
     max_reboots: u32,
+    /// Also build image pipelines' runs (those whose builder tags this host has), with the
+    /// component store under the deployment root and this host's policy
+    #[arg(long)]
+    builder: bool,
 }
 
 /// How the agent carries out a reboot a hook asked for.
@@ -70,15 +73,7 @@ pub async fn run(args: AgentArgs) -> Result<(), Exit> {
         Some(path) => HostPolicy::load(path).map_err(Exit::invalid)?,
         None => HostPolicy::default(),
     };
-    let tags = args
-        .tags
-        .iter()
-        .map(|t| {
-            t.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .ok_or_else(|| Exit::invalid(anyhow::anyhow!("`--tags {t}`: expected `key=value`")))
-        })
-        .collect::<Result<BTreeMap<_, _>, _>>()?;
+    let tags = super::fleet::parse_tags("--tags", &args.tags)?;
     let hostname = match &args.hostname {
         Some(h) => h.clone(),
         None => std::fs::read_to_string("/etc/hostname")
@@ -95,6 +90,7 @@ pub async fn run(args: AgentArgs) -> Result<(), Exit> {
         deployment_root: root,
         target_root: args.target_root,
         max_reboots: args.max_reboots,
+        builder: args.builder,
     };
     let due = davit_agent::run(config).await.map_err(|e| match e {
         AgentError::NotEnrolled => Exit::invalid(hint(

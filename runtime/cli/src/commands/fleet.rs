@@ -45,7 +45,7 @@ pub struct ServerArgs {
 pub struct Connection {
     /// The davit server
     #[arg(long, env = "DAVIT_SERVER", default_value = DEFAULT_SERVER, global = true)]
-    server: String,
+    pub server: String,
     #[arg(long, value_enum, default_value_t, global = true)]
     pub output: Format,
 }
@@ -123,6 +123,7 @@ pub async fn server(args: ServerArgs) -> Result<(), Exit> {
     let timeout = davit_spec::parse_duration(&args.agent_timeout)
         .map_err(|e| Exit::invalid(anyhow::anyhow!("`--agent-timeout`: {e}")))?;
     davit_server::spawn_reaper(db.clone(), timeout);
+    davit_server::spawn_scheduler(db.clone());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -167,16 +168,7 @@ pub async fn group(cmd: GroupCommand, conn: Connection) -> Result<(), Exit> {
             max_deployment_minutes,
             no_auto_deploy,
         } => {
-            let tags = tags
-                .iter()
-                .map(|t| {
-                    t.split_once('=')
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .ok_or_else(|| {
-                            Exit::invalid(anyhow::anyhow!("`--tags {t}`: expected `key=value`"))
-                        })
-                })
-                .collect::<Result<BTreeMap<_, _>, _>>()?;
+            let tags = parse_tags("--tags", &tags)?;
             let body = NewGroup {
                 name: group,
                 tags,
@@ -499,6 +491,18 @@ impl Api {
             _ => Exit::from(error),
         })
     }
+}
+
+/// `key=value` tags given with `flag`.
+pub(crate) fn parse_tags(flag: &str, given: &[String]) -> Result<BTreeMap<String, String>, Exit> {
+    given
+        .iter()
+        .map(|t| {
+            t.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .ok_or_else(|| Exit::invalid(anyhow::anyhow!("`{flag} {t}`: expected `key=value`")))
+        })
+        .collect()
 }
 
 /// The server's files when `--data-dir` is not given.

@@ -796,3 +796,197 @@ fn file_sha256(path: &Path) -> String {
     let hex = String::from_utf8(out.stdout).unwrap();
     format!("sha256:{}", hex.split_whitespace().next().unwrap())
 }
+
+/// Issue 11, point 6, end to end: a pipeline on a real server, built by a real builder agent
+/// (`davit agent --builder`) with a component from its store. A run asked for builds,
+/// distributes to the registry and the server records the image on the group; a run that
+/// applies the start condition is skipped while nothing changed; after a new version of the
+/// component is pushed, it builds a new image. The history holds the three runs with their
+/// digests and logs.
+#[test]
+fn a_pipeline_builds_on_a_builder_agent_and_skips_what_did_not_change() {
+    let registry = test_registry();
+    let work = tempfile::tempdir().unwrap();
+    let w = |rel: &str| work.path().join(rel);
+    let (mut server, url) = crate::server::start_server(&w("server"));
+    let token = std::fs::read_to_string(w("server/operator-token")).unwrap();
+    let token = token.trim();
+    let operator = |args: &[&str]| crate::server::operator(&url, token, args);
+    let ok = |args: &[&str]| {
+        let out = operator(args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out).1);
+        out
+    };
+    ok(&["app", "create", "web"]);
+    ok(&["group", "create", "web", "prod", "--tags", "env=prod"]);
+
+    // The builder's store is under its deployment root (the shared state: its Debian base).
+    let store = shared_state().join("components");
+    let push = |version: &str| {
+        std::fs::write(
+            w("hello.yml"),
+            format!("# pipeline test\nschemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Version\n        action: CreateFile\n        inputs:\n          - path: /etc/pipe-hello\n            content: '{version}'\n"),
+        )
+        .unwrap();
+        let pushed = davit()
+            .args([
+                "component",
+                "push",
+                "--name",
+                "pipe/hello",
+                "--version",
+                version,
+            ])
+            .arg("--store")
+            .arg(&store)
+            .arg(w("hello.yml"))
+            .output()
+            .unwrap();
+        assert!(pushed.status.success(), "{}", text(&pushed).1);
+    };
+    push("1.0.0");
+    let repo = format!("{registry}/davit-test/piped-{}", std::process::id());
+    std::fs::write(
+        w("recipe.yml"),
+        "name: piped\nversion: 1.0.0\nparent: debian:bookworm\nsource-date-epoch: 1700000000\ncomponents:\n  - component: pipe/hello@1.x.x\noutputs:\n  oci-layout: out\n  tags: ['1.0.0']\n",
+    )
+    .unwrap();
+    std::fs::write(
+        w("dist.yml"),
+        format!("registries:\n  - repository: docker://{repo}\ngroups: [web/prod]\n"),
+    )
+    .unwrap();
+    std::fs::write(w("policy.toml"), "").unwrap();
+
+    let enroll = ok(&["enroll-token", "create"]);
+    let mut agent = davit()
+        .args([
+            "agent",
+            "--builder",
+            "--server",
+            &url,
+            "--hostname",
+            "builder-1",
+        ])
+        .args([
+            "--tags",
+            "role=builder",
+            "--enroll-token",
+            text(&enroll).0.trim(),
+        ])
+        .arg("--policy")
+        .arg(w("policy.toml"))
+        .arg("--deployment-root")
+        .arg(shared_state())
+        .arg("--data-dir")
+        .arg(w("agent"))
+        .arg("--target-root")
+        .arg(w("target"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(w("agent.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(w("agent.log")).unwrap_or_default();
+
+    let recipe = w("recipe.yml").display().to_string();
+    let dist = w("dist.yml").display().to_string();
+    let created = ok(&[
+        "image",
+        "pipeline",
+        "create",
+        "piped",
+        "--recipe",
+        &recipe,
+        "--distribution",
+        &dist,
+        "--builder-tags",
+        "role=builder",
+        "--max-failures",
+        "3",
+        "--output",
+        "json",
+    ]);
+    let created: davit_api::Pipeline = serde_json::from_str(&text(&created).0).unwrap();
+    assert_eq!(created.groups[0].group.as_str(), "prod");
+    assert_eq!(
+        created.next_run_at, None,
+        "no schedule: runs only when asked"
+    );
+
+    let run = |extra: &[&str]| -> davit_api::PipelineRun {
+        let mut args = vec![
+            "image", "pipeline", "run", "piped", "--wait", "--output", "json",
+        ];
+        args.extend_from_slice(extra);
+        let out = operator(&args);
+        assert!(out.status.success(), "{}\n{}", text(&out).1, log());
+        serde_json::from_str(&text(&out).0).unwrap()
+    };
+    let first = run(&[]);
+    assert_eq!(
+        first.status,
+        davit_api::RunStatus::Succeeded,
+        "{first:?}\n{}",
+        log()
+    );
+    let digest = first.digest.clone().unwrap();
+    assert_eq!(
+        first.reference.as_deref(),
+        Some(format!("docker://{repo}:1.0.0").as_str())
+    );
+    let inspected = std::process::Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false"])
+        .arg(format!("docker://{repo}:1.0.0"))
+        .output()
+        .unwrap();
+    assert!(inspected.status.success(), "{}", text(&inspected).1);
+    let inspected: serde_json::Value = serde_json::from_slice(&inspected.stdout).unwrap();
+    assert_eq!(inspected["Digest"], digest.as_str());
+    let groups = ok(&["group", "list", "web", "--output", "json"]);
+    let groups: Vec<davit_api::Group> = serde_json::from_str(&text(&groups).0).unwrap();
+    assert_eq!(groups[0].image.as_ref().unwrap().digest, digest);
+
+    let skipped = run(&["--if-changed"]);
+    assert_eq!(skipped.status, davit_api::RunStatus::Skipped, "{skipped:?}");
+    assert_eq!(skipped.inputs, first.inputs);
+    assert_eq!(skipped.digest, None, "nothing was built");
+
+    push("1.1.0");
+    let rebuilt = run(&["--if-changed"]);
+    assert_eq!(
+        rebuilt.status,
+        davit_api::RunStatus::Succeeded,
+        "{rebuilt:?}\n{}",
+        log()
+    );
+    assert_ne!(rebuilt.inputs, first.inputs);
+    assert_ne!(rebuilt.digest.as_deref(), Some(digest.as_str()));
+    assert!(
+        rebuilt.log.contains("build.Version (CreateFile)"),
+        "{}",
+        rebuilt.log
+    );
+
+    let history = ok(&["image", "pipeline", "history", "piped", "--output", "json"]);
+    let history: Vec<davit_api::PipelineRun> = serde_json::from_str(&text(&history).0).unwrap();
+    let seen: Vec<(i64, davit_api::RunStatus)> =
+        history.iter().map(|r| (r.seq, r.status)).collect();
+    use davit_api::RunStatus::{Skipped, Succeeded};
+    assert_eq!(seen, [(3, Succeeded), (2, Skipped), (1, Succeeded)]);
+    assert!(
+        history
+            .iter()
+            .all(|r| r.agent.is_some() && r.ended_at.is_some())
+    );
+    let text_history = ok(&["image", "pipeline", "history", "piped"]);
+    assert!(
+        text(&text_history).0.contains("#2 Skipped manual"),
+        "{}",
+        text(&text_history).0
+    );
+
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -216,7 +216,7 @@ pub(super) struct Runner<'a> {
     options: RunOptions,
 }
 
-type Boxed<'f, T> = Pin<Box<dyn Future<Output = T> + 'f>>;
+type Boxed<'f, T> = Pin<Box<dyn Future<Output = T> + Send + 'f>>;
 
 /// The outcome of one iteration.
 enum Ran {

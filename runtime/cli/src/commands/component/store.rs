@@ -44,7 +44,7 @@ impl StoreArgs {
 
 /// The store's place under davit's state.
 pub fn default_dir(deployment_root: &Path) -> PathBuf {
-    deployment_root.join("components")
+    ComponentStore::default_dir(deployment_root)
 }
 
 #[derive(clap::Args)]

@@ -3,6 +3,7 @@
 //! `davit image distribute` sends one to its targets ([`distribute`]).
 
 mod distribute;
+mod pipeline;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,6 +35,13 @@ pub enum ImageCommand {
     /// tags, a disk store), each checked by digest, and record it on its deployment groups
     #[command(after_help = DISTRIBUTE_OUTCOMES)]
     Distribute(distribute::DistributeArgs),
+    /// Image pipelines on the server: recipes built by builder agents on a schedule
+    Pipeline {
+        #[command(subcommand)]
+        command: pipeline::PipelineCommand,
+        #[command(flatten)]
+        conn: crate::commands::fleet::Connection,
+    },
 }
 
 pub const DISTRIBUTE_OUTCOMES: &str = "\
@@ -86,6 +94,7 @@ pub async fn run(cmd: ImageCommand) -> Result<(), Exit> {
     match cmd {
         ImageCommand::Build(args) => build_image(args).await,
         ImageCommand::Distribute(args) => distribute::distribute_image(args).await,
+        ImageCommand::Pipeline { command, conn } => pipeline::run(command, conn).await,
     }
 }
 
@@ -220,32 +229,9 @@ async fn distribute_built(
     config: &davit_image::distribute::Distribution,
     api: Option<&crate::commands::fleet::Api>,
 ) -> Result<distribute::Distributed, Exit> {
-    let io =
-        |e: std::io::Error| Exit::from(anyhow::Error::new(e).context("reading the built image"));
-    let layout =
-        davit_image::oci::layout::Layout::open(std::path::Path::new(&report.layout)).map_err(io)?;
-    let image = layout
-        .image(report.tags.first().map(String::as_str))
-        .map_err(io)?;
-    let disks = report
-        .disk
-        .iter()
-        .flat_map(|d| d.raw.iter().chain(&d.qcow2))
-        .map(PathBuf::from)
-        .collect();
-    distribute::run(
-        config,
-        api,
-        &davit_image::distribute::Artifact {
-            layout: &layout,
-            manifest: &image.manifest_descriptor,
-            name: &report.name,
-            version: &report.version,
-            tags: &report.tags,
-            disks,
-        },
-    )
-    .await
+    let built = davit_image::distribute::Built::of(report)
+        .map_err(|e| Exit::from(anyhow::Error::new(e).context("reading the built image")))?;
+    distribute::run(config, api, &built.artifact()).await
 }
 
 fn build_error(e: BuildError) -> Exit {
