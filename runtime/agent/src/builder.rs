@@ -115,6 +115,15 @@ async fn attempt(
         (Some(file), Some(text)) => Some(Distribution::parse(file, text)?),
         _ => None,
     };
+    let confined = crate::confine::confine(
+        job.pipeline.as_str(),
+        recipe,
+        distribution.as_ref(),
+        &agent.config.policy,
+        &agent.config.deployment_root,
+    )
+    .map_err(|e| anyhow::anyhow!("refused by this builder: {e}"))?;
+    let recipe = confined.recipe;
     result.name = recipe.name.clone();
     result.version = recipe.version.to_string();
     let progress_log = log.clone();
@@ -166,7 +175,7 @@ async fn attempt(
     );
     if let Some(config) = &distribution {
         let built = distribute::Built::of(&report)?;
-        let done = distribute::distribute(config, &built.artifact())
+        let done = distribute::distribute(config, &built.artifact(), confined.disk_store.as_ref())
             .await
             .map_err(|e| anyhow::Error::new(e).context("built and tested, but not distributed"))?;
         for r in &done.registries {

@@ -31,6 +31,7 @@
 
 mod builder;
 mod client;
+mod confine;
 mod execute;
 mod identity;
 mod running;

@@ -285,7 +285,9 @@ fn expand(tag: &str, artifact: &Artifact<'_>) -> String {
         .replace("{{version}}", artifact.version)
 }
 
-/// Sends `artifact` to every target of `config` (see the module's order).
+/// Sends `artifact` to every target of `config` (see the module's order); its disks go to
+/// `disk_store` when the caller opened the configuration's store itself (a builder, beneath
+/// its policy's directory), else to the store opened at the configuration's path.
 ///
 /// # Errors
 ///
@@ -294,6 +296,7 @@ fn expand(tag: &str, artifact: &Artifact<'_>) -> String {
 pub async fn distribute(
     config: &Distribution,
     artifact: &Artifact<'_>,
+    disk_store: Option<&DiskStore>,
 ) -> Result<DistributionReport, DistributeError> {
     let mut registries = Vec::new();
     for target in &config.registries {
@@ -316,17 +319,16 @@ pub async fn distribute(
             sent,
         });
     }
-    let disks = match &config.disk_store {
-        None => None,
-        Some(store) => {
-            if artifact.disks.is_empty() {
-                return Err(DistributeError::Nothing(format!(
-                    "{}: `disk-store` is set but the image has no disk images (the recipe's `outputs.disk`)",
-                    config.file
-                )));
-            }
-            Some(store_disks(store, artifact)?)
+    let disks = match (&config.disk_store, disk_store) {
+        (None, _) => None,
+        (Some(_), _) if artifact.disks.is_empty() => {
+            return Err(DistributeError::Nothing(format!(
+                "{}: `disk-store` is set but the image has no disk images (the recipe's `outputs.disk`)",
+                config.file
+            )));
         }
+        (Some(_), Some(opened)) => Some(store_disks(opened, artifact)?),
+        (Some(path), None) => Some(store_disks(&DiskStore::open(path)?, artifact)?),
     };
     for (target, done) in config.registries.iter().zip(&registries) {
         registry::put_tags(
@@ -363,15 +365,55 @@ pub async fn distribute(
 }
 
 /// Copies the disks into `STORE/NAME/VERSION/` (see the module).
-fn store_disks(store: &Path, artifact: &Artifact<'_>) -> Result<DisksStored, DistributeError> {
+/// The disk store, opened: every write is resolved beneath it.
+pub struct DiskStore {
+    root: Root,
+    /// Its path, for reports.
+    shown: PathBuf,
+}
+
+impl DiskStore {
+    /// The store at `path` as given by an operator (created if missing).
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be made or opened.
+    pub fn open(path: &Path) -> Result<DiskStore, DistributeError> {
+        std::fs::create_dir_all(path).map_err(disk_io(format!("creating `{}`", path.display())))?;
+        let root = Root::open_ambient(path, Resolve::Beneath)
+            .map_err(disk_io(format!("opening `{}`", path.display())))?;
+        Ok(DiskStore {
+            root,
+            shown: path.to_owned(),
+        })
+    }
+
+    /// The store at `rel` beneath the open directory `base` (shown as `shown`), created
+    /// beneath it: a link on the way out of `base` is refused.
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be made, or would leave `base`.
+    pub fn beneath(base: &Root, rel: &Path, shown: &Path) -> Result<DiskStore, DistributeError> {
+        let root = match rel.as_os_str().is_empty() {
+            true => base.try_clone(),
+            false => base.create_dir_all(rel, 0o755),
+        }
+        .map_err(disk_io(format!("opening `{}`", shown.display())))?;
+        Ok(DiskStore {
+            root,
+            shown: shown.to_owned(),
+        })
+    }
+}
+
+fn store_disks(store: &DiskStore, artifact: &Artifact<'_>) -> Result<DisksStored, DistributeError> {
     let (name, version) = (artifact.name, artifact.version);
-    std::fs::create_dir_all(store).map_err(disk_io(format!("creating `{}`", store.display())))?;
-    let root = Root::open_ambient(store, Resolve::Beneath)
-        .map_err(disk_io(format!("opening `{}`", store.display())))?;
-    let named = root
+    let named = store
+        .root
         .create_dir_all(Path::new(name), 0o755)
         .map_err(disk_io(format!("creating `{name}`")))?;
-    let dir = store.join(name).join(version);
+    let dir = store.shown.join(name).join(version);
     let mut sums = Vec::new();
     for disk in &artifact.disks {
         let file = disk

@@ -268,6 +268,41 @@ impl Recipe {
     }
 }
 
+impl Recipe {
+    /// Whether a pipeline, whose recipe a builder agent gets from the server, may build this
+    /// recipe: its components only from the builder's store, its parent a Debian base or a
+    /// registry's image, never a path on the builder. The first part that is not, located.
+    ///
+    /// # Errors
+    ///
+    /// The first `document:` or `oci-layout:` parent.
+    pub fn check_for_pipeline(&self) -> Result<(), String> {
+        if let Some(c) = self
+            .components
+            .iter()
+            .chain(&self.tests)
+            .find(|c| matches!(c.source, ComponentSource::Document(_)))
+        {
+            let ComponentSource::Document(path) = &c.source else {
+                unreachable!("found a document")
+            };
+            return Err(format!(
+                "{}: `document: {}`: a pipeline's components come from the builder's store (`davit component push`), not from a path the server names",
+                c.at,
+                path.display()
+            ));
+        }
+        if let Parent::OciLayout { path, .. } = &self.parent {
+            return Err(format!(
+                "{}: parent `oci-layout:{}`: a pipeline builds on `debian:SUITE` or a registry's image, not on a path of the builder",
+                self.file,
+                path.display()
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn invalid(at: Location, message: &str) -> RecipeError {
     RecipeError::Invalid {
         at,

@@ -856,7 +856,12 @@ fn a_pipeline_builds_on_a_builder_agent_and_skips_what_did_not_change() {
         format!("registries:\n  - repository: docker://{repo}\ngroups: [web/prod]\n"),
     )
     .unwrap();
-    std::fs::write(w("policy.toml"), "").unwrap();
+    // The builder reaches the registry only under its policy's URL rule.
+    std::fs::write(
+        w("policy.toml"),
+        format!("[[urls]]\nprefix = \"http://{registry}/v2/davit-test/\"\n"),
+    )
+    .unwrap();
 
     let enroll = ok(&["enroll-token", "create"]);
     let mut agent = davit()
@@ -907,6 +912,16 @@ fn a_pipeline_builds_on_a_builder_agent_and_skips_what_did_not_change() {
         "json",
     ]);
     let created: davit_api::Pipeline = serde_json::from_str(&text(&created).0).unwrap();
+    // A recipe that names a path on the builder is refused before it reaches the server.
+    std::fs::write(
+        w("by-path.yml"),
+        "name: p\nversion: 1.0.0\nparent: debian:bookworm\ncomponents:\n  - document: /etc/shadow\n",
+    )
+    .unwrap();
+    let by_path = w("by-path.yml").display().to_string();
+    let out = operator(&["image", "pipeline", "create", "p", "--recipe", &by_path]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out).1);
+    assert!(text(&out).1.contains("builder's store"), "{}", text(&out).1);
     assert_eq!(created.groups[0].group.as_str(), "prod");
     assert_eq!(
         created.next_run_at, None,

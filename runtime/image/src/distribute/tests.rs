@@ -62,7 +62,11 @@ fn disks_are_stored_sparse_checked_and_never_changed() {
         tags: &[],
         disks,
     };
-    let stored = store_disks(&store, &artifact(vec![raw.clone()])).unwrap();
+    let stored = store_disks(
+        &DiskStore::open(&store).unwrap(),
+        &artifact(vec![raw.clone()]),
+    )
+    .unwrap();
     assert!(!stored.already_there);
     let copy = store.join("web/1.0.0/web.raw");
     assert_eq!(std::fs::read(&copy).unwrap(), std::fs::read(&raw).unwrap());
@@ -73,13 +77,20 @@ fn disks_are_stored_sparse_checked_and_never_changed() {
     assert_eq!(sums, format!("{}  web.raw\n", file_digest(&raw).unwrap()));
     // The same bytes again: nothing changes.
     assert!(
-        store_disks(&store, &artifact(vec![raw.clone()]))
-            .unwrap()
-            .already_there
+        store_disks(
+            &DiskStore::open(&store).unwrap(),
+            &artifact(vec![raw.clone()])
+        )
+        .unwrap()
+        .already_there
     );
     // Other bytes under the same version: refused, the stored version intact.
     std::fs::write(&raw, b"other").unwrap();
-    let e = store_disks(&store, &artifact(vec![raw.clone()])).unwrap_err();
+    let e = store_disks(
+        &DiskStore::open(&store).unwrap(),
+        &artifact(vec![raw.clone()]),
+    )
+    .unwrap_err();
     assert!(matches!(e, DistributeError::DiskChanged { .. }), "{e}");
     assert_eq!(
         std::fs::read_to_string(store.join("web/1.0.0/SHA256SUMS")).unwrap(),
@@ -105,7 +116,7 @@ fn a_store_whose_image_directory_is_a_link_out_is_refused() {
     std::fs::create_dir(&store).unwrap();
     std::os::unix::fs::symlink(&outside, store.join("web")).unwrap();
     let e = store_disks(
-        &store,
+        &DiskStore::open(&store).unwrap(),
         &Artifact {
             layout: &layout,
             manifest: &manifest,

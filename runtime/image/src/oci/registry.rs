@@ -31,7 +31,9 @@ impl std::fmt::Display for Repository {
 }
 
 impl Repository {
-    fn base(&self) -> String {
+    /// The repository's API root, `http(s)://HOST[:PORT]/v2/REPOSITORY`: every request davit
+    /// makes to it is beneath this URL.
+    pub fn base(&self) -> String {
         let bare = self.host.split(':').next().unwrap_or_default();
         let loopback = bare == "localhost" || bare.starts_with("127.") || bare == "[::1]";
         let scheme = if loopback { "http" } else { "https" };

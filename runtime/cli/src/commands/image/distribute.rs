@@ -68,7 +68,7 @@ pub async fn run(
     api: Option<&Api>,
     artifact: &Artifact<'_>,
 ) -> Result<Distributed, Exit> {
-    let report = distribute::distribute(config, artifact)
+    let report = distribute::distribute(config, artifact, None)
         .await
         .map_err(distribute_error)?;
     let mut recorded = Vec::new();

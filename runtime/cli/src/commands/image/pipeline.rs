@@ -14,6 +14,7 @@ use davit_image::recipe::Recipe;
 use crate::Exit;
 use crate::commands::fleet::{Api, Connection, parse_tags};
 use crate::output::{self, Format};
+use crate::render::hint;
 
 #[derive(Subcommand)]
 pub enum PipelineCommand {
@@ -48,8 +49,8 @@ pub enum PipelineCommand {
 #[derive(clap::Args)]
 pub struct CreateArgs {
     name: PipelineName,
-    /// The recipe (YAML). The builder reads its `document:` files at the same paths (relative
-    /// to the recipe's absolute path); `component:` ones come from the builder's store
+    /// The recipe (YAML). Its components come from the builder's store (`component: NAME@1.x.x`),
+    /// its parent is `debian:SUITE` or a registry's image
     #[arg(long)]
     recipe: PathBuf,
     /// A distribution configuration (YAML); its `groups` are recorded by the server
@@ -170,7 +171,15 @@ async fn wait_for(api: &Api, name: &PipelineName, id: &str) -> Result<PipelineRu
 /// Reads and checks the recipe and distribution, and makes the request.
 fn new_pipeline(args: CreateArgs) -> Result<NewPipeline, Exit> {
     let (recipe_file, recipe) = read(&args.recipe)?;
-    Recipe::parse(&recipe_file, &recipe).map_err(Exit::invalid)?;
+    Recipe::parse(&recipe_file, &recipe)
+        .map_err(Exit::invalid)?
+        .check_for_pipeline()
+        .map_err(|e| {
+            Exit::invalid(hint(
+                anyhow::anyhow!(e),
+                "push the component to the builder's store (`davit component push DOC --name N --version V`) and name it `component: N@1.x.x`",
+            ))
+        })?;
     let (distribution_file, distribution, groups) = match &args.distribution {
         None => (None, None, Vec::new()),
         Some(path) => {
