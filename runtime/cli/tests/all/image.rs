@@ -117,6 +117,24 @@ fn a_recipe_builds_a_reproducible_tested_image_and_rebuilds_only_what_changed() 
     .unwrap();
     let first = json_ok(&b.run(&[]));
     check_disks(&b.path("disk"));
+    // The components ran over the parent's root, unpacked once into the cache as the
+    // overlay's lower: what they wrote and deleted never reached it.
+    let roots: Vec<PathBuf> = std::fs::read_dir(b.state.join("cache/roots"))
+        .expect("the parent's root is cached (the tests run as root, where overlay works)")
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(!roots.is_empty());
+    assert!(
+        roots.iter().any(|r| r.join("usr/share/doc").is_dir()),
+        "the deleted folder is still in the lower"
+    );
+    for r in &roots {
+        assert!(r.join("etc/debian_version").is_file(), "{}", r.display());
+        assert!(
+            !r.join("opt/hello").exists(),
+            "a component wrote into the lower"
+        );
+    }
     let layers = first["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 3, "{first}");
     assert_eq!(layers[0]["source"], "parent");

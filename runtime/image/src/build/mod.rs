@@ -15,11 +15,12 @@
 
 mod cache;
 mod parent;
+mod roots;
 mod test_stage;
 
 use std::path::{Path, PathBuf};
 
-use davit_fsroot::{Resolve, Root};
+use davit_fsroot::Root;
 use davit_sandbox::{Plugin, S3Access, Sandbox};
 use davit_spec::HostPolicy;
 use davit_toe::Document;
@@ -37,6 +38,7 @@ use crate::recipe::{ComponentRef, ComponentSource, Recipe};
 use crate::store::{ComponentStore, Meta, StoreError};
 
 pub use cache::LayerCache;
+use roots::{BaseRoots, WorkRoot};
 
 /// What a build is told besides its recipe.
 pub struct BuildOptions {
@@ -261,39 +263,6 @@ fn phases(document: &Document, wanted: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// The build's working root, removed on drop unless kept.
-struct WorkRoot {
-    dir: PathBuf,
-    keep: bool,
-}
-
-impl WorkRoot {
-    fn create(parent: &Path) -> Result<WorkRoot, BuildError> {
-        let dir = parent.join(uuid::Uuid::new_v4().to_string());
-        std::fs::create_dir_all(dir.join("root")).map_err(io(format!(
-            "making the build root under `{}`",
-            parent.display()
-        )))?;
-        Ok(WorkRoot { dir, keep: false })
-    }
-
-    fn root_dir(&self) -> PathBuf {
-        self.dir.join("root")
-    }
-
-    fn open(&self) -> Result<Root, BuildError> {
-        Root::open_ambient(&self.root_dir(), Resolve::InRoot).map_err(io("opening the build root"))
-    }
-}
-
-impl Drop for WorkRoot {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
 /// The digest of everything a build of `recipe` would be made from, without building: the
 /// parent's layers (a Debian base's are its lock's packages; a registry's are its tag's image
 /// now), the action component, the epoch, each component's canonical content (a store's
@@ -400,8 +369,9 @@ pub async fn build(
         });
     }
 
-    // 2. One layer per component, from the cache where the chain is the same.
-    let work = WorkRoot::create(&work_parent)?;
+    // 2. One layer per component, from the cache where the chain is the same. The work root
+    // is made at the first component that must run.
+    let mut work: Option<WorkRoot> = None;
     let mut unpacked = 0usize; // layers of `layers` applied to the work root so far
     let mut chain = cache::chain_start(&base.chain_id(), plugin.digest(), options.epoch);
     for c in &components {
@@ -421,7 +391,23 @@ pub async fn build(
             layers.push((layer_descriptor(&hit), hit.diff_id.clone()));
             continue;
         }
-        let root = work.open()?;
+        let current = match &mut work {
+            Some(w) => w,
+            None => {
+                let descriptors: Vec<Descriptor> = layers.iter().map(|(d, _)| d.clone()).collect();
+                let made = root_with(
+                    options,
+                    &base,
+                    &out,
+                    &descriptors,
+                    &work_parent,
+                    !options.keep_on_failure,
+                )?;
+                unpacked = layers.len();
+                work.insert(made)
+            }
+        };
+        let root = current.open()?;
         // Catch the work root up with every layer below this one.
         for (descriptor, _) in &layers[unpacked..] {
             apply(&root, &out, &descriptor.digest)?;
@@ -430,9 +416,10 @@ pub async fn build(
         let wanted = phases(&c.document, &["build", "validate"]);
         let before = Snapshot::of(&root).map_err(io("reading the build root"))?;
         if !wanted.is_empty() {
-            let report = run_phases(sandbox, plugin, options, c, &work.root_dir(), wanted).await?;
+            let report =
+                run_phases(sandbox, plugin, options, c, &current.root_dir(), wanted).await?;
             if !report.status.is_success() {
-                let mut work = work;
+                let mut work = work.take().expect("the work root of this component");
                 work.keep = options.keep_on_failure;
                 return Err(BuildError::ComponentFailed {
                     file,
@@ -521,14 +508,13 @@ pub async fn build(
         .map_err(io("writing the image manifest"))?;
 
     // 4. Tests on a fresh instance, from the layout's own blobs.
+    let fresh = || root_with(options, &base, &out, &manifest.layers, &work_parent, true);
     let test_docs = test_stage::run(
         sandbox,
         plugin,
         options,
-        &out,
-        &manifest,
         components.iter().chain(tests.iter()),
-        &work_parent,
+        &fresh,
     )
     .await?;
 
@@ -537,7 +523,7 @@ pub async fn build(
     let disk = if recipe.outputs.disk.is_empty() {
         None
     } else {
-        let fresh = test_stage::fresh_instance(&out, &manifest, &work_parent)?;
+        let fresh = fresh()?;
         Some(
             crate::disk::write(
                 &fresh.root_dir(),
@@ -548,8 +534,16 @@ pub async fn build(
             .map_err(io("writing the disk images"))?,
         )
     };
-    let sbom = sbom_of(&out, &manifest, &manifest_descriptor, recipe, options.epoch)
-        .map_err(io("writing the image's SBOM"))?;
+    let status_cache = options.deployment_root.join("cache").join("dpkg-status");
+    let sbom = sbom_of(
+        &out,
+        &manifest,
+        &manifest_descriptor,
+        recipe,
+        options.epoch,
+        &status_cache,
+    )
+    .map_err(io("writing the image's SBOM"))?;
     let pushed = match push_to {
         Some(repo) => Some(PushReport {
             repository: repo.to_string(),
@@ -580,6 +574,48 @@ pub async fn build(
     })
 }
 
+/// A new root holding `layers` of `out`, each checked against its digest: over the parent's
+/// cached root (`base`'s layers unpacked once) where `overlay` is allowed and works, else
+/// every layer unpacked into a plain directory.
+fn root_with(
+    options: &BuildOptions,
+    base: &parent::Base,
+    out: &Layout,
+    layers: &[Descriptor],
+    work_parent: &Path,
+    overlay: bool,
+) -> Result<WorkRoot, BuildError> {
+    let parent: Vec<Descriptor> = base.layers.iter().map(|l| l.descriptor.clone()).collect();
+    let on_parent = layers.len() >= parent.len()
+        && layers
+            .iter()
+            .zip(&parent)
+            .all(|(a, b)| a.digest == b.digest);
+    let mut below = 0;
+    let mut work = None;
+    if overlay && on_parent && roots::overlay_works(work_parent) {
+        let lower = BaseRoots::at(&options.deployment_root).get(
+            &base.chain_id(),
+            &parent,
+            out,
+            work_parent,
+        )?;
+        if let Some(w) = WorkRoot::overlay(work_parent, &lower)? {
+            below = parent.len();
+            work = Some(w);
+        }
+    }
+    let work = match work {
+        Some(w) => w,
+        None => WorkRoot::create(work_parent)?,
+    };
+    let root = work.open()?;
+    for layer in &layers[below..] {
+        roots::apply_checked(&root, out, layer)?;
+    }
+    Ok(work)
+}
+
 /// Reads the image's dpkg status from its layers and keeps its SBOM in the layout.
 fn sbom_of(
     out: &Layout,
@@ -587,8 +623,9 @@ fn sbom_of(
     image: &Descriptor,
     recipe: &Recipe,
     epoch: u64,
+    status_cache: &Path,
 ) -> std::io::Result<Option<SbomReport>> {
-    let Some(status) = sbom::dpkg_status(out, manifest)? else {
+    let Some(status) = sbom::dpkg_status(out, manifest, status_cache)? else {
         return Ok(None);
     };
     let packages = sbom::installed(&status);

@@ -204,7 +204,7 @@ fn debian_layer(
     deployment_root: &Path,
     epoch: u64,
 ) -> Result<CachedLayer, BuildError> {
-    let work = super::WorkRoot::create(&deployment_root.join("image-builds"))?;
+    let work = super::roots::WorkRoot::create(&deployment_root.join("image-builds"))?;
     let root = work.open()?;
     super::apply_file(&root, tar, &format!("`{}`", tar.display()))?;
     let after = Snapshot::of(&root).map_err(io_error("reading the Debian base"))?;

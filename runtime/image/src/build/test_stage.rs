@@ -1,23 +1,18 @@
 //! The test stage: a fresh instance of the image, made from the output layout's blobs (never
-//! the build's root), runs the `test` phase of every component that has one, then the
-//! recipe's tests, each with its parameters. The first failure fails the build.
-
-use std::path::Path;
+//! the build's root: a new root, over the parent's cached root where overlay works, each layer
+//! checked against its digest), runs the `test` phase of every component that has one, then
+//! the recipe's tests, each with its parameters. The first failure fails the build.
 
 use davit_sandbox::{Plugin, Sandbox};
 
-use super::{BuildError, BuildOptions, Loaded, WorkRoot, apply, io, phases, run_phases};
-use crate::oci::layout::{Layout, Manifest, file_digest};
+use super::{BuildError, BuildOptions, Loaded, WorkRoot, phases, run_phases};
 
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn run<'a>(
     sandbox: &Sandbox,
     plugin: &Plugin,
     options: &BuildOptions,
-    out: &Layout,
-    manifest: &Manifest,
     documents: impl Iterator<Item = &'a Loaded<'a>>,
-    work_parent: &Path,
+    fresh_instance: &impl Fn() -> Result<WorkRoot, BuildError>,
 ) -> Result<Vec<String>, BuildError> {
     let tests: Vec<&Loaded<'_>> = documents
         .filter(|d| !phases(&d.document, &["test"]).is_empty())
@@ -25,7 +20,7 @@ pub(super) async fn run<'a>(
     if tests.is_empty() {
         return Ok(Vec::new());
     }
-    let fresh = fresh_instance(out, manifest, work_parent)?;
+    let fresh = fresh_instance()?;
     let mut ran = Vec::new();
     for test in tests {
         let file = test.document.file.clone();
@@ -48,32 +43,4 @@ pub(super) async fn run<'a>(
         ran.push(file);
     }
     Ok(ran)
-}
-
-/// A new root holding the image as the layout has it: each layer checked against the manifest
-/// before it is applied.
-pub(super) fn fresh_instance(
-    out: &Layout,
-    manifest: &Manifest,
-    work_parent: &Path,
-) -> Result<WorkRoot, BuildError> {
-    let fresh = WorkRoot::create(work_parent)?;
-    let root = fresh.open()?;
-    for layer in &manifest.layers {
-        let path = out
-            .blob_path(&layer.digest)
-            .map_err(io("a layer's digest"))?;
-        let digest = file_digest(&path).map_err(io(format!("reading layer {}", layer.digest)))?;
-        if digest != layer.digest {
-            return Err(BuildError::Io {
-                what: format!("layer {} in the output layout", layer.digest),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("its bytes hash to {digest}"),
-                ),
-            });
-        }
-        apply(&root, out, &layer.digest)?;
-    }
-    Ok(fresh)
 }

@@ -5,6 +5,7 @@
 //! registries without the referrers API).
 
 use std::io::{self, Read};
+use std::path::Path;
 
 use serde_json::{Value, json};
 
@@ -53,32 +54,83 @@ pub fn installed(status: &str) -> Vec<Package> {
     out
 }
 
-/// The dpkg status the image's layers end with, if any.
+/// What one layer says of the dpkg status.
+enum InLayer {
+    Status(String),
+    Removed,
+    Silent,
+}
+
+/// The dpkg status the image's layers end with, if any. What each layer says of it is kept
+/// under `cache` by the layer's digest (a layer never changes), so that a rebuild reads only
+/// its new layers, not the whole base again.
 ///
 /// # Errors
 ///
 /// When a layer cannot be read.
-pub fn dpkg_status(layout: &Layout, manifest: &Manifest) -> io::Result<Option<String>> {
-    const STATUS: &str = "var/lib/dpkg/status";
+pub fn dpkg_status(
+    layout: &Layout,
+    manifest: &Manifest,
+    cache: &Path,
+) -> io::Result<Option<String>> {
     for layer in manifest.layers.iter().rev() {
-        let file = std::fs::File::open(layout.blob_path(&layer.digest)?)?;
-        let gz = flate2::read::MultiGzDecoder::new(io::BufReader::new(file));
-        let mut archive = tar::Archive::new(gz);
-        for entry in archive.entries()? {
-            let mut entry = entry?;
-            let path = entry.path()?.to_string_lossy().into_owned();
-            let path = path.trim_start_matches("./").trim_start_matches('/');
-            if path == STATUS {
-                let mut text = String::new();
-                entry.read_to_string(&mut text)?;
-                return Ok(Some(text));
-            }
-            if path == "var/lib/dpkg/.wh.status" || path == "var/lib/.wh.dpkg" {
-                return Ok(None);
-            }
+        match in_layer(layout, &layer.digest, cache)? {
+            InLayer::Status(text) => return Ok(Some(text)),
+            InLayer::Removed => return Ok(None),
+            InLayer::Silent => {}
         }
     }
     Ok(None)
+}
+
+fn in_layer(layout: &Layout, digest: &str, cache: &Path) -> io::Result<InLayer> {
+    let kept = cache.join(digest.trim_start_matches("sha256:"));
+    if let Ok(text) = std::fs::read_to_string(&kept)
+        && let Some((kind, rest)) = text.split_once('\n')
+    {
+        match kind {
+            "status" => return Ok(InLayer::Status(rest.to_owned())),
+            "removed" => return Ok(InLayer::Removed),
+            "silent" => return Ok(InLayer::Silent),
+            _ => {}
+        }
+    }
+    let found = scan(layout, digest)?;
+    let text = match &found {
+        InLayer::Status(t) => format!("status\n{t}"),
+        InLayer::Removed => "removed\n".to_owned(),
+        InLayer::Silent => "silent\n".to_owned(),
+    };
+    std::fs::create_dir_all(cache)?;
+    let tmp = cache.join(format!(
+        ".{}.{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, &kept)?;
+    Ok(found)
+}
+
+fn scan(layout: &Layout, digest: &str) -> io::Result<InLayer> {
+    const STATUS: &str = "var/lib/dpkg/status";
+    let file = std::fs::File::open(layout.blob_path(digest)?)?;
+    let gz = flate2::read::MultiGzDecoder::new(io::BufReader::new(file));
+    let mut archive = tar::Archive::new(gz);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let path = entry.path()?.to_string_lossy().into_owned();
+        let path = path.trim_start_matches("./").trim_start_matches('/');
+        if path == STATUS {
+            let mut text = String::new();
+            entry.read_to_string(&mut text)?;
+            return Ok(InLayer::Status(text));
+        }
+        if path == "var/lib/dpkg/.wh.status" || path == "var/lib/.wh.dpkg" {
+            return Ok(InLayer::Removed);
+        }
+    }
+    Ok(InLayer::Silent)
 }
 
 /// The SPDX 2.3 document of `packages` in the image `name` `version` (manifest `digest`).

@@ -1,0 +1,201 @@
+//! The roots components and tests run on.
+//!
+//! Unpacking the parent (a whole Debian base) for every build was most of a rebuild's time.
+//! So the parent's layers are unpacked once per parent, into `cache/roots/CHAIN` (CHAIN the
+//! parent's chain of diff ids; made in a hidden sibling from blobs checked by digest, then
+//! renamed into place), and a work root is an overlay mount (as containerd's overlay
+//! snapshotter makes a container's root): that cached root as its read-only lower, a fresh
+//! upper that takes every write, the layers above the parent applied into it. Nothing a
+//! component or a test does reaches the lower; each work root, each fresh instance for the
+//! tests, has a new upper.
+//!
+//! Where overlay cannot be mounted (no privilege, no overlayfs), or with `--keep-on-failure`
+//! (a root that outlives davit must be a plain directory), a work root is a plain directory
+//! with every layer unpacked into it, as before.
+
+use std::path::{Path, PathBuf};
+
+use davit_fsroot::{Resolve, Root};
+
+use super::{BuildError, io};
+use crate::oci::layout::{Descriptor, Layout, file_digest};
+
+/// A root to run on, removed (and unmounted) on drop unless kept.
+pub(super) struct WorkRoot {
+    dir: PathBuf,
+    pub(super) keep: bool,
+    mounted: bool,
+}
+
+impl WorkRoot {
+    /// An empty plain root under `parent`.
+    pub(super) fn create(parent: &Path) -> Result<WorkRoot, BuildError> {
+        let dir = parent.join(uuid::Uuid::new_v4().to_string());
+        std::fs::create_dir_all(dir.join("root")).map_err(io(format!(
+            "making the build root under `{}`",
+            parent.display()
+        )))?;
+        Ok(WorkRoot {
+            dir,
+            keep: false,
+            mounted: false,
+        })
+    }
+
+    /// A root under `parent` whose lower is `lower`; `None` when overlay cannot be mounted
+    /// here (nothing is left behind then).
+    pub(super) fn overlay(parent: &Path, lower: &Path) -> Result<Option<WorkRoot>, BuildError> {
+        let mut work = WorkRoot::create(parent)?;
+        for d in ["upper", "work"] {
+            std::fs::create_dir(work.dir.join(d))
+                .map_err(io(format!("making the overlay's {d} directory")))?;
+        }
+        match mount_overlay(lower, &work.dir) {
+            Ok(()) => {
+                work.mounted = true;
+                Ok(Some(work))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    pub(super) fn root_dir(&self) -> PathBuf {
+        self.dir.join("root")
+    }
+
+    pub(super) fn open(&self) -> Result<Root, BuildError> {
+        Root::open_ambient(&self.root_dir(), Resolve::InRoot).map_err(io("opening the build root"))
+    }
+}
+
+impl Drop for WorkRoot {
+    fn drop(&mut self) {
+        if self.mounted {
+            let target = std::ffi::CString::new(self.root_dir().as_os_str().as_encoded_bytes())
+                .expect("a path without NUL");
+            // SAFETY: `target` is a valid C string; MNT_DETACH has no other precondition.
+            unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+        }
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Whether an overlay can be mounted under `parent` (tried once per process, on an empty
+/// lower).
+pub(super) fn overlay_works(parent: &Path) -> bool {
+    static WORKS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WORKS.get_or_init(|| {
+        let probe = || -> Result<bool, BuildError> {
+            let lower = parent.join(format!(".overlay-probe-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&lower).map_err(io("probing overlay"))?;
+            let works = WorkRoot::overlay(parent, &lower)?.is_some();
+            let _ = std::fs::remove_dir(&lower);
+            Ok(works)
+        };
+        probe().unwrap_or(false)
+    })
+}
+
+/// Mounts `dir/root` as an overlay of `lower` with `dir/upper` and `dir/work`.
+fn mount_overlay(lower: &Path, dir: &Path) -> std::io::Result<()> {
+    let text = |p: &Path| {
+        let s = p.to_str().unwrap_or_default();
+        // The option string's separators cannot be escaped for every kernel: such a path
+        // gets a plain root instead.
+        (!s.is_empty() && !s.contains([',', ':', '\\'])).then(|| s.to_owned())
+    };
+    let (Some(lower), Some(upper), Some(work)) = (
+        text(lower),
+        text(&dir.join("upper")),
+        text(&dir.join("work")),
+    ) else {
+        return Err(std::io::Error::other("a path overlay options cannot hold"));
+    };
+    let options = format!("lowerdir={lower},upperdir={upper},workdir={work}");
+    let c = |s: &str| std::ffi::CString::new(s).map_err(std::io::Error::other);
+    let target = c(dir.join("root").to_str().unwrap_or_default())?;
+    let (fstype, options) = (c("overlay")?, c(&options)?);
+    // SAFETY: every pointer is a valid C string that outlives the call.
+    let rc = unsafe {
+        libc::mount(
+            fstype.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            libc::MS_NOSUID | libc::MS_NODEV,
+            options.as_ptr().cast(),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The cached, unpacked roots of parents.
+pub(super) struct BaseRoots {
+    dir: PathBuf,
+}
+
+impl BaseRoots {
+    pub(super) fn at(deployment_root: &Path) -> BaseRoots {
+        BaseRoots {
+            dir: deployment_root.join("cache").join("roots"),
+        }
+    }
+
+    /// The unpacked root of the parent `chain` (its `layers`, from `blobs`), made now if it
+    /// is not there yet.
+    pub(super) fn get(
+        &self,
+        chain: &str,
+        layers: &[Descriptor],
+        blobs: &Layout,
+        work_parent: &Path,
+    ) -> Result<PathBuf, BuildError> {
+        let name = chain.trim_start_matches("sha256:");
+        let done = self.dir.join(name);
+        if done.is_dir() {
+            return Ok(done);
+        }
+        std::fs::create_dir_all(&self.dir).map_err(io("making the roots cache"))?;
+        let mut made = WorkRoot::create(work_parent)?;
+        let root = made.open()?;
+        for layer in layers {
+            apply_checked(&root, blobs, layer)?;
+        }
+        drop(root);
+        match std::fs::rename(made.root_dir(), &done) {
+            Ok(()) => {}
+            // Another build made it first: theirs is the same.
+            Err(_) if done.is_dir() => {}
+            Err(e) => return Err(io("putting the parent's root in the cache")(e)),
+        }
+        made.keep = false;
+        Ok(done)
+    }
+}
+
+/// Applies `layer` of `blobs` onto `root`, its bytes checked against its digest first.
+pub(super) fn apply_checked(
+    root: &Root,
+    blobs: &Layout,
+    layer: &Descriptor,
+) -> Result<(), BuildError> {
+    let path = blobs
+        .blob_path(&layer.digest)
+        .map_err(io("a layer's digest"))?;
+    let digest = file_digest(&path).map_err(io(format!("reading layer {}", layer.digest)))?;
+    if digest != layer.digest {
+        return Err(BuildError::Io {
+            what: format!("layer {}", layer.digest),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("its bytes hash to {digest}"),
+            ),
+        });
+    }
+    super::apply_file(root, &path, &format!("layer {}", layer.digest))
+}
