@@ -643,7 +643,8 @@ async fn agent_build(
         if std::time::Instant::now() >= deadline {
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // A builder waiting here is seen each second (as a polling agent is).
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
 }
 

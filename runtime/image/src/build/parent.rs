@@ -157,7 +157,7 @@ fn debian(
 ) -> Result<Base, BuildError> {
     let (tar, lock) = debian_base(deployment_root, suite);
     make_debian_base(suite, &tar, &lock)?;
-    let tar_digest = file_digest(&tar).map_err(io_error("reading the Debian base"))?;
+    let tar_digest = remembered_digest(&tar).map_err(io_error("reading the Debian base"))?;
     let lock_digest = file_digest(&lock).map_err(io_error("reading the Debian base's lock"))?;
     let key = sha256(format!("davit debian base 1\n{tar_digest}\n{epoch}").as_bytes());
     let layer = match cache
@@ -193,6 +193,33 @@ fn debian(
         },
         blobs: cache.layout().clone(),
     })
+}
+
+/// The digest of `file`, kept beside it (`FILE.sha256`, with the size, inode and change time
+/// it was computed for) so that a build does not read the whole base again; computed anew
+/// when the file is not the one it was computed for.
+fn remembered_digest(file: &Path) -> io::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(file)?;
+    let stamp = format!(
+        "{} {} {}.{}",
+        meta.size(),
+        meta.ino(),
+        meta.ctime(),
+        meta.ctime_nsec()
+    );
+    let kept = file.with_extension("tar.sha256");
+    if let Ok(text) = std::fs::read_to_string(&kept)
+        && let Some((digest, for_stamp)) = text.trim_end().split_once(' ')
+        && for_stamp == stamp
+    {
+        return Ok(digest.to_owned());
+    }
+    let digest = file_digest(file)?;
+    let tmp = kept.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, format!("{digest} {stamp}\n"))?;
+    std::fs::rename(&tmp, &kept)?;
+    Ok(digest)
 }
 
 /// The Debian base tar as one reproducible layer: unpacked, then written as davit writes

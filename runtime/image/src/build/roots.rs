@@ -123,7 +123,9 @@ fn mount_overlay(lower: &Path, dir: &Path) -> std::io::Result<()> {
             fstype.as_ptr(),
             target.as_ptr(),
             fstype.as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV,
+            // No devices (none is ever unpacked or made); setuid programs behave as on a
+            // plain root.
+            libc::MS_NODEV,
             options.as_ptr().cast(),
         )
     };

@@ -89,13 +89,16 @@ fn stamp(root: &Root, rel: &Path) -> io::Result<Stamp> {
     })
 }
 
-fn walk(root: &Root, dir: &Path, out: &mut BTreeMap<PathBuf, Stamp>) -> io::Result<()> {
-    for (name, ft) in root.entries(dir)? {
-        let rel = dir.join(&name);
-        let s = stamp(root, &rel)?;
-        out.insert(rel.clone(), s);
+/// Walks the open directory `dir` (at `rel` in the root): each entry stat-ed by its one name
+/// in its own directory, each subdirectory opened from its parent (beneath it, never
+/// through a link), so a walk costs a call per entry rather than a resolution of its path.
+fn walk(dir: &Root, rel: &Path, out: &mut BTreeMap<PathBuf, Stamp>) -> io::Result<()> {
+    for (name, ft) in dir.entries(Path::new(""))? {
+        let name = Path::new(&name);
+        let path = rel.join(name);
+        out.insert(path.clone(), stamp(dir, name)?);
         if ft.is_dir() {
-            walk(root, &rel, out)?;
+            walk(&dir.open_dir(name)?, &path, out)?;
         }
     }
     Ok(())
