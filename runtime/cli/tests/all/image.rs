@@ -1023,3 +1023,85 @@ fn a_pipeline_builds_on_a_builder_agent_and_skips_what_did_not_change() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// Issue 11, point 1: a Debian base is made from Debian's packages with a lock of every
+/// package and `.deb` by sha256; with the tar gone, the lock and the kept `.deb`s make it
+/// again inside a network namespace (no network at all), byte for byte, so the image has the
+/// same digest. A kept `.deb` that no longer matches its sha256 is refused, named.
+#[test]
+fn a_debian_base_is_made_again_from_its_lock_without_network() {
+    let work = tempfile::tempdir().unwrap();
+    let w = |rel: &str| work.path().join(rel);
+    std::fs::write(
+        w("c.yml"),
+        "# offline test\nschemaVersion: 1.0\nphases:\n  - name: build\n    steps:\n      - name: Mark\n        action: CreateFile\n        inputs:\n          - path: /etc/offline\n            content: made\n",
+    )
+    .unwrap();
+    std::fs::write(
+        w("recipe.yml"),
+        "name: offline\nversion: 1.0.0\nparent: debian:bookworm\nsource-date-epoch: 1700000000\ncomponents:\n  - document: c.yml\noutputs:\n  oci-layout: out\n",
+    )
+    .unwrap();
+    std::fs::write(w("policy.toml"), "").unwrap();
+    let build = |offline: bool| {
+        let mut c = if offline {
+            let mut c = std::process::Command::new("unshare");
+            c.arg("--net").arg(env!("CARGO_BIN_EXE_davit"));
+            c
+        } else {
+            davit()
+        };
+        c.args(["image", "build", "--output", "json", "--policy"])
+            .arg(w("policy.toml"))
+            .arg("--deployment-root")
+            .arg(w("state"))
+            .arg(w("recipe.yml"))
+            .output()
+            .unwrap()
+    };
+    let first = json_ok(&build(false));
+    let tar = w("state/cache/debian/bookworm-minbase.tar");
+    let tar_digest = file_sha256(&tar);
+    let lock = std::fs::read_to_string(w("state/cache/debian/bookworm-minbase.lock")).unwrap();
+    let debs: Vec<(&str, &str)> = lock
+        .lines()
+        .filter_map(|l| l.strip_prefix("deb "))
+        .map(|l| l.split_once(' ').unwrap())
+        .collect();
+    let packages = lock.lines().filter(|l| l.starts_with("package ")).count();
+    assert!(packages > 50 && debs.len() >= packages, "{lock}");
+    assert!(lock.contains("\nsource-date-epoch "), "{lock}");
+    for (file, digest) in &debs {
+        let kept = w("state/cache/debs/sha256").join(digest.trim_start_matches("sha256:"));
+        assert_eq!(file_sha256(&kept), *digest, "{file}");
+    }
+
+    // The tar and every cache made from it gone: made again offline, the same bytes.
+    let forget = || {
+        for gone in ["cache/layers", "cache/roots", "cache/dpkg-status", "../out"] {
+            let _ = std::fs::remove_dir_all(w("state").join(gone));
+        }
+        std::fs::remove_file(&tar).unwrap();
+        let _ = std::fs::remove_file(tar.with_extension("tar.sha256"));
+    };
+    forget();
+    let again = json_ok(&build(true));
+    assert_eq!(file_sha256(&tar), tar_digest, "the same tar");
+    assert_eq!(again["digest"], first["digest"], "the same image");
+
+    // A kept .deb changed: refused before anything is made.
+    forget();
+    let (file, digest) = debs[0];
+    let kept = w("state/cache/debs/sha256").join(digest.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&kept).unwrap();
+    bytes.push(0);
+    std::fs::write(&kept, bytes).unwrap();
+    let out = build(true);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("hashes to") && stderr.contains(digest),
+        "{file}: {stderr}"
+    );
+    assert!(!tar.exists());
+}

@@ -14,6 +14,7 @@
 //!    they pass is the image tagged: a failed test distributes nothing.
 
 mod cache;
+mod debian;
 mod parent;
 mod roots;
 mod test_stage;

@@ -3,13 +3,12 @@
 //! - `oci-layout:PATH[:TAG]`: the image the layout's index names, its blobs checked when they
 //!   are copied into the output.
 //! - `debian:SUITE`: a minbase root made by `mmdebstrap` from Debian's packages, once per
-//!   suite (kept in the deployment root's `cache/debian/`, with the list of its packages and
-//!   versions as its lock), then written as one reproducible layer, cached by the base's
-//!   digest: a rebuild needs no network and gives the same bytes.
+//!   suite, with a lock of its packages and `.deb`s by sha256 (`debian.rs`: made again from
+//!   the lock alone, without network, when the tar is gone), then written as one
+//!   reproducible layer, cached by the base's digest.
 
 use std::io;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use super::cache::{CachedLayer, LayerCache};
 use super::{BuildError, io as io_error};
@@ -106,57 +105,14 @@ fn from_layout(path: &Path, tag: Option<&str>) -> Result<Base, BuildError> {
     })
 }
 
-/// Where the Debian base of `suite` is kept: `cache/debian/SUITE-minbase.tar` and `.lock`.
-fn debian_base(deployment_root: &Path, suite: &str) -> (PathBuf, PathBuf) {
-    let dir = deployment_root.join("cache").join("debian");
-    (
-        dir.join(format!("{suite}-minbase.tar")),
-        dir.join(format!("{suite}-minbase.lock")),
-    )
-}
-
-/// Makes the Debian base with mmdebstrap (the network, once), unless it is there.
-fn make_debian_base(suite: &str, tar: &Path, lock: &Path) -> Result<(), BuildError> {
-    if tar.exists() && lock.exists() {
-        return Ok(());
-    }
-    let dir = tar.parent().expect("under the cache");
-    std::fs::create_dir_all(dir).map_err(io_error("making the Debian base cache"))?;
-    let tmp_tar = tar.with_extension("tar.tmp");
-    let tmp_lock = lock.with_extension("lock.tmp");
-    let status = Command::new("mmdebstrap")
-        .args(["--quiet", "--variant=minbase", "--format=tar"])
-        .arg(r#"--customize-hook=chroot "$1" dpkg-query -W -f='${Package} ${Version}\n' > "$1/tmp/davit.lock""#)
-        .arg(format!("--customize-hook=download /tmp/davit.lock {}", tmp_lock.display()))
-        .arg(r#"--customize-hook=rm "$1/tmp/davit.lock""#)
-        .arg(suite)
-        .arg(&tmp_tar)
-        .status()
-        .map_err(|e| BuildError::Parent {
-            parent: format!("debian:{suite}"),
-            source: io::Error::new(
-                e.kind(),
-                format!("cannot run `mmdebstrap` (install it: apt-get install mmdebstrap): {e}"),
-            ),
-        })?;
-    if !status.success() {
-        return Err(BuildError::Parent {
-            parent: format!("debian:{suite}"),
-            source: io::Error::other(format!("mmdebstrap {suite} failed ({status})")),
-        });
-    }
-    std::fs::rename(&tmp_lock, lock).map_err(io_error("keeping the Debian base's lock"))?;
-    std::fs::rename(&tmp_tar, tar).map_err(io_error("keeping the Debian base"))
-}
-
 fn debian(
     suite: &str,
     cache: &LayerCache,
     deployment_root: &Path,
     epoch: u64,
 ) -> Result<Base, BuildError> {
-    let (tar, lock) = debian_base(deployment_root, suite);
-    make_debian_base(suite, &tar, &lock)?;
+    super::debian::ensure(suite, deployment_root)?;
+    let (tar, lock) = super::debian::paths(deployment_root, suite);
     let tar_digest = remembered_digest(&tar).map_err(io_error("reading the Debian base"))?;
     let lock_digest = file_digest(&lock).map_err(io_error("reading the Debian base's lock"))?;
     let key = sha256(format!("davit debian base 1\n{tar_digest}\n{epoch}").as_bytes());
