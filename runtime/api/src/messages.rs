@@ -105,6 +105,9 @@ pub struct GroupImage {
 pub struct NewEnrollToken {
     #[serde(default)]
     pub reusable: bool,
+    /// Seconds it enrolls for, from now; none: until it is used (or revoked, if reusable).
+    #[serde(default)]
+    pub expires_in: Option<u64>,
 }
 
 /// `POST /v1/enroll-tokens` answers a new enrollment token.
@@ -112,6 +115,23 @@ pub struct NewEnrollToken {
 pub struct EnrollToken {
     /// The secret, `dve_…`, shown once.
     pub token: String,
+    /// When it stops enrolling (seconds since the epoch).
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+}
+
+/// `POST /v1/enroll-tokens/revoke`: an enrollment token that enrolls no more host (its
+/// answer says whether there was one).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeEnrollToken {
+    pub token: String,
+}
+
+/// What a revocation answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoked {
+    pub revoked: bool,
 }
 
 /// `POST /v1/enroll`: an agent swaps an enrollment token for its own credential.

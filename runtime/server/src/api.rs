@@ -14,7 +14,7 @@ use davit_api::{
     AppName, BuildResult, EnrollToken, Enrolled, Enrollment, ErrorBody, EventResult, GroupImage,
     GroupName, Heartbeat, MAX_EVENTS_JSON, NameError, NewApp, NewDeployment, NewEnrollToken,
     NewGroup, NewPipeline, NewRun, PipelineEnabled, PipelineName, Poll, Progress, Report,
-    RunStatus,
+    RevokeEnrollToken, Revoked, RunStatus,
 };
 use serde::de::DeserializeOwned;
 
@@ -32,6 +32,7 @@ pub fn router(db: Db) -> Router {
         .route("/v1/apps", post(create_app).get(list_apps))
         .route("/v1/apps/{app}/groups", post(create_group).get(list_groups))
         .route("/v1/enroll-tokens", post(create_enroll_token))
+        .route("/v1/enroll-tokens/revoke", post(revoke_enroll_token))
         .route("/v1/enroll", post(enroll))
         .route("/v1/dist/davit", get(crate::dist::davit))
         .route("/v1/apps/{app}/groups/{group}/image", put(record_image))
@@ -298,14 +299,45 @@ async fn create_enroll_token(
     Body(request): Body<NewEnrollToken>,
 ) -> Result<impl IntoResponse, ApiError> {
     let secret = token::new("dve")?;
+    let expires_at = match request.expires_in {
+        None => None,
+        Some(s) if (1..=10 * 366 * 86_400).contains(&s) => Some(now() + s as i64),
+        Some(s) => {
+            return Err(ApiError::bad(format!(
+                "expires_in: {s} is not 1 second to 10 years"
+            )));
+        }
+    };
     db.add_token(
         &token::hash(&secret),
         TokenKind::Enroll,
         None,
         request.reusable,
+        expires_at,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(EnrollToken { token: secret })))
+    Ok((
+        StatusCode::CREATED,
+        Json(EnrollToken {
+            token: secret,
+            expires_at,
+        }),
+    ))
+}
+
+async fn revoke_enroll_token(
+    _: Operator,
+    State(db): State<Shared>,
+    Body(request): Body<RevokeEnrollToken>,
+) -> Result<impl IntoResponse, ApiError> {
+    if db.revoke_enroll_token(&token::hash(&request.token)).await? {
+        Ok(Json(Revoked { revoked: true }))
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no such enrollment token",
+        ))
+    }
 }
 
 async fn enroll(

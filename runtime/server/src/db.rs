@@ -105,15 +105,17 @@ impl Db {
         kind: TokenKind,
         agent: Option<&str>,
         reusable: bool,
+        expires_at: Option<i64>,
     ) -> Result<(), ServerError> {
         sqlx::query(
-            "INSERT INTO tokens (hash, kind, agent, used, created_at, reusable) VALUES ($1, $2, $3, 0, $4, $5)",
+            "INSERT INTO tokens (hash, kind, agent, used, created_at, reusable, expires_at) VALUES ($1, $2, $3, 0, $4, $5, $6)",
         )
         .bind(hash)
         .bind(kind.as_str())
         .bind(agent)
         .bind(now())
         .bind(i64::from(reusable))
+        .bind(expires_at)
         .execute(&self.pool)
         .await
         .map(drop)
@@ -158,10 +160,12 @@ impl Db {
     ) -> Result<bool, ServerError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
         let used = sqlx::query(
-            "UPDATE tokens SET used = 1 - reusable WHERE hash = $1 AND kind = $2 AND used = 0",
+            "UPDATE tokens SET used = 1 - reusable WHERE hash = $1 AND kind = $2 AND used = 0 \
+             AND (expires_at IS NULL OR expires_at > $3)",
         )
         .bind(enroll_hash)
         .bind(TokenKind::Enroll.as_str())
+        .bind(now())
         .execute(&mut *tx)
         .await
         .map_err(backend)?;
@@ -190,6 +194,18 @@ impl Db {
         crate::follow_up::host_joined(&mut tx, agent).await?;
         tx.commit().await.map_err(backend)?;
         Ok(true)
+    }
+
+    /// Removes the enrollment token of `hash`; whether there was one. The agents it enrolled
+    /// keep their own credentials.
+    pub(crate) async fn revoke_enroll_token(&self, hash: &str) -> Result<bool, ServerError> {
+        let done = sqlx::query("DELETE FROM tokens WHERE hash = $1 AND kind = $2")
+            .bind(hash)
+            .bind(TokenKind::Enroll.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Records that an agent was heard from.

@@ -64,8 +64,14 @@ pub async fn open(
     let secret = token::new("dvo")?;
     let path = data_dir.join("operator-token");
     write_secret(&path, &secret)?;
-    db.add_token(&token::hash(&secret), db::TokenKind::Operator, None, false)
-        .await?;
+    db.add_token(
+        &token::hash(&secret),
+        db::TokenKind::Operator,
+        None,
+        false,
+        None,
+    )
+    .await?;
     Ok((db, Some(path)))
 }
 

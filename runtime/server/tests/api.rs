@@ -1214,6 +1214,98 @@ async fn a_reusable_enrollment_token_enrolls_every_host_that_presents_it() {
     assert_eq!(agents.as_array().unwrap().len(), 3, "{agents}");
 }
 
+/// A token baked into an image can be read by whoever pulls the image: a reusable token can
+/// be revoked (the hosts it enrolled keep working) and made to expire.
+#[tokio::test]
+async fn enrollment_tokens_can_be_revoked_and_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, operator) = start_sqlite(dir.path()).await;
+    let url = server.url.clone();
+    let issue = |body: Value| {
+        typed::<EnrollToken>(
+            Method::POST,
+            format!("{url}/v1/enroll-tokens"),
+            Some(&operator),
+            Some(body),
+        )
+    };
+    let present = |token: String, host: &'static str| {
+        call(
+            Method::POST,
+            format!("{url}/v1/enroll"),
+            None,
+            Some(json!({"token": token, "hostname": host, "tags": {}})),
+        )
+    };
+    let revoke = |token: String| {
+        call(
+            Method::POST,
+            format!("{url}/v1/enroll-tokens/revoke"),
+            Some(&operator),
+            Some(json!({"token": token})),
+        )
+    };
+    let (_, image) = issue(json!({"reusable": true})).await;
+    assert_eq!(image.expires_at, None);
+    let (status, first) = present(image.token.clone(), "img-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let credential = first["credential"].as_str().unwrap().to_owned();
+    // Only an operator revokes.
+    let (status, _) = call(
+        Method::POST,
+        format!("{url}/v1/enroll-tokens/revoke"),
+        Some(&credential),
+        Some(json!({"token": image.token})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = revoke(image.token.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["revoked"], true);
+    let (status, _) = present(image.token.clone(), "img-2").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "a revoked token enrolls no host"
+    );
+    let (status, _) = revoke(image.token.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = call(
+        Method::POST,
+        format!("{url}/v1/agent/heartbeat"),
+        Some(&credential),
+        None,
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the host it enrolled keeps its credential"
+    );
+
+    // One that expires in a second: it enrolls now, not after.
+    let (status, short) = issue(json!({"reusable": true, "expires_in": 1})).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert!(short.expires_at.unwrap() >= davit_server::now());
+    assert_eq!(
+        present(short.token.clone(), "img-3").await.0,
+        StatusCode::CREATED
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        present(short.token.clone(), "img-4").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, body) = call(
+        Method::POST,
+        format!("{url}/v1/enroll-tokens"),
+        Some(&operator),
+        Some(json!({"expires_in": 0})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
 /// Issue 11, point 5: a distribution records on a group the image its hosts should use; the
 /// group answers with it, and a bad digest, reference or group is refused.
 #[tokio::test]

@@ -11,7 +11,7 @@ use clap::Subcommand;
 use davit_api::{
     Agent, App, AppName, Deployment, DeploymentHost, DeploymentStatus, DeploymentSummary,
     EnrollToken, ErrorBody, EventStatus, Group, GroupName, HostStatus, NewApp, NewDeployment,
-    NewEnrollToken, NewGroup,
+    NewEnrollToken, NewGroup, RevokeEnrollToken, Revoked,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -103,7 +103,13 @@ pub enum EnrollTokenCommand {
         /// the `davit/agent` component)
         #[arg(long)]
         reusable: bool,
+        /// Stop enrolling after this long (`30m`, `12h`, `30d`)
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
     },
+    /// Revoke an enrollment token: no host enrolls with it any more (those that did keep
+    /// their own credentials). `-` reads the token from standard input.
+    Revoke { token: String },
 }
 
 pub async fn server(args: ServerArgs) -> Result<(), Exit> {
@@ -213,11 +219,47 @@ pub async fn group(cmd: GroupCommand, conn: Connection) -> Result<(), Exit> {
 }
 
 pub async fn enroll_token(cmd: EnrollTokenCommand, conn: Connection) -> Result<(), Exit> {
-    let EnrollTokenCommand::Create { reusable } = cmd;
-    let issued: EnrollToken = Api::new(&conn)?
-        .post("/v1/enroll-tokens", &NewEnrollToken { reusable })
-        .await?;
-    show(&conn, &issued, || issued.token.clone())
+    let api = Api::new(&conn)?;
+    match cmd {
+        EnrollTokenCommand::Create {
+            reusable,
+            expires_in,
+        } => {
+            let expires_in = expires_in
+                .map(|d| {
+                    davit_spec::parse_duration(&d)
+                        .map(|d| d.as_secs())
+                        .map_err(|e| Exit::invalid(anyhow::anyhow!("`--expires-in {d}`: {e}")))
+                })
+                .transpose()?;
+            let issued: EnrollToken = api
+                .post(
+                    "/v1/enroll-tokens",
+                    &NewEnrollToken {
+                        reusable,
+                        expires_in,
+                    },
+                )
+                .await?;
+            show(&conn, &issued, || issued.token.clone())
+        }
+        EnrollTokenCommand::Revoke { token } => {
+            let token = match token.as_str() {
+                "-" => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the token from standard input")?;
+                    line.trim().to_owned()
+                }
+                _ => token,
+            };
+            let revoked: Revoked = api
+                .post("/v1/enroll-tokens/revoke", &RevokeEnrollToken { token })
+                .await?;
+            show(&conn, &revoked, || "revoked".to_owned())
+        }
+    }
 }
 
 /// Creates a fleet deployment of `app`'s group `group`; names are checked here first, so a
