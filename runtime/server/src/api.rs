@@ -49,7 +49,12 @@ pub fn router(db: Db) -> Router {
         .route("/v1/agent/report", post(agent_report))
         .route("/v1/agent/progress", post(agent_progress))
         .route("/v1/pipelines", post(create_pipeline).get(list_pipelines))
-        .route("/v1/pipelines/{name}", get(show_pipeline))
+        .route(
+            "/v1/pipelines/{name}",
+            get(show_pipeline)
+                .put(update_pipeline)
+                .delete(delete_pipeline),
+        )
         .route("/v1/pipelines/{name}/enabled", post(enable_pipeline))
         .route(
             "/v1/pipelines/{name}/runs",
@@ -569,12 +574,9 @@ fn no_host(deployment: &str) -> ApiError {
     )
 }
 
-async fn create_pipeline(
-    _: Operator,
-    State(db): State<Shared>,
-    Body(new): Body<NewPipeline>,
-) -> Result<impl IntoResponse, ApiError> {
-    let next = crate::pipelines::check(&new).map_err(ApiError::bad)?;
+/// Checks a pipeline's request, its groups among them; its first scheduled run.
+async fn checked(db: &Db, new: &NewPipeline) -> Result<Option<i64>, ApiError> {
+    let next = crate::pipelines::check(new).map_err(ApiError::bad)?;
     for g in &new.groups {
         let known = db.groups(g.app.as_str()).await?;
         if !known.iter().any(|k| k.name == g.group) {
@@ -584,6 +586,15 @@ async fn create_pipeline(
             )));
         }
     }
+    Ok(next)
+}
+
+async fn create_pipeline(
+    _: Operator,
+    State(db): State<Shared>,
+    Body(new): Body<NewPipeline>,
+) -> Result<impl IntoResponse, ApiError> {
+    let next = checked(&db, &new).await?;
     if !db.create_pipeline(&new, next).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -615,6 +626,47 @@ async fn show_pipeline(
         .await?
         .map(Json)
         .ok_or_else(|| no_pipeline(&name))
+}
+
+async fn update_pipeline(
+    _: Operator,
+    State(db): State<Shared>,
+    Path(name): Path<String>,
+    Body(new): Body<NewPipeline>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = PipelineName::try_from(name)?;
+    if new.name != name {
+        return Err(ApiError::bad(format!(
+            "name: `{}` is not the pipeline `{name}` of the path",
+            new.name
+        )));
+    }
+    let next = checked(&db, &new).await?;
+    if !db.update_pipeline(&new, next).await? {
+        return Err(no_pipeline(&name));
+    }
+    db.pipeline(name.as_str())
+        .await?
+        .map(Json)
+        .ok_or_else(|| no_pipeline(&name))
+}
+
+async fn delete_pipeline(
+    _: Operator,
+    State(db): State<Shared>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let name = PipelineName::try_from(name)?;
+    // What is deleted is what the answer shows.
+    let shown = db.pipeline(name.as_str()).await?;
+    match (db.delete_pipeline(name.as_str()).await?, shown) {
+        (Some(true), Some(p)) => Ok(Json(p)),
+        (Some(false), _) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("a run of `{name}` is pending or running: let it end first"),
+        )),
+        _ => Err(no_pipeline(&name)),
+    }
 }
 
 async fn enable_pipeline(

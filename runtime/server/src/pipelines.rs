@@ -153,6 +153,80 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Replaces what the pipeline `p.name` builds and when (its history, its count of runs
+    /// and its last good inputs stay; its failures in a row are forgotten); `false` when
+    /// there is none.
+    pub async fn update_pipeline(
+        &self,
+        p: &NewPipeline,
+        next_run_at: Option<i64>,
+    ) -> Result<bool, ServerError> {
+        let done = sqlx::query(
+            "UPDATE pipelines SET recipe_file = $1, recipe = $2, distribution_file = $3, \
+             distribution = $4, groups_json = $5, schedule = $6, timezone = $7, \
+             start_condition = $8, enabled = $9, max_failures = $10, failures = 0, \
+             builder_tags = $11, next_run_at = $12, disabled_because = NULL WHERE name = $13",
+        )
+        .bind(&p.recipe_file)
+        .bind(&p.recipe)
+        .bind(&p.distribution_file)
+        .bind(&p.distribution)
+        .bind(serde_json::to_string(&p.groups).expect("groups serialize"))
+        .bind(&p.schedule)
+        .bind(&p.timezone)
+        .bind(p.condition.as_str())
+        .bind(i64::from(p.enabled))
+        .bind(i64::from(p.max_failures))
+        .bind(serde_json::to_string(&p.builder_tags).expect("tags serialize"))
+        .bind(next_run_at.filter(|_| p.enabled))
+        .bind(p.name.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes the pipeline `name` and its history, unless a run of it is pending or
+    /// running: `None` when there is no such pipeline, `Some(false)` when a run is going.
+    pub async fn delete_pipeline(&self, name: &str) -> Result<Option<bool>, ServerError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        // Taking the pipeline's row first orders this against a run being started.
+        let found = sqlx::query("UPDATE pipelines SET runs = runs WHERE name = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(backend)?;
+        if found.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let going: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM pipeline_runs WHERE pipeline = $1 AND status IN ($2, $3)",
+        )
+        .bind(name)
+        .bind(RunStatus::Pending.as_str())
+        .bind(RunStatus::Running.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(backend)?
+        .try_get("n")
+        .map_err(backend)?;
+        if going > 0 {
+            return Ok(Some(false));
+        }
+        for statement in [
+            "DELETE FROM pipeline_runs WHERE pipeline = $1",
+            "DELETE FROM pipelines WHERE name = $1",
+        ] {
+            sqlx::query(statement)
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)?;
+        Ok(Some(true))
+    }
+
     /// Every pipeline, by name.
     pub async fn pipelines(&self) -> Result<Vec<Pipeline>, ServerError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -489,6 +489,11 @@ impl Api {
             .await
     }
 
+    pub(crate) async fn delete<T: DeserializeOwned>(&self, path: &str) -> Result<T, Exit> {
+        self.send(self.client.delete(format!("{}{path}", self.base)))
+            .await
+    }
+
     pub(crate) async fn put<T: DeserializeOwned>(
         &self,
         path: &str,

@@ -1017,6 +1017,10 @@ fn a_pipeline_builds_on_a_builder_agent_and_skips_what_did_not_change() {
         "{}",
         text(&text_history).0
     );
+    let deleted = ok(&["image", "pipeline", "delete", "piped"]);
+    assert!(text(&deleted).0.contains("deleted pipeline piped"));
+    let gone = operator(&["image", "pipeline", "show", "piped"]);
+    assert_eq!(gone.status.code(), Some(2), "{}", text(&gone).1);
 
     agent.kill().unwrap();
     agent.wait().unwrap();

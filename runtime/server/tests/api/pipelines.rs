@@ -1,6 +1,7 @@
 //! Image pipelines: created and checked, started by their schedule exactly once per tick,
 //! claimed only by a builder with their tags, skipped when nothing changed, disabled after
-//! too many failures, their history kept; a builder that goes silent fails its run.
+//! too many failures, their history kept; a builder that goes silent fails its run; updated
+//! with their history kept, deleted with it (not while a run is going).
 
 use super::*;
 use davit_api::{BuildJob, Pipeline, PipelineRun, RunStatus};
@@ -307,5 +308,70 @@ async fn pipelines_run_on_schedule_skip_what_did_not_change_and_disable_after_fa
             "the log's tail is kept"
         );
         assert!(history[4].log.starts_with("[…]"));
+
+        // Updated: a new schedule counted from now, the history kept; the path names it.
+        let mut changed = nightly();
+        changed["schedule"] = json!("rate(2 hours)");
+        changed["max_failures"] = json!(0);
+        let (status, updated): (_, Pipeline) = typed(
+            Method::PUT,
+            format!("{url}/v1/pipelines/nightly"),
+            Some(op),
+            Some(changed.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(updated.schedule.as_deref(), Some("rate(2 hours)"));
+        assert_eq!(updated.max_failures, 0);
+        let next = updated.next_run_at.unwrap() - davit_server::now();
+        assert!((0..=7200).contains(&next), "{next}");
+        let (_, history): (_, Vec<PipelineRun>) = typed(
+            Method::GET,
+            format!("{url}/v1/pipelines/nightly/runs"),
+            Some(op),
+            None,
+        )
+        .await;
+        assert_eq!(history.len(), 5);
+        changed["name"] = json!("other");
+        let (status, body) = call(
+            Method::PUT,
+            format!("{url}/v1/pipelines/nightly"),
+            Some(op),
+            Some(changed),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+        // Deleted, with its history, but not while a run is going.
+        let run = manual_run(&url, op).await;
+        let delete = || {
+            call(
+                Method::DELETE,
+                format!("{url}/v1/pipelines/nightly"),
+                Some(op),
+                None,
+            )
+        };
+        let (status, body) = delete().await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        let job = build_poll(&url, &builder).await.unwrap();
+        assert_eq!(job.run, run.id);
+        assert_eq!(
+            finish(&url, &builder, &job.run, RunStatus::Succeeded, "in-3").await,
+            StatusCode::NO_CONTENT
+        );
+        let (status, body) = delete().await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["name"], "nightly");
+        let (status, _) = call(
+            Method::GET,
+            format!("{url}/v1/pipelines/nightly/runs"),
+            Some(op),
+            None,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(delete().await.0, StatusCode::NOT_FOUND);
     }
 }

@@ -20,6 +20,10 @@ use crate::render::hint;
 pub enum PipelineCommand {
     /// Create a pipeline: a recipe built by a builder agent on a schedule or when asked
     Create(CreateArgs),
+    /// Replace a pipeline's recipe, distribution, schedule and settings (its history stays)
+    Update(CreateArgs),
+    /// Delete a pipeline and its history (refused while a run is pending or running)
+    Delete { name: PipelineName },
     /// List the pipelines
     List,
     /// Show a pipeline
@@ -84,6 +88,19 @@ pub async fn run(cmd: PipelineCommand, conn: Connection) -> Result<(), Exit> {
             let body = new_pipeline(args)?;
             let created: Pipeline = api.post("/v1/pipelines", &body).await?;
             show(json, &created, || describe(&created))
+        }
+        PipelineCommand::Update(args) => {
+            let body = new_pipeline(args)?;
+            let updated: Pipeline = api
+                .put(&format!("/v1/pipelines/{}", body.name), &body)
+                .await?;
+            show(json, &updated, || describe(&updated))
+        }
+        PipelineCommand::Delete { name } => {
+            let deleted: Pipeline = api.delete(&format!("/v1/pipelines/{name}")).await?;
+            show(json, &deleted, || {
+                format!("deleted pipeline {}", deleted.name)
+            })
         }
         PipelineCommand::List => {
             let all: Vec<Pipeline> = api.get("/v1/pipelines").await?;
