@@ -111,6 +111,29 @@ fn tail(log: &str, max: usize) -> String {
     format!("[…]{}", &log[start..])
 }
 
+/// Binds `$1`…`$13` of a pipeline's row as creating and updating it both number them: the
+/// name, then what it builds and when.
+fn bind_pipeline<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    p: &'q NewPipeline,
+    next_run_at: Option<i64>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    query
+        .bind(p.name.as_str())
+        .bind(&p.recipe_file)
+        .bind(&p.recipe)
+        .bind(&p.distribution_file)
+        .bind(&p.distribution)
+        .bind(serde_json::to_string(&p.groups).expect("groups serialize"))
+        .bind(&p.schedule)
+        .bind(&p.timezone)
+        .bind(p.condition.as_str())
+        .bind(i64::from(p.enabled))
+        .bind(i64::from(p.max_failures))
+        .bind(serde_json::to_string(&p.builder_tags).expect("tags serialize"))
+        .bind(next_run_at.filter(|_| p.enabled))
+}
+
 const PIPELINE_COLUMNS: &str = "name, recipe_file, distribution_file, groups_json, schedule, \
     timezone, start_condition, enabled, max_failures, failures, builder_tags, next_run_at, \
     created_at, disabled_because";
@@ -126,30 +149,18 @@ impl Db {
         p: &NewPipeline,
         next_run_at: Option<i64>,
     ) -> Result<bool, ServerError> {
-        let done = sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO pipelines (name, recipe_file, recipe, distribution_file, distribution, \
              groups_json, schedule, timezone, start_condition, enabled, max_failures, failures, \
              builder_tags, next_run_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12, $13, $14) \
              ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(p.name.as_str())
-        .bind(&p.recipe_file)
-        .bind(&p.recipe)
-        .bind(&p.distribution_file)
-        .bind(&p.distribution)
-        .bind(serde_json::to_string(&p.groups).expect("groups serialize"))
-        .bind(&p.schedule)
-        .bind(&p.timezone)
-        .bind(p.condition.as_str())
-        .bind(i64::from(p.enabled))
-        .bind(i64::from(p.max_failures))
-        .bind(serde_json::to_string(&p.builder_tags).expect("tags serialize"))
-        .bind(next_run_at.filter(|_| p.enabled))
-        .bind(now())
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
+        );
+        let done = bind_pipeline(insert, p, next_run_at)
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -161,28 +172,16 @@ impl Db {
         p: &NewPipeline,
         next_run_at: Option<i64>,
     ) -> Result<bool, ServerError> {
-        let done = sqlx::query(
-            "UPDATE pipelines SET recipe_file = $1, recipe = $2, distribution_file = $3, \
-             distribution = $4, groups_json = $5, schedule = $6, timezone = $7, \
-             start_condition = $8, enabled = $9, max_failures = $10, failures = 0, \
-             builder_tags = $11, next_run_at = $12, disabled_because = NULL WHERE name = $13",
-        )
-        .bind(&p.recipe_file)
-        .bind(&p.recipe)
-        .bind(&p.distribution_file)
-        .bind(&p.distribution)
-        .bind(serde_json::to_string(&p.groups).expect("groups serialize"))
-        .bind(&p.schedule)
-        .bind(&p.timezone)
-        .bind(p.condition.as_str())
-        .bind(i64::from(p.enabled))
-        .bind(i64::from(p.max_failures))
-        .bind(serde_json::to_string(&p.builder_tags).expect("tags serialize"))
-        .bind(next_run_at.filter(|_| p.enabled))
-        .bind(p.name.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
+        let update = sqlx::query(
+            "UPDATE pipelines SET recipe_file = $2, recipe = $3, distribution_file = $4, \
+             distribution = $5, groups_json = $6, schedule = $7, timezone = $8, \
+             start_condition = $9, enabled = $10, max_failures = $11, failures = 0, \
+             builder_tags = $12, next_run_at = $13, disabled_because = NULL WHERE name = $1",
+        );
+        let done = bind_pipeline(update, p, next_run_at)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
         Ok(done.rows_affected() == 1)
     }
 
