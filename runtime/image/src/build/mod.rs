@@ -349,6 +349,7 @@ pub async fn build(
     let cache = LayerCache::open(&options.deployment_root.join("cache").join("layers"))
         .map_err(io("opening the layer cache"))?;
     let work_parent = options.deployment_root.join("image-builds");
+    roots::sweep(&work_parent);
 
     // 1. The parent.
     let base = parent::resolve(recipe, &cache, &options.deployment_root, options.epoch).await?;

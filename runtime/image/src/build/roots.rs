@@ -20,25 +20,41 @@ use davit_fsroot::{Resolve, Root};
 use super::{BuildError, io};
 use crate::oci::layout::{Descriptor, Layout, file_digest};
 
-/// A root to run on, removed (and unmounted) on drop unless kept.
+/// A root to run on, removed (and unmounted) on drop unless kept. While it lives, its
+/// directory's `.lock` is locked ([`sweep`] leaves it alone); a kept one is marked `.kept`.
 pub(super) struct WorkRoot {
     dir: PathBuf,
     pub(super) keep: bool,
     mounted: bool,
+    _lock: std::fs::File,
+}
+
+/// Takes the lock of a work root's `.lock`, without waiting; whether it was free.
+fn try_lock(file: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor this process holds open.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
 }
 
 impl WorkRoot {
     /// An empty plain root under `parent`.
     pub(super) fn create(parent: &Path) -> Result<WorkRoot, BuildError> {
         let dir = parent.join(uuid::Uuid::new_v4().to_string());
-        std::fs::create_dir_all(dir.join("root")).map_err(io(format!(
+        let made = io(format!(
             "making the build root under `{}`",
             parent.display()
-        )))?;
+        ));
+        std::fs::create_dir_all(dir.join("root")).map_err(made)?;
+        let lock =
+            std::fs::File::create(dir.join(".lock")).map_err(io("making the build root's lock"))?;
+        if !try_lock(&lock) {
+            return Err(io("locking the build root")(std::io::Error::last_os_error()));
+        }
         Ok(WorkRoot {
             dir,
             keep: false,
             mounted: false,
+            _lock: lock,
         })
     }
 
@@ -76,10 +92,43 @@ impl Drop for WorkRoot {
             // SAFETY: `target` is a valid C string; MNT_DETACH has no other precondition.
             unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
         }
-        if !self.keep {
+        if self.keep {
+            let _ = std::fs::write(self.dir.join(".kept"), b"");
+        } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// Removes the work roots under `parent` that a build killed on the way left (their lock
+/// free, not kept): unmounted first, so nothing is removed through a mount. The number
+/// removed.
+pub(super) fn sweep(parent: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return 0;
+    };
+    let mut swept = 0;
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        if !entry.file_type().is_ok_and(|t| t.is_dir()) || dir.join(".kept").exists() {
+            continue;
+        }
+        let Ok(lock) = std::fs::File::open(dir.join(".lock")) else {
+            continue;
+        };
+        if !try_lock(&lock) {
+            continue; // a build is using it
+        }
+        if let Ok(target) = std::ffi::CString::new(dir.join("root").as_os_str().as_encoded_bytes())
+        {
+            // SAFETY: a valid C string; unmounting what is not mounted fails harmlessly.
+            unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+        }
+        if std::fs::remove_dir_all(&dir).is_ok() {
+            swept += 1;
+        }
+    }
+    swept
 }
 
 /// Whether an overlay can be mounted under `parent` (tried once per process, on an empty
@@ -200,4 +249,60 @@ pub(super) fn apply_checked(
         });
     }
     super::apply_file(root, &path, &format!("layer {}", layer.digest))
+}
+
+#[cfg(test)]
+impl WorkRoot {
+    /// What a SIGKILL leaves: the directory and its mount, the lock released.
+    fn abandon(self) -> PathBuf {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the lock is moved out (and closed) once.
+        drop(unsafe { std::ptr::read(&this._lock) });
+        this.dir.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mounted(path: &Path) -> bool {
+        let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let path = path.to_str().unwrap();
+        info.lines().any(|l| l.split(' ').nth(4) == Some(path))
+    }
+
+    /// A build killed with its root mounted leaves it; the next build's sweep unmounts and
+    /// removes it, and leaves a root in use and a kept one alone.
+    #[test]
+    fn a_killed_builds_root_is_swept_and_others_are_left() {
+        let tmp = tempfile::tempdir().unwrap();
+        let parent = tmp.path().join("image-builds");
+        let lower = tmp.path().join("lower");
+        std::fs::create_dir_all(&lower).unwrap();
+        std::fs::write(lower.join("base"), b"base").unwrap();
+        let Some(killed) = WorkRoot::overlay(&parent, &lower).unwrap() else {
+            panic!("overlay cannot be mounted here: the image tests run as root");
+        };
+        std::fs::write(killed.root_dir().join("written"), b"x").unwrap();
+        let killed_dir = killed.abandon();
+        assert!(mounted(&killed_dir.join("root")));
+        let live = WorkRoot::create(&parent).unwrap();
+        let mut kept = WorkRoot::create(&parent).unwrap();
+        kept.keep = true;
+        let kept_dir = kept.dir.clone();
+        drop(kept);
+
+        assert_eq!(sweep(&parent), 1);
+        assert!(!killed_dir.exists());
+        assert!(!mounted(&killed_dir.join("root")));
+        assert_eq!(std::fs::read(lower.join("base")).unwrap(), b"base");
+        assert!(
+            !lower.join("written").exists(),
+            "the lower was never written"
+        );
+        assert!(live.dir.exists() && kept_dir.exists());
+        drop(live);
+        let _ = std::fs::remove_dir_all(kept_dir);
+    }
 }
