@@ -277,15 +277,15 @@ impl Recipe {
     ///
     /// The first `document:` or `oci-layout:` parent.
     pub fn check_for_pipeline(&self) -> Result<(), String> {
-        if let Some(c) = self
+        let by_path = self
             .components
             .iter()
             .chain(&self.tests)
-            .find(|c| matches!(c.source, ComponentSource::Document(_)))
-        {
-            let ComponentSource::Document(path) = &c.source else {
-                unreachable!("found a document")
-            };
+            .find_map(|c| match &c.source {
+                ComponentSource::Document(path) => Some((c, path)),
+                ComponentSource::Store { .. } => None,
+            });
+        if let Some((c, path)) = by_path {
             return Err(format!(
                 "{}: `document: {}`: a pipeline's components come from the builder's store (`davit component push`), not from a path the server names",
                 c.at,

@@ -327,16 +327,7 @@ impl Db {
         group: &str,
         image: &davit_api::GroupImage,
     ) -> Result<Option<Group>, ServerError> {
-        let json = serde_json::to_string(image).expect("an image serializes");
-        let done =
-            sqlx::query("UPDATE deployment_groups SET image = $1 WHERE app = $2 AND name = $3")
-                .bind(json)
-                .bind(app)
-                .bind(group)
-                .execute(&self.pool)
-                .await
-                .map_err(backend)?;
-        if done.rows_affected() == 0 {
+        if !set_group_image(&self.pool, app, group, image).await? {
             return Ok(None);
         }
         Ok(self
@@ -345,6 +336,25 @@ impl Db {
             .into_iter()
             .find(|g| g.name.as_str() == group))
     }
+}
+
+/// Records `image` on the group `group` of `app` through `executor` (the pool, or the
+/// transaction of a pipeline run's end); whether there is such a group.
+pub(crate) async fn set_group_image<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    app: &str,
+    group: &str,
+    image: &davit_api::GroupImage,
+) -> Result<bool, ServerError> {
+    let json = serde_json::to_string(image).expect("an image serializes");
+    let done = sqlx::query("UPDATE deployment_groups SET image = $1 WHERE app = $2 AND name = $3")
+        .bind(json)
+        .bind(app)
+        .bind(group)
+        .execute(executor)
+        .await
+        .map_err(backend)?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// A column parsed into its type (a name, a revision id, a status), through the one parser

@@ -134,6 +134,25 @@ fn bind_pipeline<'q>(
         .bind(next_run_at.filter(|_| p.enabled))
 }
 
+/// Whether a run of the pipeline `name` is pending or running, read through `executor`.
+async fn runs_going<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    name: &str,
+) -> Result<bool, ServerError> {
+    let n: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM pipeline_runs WHERE pipeline = $1 AND status IN ($2, $3)",
+    )
+    .bind(name)
+    .bind(RunStatus::Pending.as_str())
+    .bind(RunStatus::Running.as_str())
+    .fetch_one(executor)
+    .await
+    .map_err(backend)?
+    .try_get("n")
+    .map_err(backend)?;
+    Ok(n > 0)
+}
+
 const PIPELINE_COLUMNS: &str = "name, recipe_file, distribution_file, groups_json, schedule, \
     timezone, start_condition, enabled, max_failures, failures, builder_tags, next_run_at, \
     created_at, disabled_because";
@@ -198,18 +217,7 @@ impl Db {
         if found.rows_affected() == 0 {
             return Ok(None);
         }
-        let going: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM pipeline_runs WHERE pipeline = $1 AND status IN ($2, $3)",
-        )
-        .bind(name)
-        .bind(RunStatus::Pending.as_str())
-        .bind(RunStatus::Running.as_str())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(backend)?
-        .try_get("n")
-        .map_err(backend)?;
-        if going > 0 {
+        if runs_going(&mut *tx, name).await? {
             return Ok(Some(false));
         }
         for statement in [
@@ -375,18 +383,7 @@ impl Db {
             if moved.rows_affected() == 0 {
                 continue; // another server took this tick
             }
-            let going = sqlx::query(
-                "SELECT COUNT(*) AS n FROM pipeline_runs WHERE pipeline = $1 AND status IN ($2, $3)",
-            )
-            .bind(&name)
-            .bind(RunStatus::Pending.as_str())
-            .bind(RunStatus::Running.as_str())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(backend)?
-            .try_get::<i64, _>("n")
-            .map_err(backend)?;
-            if going > 0 {
+            if runs_going(&self.pool, &name).await? {
                 continue;
             }
             let if_changed = condition == StartCondition::Changed.as_str();
@@ -543,17 +540,14 @@ impl Db {
                         version: result.version.clone(),
                         recorded_at: now(),
                     };
-                    let json = serde_json::to_string(&image).expect("an image serializes");
                     for g in &groups {
-                        sqlx::query(
-                            "UPDATE deployment_groups SET image = $1 WHERE app = $2 AND name = $3",
+                        crate::db::set_group_image(
+                            &mut *tx,
+                            g.app.as_str(),
+                            g.group.as_str(),
+                            &image,
                         )
-                        .bind(&json)
-                        .bind(g.app.as_str())
-                        .bind(g.group.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(backend)?;
+                        .await?;
                     }
                 }
             }

@@ -324,13 +324,16 @@ async fn poll(url: &str, agent: &str) -> Option<Command> {
 
 /// A poll from an agent busy with the applications `busy` (comma-separated).
 async fn poll_busy(url: &str, agent: &str, busy: &str) -> Option<Command> {
-    let (status, body) = call(
-        Method::GET,
-        format!("{url}/v1/agent/command?wait=0&busy={busy}"),
-        Some(agent),
-        None,
-    )
-    .await;
+    agent_poll(url, agent, &format!("/v1/agent/command?wait=0&busy={busy}")).await
+}
+
+/// An agent's poll of `path` that does not wait: what it is handed, or nothing (204).
+async fn agent_poll<T: serde::de::DeserializeOwned>(
+    url: &str,
+    agent: &str,
+    path: &str,
+) -> Option<T> {
+    let (status, body) = call(Method::GET, format!("{url}{path}"), Some(agent), None).await;
     match status {
         StatusCode::OK => Some(serde_json::from_value(body).unwrap()),
         StatusCode::NO_CONTENT => None,

@@ -427,7 +427,7 @@ pub async fn agents(conn: Connection) -> Result<(), Exit> {
     })
 }
 
-fn show<T: Serialize>(
+pub(crate) fn show<T: Serialize>(
     conn: &Connection,
     value: &T,
     text: impl FnOnce() -> String,

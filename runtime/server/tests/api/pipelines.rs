@@ -23,18 +23,7 @@ fn nightly() -> Value {
 }
 
 async fn build_poll(url: &str, agent: &str) -> Option<BuildJob> {
-    let (status, body) = call(
-        Method::GET,
-        format!("{url}/v1/agent/build?wait=0"),
-        Some(agent),
-        None,
-    )
-    .await;
-    match status {
-        StatusCode::OK => Some(serde_json::from_value(body).unwrap()),
-        StatusCode::NO_CONTENT => None,
-        other => panic!("{other}: {body}"),
-    }
+    agent_poll(url, agent, "/v1/agent/build?wait=0").await
 }
 
 async fn finish(url: &str, agent: &str, run: &str, status: RunStatus, inputs: &str) -> StatusCode {

@@ -12,8 +12,7 @@ use davit_image::distribute::Distribution;
 use davit_image::recipe::Recipe;
 
 use crate::Exit;
-use crate::commands::fleet::{Api, Connection, parse_tags};
-use crate::output::{self, Format};
+use crate::commands::fleet::{Api, Connection, parse_tags, show};
 use crate::render::hint;
 
 #[derive(Subcommand)]
@@ -82,38 +81,37 @@ pub struct CreateArgs {
 
 pub async fn run(cmd: PipelineCommand, conn: Connection) -> Result<(), Exit> {
     let api = Api::connect(&conn.server)?;
-    let json = conn.output == Format::Json;
     match cmd {
         PipelineCommand::Create(args) => {
             let body = new_pipeline(args)?;
             let created: Pipeline = api.post("/v1/pipelines", &body).await?;
-            show(json, &created, || describe(&created))
+            show(&conn, &created, || describe(&created))
         }
         PipelineCommand::Update(args) => {
             let body = new_pipeline(args)?;
             let updated: Pipeline = api
                 .put(&format!("/v1/pipelines/{}", body.name), &body)
                 .await?;
-            show(json, &updated, || describe(&updated))
+            show(&conn, &updated, || describe(&updated))
         }
         PipelineCommand::Delete { name } => {
             let deleted: Pipeline = api.delete(&format!("/v1/pipelines/{name}")).await?;
-            show(json, &deleted, || {
+            show(&conn, &deleted, || {
                 format!("deleted pipeline {}", deleted.name)
             })
         }
         PipelineCommand::List => {
             let all: Vec<Pipeline> = api.get("/v1/pipelines").await?;
-            show(json, &all, || {
+            show(&conn, &all, || {
                 all.iter().map(describe).collect::<Vec<_>>().join("\n")
             })
         }
         PipelineCommand::Show { name } => {
             let p: Pipeline = api.get(&format!("/v1/pipelines/{name}")).await?;
-            show(json, &p, || describe(&p))
+            show(&conn, &p, || describe(&p))
         }
-        PipelineCommand::Enable { name } => enable(&api, json, &name, true).await,
-        PipelineCommand::Disable { name } => enable(&api, json, &name, false).await,
+        PipelineCommand::Enable { name } => enable(&api, &conn, &name, true).await,
+        PipelineCommand::Disable { name } => enable(&api, &conn, &name, false).await,
         PipelineCommand::Run {
             name,
             wait,
@@ -126,12 +124,12 @@ pub async fn run(cmd: PipelineCommand, conn: Connection) -> Result<(), Exit> {
                 )
                 .await?;
             if !wait {
-                return show(json, &run, || {
+                return show(&conn, &run, || {
                     format!("run {} of {name} started ({})", run.seq, run.id)
                 });
             }
             let ended = wait_for(&api, &name, &run.id).await?;
-            show(json, &ended, || run_line(&ended, true))?;
+            show(&conn, &ended, || run_line(&ended, true))?;
             match ended.status {
                 davit_api::RunStatus::Failed => Err(Exit::failed()),
                 _ => Ok(()),
@@ -139,7 +137,7 @@ pub async fn run(cmd: PipelineCommand, conn: Connection) -> Result<(), Exit> {
         }
         PipelineCommand::History { name, logs } => {
             let runs: Vec<PipelineRun> = api.get(&format!("/v1/pipelines/{name}/runs")).await?;
-            show(json, &runs, || {
+            show(&conn, &runs, || {
                 runs.iter()
                     .map(|r| run_line(r, logs))
                     .collect::<Vec<_>>()
@@ -149,27 +147,19 @@ pub async fn run(cmd: PipelineCommand, conn: Connection) -> Result<(), Exit> {
     }
 }
 
-fn show<T: serde::Serialize>(
-    json: bool,
-    value: &T,
-    text: impl FnOnce() -> String,
+async fn enable(
+    api: &Api,
+    conn: &Connection,
+    name: &PipelineName,
+    enabled: bool,
 ) -> Result<(), Exit> {
-    if json {
-        output::json(value)?;
-    } else {
-        println!("{}", text());
-    }
-    Ok(())
-}
-
-async fn enable(api: &Api, json: bool, name: &PipelineName, enabled: bool) -> Result<(), Exit> {
     let p: Pipeline = api
         .post(
             &format!("/v1/pipelines/{name}/enabled"),
             &PipelineEnabled { enabled },
         )
         .await?;
-    show(json, &p, || describe(&p))
+    show(conn, &p, || describe(&p))
 }
 
 /// Polls the run until it ends.
