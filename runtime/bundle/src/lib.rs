@@ -28,7 +28,7 @@ pub use manifest::{
 };
 pub use pull::{Fetched, PullReport, fetch, materialize};
 pub use push::{PushReport, push};
-pub use store::{Store, StoreError, chunk_key};
+pub use store::{RefWrite, Store, StoreError, chunk_key};
 
 /// Downloads at once by default.
 pub const DEFAULT_CONCURRENCY: usize = 8;

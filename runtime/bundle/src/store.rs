@@ -4,19 +4,33 @@
 //! Layout, the same in every store:
 //! - `chunks/<first 2 hex>/<digest>`: a chunk's bytes;
 //! - `manifests/<revision id>`: a manifest's bytes;
-//! - `signatures/<revision id>/<key id>`: a signature of the revision (see [`crate::sign`]).
+//! - `signatures/<revision id>/<key id>`: a signature of the revision (see [`crate::sign`]);
+//! - `refs/<name>`: a small named record (a package version's: which revision it is), written
+//!   once: [`Store::create_ref`] never replaces one.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
 use object_store::path::Path as Key;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::digest::Digest;
 
 /// The largest signature object read (a record is about 200 bytes).
 const MAX_SIGNATURE: u64 = 4096;
+
+/// The largest ref read (a package version's record is a few hundred bytes).
+const MAX_REF: u64 = 64 << 10;
+
+/// What [`Store::create_ref`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefWrite {
+    /// The ref was written.
+    Created,
+    /// It was there already, with these bytes; nothing was written.
+    Exists(Bytes),
+}
 
 /// A bundle store.
 #[derive(Clone, Debug)]
@@ -243,6 +257,86 @@ impl Store {
         }
     }
 
+    /// Writes the ref `name` (a `/`-separated key under `refs/`) unless it exists:
+    /// [`RefWrite::Exists`] then holds what it says. Atomic where the store can create
+    /// conditionally (a directory, S3 with conditional writes); elsewhere a check then a
+    /// write, which two writers racing could both pass.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn create_ref(&self, name: &str, data: Bytes) -> Result<RefWrite, StoreError> {
+        let key = ref_key(name);
+        let options = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        let put = self
+            .inner
+            .put_opts(&key, PutPayload::from_bytes(data.clone()), options)
+            .await;
+        match put {
+            Ok(_) => Ok(RefWrite::Created),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                Ok(RefWrite::Exists(self.ref_bytes(name).await?))
+            }
+            Err(object_store::Error::NotImplemented { .. }) => match self.get_ref(name).await? {
+                Some(existing) => Ok(RefWrite::Exists(existing)),
+                None => self.put(&key, data).await.map(|()| RefWrite::Created),
+            },
+            Err(e) => Err(self.backend(e)),
+        }
+    }
+
+    /// The ref `name`, if the store has it.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn get_ref(&self, name: &str) -> Result<Option<Bytes>, StoreError> {
+        match self.ref_bytes(name).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn ref_bytes(&self, name: &str) -> Result<Bytes, StoreError> {
+        self.get(&ref_key(name), || format!("ref `{name}`"), MAX_REF)
+            .await
+    }
+
+    /// The names of the refs under `prefix` (`packages/agent`), sorted.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails or cannot list (davit's HTTP store serves no listing).
+    pub async fn list_refs(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let base = ref_key(prefix);
+        let mut names = Vec::new();
+        let mut listing = self.inner.list(Some(&base));
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(|e| self.backend(e))?;
+            if let Some(name) = meta.location.as_ref().strip_prefix("refs/") {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Removes the ref `name` (a retention policy's work); removing a missing ref is no error.
+    ///
+    /// # Errors
+    ///
+    /// When the store fails.
+    pub async fn delete_ref(&self, name: &str) -> Result<(), StoreError> {
+        match self.inner.delete(&ref_key(name)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.backend(e)),
+        }
+    }
+
     async fn put(&self, key: &Key, data: Bytes) -> Result<(), StoreError> {
         self.inner
             .put(key, PutPayload::from_bytes(data))
@@ -312,6 +406,10 @@ pub fn chunk_key(digest: &Digest) -> Key {
 
 fn manifest_key(id: &Digest) -> Key {
     Key::from(format!("manifests/{id}"))
+}
+
+fn ref_key(name: &str) -> Key {
+    Key::from(format!("refs/{}", name.trim_matches('/')))
 }
 
 fn signature_key(id: &Digest, key_id: &str) -> Key {

@@ -104,6 +104,10 @@ enum Command {
     /// component, tested on a fresh instance
     #[command(subcommand)]
     Image(commands::image::ImageCommand),
+    /// Distributor packages: push them to a store, install, update and uninstall them on this
+    /// host (as SSM Distributor), each script native or sandboxed
+    #[command(subcommand)]
+    Package(commands::package::PackageCommand),
     /// The plugins built into davit
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCommand),
@@ -186,6 +190,7 @@ fn main() -> ExitCode {
             Command::Appspec(cmd) => commands::appspec::run(cmd),
             Command::Component(cmd) => commands::component::run(cmd).await,
             Command::Image(cmd) => commands::image::run(cmd).await,
+            Command::Package(cmd) => commands::package::run(cmd).await,
             Command::Plugin(cmd) => commands::plugin::run(cmd),
             Command::Services(cmd) => commands::services::run(cmd).await,
             Command::Policy(cmd) => commands::policy::run(cmd),

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use davit_fsroot::{Resolve, Root};
 use davit_sandbox::{
-    Access, Call, Context, Grants, Limits, LogLine, Mount, Sandbox, Service, Verdict,
+    Access, Call, Context, Grants, Limits, LogLine, Mount, Plugin, Sandbox, Service, Verdict,
 };
 use davit_spec::{EffectiveDir, EffectiveGrant, Hook, HookKind, HookLocation};
 
@@ -52,14 +52,14 @@ const GRANTED_DIR_MODE: u32 = 0o755;
 /// the target root (an image's absolute links stay in it), and the hook's directory is resolved
 /// beneath that, links followed but never out of it. A read-write directory the policy allows
 /// is created when missing (as an installer would); a missing read-only one is an error.
-pub(crate) fn sandbox_grants(run: &HookRun<'_>, scratch_dir: &Path) -> Result<Grants, String> {
+fn sandbox_grants(run: &ComponentRun<'_>, scratch_dir: &Path) -> Result<Grants, String> {
     let grant = run.grant;
     let own = |host: &Path, guest: &str, access| {
         Mount::davit_own(host, guest, access)
             .map_err(|e| format!("cannot open `{}`: {e}", host.display()))
     };
     let mut mounts = vec![
-        own(run.bundle_dir, BUNDLE_GUEST_DIR, Access::Read)?,
+        own(run.files_dir, run.files_guest, Access::Read)?,
         own(scratch_dir, SCRATCH_GUEST_DIR, Access::ReadWrite)?,
     ];
     mounts.extend(open_granted_dirs(
@@ -202,6 +202,25 @@ pub(crate) fn component(
     }
 }
 
+/// One invocation of a component for any front end's step: a deployment's hook, a package's
+/// script.
+pub struct ComponentRun<'a> {
+    /// What the reports name: the hook's location, the script's file.
+    pub location: &'a str,
+    /// The step it runs for, as progress lines name it (the event, `install`).
+    pub step: &'a str,
+    pub grant: &'a EffectiveGrant,
+    /// The job's files, mounted read-only at `files_guest`.
+    pub files_dir: &'a Path,
+    pub files_guest: &'a str,
+    pub target_root: &'a Path,
+    /// Parent of per-invocation scratch directories.
+    pub scratch: &'a Path,
+    /// davit's own state: no grant may reach it.
+    pub deployment_root: &'a Path,
+    pub context: Context,
+}
+
 /// Runs a wasm hook. Setup failures (missing granted directory, bad component) fail the hook.
 /// Also returns the services it started, for the caller to record.
 pub(crate) async fn run_wasm(
@@ -210,8 +229,43 @@ pub(crate) async fn run_wasm(
     event: &str,
     progress: Arc<dyn Progress>,
 ) -> (HookReport, Vec<Service>) {
-    let started = Instant::now();
     let location = run.hook.location.as_str().to_string();
+    let plugin = component(run.bundle_dir, &run.hook.location)
+        .map_err(|e| format!("cannot read `{location}`: {e}"))
+        .and_then(|wasm| sandbox.load(&wasm).map_err(|e| e.to_string()));
+    let plugin = match plugin {
+        Ok(plugin) => plugin,
+        Err(message) => {
+            let mut report = not_yet_run(&location, "wasm");
+            report.error = Some(message);
+            return (report, Vec::new());
+        }
+    };
+    let run = ComponentRun {
+        location: &location,
+        step: event,
+        grant: run.grant,
+        files_dir: run.bundle_dir,
+        files_guest: BUNDLE_GUEST_DIR,
+        target_root: run.target_root,
+        scratch: run.scratch,
+        deployment_root: run.deployment_root,
+        context: run.context,
+    };
+    run_component(sandbox, &plugin, run, progress).await
+}
+
+/// Runs a loaded component once, with its grants opened as a hook's are (the job's files
+/// read-only, a fresh scratch directory, the granted directories beneath the policy's). Setup
+/// failures fail the report; also returns the services it started.
+pub async fn run_component(
+    sandbox: &Sandbox,
+    plugin: &Plugin,
+    run: ComponentRun<'_>,
+    progress: Arc<dyn Progress>,
+) -> (HookReport, Vec<Service>) {
+    let started = Instant::now();
+    let location = run.location.to_string();
     let mut report = not_yet_run(&location, "wasm");
     let scratch = match tempfile_dir(run.scratch) {
         Ok(dir) => dir,
@@ -221,23 +275,20 @@ pub(crate) async fn run_wasm(
         }
     };
     let outcome = async {
-        let wasm = component(run.bundle_dir, &run.hook.location)
-            .map_err(|e| format!("cannot read `{location}`: {e}"))?;
-        let plugin = sandbox.load(&wasm).map_err(|e| e.to_string())?;
         let observer = {
-            let (progress, event, location) =
-                (progress.clone(), event.to_string(), location.clone());
-            Arc::new(move |l: &LogLine| progress.line(&event, &location, &line_of(l)))
+            let (progress, step, location) =
+                (progress.clone(), run.step.to_string(), location.clone());
+            Arc::new(move |l: &LogLine| progress.line(&step, &location, &line_of(l)))
         };
         let grants = sandbox_grants(&run, scratch.path())?;
         let call = Call {
             context: run.context.clone(),
             grants,
             observer: Some(observer),
-            action: None,
+            ..Call::default()
         };
         sandbox
-            .invoke(&plugin, call)
+            .invoke(plugin, call)
             .await
             .map_err(|e| e.to_string())
     }
@@ -262,9 +313,12 @@ pub(crate) async fn run_wasm(
                 Ok(Verdict::Unhealthy(detail)) => {
                     report.error = Some(format!("unhealthy: {detail}"))
                 }
+                Ok(Verdict::Unsupported(action)) => {
+                    report.error = Some(format!("the component has no `{action}` action"))
+                }
                 // The sandbox refuses to call an action component as a hook.
-                Ok(Verdict::Action { .. }) => {
-                    report.error = Some("an image action component is not a hook".into())
+                Ok(Verdict::Action { .. }) | Ok(Verdict::Actions(_)) => {
+                    report.error = Some("the component answered as another kind of plugin".into())
                 }
                 Err(fault) => report.error = Some(format!("hook {fault}")),
             }
@@ -309,39 +363,99 @@ pub(crate) async fn run_native(
     event: &str,
     progress: Arc<dyn Progress>,
 ) -> HookReport {
-    use tokio::io::{AsyncBufReadExt, BufReader};
-
-    let started = Instant::now();
     let location = run.hook.location.as_str().to_string();
-    let mut report = not_yet_run(&location, "native");
     debug_assert_eq!(run.hook.kind, HookKind::NativeScript);
-    let script = match executable(&run.bundle_dir.join(&location)) {
-        Ok((script, made)) => {
-            if made {
-                let line = Line {
-                    stream: "warn".into(),
-                    text: format!(
-                        "`{location}` was not executable: made it executable, as CodeDeploy does"
-                    ),
-                };
-                progress.line(event, &location, &line);
-                report.logs.push(line);
-            }
-            script
-        }
+    let (script, made) = match executable(&run.bundle_dir.join(&location)) {
+        Ok(found) => found,
         Err(e) => {
+            let mut report = not_yet_run(&location, "native");
             report.error = Some(format!("cannot run `{location}`: {e}"));
             return report;
         }
     };
+    let mut warning = None;
+    if made {
+        let line = Line {
+            stream: "warn".into(),
+            text: format!(
+                "`{location}` was not executable: made it executable, as CodeDeploy does"
+            ),
+        };
+        progress.line(event, &location, &line);
+        warning = Some(line);
+    }
     let d = run
         .context
         .deployment()
         .expect("a native script runs for a deployment");
-    let mut cmd = tokio::process::Command::new(&script);
-    // A cleared environment plus CodeDeploy's documented variables: never davit's own (an
+    let script = NativeScript {
+        location: &location,
+        step: event,
+        noun: "hook",
+        program: &script,
+        args: &[],
+        cwd: run.bundle_dir,
+        env: vec![
+            ("LIFECYCLE_EVENT".into(), event.into()),
+            ("DEPLOYMENT_ID".into(), d.id.clone()),
+            ("APPLICATION_NAME".into(), d.application.clone()),
+            ("DEPLOYMENT_GROUP_NAME".into(), d.deployment_group.clone()),
+            (
+                "DAVIT_TARGET_ROOT".into(),
+                run.target_root.display().to_string(),
+            ),
+        ],
+        runas: run.hook.runas.as_deref(),
+        timeout: run.grant.limits.timeout,
+        output_limit: run.grant.limits.output.bytes(),
+    };
+    let mut report = run_native_script(script, progress).await;
+    if let Some(line) = warning {
+        report.logs.insert(0, line);
+    }
+    report
+}
+
+/// A native program to run for a step of any front end (a CodeDeploy script hook, a
+/// package's `install.sh`).
+pub struct NativeScript<'a> {
+    /// What the report names.
+    pub location: &'a str,
+    /// The step, as progress lines name it.
+    pub step: &'a str,
+    /// What it is, for its errors (`hook`, `script`).
+    pub noun: &'a str,
+    /// The program, an absolute path.
+    pub program: &'a Path,
+    pub args: &'a [String],
+    pub cwd: &'a Path,
+    /// Set over a cleared environment holding only `PATH`, `LANG` and `HOME`.
+    pub env: Vec<(String, String)>,
+    /// The user it runs as (`None`: davit's own).
+    pub runas: Option<&'a str>,
+    pub timeout: std::time::Duration,
+    /// Bytes of output kept; the rest is counted as dropped.
+    pub output_limit: u64,
+}
+
+/// Runs a native program with a cleared environment, its output kept line by line (sanitized,
+/// bounded), killed with its whole process group at its timeout. Exit 194 succeeds and asks
+/// for a reboot (AWSTOE's, SSM's and davit's convention).
+pub async fn run_native_script(
+    script: NativeScript<'_>,
+    progress: Arc<dyn Progress>,
+) -> HookReport {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    let started = Instant::now();
+    let location = script.location.to_string();
+    let event = script.step;
+    let mut report = not_yet_run(&location, "native");
+    let mut cmd = tokio::process::Command::new(script.program);
+    // A cleared environment plus the front end's documented variables: never davit's own (an
     // enrollment or store token, cloud credentials) nor a loader variable of the agent's.
-    cmd.current_dir(run.bundle_dir)
+    cmd.args(script.args)
+        .current_dir(script.cwd)
         .env_clear()
         .env("PATH", NATIVE_PATH)
         .env("LANG", "C.UTF-8")
@@ -349,17 +463,13 @@ pub(crate) async fn run_native(
             "HOME",
             std::env::var_os("HOME").unwrap_or_else(|| "/".into()),
         )
-        .env("LIFECYCLE_EVENT", event)
-        .env("DEPLOYMENT_ID", &d.id)
-        .env("APPLICATION_NAME", &d.application)
-        .env("DEPLOYMENT_GROUP_NAME", &d.deployment_group)
-        .env("DAVIT_TARGET_ROOT", run.target_root)
+        .envs(script.env.iter().map(|(k, v)| (k, v)))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    if let Some(user) = &run.hook.runas
+    if let Some(user) = script.runas
         && let Err(e) = run_as(&mut cmd, user)
     {
         report.error = Some(e);
@@ -373,7 +483,7 @@ pub(crate) async fn run_native(
         }
     };
     let pid = child.id();
-    let limit = run.grant.limits.output.bytes();
+    let limit = script.output_limit;
     let lines = Arc::new(std::sync::Mutex::new((Vec::<Line>::new(), 0u64, 0u64)));
     let pump = |reader: Option<Box<dyn tokio::io::AsyncRead + Unpin + Send>>,
                 stream: &'static str| {
@@ -411,7 +521,7 @@ pub(crate) async fn run_native(
         .stderr
         .take()
         .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>);
-    let timeout = run.grant.limits.timeout;
+    let timeout = script.timeout;
     let waited = tokio::time::timeout(timeout, async {
         let (_, _, status) = tokio::join!(pump(out, "stdout"), pump(err, "stderr"), child.wait());
         status
@@ -424,8 +534,9 @@ pub(crate) async fn run_native(
                 unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
             }
             report.error = Some(format!(
-                "timed out after {}s (the hook's `timeout`)",
-                timeout.as_secs()
+                "timed out after {}s (the {}'s `timeout`)",
+                timeout.as_secs(),
+                script.noun
             ));
         }
         Ok(Err(e)) => report.error = Some(format!("waiting for `{location}`: {e}")),

@@ -50,7 +50,10 @@ use std::path::PathBuf;
 
 pub use cache::{collect_garbage, kept_revisions};
 pub use deploy::{DeployOptions, MAX_REBOOTS, deploy, plan};
-pub use hooks::{BUNDLE_GUEST_DIR, REBOOT_EXIT, SCRATCH_GUEST_DIR, open_granted_dirs, reroot};
+pub use hooks::{
+    BUNDLE_GUEST_DIR, ComponentRun, NativeScript, REBOOT_EXIT, SCRATCH_GUEST_DIR,
+    open_granted_dirs, reroot, run_component, run_native_script,
+};
 pub use journal::{JournalEntry, LockError};
 pub use layout::{GroupLayout, Layout, write_atomically};
 pub use recover::{Recovery, Suspended, recover, recover_install};

@@ -685,7 +685,7 @@ impl<'a> Tree<'a> {
 }
 
 /// Removes a tree even where its directories are read-only (a staged `0555` directory).
-pub(crate) fn remove_tree(path: &Path) -> io::Result<()> {
+pub fn remove_tree(path: &Path) -> io::Result<()> {
     fn open_up(path: &Path) -> io::Result<()> {
         if fs::symlink_metadata(path)?.is_dir() {
             fs::set_permissions(path, fs::Permissions::from_mode(0o700))?;

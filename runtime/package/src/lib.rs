@@ -15,8 +15,23 @@
 //! assert_eq!(select(&manifest, &host).unwrap().file, "linux.zip");
 //! ```
 
+pub mod archive;
+pub mod error;
+pub mod install;
+mod lock;
 pub mod manifest;
+pub mod run;
+pub mod scripts;
 pub mod select;
+pub mod state;
+pub mod store;
 
+pub use error::{FileError, PackageError};
+pub use install::{Options, Outcome, PackageProgress, Report, Request, Silent, apply};
 pub use manifest::{FileRef, Manifest, ManifestError};
+pub use run::{Action, StepReport, parse_arguments};
 pub use select::{Host, SelectError, Selected, select};
+pub use state::{PackageState, State};
+
+/// A package's actions, as its scripts' files are named.
+pub const ACTIONS: [&str; 4] = davit_spec::PACKAGE_ACTIONS;

@@ -111,12 +111,13 @@ impl Manifest {
             && raw
                 .version
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+            && !raw.version.chars().all(|c| c == '.');
         if !version_ok {
             return Err(near(
                 &raw.version,
                 format!(
-                    "`version` `{}` must be 1 to {MAX_VERSION} letters, digits, `_`, `-` or `.`",
+                    "`version` `{}` must be 1 to {MAX_VERSION} letters, digits, `_`, `-` or `.`, not only dots",
                     raw.version
                 ),
             ));

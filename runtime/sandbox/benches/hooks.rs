@@ -177,6 +177,7 @@ async fn warm_hook(
         },
         observer: None,
         action: None,
+        query_actions: false,
     };
     // Warm up: the first calls touch fresh pooling-allocator slots.
     for _ in 0..20 {

@@ -37,4 +37,19 @@ pub(crate) mod action {
     });
 }
 
+pub(crate) mod package {
+    wasmtime::component::bindgen!({
+        path: "../../sdk/wit",
+        world: "%package",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "davit:plugin/types": super::hook::davit::plugin::types,
+            "davit:plugin/log": super::hook::davit::plugin::log,
+            "davit:plugin/command": super::hook::davit::plugin::command,
+            "davit:plugin/files": super::action::davit::plugin::files,
+        },
+    });
+}
+
 pub(crate) use hook::davit::plugin::{command, log, types};

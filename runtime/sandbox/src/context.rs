@@ -27,22 +27,71 @@ pub struct ComponentStep {
     pub attempt: u32,
 }
 
-/// What a package script runs for (WIT `package-operation`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum PackageOperation {
+/// A package's action (WIT `package-action`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PackageAction {
     #[default]
     Install,
     Uninstall,
     Update,
+    Validate,
 }
 
-/// One script of a package (WIT `package-step`).
+impl PackageAction {
+    /// Every action, in WIT order.
+    pub const ALL: [PackageAction; 4] = [
+        PackageAction::Install,
+        PackageAction::Uninstall,
+        PackageAction::Update,
+        PackageAction::Validate,
+    ];
+
+    /// Its name, as a Distributor script's file (`install`) and `davit.yml` write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PackageAction::Install => "install",
+            PackageAction::Uninstall => "uninstall",
+            PackageAction::Update => "update",
+            PackageAction::Validate => "validate",
+        }
+    }
+
+    pub(crate) fn to_wit(self) -> types::PackageAction {
+        match self {
+            PackageAction::Install => types::PackageAction::Install,
+            PackageAction::Uninstall => types::PackageAction::Uninstall,
+            PackageAction::Update => types::PackageAction::Update,
+            PackageAction::Validate => types::PackageAction::Validate,
+        }
+    }
+
+    pub(crate) fn from_wit(action: types::PackageAction) -> PackageAction {
+        match action {
+            types::PackageAction::Install => PackageAction::Install,
+            types::PackageAction::Uninstall => PackageAction::Uninstall,
+            types::PackageAction::Update => PackageAction::Update,
+            types::PackageAction::Validate => PackageAction::Validate,
+        }
+    }
+}
+
+impl std::fmt::Display for PackageAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One action of a package version (WIT `package-step`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PackageStep {
     /// The package's name.
     pub name: String,
     pub version: String,
-    pub operation: PackageOperation,
+    pub action: PackageAction,
+    /// The version installed before, if any.
+    pub previous_version: Option<String>,
+    /// The manifest's platform key the file was chosen by.
+    pub platform: String,
 }
 
 /// The job a call serves, and which of its steps (WIT `job`).
@@ -133,11 +182,9 @@ fn job_to_wit(job: &Job) -> types::Job {
         Job::Package(p) => types::Job::Package(types::PackageStep {
             name: p.name.clone(),
             version: p.version.clone(),
-            operation: match p.operation {
-                PackageOperation::Install => types::PackageOperation::Install,
-                PackageOperation::Uninstall => types::PackageOperation::Uninstall,
-                PackageOperation::Update => types::PackageOperation::Update,
-            },
+            action: p.action.to_wit(),
+            previous_version: p.previous_version.clone(),
+            platform: p.platform.clone(),
         }),
     }
 }

@@ -17,7 +17,7 @@ use crate::resources::Budget;
 use crate::service::Service;
 use crate::sink::{LineObserver, LogLine, Sink, Stream};
 use crate::state::HookState;
-use crate::{Context, Fault, Plugin, PluginKind, Pre, Sandbox, SandboxError};
+use crate::{Context, Fault, Job, PackageAction, Plugin, PluginKind, Pre, Sandbox, SandboxError};
 
 /// One call of a plugin.
 #[derive(Clone, Default)]
@@ -28,6 +28,9 @@ pub struct Call {
     pub observer: Option<LineObserver>,
     /// For an action plugin: which action, with which inputs. None for hooks and checks.
     pub action: Option<ActionInput>,
+    /// For a package plugin: only ask which actions it implements ([`Verdict::Actions`]),
+    /// instead of running the action of the context's package step.
+    pub query_actions: bool,
 }
 
 /// The step an action plugin runs.
@@ -65,6 +68,11 @@ pub enum Verdict {
     Unhealthy(String),
     /// An action returned: its outputs (a JSON object) and what comes next.
     Action { outputs: String, next: ActionNext },
+    /// A package component's answer to [`Call::query_actions`].
+    Actions(Vec<PackageAction>),
+    /// A package component does not implement the action it was called for (it was not
+    /// called).
+    Unsupported(PackageAction),
 }
 
 impl Verdict {
@@ -99,6 +107,31 @@ impl Outcome {
 }
 
 impl Sandbox {
+    /// The actions a package component implements: its `actions` export, called with nothing
+    /// granted.
+    ///
+    /// # Errors
+    ///
+    /// A line saying why it could not be asked (not a package component, or it failed).
+    pub async fn package_actions(&self, plugin: &Plugin) -> Result<Vec<PackageAction>, String> {
+        if plugin.kind() != PluginKind::Package {
+            return Err(format!(
+                "it is a {:?} plugin, not a package's scripts",
+                plugin.kind()
+            ));
+        }
+        let call = Call {
+            query_actions: true,
+            ..Call::default()
+        };
+        let outcome = self.invoke(plugin, call).await.map_err(|e| e.to_string())?;
+        match outcome.result {
+            Ok(Verdict::Actions(actions)) => Ok(actions),
+            Ok(other) => Err(format!("its `actions` export answered {other:?}")),
+            Err(fault) => Err(format!("its `actions` export {fault}")),
+        }
+    }
+
     /// Runs `plugin` once under `call`'s grants and limits.
     ///
     /// # Errors
@@ -114,12 +147,22 @@ impl Sandbox {
         };
         match (plugin.kind(), &call.action) {
             (PluginKind::Action, None) => return Err(wrong("it needs an action and its inputs")),
-            (PluginKind::Hook | PluginKind::HealthCheck, Some(_)) => {
+            (PluginKind::Hook | PluginKind::HealthCheck | PluginKind::Package, Some(_)) => {
                 return Err(wrong("it takes no action"));
+            }
+            (PluginKind::Package, None)
+                if !call.query_actions && !matches!(call.context.job, Job::Package(_)) =>
+            {
+                return Err(wrong("it runs only for a package's step"));
             }
             _ => {}
         }
-        let action = call.action;
+        let export = match (call.action, &call.context.job) {
+            (Some(input), _) => Export::Action(input),
+            (None, _) if call.query_actions => Export::Actions,
+            (None, Job::Package(step)) => Export::Package(step.action),
+            (None, _) => Export::Plain,
+        };
         let grants = Arc::new(call.grants);
         let sink = Sink::new(grants.limits.output, call.observer);
         let budget = Budget::new(&grants.limits, sink.clone());
@@ -170,7 +213,7 @@ impl Sandbox {
         let inline = grants.commands.is_empty() && grants.mounts.iter().all(|m| m.own);
         let (result, peak_memory) = if inline {
             let _permit = permit;
-            match tokio::time::timeout(limit, run_export(plugin, store, context, action)).await {
+            match tokio::time::timeout(limit, run_export(plugin, store, context, export)).await {
                 Err(_) => (Err(Fault::Timeout { limit }), 0),
                 Ok(ran) => ran,
             }
@@ -181,7 +224,7 @@ impl Sandbox {
                 let _permit = permit;
                 runtime.block_on(async move {
                     tokio::select! {
-                        ran = run_export(plugin, store, context, action) => ran,
+                        ran = run_export(plugin, store, context, export) => ran,
                         _ = stopped => (Err(Fault::Timeout { limit }), 0),
                     }
                 })
@@ -222,12 +265,20 @@ impl Sandbox {
     }
 }
 
+/// Which export a call runs, beyond the one a hook or a check has.
+enum Export {
+    Plain,
+    Action(ActionInput),
+    Actions,
+    Package(PackageAction),
+}
+
 /// Instantiates the plugin and calls its export; the verdict or fault and the peak memory.
 async fn run_export(
     plugin: Plugin,
     mut store: Store<HookState>,
     context: crate::bindings::types::Context,
-    action: Option<ActionInput>,
+    export: Export,
 ) -> (Result<Verdict, Fault>, u64) {
     let run = async {
         match &plugin.inner.pre {
@@ -249,8 +300,39 @@ async fn run_export(
                     Err(message) => Verdict::Failed(message),
                 })
             }
+            Pre::Package(pre) => {
+                let scripts = pre.instantiate_async(&mut store).await.map_err(Start)?;
+                let actions: Vec<PackageAction> = scripts
+                    .call_actions(&mut store)
+                    .await
+                    .map_err(Run)?
+                    .into_iter()
+                    .map(PackageAction::from_wit)
+                    .collect();
+                let action = match export {
+                    Export::Package(action) => action,
+                    _ => return Ok(Verdict::Actions(actions)),
+                };
+                if !actions.contains(&action) {
+                    return Ok(Verdict::Unsupported(action));
+                }
+                let result = match action {
+                    PackageAction::Install => scripts.call_install(&mut store, &context).await,
+                    PackageAction::Uninstall => scripts.call_uninstall(&mut store, &context).await,
+                    PackageAction::Update => scripts.call_update(&mut store, &context).await,
+                    PackageAction::Validate => scripts.call_validate(&mut store, &context).await,
+                }
+                .map_err(Run)?;
+                Ok(match result {
+                    Ok(Next::Proceed) => Verdict::Succeeded,
+                    Ok(Next::Reboot) => Verdict::Reboot,
+                    Err(message) => Verdict::Failed(message),
+                })
+            }
             Pre::Action(pre) => {
-                let input = action.expect("checked before the call");
+                let Export::Action(input) = export else {
+                    unreachable!("checked before the call")
+                };
                 let instance = pre.instantiate_async(&mut store).await.map_err(Start)?;
                 let result = instance
                     .call_execute(&mut store, &context, &input.name, &input.inputs)

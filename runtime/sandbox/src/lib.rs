@@ -50,7 +50,7 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 pub use cache::CacheUse;
-pub use context::{ComponentStep, Context, DeploymentInfo, Job, PackageOperation, PackageStep};
+pub use context::{ComponentStep, Context, DeploymentInfo, Job, PackageAction, PackageStep};
 pub use dns::{Resolver, SystemResolver};
 pub use error::{Fault, ResourceKind, SandboxError};
 pub use grants::{Access, ExecRoot, Grants, Limits, Mount};
@@ -62,6 +62,7 @@ pub use sink::{LineObserver, LogLine, Stream, sanitize};
 use bindings::action::ActionPre;
 use bindings::check::HealthCheckPre;
 use bindings::hook::{Hook, HookPre};
+use bindings::package::PackagePre;
 use state::HookState;
 
 /// Which world a component implements.
@@ -73,12 +74,16 @@ pub enum PluginKind {
     HealthCheck,
     /// Exports `execute` (world `davit:plugin/action`): image actions.
     Action,
+    /// Exports `actions`, `install`, `uninstall`, `update` and `validate` (world
+    /// `davit:plugin/package`): a package's scripts.
+    Package,
 }
 
 enum Pre {
     Hook(HookPre<HookState>),
     Check(HealthCheckPre<HookState>),
     Action(ActionPre<HookState>),
+    Package(PackagePre<HookState>),
 }
 
 struct PluginInner {
@@ -209,6 +214,11 @@ impl Sandbox {
             (
                 PluginKind::HealthCheck,
                 Pre::Check(HealthCheckPre::new(pre).map_err(link)?),
+            )
+        } else if exports.iter().any(|e| e == "actions") {
+            (
+                PluginKind::Package,
+                Pre::Package(PackagePre::new(pre).map_err(link)?),
             )
         } else if exports.iter().any(|e| e == "execute") {
             (

@@ -70,6 +70,7 @@ mod grant;
 mod intersect;
 mod location;
 mod net;
+mod package;
 mod parse;
 mod path;
 pub mod policy;
@@ -86,6 +87,7 @@ pub use intersect::{EffectiveDir, EffectiveGrant};
 pub use intersect::{InstallGrant, InstallRefusal};
 pub use location::{Located, Location, Source};
 pub use net::{Host, TcpTarget};
+pub use package::{PACKAGE_ACTIONS, PackageScripts, ScriptSpec};
 pub use parse::{YamlProblem, yaml_problem};
 pub use path::{AbsPath, BundlePath, Destination};
 pub use policy::{ApplyOrSkip, InstallPolicy};
@@ -93,6 +95,6 @@ pub use policy::{
     EnvPattern, HostPattern, HostPolicy, PolicyLimits, PolicyMax, PortRange, TcpRule,
 };
 pub use refusal::{Reason, Refusal, RuleRef};
-pub use subject::{StepRef, Subject};
+pub use subject::{ScriptRef, StepRef, Subject};
 pub use units::{ByteSize, format_duration, parse_duration};
 pub use url::{Scheme, UrlPrefix};

@@ -1,5 +1,5 @@
 //! [`Subject`]: what asks for grants, named in a [`Refusal`](crate::Refusal): an appspec's
-//! hook, or a component document's step. The policy treats both alike.
+//! hook, a component document's step, or a package's script. The policy treats them alike.
 
 use std::fmt;
 use std::time::Duration;
@@ -15,6 +15,33 @@ pub enum Subject {
     Hook(HookRef),
     /// A step of a component document: one action component invocation.
     Step(StepRef),
+    /// A script of a package version: one action (`install`, …) of a Distributor package.
+    Script(ScriptRef),
+}
+
+/// A package's script, as a refusal names it.
+///
+/// Displays as ``script `install` (`install.sh`) of package `agent` 2.0.0``.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptRef {
+    /// The package's name.
+    pub package: String,
+    /// Its version.
+    pub version: String,
+    /// The action (`install`, `uninstall`, `update`, `validate`).
+    pub action: String,
+    /// The file that implements it (`install.sh`, `package.wasm`).
+    pub file: String,
+    /// Whether it is a native script (then only where `allow_native_scripts` is true, as a
+    /// native hook).
+    pub native: bool,
+    /// The user a native script runs as (`None`: root).
+    pub runas: Option<String>,
+    /// The `timeout` its package gives, if any (otherwise [`Hook::DEFAULT_TIMEOUT`](crate::Hook::DEFAULT_TIMEOUT),
+    /// capped by the policy).
+    pub timeout: Option<Duration>,
+    /// Where its grants are written (the package's `davit.yml`, or its manifest).
+    pub at: Location,
 }
 
 /// A component document's step, as a refusal names it.
@@ -47,6 +74,7 @@ impl Subject {
         match self {
             Self::Hook(h) => &h.at,
             Self::Step(s) => &s.at,
+            Self::Script(s) => &s.at,
         }
     }
 
@@ -56,6 +84,7 @@ impl Subject {
         match self {
             Self::Hook(h) => h.kind == HookKind::NativeScript,
             Self::Step(s) => s.native,
+            Self::Script(s) => s.native,
         }
     }
 
@@ -63,7 +92,16 @@ impl Subject {
     pub fn hook(&self) -> Option<&HookRef> {
         match self {
             Self::Hook(h) => Some(h),
+            Self::Step(_) | Self::Script(_) => None,
+        }
+    }
+
+    /// The user a native subject runs as (`None`: root).
+    pub fn runas(&self) -> Option<&str> {
+        match self {
+            Self::Hook(h) => h.runas.as_deref(),
             Self::Step(_) => None,
+            Self::Script(s) => s.runas.as_deref(),
         }
     }
 }
@@ -73,6 +111,7 @@ impl fmt::Display for Subject {
         match self {
             Self::Hook(h) => h.fmt(f),
             Self::Step(s) => s.fmt(f),
+            Self::Script(s) => s.fmt(f),
         }
     }
 }
@@ -83,6 +122,16 @@ impl fmt::Display for StepRef {
             f,
             "step `{}.{}` (`{}`) of `{}`",
             self.phase, self.step, self.action, self.document
+        )
+    }
+}
+
+impl fmt::Display for ScriptRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "script `{}` (`{}`) of package `{}` {}",
+            self.action, self.file, self.package, self.version
         )
     }
 }

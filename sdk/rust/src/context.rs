@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use crate::__private::hook_bindings::davit::plugin::types::{
-    ComponentStep, Context, Deployment, DeploymentEvent, Event, Health, Job, PackageOperation,
+    ComponentStep, Context, Deployment, DeploymentEvent, Event, Health, Job, PackageAction,
     PackageStep,
 };
 
@@ -35,14 +35,15 @@ impl Context {
         match &self.job {
             Job::Deployment(d) => d.event.name().to_owned(),
             Job::Component(c) => format!("{}.{}", c.phase, c.step),
-            Job::Package(p) => {
-                let op = match p.operation {
-                    PackageOperation::Install => "install",
-                    PackageOperation::Uninstall => "uninstall",
-                    PackageOperation::Update => "update",
-                };
-                format!("{op} {} {}", p.name, p.version)
-            }
+            Job::Package(p) => format!("{} {} {}", p.action.name(), p.name, p.version),
+        }
+    }
+
+    /// The package step the call serves, if it serves one (a package's scripts).
+    pub fn package(&self) -> Option<&PackageStep> {
+        match &self.job {
+            Job::Package(p) => Some(p),
+            _ => None,
         }
     }
 
@@ -273,5 +274,17 @@ mod tests {
     fn event_names() {
         assert_eq!(Event::ApplicationStart.to_string(), "ApplicationStart");
         assert_eq!(Event::Custom("Warmup".into()).to_string(), "Warmup");
+    }
+}
+
+impl PackageAction {
+    /// Its name, as a Distributor script's file and `davit.yml` write it (`install`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            PackageAction::Install => "install",
+            PackageAction::Uninstall => "uninstall",
+            PackageAction::Update => "update",
+            PackageAction::Validate => "validate",
+        }
     }
 }

@@ -3,7 +3,8 @@
 //! A davit plugin is a WebAssembly component built for `wasm32-wasip2`. It exports one function of
 //! the WIT package `davit:plugin` (in `sdk/wit/`): `run` for a lifecycle hook (world `hook`) or
 //! `check` for a health check (world `health-check`), `execute` for image actions (world
-//! `action`). Whatever it does outside the sandbox
+//! `action`), or a package's scripts, one export per action (world `package`, through
+//! [`Package`] and [`export_package!`]). Whatever it does outside the sandbox
 //! (files, sockets, URLs, native commands) must be granted to it in the appspec and allowed by the
 //! host's policy.
 //!
@@ -67,7 +68,7 @@ pub mod s3;
 pub use __private::hook_bindings::davit::plugin::types::{ActionNext, ActionResult};
 pub use context::{
     ComponentStep, Context, Deployment, DeploymentEvent, Event, Health, HookContext, Job,
-    PackageOperation, PackageStep,
+    PackageAction, PackageStep,
 };
 
 /// What a hook usually needs: `use davit_sdk::prelude::*;`.
@@ -76,6 +77,7 @@ pub mod prelude {
     pub use crate::log::Level;
     pub use crate::reboot;
     pub use crate::{Context, Deployment, Event, Health, HealthCheck, Hook, HookContext, Job};
+    pub use crate::{Package, PackageAction, PackageStep};
     pub use crate::{debug, error, info, trace, warn};
 }
 
@@ -188,10 +190,106 @@ macro_rules! export_health_check {
     };
 }
 
+/// A package's scripts (world `package`): one function per action; implement those the
+/// package has and list them in [`Package::ACTIONS`] (the host calls no other). Export it with
+/// [`export_package!`].
+///
+/// ```no_run
+/// use davit_sdk::prelude::*;
+///
+/// struct Agent;
+///
+/// impl Package for Agent {
+///     const ACTIONS: &'static [PackageAction] = &[PackageAction::Install, PackageAction::Uninstall];
+///     fn install(ctx: Context) -> Result<(), String> {
+///         let from = format!("{}/agent.conf", ctx.bundle_dir);
+///         std::fs::copy(&from, "/etc/agent/agent.conf").map_err(|e| e.to_string())?;
+///         Ok(())
+///     }
+///     fn uninstall(_ctx: Context) -> Result<(), String> {
+///         std::fs::remove_file("/etc/agent/agent.conf").map_err(|e| e.to_string())
+///     }
+/// }
+///
+/// davit_sdk::export_package!(Agent);
+/// ```
+///
+/// An error fails the action; to have the host rebooted before the next action, call
+/// [`reboot::request`] and return `Ok`.
+pub trait Package {
+    /// The actions implemented: the host calls only these. A package without `validate`
+    /// passes validation; one without `update` cannot be updated in place.
+    const ACTIONS: &'static [PackageAction];
+    /// Puts the package in place.
+    ///
+    /// # Errors
+    ///
+    /// An error fails the install; its message is shown with the package's result.
+    fn install(ctx: Context) -> Result<(), String>;
+    /// Removes it.
+    ///
+    /// # Errors
+    ///
+    /// An error fails the uninstall.
+    fn uninstall(ctx: Context) -> Result<(), String>;
+    /// Updates the installed version in place to this one.
+    ///
+    /// # Errors
+    ///
+    /// An error fails the update (the default: not implemented).
+    fn update(_ctx: Context) -> Result<(), String> {
+        Err("this package has no update action".to_owned())
+    }
+    /// Checks that the package is installed and working.
+    ///
+    /// # Errors
+    ///
+    /// An error means it is not (the default passes).
+    fn validate(_ctx: Context) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Exports a type implementing [`Package`] as the component's `actions`, `install`,
+/// `uninstall`, `update` and `validate` functions (world `package`).
+///
+/// Use it once, at the top level of a `cdylib` crate.
+#[macro_export]
+macro_rules! export_package {
+    ($ty:ty) => {
+        const _: () = {
+            struct __DavitPackage;
+            type __Next = $crate::__private::hook_bindings::davit::plugin::types::Next;
+            type __Result = ::core::result::Result<__Next, $crate::__private::String>;
+            impl $crate::__private::package_bindings::Guest for __DavitPackage {
+                fn actions() -> $crate::__private::Vec<$crate::PackageAction> {
+                    <$ty as $crate::Package>::ACTIONS.to_vec()
+                }
+                fn install(context: $crate::Context) -> __Result {
+                    $crate::reboot::finish(<$ty as $crate::Package>::install(context))
+                }
+                fn uninstall(context: $crate::Context) -> __Result {
+                    $crate::reboot::finish(<$ty as $crate::Package>::uninstall(context))
+                }
+                fn update(context: $crate::Context) -> __Result {
+                    $crate::reboot::finish(<$ty as $crate::Package>::update(context))
+                }
+                fn validate(context: $crate::Context) -> __Result {
+                    $crate::reboot::finish(<$ty as $crate::Package>::validate(context))
+                }
+            }
+            $crate::__private::package_bindings::export!(
+                __DavitPackage with_types_in $crate::__private::package_bindings
+            );
+        };
+    };
+}
+
 /// Generated bindings, used by the export macros. Not a stable API.
 #[doc(hidden)]
 pub mod __private {
     pub use std::string::String;
+    pub use std::vec::Vec;
     pub use wit_bindgen;
 
     /// World `hook`: generates the shared `types`, `log` and `command` interfaces.
@@ -220,6 +318,24 @@ pub mod __private {
                 "davit:plugin/types@0.2.0": crate::__private::hook_bindings::davit::plugin::types,
                 "davit:plugin/log@0.2.0": crate::__private::hook_bindings::davit::plugin::log,
                 "davit:plugin/command@0.2.0": crate::__private::hook_bindings::davit::plugin::command,
+            },
+        });
+    }
+
+    /// World `package`: reuses the interfaces generated for `hook` and `action`.
+    pub mod package_bindings {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "davit:plugin/%package@0.2.0",
+            runtime_path: "::davit_sdk::__private::wit_bindgen::rt",
+            default_bindings_module: "::davit_sdk::__private::package_bindings",
+            export_macro_name: "export",
+            pub_export_macro: true,
+            with: {
+                "davit:plugin/types@0.2.0": crate::__private::hook_bindings::davit::plugin::types,
+                "davit:plugin/log@0.2.0": crate::__private::hook_bindings::davit::plugin::log,
+                "davit:plugin/command@0.2.0": crate::__private::hook_bindings::davit::plugin::command,
+                "davit:plugin/files@0.2.0": crate::__private::action_bindings::davit::plugin::files,
             },
         });
     }

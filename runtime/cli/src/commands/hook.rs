@@ -121,6 +121,7 @@ pub async fn run(cmd: HookCommand) -> Result<(), Exit> {
         grants,
         observer,
         action: None,
+        query_actions: false,
     };
     let outcome = sandbox.invoke(&plugin, call).await.map_err(Exit::invalid)?;
     let (result, detail) = match &outcome.result {
@@ -133,6 +134,8 @@ pub async fn run(cmd: HookCommand) -> Result<(), Exit> {
         Ok(Verdict::Healthy(d)) => ("healthy", Some(d.clone())),
         Ok(Verdict::Unhealthy(d)) => ("unhealthy", Some(d.clone())),
         Ok(Verdict::Action { outputs, .. }) => ("succeeded", Some(outputs.clone())),
+        Ok(Verdict::Actions(actions)) => ("succeeded", Some(format!("{actions:?}"))),
+        Ok(Verdict::Unsupported(action)) => ("failed", Some(format!("no `{action}` action"))),
         Err(fault) => ("fault", Some(fault.to_string())),
     };
     let summary = RunResult {

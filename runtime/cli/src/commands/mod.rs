@@ -8,6 +8,7 @@ pub mod deploy;
 pub mod fleet;
 pub mod hook;
 pub mod image;
+pub mod package;
 pub mod plugin;
 pub mod policy;
 pub mod services;

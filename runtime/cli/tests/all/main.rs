@@ -10,5 +10,6 @@ mod deploy_reboot;
 mod golden;
 mod hello_web;
 mod image;
+mod package;
 mod server;
 mod support;

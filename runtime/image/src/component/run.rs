@@ -549,6 +549,7 @@ impl Runner<'_> {
                 name: step.action.clone(),
                 inputs: inputs.to_string(),
             }),
+            query_actions: false,
         };
         let outcome = self
             .sandbox

@@ -57,6 +57,7 @@ pub fn call(grants: Grants, params: &[(&str, &str)]) -> Call {
         grants,
         observer: None,
         action: None,
+        query_actions: false,
     }
 }
 

@@ -48,6 +48,7 @@ async fn act(grants: Grants, action: &str, inputs: &str) -> Outcome {
             name: action.into(),
             inputs: inputs.into(),
         }),
+        query_actions: false,
     };
     sandbox()
         .invoke(&plugin(), call)

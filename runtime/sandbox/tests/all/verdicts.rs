@@ -108,3 +108,52 @@ async fn an_action_component_is_not_called_as_a_hook_nor_a_hook_as_an_action() {
         .unwrap();
     assert!(err.to_string().contains("it takes no action"), "{err}");
 }
+
+fn package_call(action: davit_sandbox::PackageAction) -> davit_sandbox::Call {
+    davit_sandbox::Call {
+        context: davit_sandbox::Context {
+            job: davit_sandbox::Job::Package(davit_sandbox::PackageStep {
+                name: "escape".into(),
+                version: "1.0.0".into(),
+                action,
+                previous_version: None,
+                platform: "debian".into(),
+            }),
+            bundle_dir: "/package".into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_package_component_says_its_actions_and_only_those_are_called() {
+    use davit_sandbox::{PackageAction, PluginKind};
+    let sandbox = crate::support::sandbox();
+    let plugin = crate::support::guest("package-escape");
+    assert_eq!(plugin.kind(), PluginKind::Package);
+    let actions = sandbox.package_actions(&plugin).await.unwrap();
+    assert_eq!(actions, [PackageAction::Install, PackageAction::Uninstall]);
+    // `validate` is not among them: it is not called, and the answer says so.
+    let outcome = sandbox
+        .invoke(&plugin, package_call(PackageAction::Validate))
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome.result,
+        Ok(Verdict::Unsupported(PackageAction::Validate))
+    );
+    // A package component runs only for a package's step.
+    let err = sandbox
+        .invoke(&plugin, davit_sandbox::Call::default())
+        .await
+        .err()
+        .expect("refused");
+    assert!(
+        err.to_string().contains("runs only for a package's step"),
+        "{err}"
+    );
+    // A hook is not a package's scripts.
+    let hook = crate::support::guest("reboot-request");
+    assert!(sandbox.package_actions(&hook).await.is_err());
+}

@@ -11,7 +11,7 @@ use crate::path::AbsPath;
 use crate::units::ByteSize;
 use crate::url::UrlPrefix;
 
-pub(super) fn request(cx: &Ctx<'_>, raw: RawGrants) -> Result<GrantRequest, SpecError> {
+pub(crate) fn request(cx: &Ctx<'_>, raw: RawGrants) -> Result<GrantRequest, SpecError> {
     let mut out = GrantRequest::default();
     for d in raw.directories.unwrap_or_default() {
         let access = match &d.value.access {

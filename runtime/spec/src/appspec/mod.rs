@@ -4,12 +4,12 @@
 mod acl;
 mod bundle;
 mod event;
-mod grants;
+pub(crate) mod grants;
 mod hook;
 mod model;
-mod raw;
+pub(crate) mod raw;
 mod selinux;
-mod validate;
+pub(crate) mod validate;
 
 use std::collections::BTreeMap;
 use std::fmt;

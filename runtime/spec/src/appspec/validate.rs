@@ -236,7 +236,7 @@ fn hook(
 /// A hook timeout: whole seconds, 1 to 3600 (CodeDeploy's maximum). The agent refuses 0 and
 /// below (and anything that does not start with a number, `soon`); davit is stricter, and also
 /// refuses what the agent would cut to a number (`1.5`, `60s`) and more than 3600.
-fn timeout(text: &str) -> Result<Duration, ValueError> {
+pub(crate) fn timeout(text: &str) -> Result<Duration, ValueError> {
     let max = Hook::MAX_TIMEOUT.as_secs();
     match text.trim().parse::<u64>() {
         Ok(0) | Err(_) => Err(ValueError::Timeout {

@@ -209,6 +209,10 @@ impl HostPolicy {
                 crate::Hook::DEFAULT_TIMEOUT,
             ),
             Subject::Step(step) => (None, step.timeout.unwrap_or(Duration::MAX)),
+            Subject::Script(script) => (
+                script.timeout.map(|t| (t, &script.at)),
+                crate::Hook::DEFAULT_TIMEOUT,
+            ),
         };
         let timeout = c.limit(
             "max_timeout",

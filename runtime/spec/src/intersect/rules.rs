@@ -11,7 +11,7 @@ use crate::url::UrlPrefix;
 
 impl HostPolicy {
     pub(super) fn check_native(&self, c: &mut Check<'_>) {
-        let runas = c.subject.hook().and_then(|h| h.runas.clone());
+        let runas = c.subject.runas().map(str::to_owned);
         let grant = Grant::NativeScript {
             runas: runas.clone(),
         };

@@ -1,0 +1,359 @@
+//! `davit package push|versions|prune|install|update|uninstall|status`: Distributor packages,
+//! pushed to a store and installed on this host with SSM's state machine made safe.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Subcommand;
+use davit_bundle::Store;
+use davit_lifecycle::{Line, Progress, Status};
+use davit_package::{Outcome, PackageError, PackageProgress, Report, Request, StepReport};
+use davit_sandbox::Sandbox;
+
+use crate::Exit;
+use crate::output::{self, Format};
+use crate::render::hint;
+
+const OUTCOMES: &str = "\
+Exit codes:
+  0  done (installed, already installed, updated, uninstalled, not installed)
+  1  a script failed: the result says whether the previous version was rolled back to
+  2  invalid input: a malformed manifest or davit.yml, no file for this platform, a checksum
+     mismatch, a missing or doubled script, a grant the policy refuses (nothing was changed)
+  3  davit could not do its work: the store, I/O, the package busy past --lock-timeout
+  4  a script asked for a reboot: reboot, then run the same command again to go on";
+
+#[derive(Subcommand)]
+pub enum PackageCommand {
+    /// Check a package directory (manifest.json, its zips, davit.yml) and push it to a store
+    /// as NAME; only what the store lacks is sent, and a version never changes once pushed
+    #[command(after_help = OUTCOMES)]
+    Push(PushArgs),
+    /// The versions of a package in a store, oldest first
+    Versions(VersionsArgs),
+    /// Keep only the newest versions of a package in a store (a retention policy, where SSM
+    /// caps a package at 25 versions)
+    Prune(PruneArgs),
+    /// Install NAME[@VERSION] on this host (the newest version without one)
+    #[command(after_help = OUTCOMES)]
+    Install(InstallArgs),
+    /// Update NAME to VERSION (the newest without one): uninstall and reinstall, or with
+    /// `--in-place` the new version's `update` script
+    #[command(after_help = OUTCOMES)]
+    Update(UpdateArgs),
+    /// Uninstall NAME from this host
+    #[command(after_help = OUTCOMES)]
+    Uninstall(UninstallArgs),
+    /// The packages on this host: version, state, time, last result
+    Status(StatusArgs),
+}
+
+#[derive(clap::Args)]
+pub struct PushArgs {
+    /// The package's directory: manifest.json beside its zips (and davit.yml)
+    dir: PathBuf,
+    #[arg(long)]
+    name: String,
+    /// A directory or s3://BUCKET/PREFIX
+    #[arg(long)]
+    store: String,
+    #[arg(long, value_enum, default_value_t)]
+    output: Format,
+}
+
+#[derive(clap::Args)]
+pub struct VersionsArgs {
+    name: String,
+    #[arg(long)]
+    store: String,
+    #[arg(long, value_enum, default_value_t)]
+    output: Format,
+}
+
+#[derive(clap::Args)]
+pub struct PruneArgs {
+    name: String,
+    #[arg(long)]
+    store: String,
+    /// How many of the newest versions to keep
+    #[arg(long)]
+    keep: usize,
+}
+
+/// What every command on this host takes, as `deploy` has it.
+#[derive(clap::Args)]
+pub struct HostArgs {
+    /// Host policy (TOML) that says what scripts may be granted [default: /etc/davit/policy.toml if it exists, else deny everything]
+    #[arg(long, short = 'p')]
+    policy: Option<PathBuf>,
+    /// Where davit keeps its state [default: /var/lib/davit as root, else ~/.local/state/davit]
+    #[arg(long)]
+    deployment_root: Option<PathBuf>,
+    /// The root the scripts' absolute paths are meant under
+    #[arg(long, default_value = "/")]
+    target_root: PathBuf,
+    /// Reboots one operation may ask for; one more fails the script that asked
+    #[arg(long, default_value_t = davit_lifecycle::MAX_REBOOTS)]
+    max_reboots: u32,
+    /// Seconds to wait while another action holds the package
+    #[arg(long, default_value_t = 600)]
+    lock_timeout: u64,
+    #[arg(long, value_enum, default_value_t)]
+    output: Format,
+}
+
+#[derive(clap::Args)]
+pub struct InstallArgs {
+    /// NAME or NAME@VERSION
+    package: String,
+    /// Where the package is
+    #[arg(long)]
+    store: String,
+    /// The package's arguments: a JSON object whose keys start with `SSM_` (SSM's
+    /// additionalArguments); other arguments than the installed ones reinstall
+    #[arg(long, value_name = "JSON")]
+    args: Option<String>,
+    #[command(flatten)]
+    host: HostArgs,
+}
+
+#[derive(clap::Args)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    install: InstallArgs,
+    /// Run the new version's `update` script instead of uninstalling and reinstalling
+    #[arg(long)]
+    in_place: bool,
+}
+
+#[derive(clap::Args)]
+pub struct UninstallArgs {
+    name: String,
+    #[command(flatten)]
+    host: HostArgs,
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    name: Option<String>,
+    #[arg(long)]
+    deployment_root: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    output: Format,
+}
+
+pub async fn run(cmd: PackageCommand) -> Result<(), Exit> {
+    match cmd {
+        PackageCommand::Push(args) => push(args).await,
+        PackageCommand::Versions(args) => versions(args).await,
+        PackageCommand::Prune(args) => prune(args).await,
+        PackageCommand::Install(args) => install(args, false, false).await,
+        PackageCommand::Update(args) => install(args.install, true, args.in_place).await,
+        PackageCommand::Uninstall(args) => {
+            let request = Request::Uninstall { name: args.name };
+            apply(None, request, &args.host).await
+        }
+        PackageCommand::Status(args) => status(args),
+    }
+}
+
+/// The exit of a package error: 2 for the input's fault, 3 for the machine's or the store's.
+fn refused(error: PackageError) -> Exit {
+    let invalid = error.is_invalid_input();
+    let error = match &error {
+        PackageError::VersionExists { .. } => hint(error, "push the new content as a new version"),
+        PackageError::Busy { .. } => hint(error, "wait for it, or give a longer `--lock-timeout`"),
+        _ => anyhow::Error::new(error),
+    };
+    if invalid {
+        Exit::invalid(error)
+    } else {
+        Exit::from(error)
+    }
+}
+
+fn open_store(url: &str) -> Result<Store, Exit> {
+    Store::open(url).map_err(|e| Exit::invalid(anyhow::Error::new(e)))
+}
+
+async fn push(args: PushArgs) -> Result<(), Exit> {
+    let store = open_store(&args.store)?;
+    let pushed = davit_package::store::push(&args.dir, &args.name, &store)
+        .await
+        .map_err(refused)?;
+    match args.output {
+        Format::Json => output::json(&pushed)?,
+        Format::Text => println!(
+            "{} `{}` {} as revision {} ({} new chunks, {} bytes sent)",
+            if pushed.created {
+                "pushed"
+            } else {
+                "already pushed:"
+            },
+            pushed.name,
+            pushed.version,
+            pushed.revision,
+            pushed.new_chunks,
+            pushed.new_bytes
+        ),
+    }
+    Ok(())
+}
+
+async fn versions(args: VersionsArgs) -> Result<(), Exit> {
+    let store = open_store(&args.store)?;
+    let all = davit_package::store::versions(&store, &args.name)
+        .await
+        .map_err(refused)?;
+    match args.output {
+        Format::Json => output::json(&all)?,
+        Format::Text => {
+            for v in &all {
+                println!("{}  revision {}", v.version, v.revision);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn prune(args: PruneArgs) -> Result<(), Exit> {
+    let store = open_store(&args.store)?;
+    let removed = davit_package::store::prune(&store, &args.name, args.keep)
+        .await
+        .map_err(refused)?;
+    println!(
+        "removed {} version(s): {}",
+        removed.len(),
+        removed.join(", ")
+    );
+    Ok(())
+}
+
+async fn install(args: InstallArgs, update: bool, in_place: bool) -> Result<(), Exit> {
+    let (name, version) = match args.package.split_once('@') {
+        Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+        None => (args.package.clone(), None),
+    };
+    let arguments = match &args.args {
+        Some(text) => davit_package::parse_arguments(text)
+            .map_err(|e| Exit::invalid(anyhow::anyhow!("`--args`: {e}")))?,
+        None => Default::default(),
+    };
+    let store = open_store(&args.store)?;
+    let request = Request::Install {
+        name,
+        version,
+        arguments,
+        in_place,
+        update,
+    };
+    apply(Some(&store), request, &args.host).await
+}
+
+async fn apply(store: Option<&Store>, request: Request, host: &HostArgs) -> Result<(), Exit> {
+    let (_, policy) = super::component::load_policy(host.policy.as_deref())?;
+    let deployment_root = std::path::absolute(
+        host.deployment_root
+            .clone()
+            .unwrap_or_else(super::deploy::default_root),
+    )
+    .context("cannot resolve the deployment root")?;
+    let target_root =
+        std::path::absolute(&host.target_root).context("cannot resolve the target root")?;
+    let layout = davit_lifecycle::Layout::new(&deployment_root);
+    let sandbox =
+        Sandbox::new(Some(layout.component_cache())).context("cannot start the sandbox")?;
+    let progress: Arc<dyn PackageProgress> = match host.output {
+        Format::Json => Arc::new(davit_package::Silent),
+        Format::Text => Arc::new(Text),
+    };
+    let opts = davit_package::Options {
+        sandbox: &sandbox,
+        policy: &policy,
+        deployment_root: &deployment_root,
+        target_root: &target_root,
+        max_reboots: host.max_reboots,
+        lock_timeout: Duration::from_secs(host.lock_timeout),
+        progress,
+    };
+    let report = davit_package::apply(store, request, &opts)
+        .await
+        .map_err(refused)?;
+    match host.output {
+        Format::Json => output::json(&report)?,
+        Format::Text => summary(&report),
+    }
+    match report.outcome {
+        Outcome::Rebooting => Err(Exit::reboot()),
+        o if o.succeeded() => Ok(()),
+        _ => Err(Exit::failed()),
+    }
+}
+
+fn summary(report: &Report) {
+    let resumed = if report.resumed { " (resumed)" } else { "" };
+    println!("package `{}`: {}{resumed}", report.name, report.message);
+}
+
+/// Progress on stderr: each step as it starts and ends, and its scripts' lines.
+struct Text;
+
+impl Progress for Text {
+    fn line(&self, step: &str, _location: &str, line: &Line) {
+        eprintln!("  {step} | {}", line.text);
+    }
+}
+
+impl PackageProgress for Text {
+    fn waiting(&self, holder: &str) {
+        eprintln!("waiting for the package's lock: {holder}");
+    }
+    fn step_started(&self, step: &str) {
+        eprintln!("{step} ...");
+    }
+    fn step_finished(&self, report: &StepReport) {
+        let status = match report.status {
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+            _ => "skipped",
+        };
+        match &report.detail {
+            Some(detail) => eprintln!("{} {status}: {detail}", report.step),
+            None => eprintln!("{} {status}", report.step),
+        }
+    }
+}
+
+fn status(args: StatusArgs) -> Result<(), Exit> {
+    let root = args
+        .deployment_root
+        .clone()
+        .unwrap_or_else(super::deploy::default_root);
+    let mut all = davit_package::state::all(&root).map_err(refused)?;
+    if let Some(name) = &args.name {
+        all.retain(|s| &s.name == name);
+        if all.is_empty() {
+            return Err(Exit::invalid(anyhow::anyhow!(
+                "package `{name}` was never installed on this host"
+            )));
+        }
+    }
+    match args.output {
+        Format::Json => output::json(&all)?,
+        Format::Text => {
+            for s in &all {
+                let version = s.installed.as_ref().map_or("-", |v| v.version.as_str());
+                println!(
+                    "{}  {version}  {:?}  {}  {}",
+                    s.name,
+                    s.state,
+                    s.time,
+                    s.last_result.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(())
+}
