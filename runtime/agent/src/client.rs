@@ -97,6 +97,16 @@ impl Server {
         self.post("/v1/agent/heartbeat").send().await.map(drop)
     }
 
+    /// Sends what packages this host has.
+    pub(crate) async fn inventory(&self, inventory: &davit_api::Inventory) -> reqwest::Result<()> {
+        self.post("/v1/agent/inventory")
+            .json(inventory)
+            .send()
+            .await?
+            .error_for_status()
+            .map(drop)
+    }
+
     /// Sends the events finished so far.
     pub(crate) async fn progress(&self, progress: &Progress) -> reqwest::Result<()> {
         self.post("/v1/agent/progress")

@@ -96,6 +96,9 @@ impl Agent {
                 events: Some(Vec::new()),
             })
         };
+        if let Some(job) = &command.package {
+            return self.execute_package(command, job).await;
+        }
         let revision = match command.revision.as_str().parse::<davit_bundle::Digest>() {
             Ok(r) => r,
             Err(e) => return failed(e.to_string()),
@@ -156,7 +159,7 @@ pub(crate) enum Ended {
 }
 
 /// What running a command came to.
-enum Executed {
+pub(crate) enum Executed {
     Done(Report),
     Reboot {
         events: Vec<EventResult>,
@@ -225,7 +228,7 @@ impl davit_lifecycle::Progress for Live {
 }
 
 /// Lines of hook output kept per event in a report to the server.
-const LOG_TAIL: usize = 20;
+pub(crate) const LOG_TAIL: usize = 20;
 
 /// One event for the server: status, time, detail and its hooks' last lines.
 fn event_result(e: &davit_lifecycle::EventReport) -> EventResult {

@@ -34,6 +34,7 @@ mod client;
 mod confine;
 mod execute;
 mod identity;
+mod package;
 mod running;
 
 use std::collections::{BTreeMap, HashMap};
@@ -182,7 +183,9 @@ pub async fn run(config: Config) -> Result<RebootDue, AgentError> {
     }
     let mut resume = Vec::new();
     for (deployment, command) in running.left_behind() {
-        if let Some(command) = command.filter(|c| waits_for_reboot(c, &suspended)) {
+        if let Some(command) =
+            command.filter(|c| waits_for_reboot(c, &suspended) || package::resumes(c))
+        {
             eprintln!(
                 "deployment {deployment} of {}: resuming after the reboot",
                 command.app
@@ -209,6 +212,7 @@ pub async fn run(config: Config) -> Result<RebootDue, AgentError> {
         running,
         apps: Default::default(),
     });
+    package::send_inventory(&server, &agent.config.deployment_root).await;
     let busy_count = Arc::new(AtomicUsize::new(0));
     let _heartbeat = heartbeat(server.clone(), busy_count.clone());
     // The builder's runs count as work too: the heartbeat goes on while one builds.

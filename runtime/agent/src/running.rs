@@ -92,6 +92,7 @@ mod tests {
             revision: "ab".repeat(32).parse().unwrap(),
             store: "http://127.0.0.1:1/".into(),
             max_deployment_minutes: 60,
+            package: None,
         }
     }
 

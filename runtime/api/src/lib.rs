@@ -15,6 +15,7 @@
 
 mod messages;
 mod names;
+mod packages;
 mod pipelines;
 mod status;
 
@@ -22,5 +23,6 @@ pub use messages::*;
 pub use names::{
     AppName, GroupName, MAX_NAME_LEN, NameError, PipelineName, RevisionId, is_safe_name,
 };
+pub use packages::*;
 pub use pipelines::*;
 pub use status::{DeploymentStatus, EventStatus, HostStatus, RunStatus, UnknownStatus};

@@ -193,6 +193,15 @@ pub struct NewDeployment {
     /// A ramp of batches, `1,5,20%`.
     #[serde(default)]
     pub batches: Option<String>,
+    /// A package job instead of a revision's lifecycle: `revision` is the version's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<crate::PackageJob>,
+    /// Hosts at once, `10` or `50%` (a package job's; default 50, as State Manager).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<String>,
+    /// Failures past which it stops, `0` or `10%` (a package job's; default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_errors: Option<String>,
 }
 
 /// A deployment in `GET /v1/deployments` (newest first).
@@ -215,6 +224,9 @@ pub struct DeploymentSummary {
     pub cause: Option<String>,
     /// Seconds since the epoch.
     pub created_at: i64,
+    /// A package job's package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<crate::PackageJob>,
 }
 
 /// A deployment and its hosts (`GET /v1/deployments/{id}`; creating and stopping answer one).
@@ -241,6 +253,9 @@ pub struct Deployment {
     /// What made it, when not an operator: `auto: rollback`, `auto: host joined`.
     #[serde(default)]
     pub cause: Option<String>,
+    /// A package job's package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<crate::PackageJob>,
     /// Each host.
     pub hosts: Vec<DeploymentHost>,
 }
@@ -333,6 +348,9 @@ pub struct Command {
     pub store: String,
     /// The group's ceiling: past it the server fails the host, heartbeats or not.
     pub max_deployment_minutes: u32,
+    /// A package job: install or uninstall this package instead of deploying a revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<crate::PackageJob>,
 }
 
 /// `POST /v1/agent/report`: an agent's result for its host in a deployment.

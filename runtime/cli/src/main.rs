@@ -108,6 +108,14 @@ enum Command {
     /// host (as SSM Distributor), each script native or sandboxed
     #[command(subcommand)]
     Package(commands::package::PackageCommand),
+    /// The packages every host's agent reports (name, version, state, time)
+    Inventory {
+        /// Only this host's
+        #[arg(long)]
+        host: Option<String>,
+        #[command(flatten)]
+        conn: commands::fleet::Connection,
+    },
     /// The plugins built into davit
     #[command(subcommand)]
     Plugin(commands::plugin::PluginCommand),
@@ -191,6 +199,7 @@ fn main() -> ExitCode {
             Command::Component(cmd) => commands::component::run(cmd).await,
             Command::Image(cmd) => commands::image::run(cmd).await,
             Command::Package(cmd) => commands::package::run(cmd).await,
+            Command::Inventory { host, conn } => commands::package::inventory(host, conn).await,
             Command::Plugin(cmd) => commands::plugin::run(cmd),
             Command::Services(cmd) => commands::services::run(cmd).await,
             Command::Policy(cmd) => commands::policy::run(cmd),

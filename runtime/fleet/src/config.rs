@@ -82,6 +82,14 @@ pub struct DeploymentConfig {
     pub min_healthy: Amount,
     /// Batch sizes in order; the last repeats. Empty: as many at once as the minimum allows.
     pub batches: Vec<Amount>,
+    /// At most this many hosts at once, a new one starting as soon as one ends (State
+    /// Manager's `MaxConcurrency`); none: as batches and the minimum allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Amount>,
+    /// Stop once more hosts than this have failed (State Manager's `MaxErrors`: 0 stops at
+    /// the first failure); none: only the minimum of healthy hosts stops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_errors: Option<Amount>,
 }
 
 impl DeploymentConfig {
@@ -91,6 +99,8 @@ impl DeploymentConfig {
         Self {
             min_healthy: Amount::Percent(99),
             batches: vec![Amount::Hosts(1)],
+            concurrency: None,
+            max_errors: None,
         }
     }
 
@@ -99,6 +109,8 @@ impl DeploymentConfig {
         Self {
             min_healthy: Amount::Percent(50),
             batches: Vec::new(),
+            concurrency: None,
+            max_errors: None,
         }
     }
 
@@ -107,6 +119,19 @@ impl DeploymentConfig {
         Self {
             min_healthy: Amount::Hosts(0),
             batches: Vec::new(),
+            concurrency: None,
+            max_errors: None,
+        }
+    }
+
+    /// State Manager's rate controls: `concurrency` hosts at once (a number or a percentage),
+    /// stopping once more than `max_errors` have failed; no minimum of healthy hosts.
+    pub fn rate(concurrency: Amount, max_errors: Amount) -> Self {
+        Self {
+            min_healthy: Amount::Hosts(0),
+            batches: Vec::new(),
+            concurrency: Some(concurrency),
+            max_errors: Some(max_errors),
         }
     }
 
@@ -179,9 +204,21 @@ mod tests {
         let config = DeploymentConfig {
             min_healthy: Amount::Percent(75),
             batches: DeploymentConfig::ramp("1,20%").unwrap(),
+            concurrency: None,
+            max_errors: None,
         };
         let text = serde_json::to_string(&config).unwrap();
         assert_eq!(text, r#"{"min_healthy":"75%","batches":["1","20%"]}"#);
+        let rate = DeploymentConfig::rate(Amount::Percent(50), Amount::Hosts(0));
+        let rate_text = serde_json::to_string(&rate).unwrap();
+        assert_eq!(
+            rate_text,
+            r#"{"min_healthy":"0","batches":[],"concurrency":"50%","max_errors":"0"}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<DeploymentConfig>(&rate_text).unwrap(),
+            rate
+        );
         assert_eq!(
             serde_json::from_str::<DeploymentConfig>(&text).unwrap(),
             config

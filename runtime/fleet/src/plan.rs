@@ -58,6 +58,12 @@ pub struct Plan {
     pub succeeded: usize,
     /// Hosts that failed.
     pub failed: usize,
+    /// At most this many hosts running at once (rate controls), if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<usize>,
+    /// Failures past this stop the plan (an error threshold), if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_errors: Option<usize>,
 }
 
 impl Plan {
@@ -95,6 +101,8 @@ impl Plan {
             running: 0,
             succeeded: 0,
             failed: 0,
+            window: config.concurrency.map(|c| c.of(n, false).max(1)),
+            max_errors: config.max_errors.map(|e| e.of(n, false)),
         })
     }
 
@@ -140,6 +148,15 @@ impl Plan {
                 self.failed, self.min_healthy
             ));
         }
+        if let Some(max) = self.max_errors
+            && self.failed > max
+            && self.stopped.is_none()
+        {
+            self.stopped = Some(format!(
+                "{} of {n} hosts failed; the error threshold allows {max}",
+                self.failed
+            ));
+        }
         if self.stopped.is_none() {
             let k = self.dispatchable();
             if k > 0 {
@@ -183,6 +200,9 @@ impl Plan {
                 self.batch = (self.batch.0 + 1, 0);
             }
             room = size(self.batch.0) - self.batch.1;
+        }
+        if let Some(window) = self.window {
+            room = room.min(window.saturating_sub(self.running));
         }
         let healthy_free = self
             .pending_healthy
@@ -236,6 +256,8 @@ impl LegacyPlanner {
             running: count(&|h| h.state == HostState::Running),
             succeeded: count(&|h| h.state == HostState::Succeeded),
             failed: count(&|h| matches!(h.state, HostState::Failed(_))),
+            window: None,
+            max_errors: None,
         }
     }
 
@@ -268,6 +290,8 @@ mod tests {
         let config = DeploymentConfig {
             min_healthy: Amount::Hosts(2),
             batches: Vec::new(),
+            concurrency: None,
+            max_errors: None,
         };
         let mut plan = Plan::new(4, 2, &config).unwrap();
         assert_eq!(plan.step(), Step::Dispatch(2));

@@ -270,6 +270,8 @@ mod tests {
         let config = DeploymentConfig {
             min_healthy: Amount::Hosts(2),
             batches: Vec::new(),
+            concurrency: None,
+            max_errors: None,
         };
         let mut p = Planner::new(group(&[true, false, true, false]), &config).unwrap();
         assert_eq!(
@@ -308,6 +310,8 @@ mod tests {
         let config = DeploymentConfig {
             min_healthy: Amount::Hosts(3),
             batches: Vec::new(),
+            concurrency: None,
+            max_errors: None,
         };
         // Three unhealthy hosts go at once; two failing leaves too few to reach 3 of 5.
         let mut p = Planner::new(group(&[false, false, false, true, true]), &config).unwrap();
@@ -334,6 +338,8 @@ mod tests {
         let config = DeploymentConfig {
             min_healthy: Amount::Hosts(0),
             batches: DeploymentConfig::ramp("1,2,50%").unwrap(),
+            concurrency: None,
+            max_errors: None,
         };
         let mut p = Planner::new(group(&[true; 10]), &config).unwrap();
         assert_eq!(dispatched(p.step()).len(), 1);
@@ -384,6 +390,8 @@ mod tests {
         let config = DeploymentConfig {
             min_healthy: Amount::Hosts(3),
             batches: Vec::new(),
+            concurrency: None,
+            max_errors: None,
         };
         assert_eq!(
             Planner::new(group(&[true; 3]), &config).unwrap_err(),
@@ -393,5 +401,37 @@ mod tests {
             Planner::new(Vec::new(), &DeploymentConfig::all_at_once()).unwrap_err(),
             PlanError::Empty
         );
+    }
+
+    #[test]
+    fn rate_controls_keep_a_window_and_stop_past_the_error_threshold() {
+        // Two at a time, a new host as soon as one ends; the first failure stops it (0).
+        let config = DeploymentConfig::rate(Amount::Hosts(2), Amount::Hosts(0));
+        let mut p = Planner::new(group(&[true; 5]), &config).unwrap();
+        assert_eq!(dispatched(p.step()), ["h0", "h1"]);
+        p.report("h0", Ok(()));
+        assert_eq!(dispatched(p.step()), ["h2"], "the window slides");
+        p.report("h1", Err(HostFailure::Lost));
+        assert_eq!(p.step(), Step::Wait, "nothing new after the error");
+        p.report("h2", Ok(()));
+        assert_eq!(
+            p.step(),
+            Step::Done(Outcome::Failed(
+                "1 of 5 hosts failed; the error threshold allows 0".into()
+            ))
+        );
+        // 40 % of 5 is 2 errors allowed: the third stops it.
+        let config = DeploymentConfig::rate(Amount::Percent(100), Amount::Percent(40));
+        let mut p = Planner::new(group(&[true; 5]), &config).unwrap();
+        assert_eq!(dispatched(p.step()).len(), 5);
+        for (i, ok) in [false, false, true, true].into_iter().enumerate() {
+            p.report(
+                &format!("h{i}"),
+                if ok { Ok(()) } else { Err(HostFailure::Lost) },
+            );
+            assert_eq!(p.step(), Step::Wait);
+        }
+        p.report("h4", Ok(()));
+        assert_eq!(p.step(), Step::Done(Outcome::Succeeded));
     }
 }

@@ -31,7 +31,19 @@ fn random_config(rng: &mut Rng, n: usize) -> DeploymentConfig {
         3 => DeploymentConfig {
             min_healthy: Amount::Hosts(rng.below(n as u64) as usize),
             batches: Vec::new(),
+            concurrency: None,
+            max_errors: None,
         },
+        4 if rng.chance(50) => {
+            let amount = |rng: &mut Rng, most: u64| {
+                if rng.chance(50) {
+                    Amount::Hosts(rng.below(most) as usize)
+                } else {
+                    Amount::Percent(rng.below(101) as u8)
+                }
+            };
+            DeploymentConfig::rate(amount(rng, 8), amount(rng, 4))
+        }
         _ => DeploymentConfig {
             min_healthy: Amount::Percent(rng.below(100) as u8),
             batches: (0..1 + rng.below(3))
@@ -43,6 +55,8 @@ fn random_config(rng: &mut Rng, n: usize) -> DeploymentConfig {
                     }
                 })
                 .collect(),
+            concurrency: None,
+            max_errors: None,
         },
     }
 }
@@ -84,6 +98,12 @@ fn simulate(seed: u64) -> Outcome {
                     assert!(
                         running.len() <= cap,
                         "seed {seed}: more running than a batch"
+                    );
+                }
+                if let Some(window) = planner.plan().window {
+                    assert!(
+                        running.len() <= window,
+                        "seed {seed}: more running than the concurrency"
                     );
                 }
             }
@@ -156,6 +176,9 @@ fn check_end(planner: &Planner, outcome: &Outcome, seed: u64) {
     match outcome {
         Outcome::Succeeded => {
             assert!(succeeded >= 1, "seed {seed}");
+            if let Some(max) = planner.plan().max_errors {
+                assert!(failed <= max, "seed {seed}: more errors than the threshold");
+            }
             assert_eq!(count(&|s| *s == HostState::Skipped), 0, "seed {seed}");
             assert!(failed <= n - planner.min_healthy(), "seed {seed}");
         }

@@ -31,7 +31,7 @@ use davit_spec::HostPolicy;
 use serde::Serialize;
 
 use crate::error::{FileError, PackageError};
-use crate::run::{Action, Prepared, StepReport, Target};
+use crate::run::{Action, Prepared, Reach, StepReport, Target};
 use crate::state::{InFlight, Operation, PackageDir, PackageState, Phase, Planned, State, Version};
 use crate::{Host, store};
 
@@ -61,6 +61,10 @@ pub struct Options<'a> {
     /// How long to wait for another action on the same package.
     pub lock_timeout: Duration,
     pub progress: Arc<dyn PackageProgress>,
+    /// Say what would run and what it may touch, and run nothing.
+    pub dry_run: bool,
+    /// Run a version whose scripts ask for more than the installed one's were granted.
+    pub approve_grants: bool,
 }
 
 /// What to do.
@@ -108,11 +112,16 @@ pub enum Outcome {
     RolledBack,
     /// It failed, with nothing to roll back to, or the rollback failed too.
     Failed,
+    /// `--dry-run`: what it would run and touch; nothing ran.
+    DryRun,
+    /// The new version asks for more grants than the installed one: nothing ran until an
+    /// operator approves it.
+    Held,
 }
 
 impl Outcome {
     pub fn succeeded(self) -> bool {
-        !matches!(self, Outcome::RolledBack | Outcome::Failed)
+        !matches!(self, Outcome::RolledBack | Outcome::Failed | Outcome::Held)
     }
 }
 
@@ -131,6 +140,15 @@ pub struct Report {
     pub resumed: bool,
     pub steps: Vec<StepReport>,
     pub rollback: Vec<StepReport>,
+    /// The steps it runs (or, in a dry run, would run).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub planned: Vec<String>,
+    /// What each of those steps may touch.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reach: Vec<Reach>,
+    /// What the new version asks for beyond the installed one's grants.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub widened: Vec<String>,
 }
 
 /// Runs `request` on this host.
@@ -174,35 +192,127 @@ pub async fn apply(
     let mut state = dir.load(&name)?;
     let mut resumed = None;
     if let Some(flight) = state.in_flight.clone() {
+        if opts.dry_run {
+            return Err(PackageError::Invalid {
+                name,
+                detail: format!(
+                    "its {} of {} is in flight (a reboot or a kill stopped it): a dry run cannot say what comes after it",
+                    flight.operation.name(),
+                    flight.target.version
+                ),
+            });
+        }
         let report = execute(&t, &mut state, flight, opts, true).await?;
         if report.outcome == Outcome::Rebooting {
             return Ok(report);
         }
         resumed = Some(report);
     }
-    let flight = match &request {
+    let planned_op = plan(&t, store, &request, &state, opts, resumed.as_ref()).await?;
+    let (flight, new, old) = match planned_op {
+        Planning::Done(report) => return Ok(after(resumed, report)),
+        Planning::Resumed(report) => return Ok(resumed.unwrap_or(report)),
+        Planning::Run { flight, new, old } => (flight, new, old),
+    };
+    let widened = match &old {
+        Some(old) if flight.operation != Operation::Uninstall => new.widens(old),
+        _ => Vec::new(),
+    };
+    let names: Vec<String> = flight.steps.iter().map(|p| step_name(p, &flight)).collect();
+    let mut reach: Vec<Reach> = Vec::new();
+    for p in &flight.steps {
+        let version = if p.old {
+            old.as_ref().unwrap_or(&new)
+        } else {
+            &new
+        };
+        reach.extend(version.reach(p.action));
+    }
+    let preview = |outcome, message: String| Report {
+        name: name.clone(),
+        operation: flight.operation,
+        outcome,
+        version: Some(flight.target.version.clone()),
+        previous_version: flight.previous.as_ref().map(|p| p.version.clone()),
+        message,
+        resumed: false,
+        steps: flight.forward.clone(),
+        rollback: Vec::new(),
+        planned: names.clone(),
+        reach: reach.clone(),
+        widened: widened.clone(),
+    };
+    if opts.dry_run {
+        let message = format!("would run {}", names.join(", "));
+        return Ok(preview(Outcome::DryRun, message));
+    }
+    if !widened.is_empty() && !opts.approve_grants {
+        let message = format!(
+            "held: {} asks for more than {} was granted ({}); an operator approves it with `--approve-grants`",
+            flight.target.version,
+            flight.previous.as_ref().map_or("?", |p| p.version.as_str()),
+            widened.join("; ")
+        );
+        return Ok(after(resumed, preview(Outcome::Held, message)));
+    }
+    state.in_flight = Some(flight.clone());
+    state.retry_count = 0;
+    dir.save(&mut state)?;
+    let report = execute(&t, &mut state, flight, opts, false).await?;
+    Ok(after(resumed, report))
+}
+
+/// What a request comes to before anything runs.
+enum Planning {
+    /// Nothing to run: its report (not installed, already installed).
+    Done(Report),
+    /// The operation a resume finished was the request itself.
+    Resumed(Report),
+    /// Run this, with the versions made ready.
+    Run {
+        flight: InFlight,
+        new: Prepared,
+        old: Option<Prepared>,
+    },
+}
+
+async fn plan(
+    t: &Target<'_>,
+    store: Option<&Store>,
+    request: &Request,
+    state: &PackageState,
+    opts: &Options<'_>,
+    resumed: Option<&Report>,
+) -> Result<Planning, PackageError> {
+    let name = t.name.to_owned();
+    let nothing = |operation, outcome, version: Option<String>, message: String, steps| Report {
+        name: name.clone(),
+        operation,
+        outcome,
+        version,
+        previous_version: None,
+        message,
+        resumed: false,
+        steps,
+        rollback: Vec::new(),
+        planned: Vec::new(),
+        reach: Vec::new(),
+        widened: Vec::new(),
+    };
+    let (version, arguments, in_place, update) = match request {
         Request::Uninstall { .. } => {
-            let Some(current) = installed(&state) else {
-                if let Some(report) = resumed {
-                    return Ok(report);
-                }
-                return Ok(after(
+            let Some(current) = installed(state) else {
+                let report = nothing(
+                    Operation::Uninstall,
+                    Outcome::NotInstalled,
                     None,
-                    Report {
-                        name: name.clone(),
-                        operation: Operation::Uninstall,
-                        outcome: Outcome::NotInstalled,
-                        version: None,
-                        previous_version: None,
-                        message: "not installed: nothing to do".into(),
-                        resumed: false,
-                        steps: Vec::new(),
-                        rollback: Vec::new(),
-                    },
-                ));
+                    "not installed: nothing to do".into(),
+                    Vec::new(),
+                );
+                return Ok(Planning::Resumed(report));
             };
-            Prepared::new(&t, current.clone()).await?;
-            InFlight {
+            let new = Prepared::new(t, current.clone()).await?;
+            let flight = InFlight {
                 operation: Operation::Uninstall,
                 phase: Phase::Forward,
                 target: current,
@@ -210,7 +320,12 @@ pub async fn apply(
                 steps: vec![planned(false, Action::Uninstall, true)],
                 forward: Vec::new(),
                 suspension: None,
-            }
+            };
+            return Ok(Planning::Run {
+                flight,
+                new,
+                old: None,
+            });
         }
         Request::Install {
             version,
@@ -218,92 +333,114 @@ pub async fn apply(
             in_place,
             update,
             ..
-        } => {
-            let store = store.ok_or_else(|| PackageError::Invalid {
-                name: name.clone(),
-                detail: "installing needs `--store`".into(),
-            })?;
-            let record = store::resolve(store, &name, version.as_deref()).await?;
-            if let Some(report) = resumed.take_if(|r| {
-                r.version.as_deref() == Some(record.version.as_str())
-                    && r.operation != Operation::Uninstall
-            }) {
-                return Ok(report);
-            }
-            let current = installed(&state);
-            if *update && current.is_none() {
-                return Err(PackageError::NotInstalled { name });
-            }
-            let target = fetch(&t, store, &record, arguments.clone()).await?;
-            let new = Prepared::new(&t, target.clone()).await?;
-            match current {
-                Some(cur) if cur == target => {
-                    let check = new
-                        .run(&t, Action::Validate, None, opts.progress.clone())
-                        .await;
-                    opts.progress.step_finished(&check);
-                    if check.status == Status::Succeeded {
-                        return Ok(after(
-                            resumed,
-                            Report {
-                                name: name.clone(),
-                                operation: Operation::Install,
-                                outcome: Outcome::AlreadyInstalled,
-                                version: Some(target.version.clone()),
-                                previous_version: None,
-                                message: format!("{} is installed and validates", target.version),
-                                resumed: false,
-                                steps: vec![check],
-                                rollback: Vec::new(),
-                            },
-                        ));
-                    }
-                    fresh_install(target, vec![check])
-                }
-                Some(cur) => {
-                    Prepared::new(&t, cur.clone()).await?;
-                    let steps = if *in_place {
-                        if !new.has(Action::Update) {
-                            return Err(FileError::new(
-                                &target.file,
-                                "has no `update` action, which an in-place update needs",
-                            )
-                            .on(
-                                &name,
-                                &target.version,
-                                &target.platform,
-                            ));
-                        }
-                        vec![
-                            planned(false, Action::Update, true),
-                            planned(false, Action::Validate, true),
-                        ]
-                    } else {
-                        vec![
-                            planned(true, Action::Uninstall, false),
-                            planned(false, Action::Install, true),
-                            planned(false, Action::Validate, true),
-                        ]
-                    };
-                    InFlight {
-                        operation: Operation::Update,
-                        phase: Phase::Forward,
-                        target,
-                        previous: Some(cur),
-                        steps,
-                        forward: Vec::new(),
-                        suspension: None,
-                    }
-                }
-                None => fresh_install(target, Vec::new()),
-            }
-        }
+        } => (version, arguments, *in_place, *update),
     };
-    state.in_flight = Some(flight.clone());
-    state.retry_count = 0;
-    dir.save(&mut state)?;
-    let report = execute(&t, &mut state, flight, opts, false).await?;
-    Ok(after(resumed, report))
+    let store = store.ok_or_else(|| PackageError::Invalid {
+        name: name.clone(),
+        detail: "installing needs `--store`".into(),
+    })?;
+    let record = store::resolve(store, &name, version.as_deref()).await?;
+    let current = installed(state);
+    // The operation a resume just finished was this very one.
+    if let Some(r) = resumed
+        && r.version.as_deref() == Some(record.version.as_str())
+        && r.operation != Operation::Uninstall
+        && current
+            .as_ref()
+            .is_some_and(|v| v.version == record.version && &v.arguments == arguments)
+    {
+        return Ok(Planning::Resumed(r.clone()));
+    }
+    if update && current.is_none() {
+        return Err(PackageError::NotInstalled { name });
+    }
+    let target = fetch(t, store, &record, arguments.clone()).await?;
+    let new = Prepared::new(t, target.clone()).await?;
+    let Some(cur) = current else {
+        return Ok(Planning::Run {
+            flight: fresh_install(target, Vec::new()),
+            new,
+            old: None,
+        });
+    };
+    if cur == target {
+        // SSM's drift check: validate; a failure installs it again.
+        let mut flight = fresh_install(target, Vec::new());
+        if opts.dry_run {
+            flight
+                .steps
+                .insert(0, planned(false, Action::Validate, false));
+            return Ok(Planning::Run {
+                flight,
+                new,
+                old: None,
+            });
+        }
+        let check = new
+            .run(t, Action::Validate, None, opts.progress.clone())
+            .await;
+        opts.progress.step_finished(&check);
+        if check.status == Status::Succeeded {
+            let message = format!("{} is installed and validates", cur.version);
+            let report = nothing(
+                Operation::Install,
+                Outcome::AlreadyInstalled,
+                Some(cur.version.clone()),
+                message,
+                vec![check],
+            );
+            return Ok(Planning::Done(report));
+        }
+        flight.forward = vec![check];
+        return Ok(Planning::Run {
+            flight,
+            new,
+            old: None,
+        });
+    }
+    let old = Prepared::new(t, cur.clone()).await?;
+    let steps = if in_place {
+        if !new.has(Action::Update) {
+            return Err(FileError::new(
+                &target.file,
+                "has no `update` action, which an in-place update needs",
+            )
+            .on(&name, &target.version, &target.platform));
+        }
+        vec![
+            planned(false, Action::Update, true),
+            planned(false, Action::Validate, true),
+        ]
+    } else {
+        vec![
+            planned(true, Action::Uninstall, false),
+            planned(false, Action::Install, true),
+            planned(false, Action::Validate, true),
+        ]
+    };
+    let flight = InFlight {
+        operation: Operation::Update,
+        phase: Phase::Forward,
+        target,
+        previous: Some(cur),
+        steps,
+        forward: Vec::new(),
+        suspension: None,
+    };
+    Ok(Planning::Run {
+        flight,
+        new,
+        old: Some(old),
+    })
+}
+
+/// A step's name in reports: `install 2.0.0`.
+fn step_name(step: &Planned, flight: &InFlight) -> String {
+    let version = match (step.old, &flight.previous) {
+        (true, Some(previous)) => &previous.version,
+        _ => &flight.target.version,
+    };
+    format!("{} {version}", step.action.name())
 }
 
 /// The report of a request that first went on with an operation left in flight: says so.
@@ -616,6 +753,9 @@ fn report(
         resumed,
         steps,
         rollback,
+        planned: flight.steps.iter().map(|p| step_name(p, flight)).collect(),
+        reach: Vec::new(),
+        widened: Vec::new(),
     }
 }
 

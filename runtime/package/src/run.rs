@@ -401,3 +401,109 @@ pub fn parse_arguments(text: &str) -> Result<BTreeMap<String, String>, String> {
     }
     Ok(map)
 }
+
+/// What one action may touch: every effect of a Wasm script goes through these grants; a
+/// native script is bounded by nothing but its user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reach {
+    pub action: Action,
+    pub version: String,
+    pub file: String,
+    /// Runs natively, unsandboxed (as `runas`, root without one).
+    pub native: bool,
+    pub runas: Option<String>,
+    /// `/opt/agent read-write`.
+    pub directories: Vec<String>,
+    pub commands: Vec<String>,
+    pub urls: Vec<String>,
+    pub tcp: Vec<String>,
+    pub env: Vec<String>,
+    pub timeout_s: u64,
+}
+
+impl Prepared {
+    /// What `action` may touch, if the version has it.
+    pub fn reach(&self, action: Action) -> Option<Reach> {
+        let implementation = self.implementations.get(&action)?;
+        let grant = self.grants.get(&action)?;
+        let native = matches!(implementation, Implementation::Shell(_));
+        Some(Reach {
+            action,
+            version: self.version.version.clone(),
+            file: implementation.file().to_owned(),
+            native,
+            runas: self.runas.get(&action).cloned().flatten(),
+            directories: grant
+                .directories
+                .iter()
+                .map(|d| format!("{} {}", d.path, d.access))
+                .collect(),
+            commands: grant.commands.iter().map(ToString::to_string).collect(),
+            urls: grant.urls.iter().map(ToString::to_string).collect(),
+            tcp: grant.tcp.iter().map(ToString::to_string).collect(),
+            env: grant
+                .env
+                .iter()
+                .map(|e| e.name.as_str().to_owned())
+                .collect(),
+            timeout_s: grant.limits.timeout.as_secs(),
+        })
+    }
+
+    /// What this version's actions may do that `installed`'s may not, one line each (empty
+    /// when it asks for nothing more): a new directory or a wider access to one, a command,
+    /// URL, address or variable, a script that runs natively or as another user.
+    pub fn widens(&self, installed: &Prepared) -> Vec<String> {
+        let old: Vec<Reach> = Action::ALL
+            .iter()
+            .filter_map(|a| installed.reach(*a))
+            .collect();
+        let mut more = Vec::new();
+        for new in Action::ALL.iter().filter_map(|a| self.reach(*a)) {
+            let what = format!("`{}` ({})", new.action.name(), new.file);
+            if new.native && !old.iter().any(|o| o.native && o.runas == new.runas) {
+                let user = new.runas.as_deref().unwrap_or("root");
+                more.push(format!("{what} runs natively as {user}, unsandboxed"));
+            }
+            let dirs = self.grants[&new.action].directories.iter();
+            for d in dirs {
+                let covered = Action::ALL
+                    .iter()
+                    .filter_map(|a| installed.grants.get(a))
+                    .flat_map(|g| &g.directories)
+                    .any(|o| d.path.starts_with(&o.path) && o.access >= d.access);
+                if !covered {
+                    more.push(format!("{what} asks for directory {} {}", d.path, d.access));
+                }
+            }
+            let lists = [
+                (
+                    "command",
+                    &new.commands,
+                    old.iter().flat_map(|o| &o.commands).collect::<Vec<_>>(),
+                ),
+                ("URL", &new.urls, old.iter().flat_map(|o| &o.urls).collect()),
+                (
+                    "address",
+                    &new.tcp,
+                    old.iter().flat_map(|o| &o.tcp).collect(),
+                ),
+                (
+                    "variable",
+                    &new.env,
+                    old.iter().flat_map(|o| &o.env).collect(),
+                ),
+            ];
+            for (kind, items, had) in lists {
+                for item in items {
+                    if !had.contains(&item) {
+                        more.push(format!("{what} asks for {kind} {item}"));
+                    }
+                }
+            }
+        }
+        more.sort();
+        more.dedup();
+        more
+    }
+}

@@ -48,6 +48,8 @@ pub fn router(db: Db) -> Router {
         .route("/v1/agent/command", get(agent_command))
         .route("/v1/agent/report", post(agent_report))
         .route("/v1/agent/progress", post(agent_progress))
+        .route("/v1/agent/inventory", post(agent_inventory))
+        .route("/v1/inventory", get(list_inventory))
         .route("/v1/pipelines", post(create_pipeline).get(list_pipelines))
         .route(
             "/v1/pipelines/{name}",
@@ -419,14 +421,51 @@ async fn create_deployment(
 ) -> Result<impl IntoResponse, ApiError> {
     let (app, group) = (AppName::try_from(app)?, GroupName::try_from(group)?);
     let bad = |e: String| ApiError::bad(e);
-    let mut config =
-        DeploymentConfig::named(new.config.as_deref().unwrap_or("OneAtATime")).map_err(bad)?;
-    if let Some(min) = &new.min_healthy {
-        config.min_healthy = min.parse().map_err(bad)?;
-    }
-    if let Some(batches) = &new.batches {
-        config.batches = DeploymentConfig::ramp(batches).map_err(bad)?;
-    }
+    let config = match &new.package {
+        Some(job) => {
+            if new.config.is_some() || new.min_healthy.is_some() || new.batches.is_some() {
+                return Err(bad(
+                    "a package job rolls out by `concurrency` and `max_errors`, not `config`, `min_healthy` or `batches`".into(),
+                ));
+            }
+            if !davit_api::is_safe_name(&job.name) || job.version.is_empty() {
+                return Err(bad(format!(
+                    "`package`: `{}` {} is not a package name and version",
+                    job.name, job.version
+                )));
+            }
+            let amount = |text: &Option<String>, default: &str, key: &str| {
+                text.as_deref()
+                    .unwrap_or(default)
+                    .parse()
+                    .map_err(|e| bad(format!("`{key}`: {e}")))
+            };
+            DeploymentConfig::rate(
+                amount(&new.concurrency, "50", "concurrency")?,
+                amount(&new.max_errors, "0", "max_errors")?,
+            )
+        }
+        None => {
+            if new.concurrency.is_some() || new.max_errors.is_some() {
+                return Err(bad(
+                    "`concurrency` and `max_errors` are a package job's".into()
+                ));
+            }
+            let mut config = DeploymentConfig::named(new.config.as_deref().unwrap_or("OneAtATime"))
+                .map_err(bad)?;
+            if let Some(min) = &new.min_healthy {
+                config.min_healthy = min.parse().map_err(bad)?;
+            }
+            if let Some(batches) = &new.batches {
+                config.batches = DeploymentConfig::ramp(batches).map_err(bad)?;
+            }
+            config
+        }
+    };
+    let package = new
+        .package
+        .as_ref()
+        .map(|job| serde_json::to_string(job).expect("a package job serializes"));
     let found = db.groups(app.as_str()).await?;
     let Some(found) = found.into_iter().find(|g| g.name == group) else {
         return Err(ApiError::new(
@@ -443,6 +482,7 @@ async fn create_deployment(
         revision: new.revision.as_str(),
         store: &new.store,
         rollback_of: None,
+        package: package.as_deref(),
     };
     db.create_deployment(&what, &config, &members)
         .await?
@@ -534,6 +574,29 @@ async fn agent_report(
     } else {
         Err(no_host(&report.deployment))
     }
+}
+
+async fn agent_inventory(
+    AgentId(agent): AgentId,
+    State(db): State<Shared>,
+    Body(inventory): Body<davit_api::Inventory>,
+) -> Result<impl IntoResponse, ApiError> {
+    db.seen(&agent).await?;
+    db.put_inventory(&agent, &inventory.packages).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize)]
+struct InventoryQuery {
+    host: Option<String>,
+}
+
+async fn list_inventory(
+    _: Operator,
+    State(db): State<Shared>,
+    axum::extract::Query(query): axum::extract::Query<InventoryQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(db.inventory(query.host.as_deref()).await?))
 }
 
 async fn agent_progress(

@@ -32,6 +32,8 @@ pub(crate) struct NewDeployment<'a> {
     pub store: &'a str,
     /// The failed deployment this one rolls back, if it is a rollback.
     pub rollback_of: Option<&'a str>,
+    /// A package job's package (davit-api's `PackageJob` as JSON).
+    pub package: Option<&'a str>,
 }
 
 /// The hosts of a group: agents whose tags include all the group's tags, and the hosts it
@@ -119,7 +121,7 @@ impl Db {
         busy: &[AppName],
     ) -> Result<Option<Command>, ServerError> {
         let rows = sqlx::query(
-            "SELECT d.id, d.app, d.deployment_group, d.revision, d.store, h.host, g.max_deployment_minutes \
+            "SELECT d.id, d.app, d.deployment_group, d.revision, d.store, d.package, h.host, g.max_deployment_minutes \
              FROM deployment_hosts h JOIN deployments d ON d.id = h.deployment \
              LEFT JOIN deployment_groups g ON g.app = d.app AND g.name = d.deployment_group \
              WHERE h.agent = $1 AND h.state = $2 ORDER BY d.created_at, d.seq, d.id",
@@ -146,6 +148,7 @@ impl Db {
                     .map_or(davit_api::DEFAULT_MAX_DEPLOYMENT_MINUTES, |m| {
                         u32::try_from(m).unwrap_or(u32::MAX)
                     }),
+                package: package_of(&row)?,
             };
             let host: String = row.try_get("host").map_err(backend)?;
             let claimed = sqlx::query(
@@ -246,7 +249,7 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<DeploymentSummary>, ServerError> {
         let rows = sqlx::query(
-            "SELECT id, app, deployment_group, revision, status, rollback_of, cause, created_at FROM deployments \
+            "SELECT id, app, deployment_group, revision, status, rollback_of, cause, created_at, package FROM deployments \
              ORDER BY created_at DESC, seq DESC, id DESC LIMIT $1",
         )
         .bind(limit)
@@ -264,6 +267,7 @@ impl Db {
                     rollback_of: r.try_get("rollback_of").map_err(backend)?,
                     cause: r.try_get("cause").map_err(backend)?,
                     created_at: r.try_get("created_at").map_err(backend)?,
+                    package: package_of(r)?,
                 })
             })
             .collect()
@@ -299,7 +303,7 @@ impl Db {
     /// A deployment and its hosts.
     pub(crate) async fn deployment(&self, id: &str) -> Result<Option<Deployment>, ServerError> {
         let row = sqlx::query(
-            "SELECT id, app, deployment_group, revision, store, status, reason, rollback_of, cause, \
+            "SELECT id, app, deployment_group, revision, store, status, reason, rollback_of, cause, package, \
              (SELECT r.id FROM deployments r WHERE r.rollback_of = d.id) AS rolled_back_by \
              FROM deployments d WHERE id = $1",
         )
@@ -340,9 +344,20 @@ impl Db {
             rollback_of: row.try_get("rollback_of").map_err(backend)?,
             rolled_back_by: row.try_get("rolled_back_by").map_err(backend)?,
             cause: row.try_get("cause").map_err(backend)?,
+            package: package_of(&row)?,
             hosts,
         }))
     }
+}
+
+/// A deployment row's package part, if it is a package job.
+fn package_of(row: &sqlx::any::AnyRow) -> Result<Option<davit_api::PackageJob>, ServerError> {
+    let text: Option<String> = row.try_get("package").map_err(backend)?;
+    text.map(|t| {
+        serde_json::from_str(&t)
+            .map_err(|e| ServerError::Database(format!("a stored package job: {e}")))
+    })
+    .transpose()
 }
 
 /// How a host failure is shown.

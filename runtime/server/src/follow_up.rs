@@ -37,6 +37,11 @@ pub(crate) async fn ended(
 ) -> Result<(), ServerError> {
     // A rollback is not rolled back, nor is a new host's deployment: both deploy the last good
     // revision itself.
+    // A package job is neither rolled back nor caught up: each host's own state machine
+    // rolls a failed install back to its previous version.
+    if deployment.package.is_some() {
+        return Ok(());
+    }
     let automatic =
         deployment.rollback_of.is_some() || deployment.cause.as_deref() == Some(HOST_JOINED);
     if matches!(outcome, Outcome::Failed(_)) && !automatic {
@@ -95,6 +100,7 @@ async fn roll_back(tx: &mut Tx, failed: &Stored) -> Result<(), ServerError> {
         revision: &good.revision,
         store: &good.store,
         rollback_of: Some(&failed.id),
+        package: None,
     };
     create_in(tx, &what, &config, &hosts, Some(ROLLBACK))
         .await?
@@ -117,7 +123,7 @@ async fn last_good(
 ) -> Result<Option<Good>, ServerError> {
     let row = sqlx::query(
         "SELECT id, revision, store FROM deployments WHERE app = $1 AND deployment_group = $2 \
-         AND status = $3 AND id <> $4 ORDER BY created_at DESC, seq DESC, id DESC LIMIT 1",
+         AND status = $3 AND id <> $4 AND package IS NULL ORDER BY created_at DESC, seq DESC, id DESC LIMIT 1",
     )
     .bind(app)
     .bind(group)
@@ -175,7 +181,8 @@ async fn catch_up(
         return Ok(());
     }
     let running = sqlx::query(
-        "SELECT id FROM deployments WHERE app = $1 AND deployment_group = $2 AND status = $3 LIMIT 1",
+        "SELECT id FROM deployments WHERE app = $1 AND deployment_group = $2 AND status = $3 \
+         AND package IS NULL LIMIT 1",
     )
     .bind(app)
     .bind(group)
@@ -191,7 +198,7 @@ async fn catch_up(
     };
     let known: BTreeSet<String> = sqlx::query(
         "SELECT DISTINCT h.host FROM deployment_hosts h JOIN deployments d ON d.id = h.deployment \
-         WHERE d.app = $1 AND d.deployment_group = $2 AND h.agent IS NOT NULL",
+         WHERE d.app = $1 AND d.deployment_group = $2 AND h.agent IS NOT NULL AND d.package IS NULL",
     )
     .bind(app)
     .bind(group)
@@ -216,6 +223,7 @@ async fn catch_up(
             revision: &good.revision,
             store: &good.store,
             rollback_of: None,
+            package: None,
         };
         let one = BTreeMap::from([(host, Some(agent))]);
         create_in(

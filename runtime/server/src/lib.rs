@@ -8,6 +8,7 @@ mod db;
 mod deployments;
 mod dist;
 mod follow_up;
+mod inventory;
 mod pipelines;
 mod plan_store;
 mod token;

@@ -32,6 +32,8 @@ pub(crate) struct Stored {
     pub rollback_of: Option<String>,
     pub cause: Option<String>,
     pub config: Option<String>,
+    /// A package job's package (JSON): no rollback, no catch-up.
+    pub package: Option<String>,
 }
 
 /// What happens to one host's row in a change: a result its agent reported, or a failure the
@@ -79,8 +81,8 @@ pub(crate) async fn create_in(
         Err(e) => return Ok(Err(e.to_string())),
     };
     let created = sqlx::query(
-        "INSERT INTO deployments (id, app, deployment_group, revision, store, status, planner, version, created_at, rollback_of, config, cause, seq) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deployments)) \
+        "INSERT INTO deployments (id, app, deployment_group, revision, store, status, planner, version, created_at, rollback_of, config, cause, package, seq) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 0, $8, $9, $10, $11, $12, (SELECT COALESCE(MAX(seq), 0) + 1 FROM deployments)) \
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(what.id)
@@ -94,6 +96,7 @@ pub(crate) async fn create_in(
     .bind(what.rollback_of)
     .bind(serde_json::to_string(config).expect("a configuration serializes"))
     .bind(cause)
+    .bind(what.package)
     .execute(&mut **tx)
     .await
     .map_err(backend)?;
@@ -139,6 +142,7 @@ pub(crate) async fn create_in(
         rollback_of: what.rollback_of.map(str::to_owned),
         cause: cause.map(str::to_owned),
         config: Some(serde_json::to_string(config).expect("a configuration serializes")),
+        package: what.package.map(str::to_owned),
     };
     let outcome = steps(tx, &row.id, &mut plan).await?;
     store(tx, &row, &plan, outcome).await?;
@@ -156,7 +160,7 @@ pub(crate) async fn apply_in(
 ) -> Result<bool, ServerError> {
     let row = sqlx::query(
         "UPDATE deployments SET version = version + 1 WHERE id = $1 AND status = $2 \
-         RETURNING planner, app, deployment_group, rollback_of, cause, config",
+         RETURNING planner, app, deployment_group, rollback_of, cause, config, package",
     )
     .bind(id)
     .bind(DeploymentStatus::InProgress.as_str())
@@ -173,6 +177,7 @@ pub(crate) async fn apply_in(
         rollback_of: row.try_get("rollback_of").map_err(backend)?,
         cause: row.try_get("cause").map_err(backend)?,
         config: row.try_get("config").map_err(backend)?,
+        package: row.try_get("package").map_err(backend)?,
     };
     if let Some(host) = host {
         let (state, detail) = match &host.result {
@@ -331,7 +336,7 @@ async fn healthy_hosts(
 ) -> Result<BTreeSet<String>, ServerError> {
     let rows = sqlx::query(
         "SELECT h.host, h.state FROM deployment_hosts h JOIN deployments d ON d.id = h.deployment \
-         WHERE d.app = $1 AND d.deployment_group = $2 AND h.state IN ($3, $4) \
+         WHERE d.app = $1 AND d.deployment_group = $2 AND h.state IN ($3, $4) AND d.package IS NULL \
          ORDER BY d.created_at, d.seq, d.id",
     )
     .bind(app)

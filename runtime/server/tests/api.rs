@@ -435,6 +435,9 @@ async fn deployments_hand_each_host_to_its_agent_once_and_keep_the_minimum() {
             config: Some(config.into()),
             min_healthy: None,
             batches: None,
+            package: None,
+            concurrency: None,
+            max_errors: None,
         };
 
         // AllAtOnce: every enrolled host gets the command once; web-5 fails as never enrolled.

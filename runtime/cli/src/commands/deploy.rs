@@ -122,6 +122,9 @@ pub async fn run(args: Args) -> Result<(), Exit> {
             config: args.config.clone(),
             min_healthy: args.min_healthy.clone(),
             batches: args.batches.clone(),
+            package: None,
+            concurrency: None,
+            max_errors: None,
         };
         return super::fleet::create_deployment(app, group, &body, &args.connection).await;
     }

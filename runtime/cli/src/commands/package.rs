@@ -48,6 +48,43 @@ pub enum PackageCommand {
     Uninstall(UninstallArgs),
     /// The packages on this host: version, state, time, last result
     Status(StatusArgs),
+    /// Install (or uninstall) a package on a deployment group's hosts through the server, at
+    /// most `--concurrency` at once, stopping past `--max-errors` failures (`davit deploy
+    /// watch ID` follows it)
+    Send(SendArgs),
+}
+
+#[derive(clap::Args)]
+pub struct SendArgs {
+    /// NAME or NAME@VERSION (the newest in the store without one)
+    package: String,
+    #[arg(long, short = 'a')]
+    app: String,
+    #[arg(long, short = 'g')]
+    group: String,
+    /// Where the hosts' agents pull it from
+    #[arg(long)]
+    store: String,
+    /// The package's `SSM_*` arguments, a JSON object
+    #[arg(long, value_name = "JSON")]
+    args: Option<String>,
+    /// Hosts at once, `10` or `50%` [default: 50]
+    #[arg(long)]
+    concurrency: Option<String>,
+    /// Failures past which no host starts, `0` or `10%` [default: 0]
+    #[arg(long)]
+    max_errors: Option<String>,
+    /// Uninstall the package instead
+    #[arg(long)]
+    uninstall: bool,
+    /// Update in place with the new version's `update` script
+    #[arg(long)]
+    in_place: bool,
+    /// Let versions asking for more grants than the installed one run
+    #[arg(long)]
+    approve_grants: bool,
+    #[command(flatten)]
+    connection: super::fleet::Connection,
 }
 
 #[derive(clap::Args)]
@@ -100,6 +137,9 @@ pub struct HostArgs {
     /// Seconds to wait while another action holds the package
     #[arg(long, default_value_t = 600)]
     lock_timeout: u64,
+    /// Say which scripts would run and what each may touch (its grants), and run nothing
+    #[arg(long)]
+    dry_run: bool,
     #[arg(long, value_enum, default_value_t)]
     output: Format,
 }
@@ -115,6 +155,10 @@ pub struct InstallArgs {
     /// additionalArguments); other arguments than the installed ones reinstall
     #[arg(long, value_name = "JSON")]
     args: Option<String>,
+    /// Run a version whose scripts ask for more than the installed version's were granted
+    /// (otherwise it is held, exit 2)
+    #[arg(long)]
+    approve_grants: bool,
     #[command(flatten)]
     host: HostArgs,
 }
@@ -153,9 +197,10 @@ pub async fn run(cmd: PackageCommand) -> Result<(), Exit> {
         PackageCommand::Update(args) => install(args.install, true, args.in_place).await,
         PackageCommand::Uninstall(args) => {
             let request = Request::Uninstall { name: args.name };
-            apply(None, request, &args.host).await
+            apply(None, request, &args.host, false).await
         }
         PackageCommand::Status(args) => status(args),
+        PackageCommand::Send(args) => send(args).await,
     }
 }
 
@@ -249,10 +294,15 @@ async fn install(args: InstallArgs, update: bool, in_place: bool) -> Result<(), 
         in_place,
         update,
     };
-    apply(Some(&store), request, &args.host).await
+    apply(Some(&store), request, &args.host, args.approve_grants).await
 }
 
-async fn apply(store: Option<&Store>, request: Request, host: &HostArgs) -> Result<(), Exit> {
+async fn apply(
+    store: Option<&Store>,
+    request: Request,
+    host: &HostArgs,
+    approve_grants: bool,
+) -> Result<(), Exit> {
     let (_, policy) = super::component::load_policy(host.policy.as_deref())?;
     let deployment_root = std::path::absolute(
         host.deployment_root
@@ -277,6 +327,8 @@ async fn apply(store: Option<&Store>, request: Request, host: &HostArgs) -> Resu
         max_reboots: host.max_reboots,
         lock_timeout: Duration::from_secs(host.lock_timeout),
         progress,
+        dry_run: host.dry_run,
+        approve_grants,
     };
     let report = davit_package::apply(store, request, &opts)
         .await
@@ -287,6 +339,10 @@ async fn apply(store: Option<&Store>, request: Request, host: &HostArgs) -> Resu
     }
     match report.outcome {
         Outcome::Rebooting => Err(Exit::reboot()),
+        Outcome::Held => Err(Exit {
+            code: crate::exit::INVALID,
+            error: None,
+        }),
         o if o.succeeded() => Ok(()),
         _ => Err(Exit::failed()),
     }
@@ -295,6 +351,49 @@ async fn apply(store: Option<&Store>, request: Request, host: &HostArgs) -> Resu
 fn summary(report: &Report) {
     let resumed = if report.resumed { " (resumed)" } else { "" };
     println!("package `{}`: {}{resumed}", report.name, report.message);
+    if report.outcome != Outcome::DryRun {
+        return;
+    }
+    for r in &report.reach {
+        let how = if r.native {
+            format!(
+                "native, as {}, unsandboxed",
+                r.runas.as_deref().unwrap_or("root")
+            )
+        } else {
+            "sandboxed".to_owned()
+        };
+        println!(
+            "  {} {} ({}, {how}, timeout {}s)",
+            r.action.name(),
+            r.version,
+            r.file,
+            r.timeout_s
+        );
+        let lists = [
+            ("directory", &r.directories),
+            ("command", &r.commands),
+            ("url", &r.urls),
+            ("tcp", &r.tcp),
+            ("env", &r.env),
+        ];
+        for (kind, items) in lists {
+            for item in items {
+                println!("    {kind} {item}");
+            }
+        }
+        if !r.native
+            && r.directories.is_empty()
+            && r.commands.is_empty()
+            && r.urls.is_empty()
+            && r.tcp.is_empty()
+        {
+            println!("    nothing outside its own files");
+        }
+    }
+    for w in &report.widened {
+        println!("  more than installed: {w}");
+    }
 }
 
 /// Progress on stderr: each step as it starts and ends, and its scripts' lines.
@@ -356,4 +455,80 @@ fn status(args: StatusArgs) -> Result<(), Exit> {
         }
     }
     Ok(())
+}
+
+/// Resolves the version in the store (so every host installs the same one), then asks the
+/// server for a package job on the group.
+async fn send(args: SendArgs) -> Result<(), Exit> {
+    let (name, version) = match args.package.split_once('@') {
+        Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+        None => (args.package.clone(), None),
+    };
+    let arguments = match &args.args {
+        Some(text) => davit_package::parse_arguments(text)
+            .map_err(|e| Exit::invalid(anyhow::anyhow!("`--args`: {e}")))?,
+        None => Default::default(),
+    };
+    let store = open_store(&args.store)?;
+    let record = davit_package::store::resolve(&store, &name, version.as_deref())
+        .await
+        .map_err(refused)?;
+    let body = davit_api::NewDeployment {
+        revision: record
+            .revision
+            .parse()
+            .map_err(|e| Exit::invalid(anyhow::anyhow!("the store's record of `{name}`: {e}")))?,
+        store: args.store.clone(),
+        config: None,
+        min_healthy: None,
+        batches: None,
+        package: Some(davit_api::PackageJob {
+            name,
+            version: record.version,
+            operation: if args.uninstall {
+                davit_api::PackageOperation::Uninstall
+            } else {
+                davit_api::PackageOperation::Install
+            },
+            arguments,
+            in_place: args.in_place,
+            approve_grants: args.approve_grants,
+        }),
+        concurrency: args.concurrency.clone(),
+        max_errors: args.max_errors.clone(),
+    };
+    super::fleet::create_deployment(&args.app, &args.group, &body, &args.connection).await
+}
+
+/// `davit inventory`: what every host's agent reports it has installed.
+pub async fn inventory(host: Option<String>, conn: super::fleet::Connection) -> Result<(), Exit> {
+    let path = match &host {
+        Some(h) => format!("/v1/inventory?host={h}"),
+        None => "/v1/inventory".to_owned(),
+    };
+    let all: Vec<davit_api::HostInventory> =
+        super::fleet::Api::connect(&conn.server)?.get(&path).await?;
+    if let Some(h) = &host
+        && all.is_empty()
+    {
+        return Err(Exit::invalid(anyhow::anyhow!(
+            "no agent on `{h}` has reported an inventory"
+        )));
+    }
+    super::fleet::show(&conn, &all, || {
+        let mut lines = Vec::new();
+        for h in &all {
+            for p in &h.packages {
+                lines.push(format!(
+                    "{}  {}  {}  {}  {}",
+                    h.host,
+                    p.name,
+                    p.version.as_deref().unwrap_or("-"),
+                    p.state,
+                    p.time
+                ));
+            }
+        }
+        lines.join("\n")
+    })
 }

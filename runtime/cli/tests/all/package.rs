@@ -710,3 +710,57 @@ fn a_hostile_package_script_is_contained() {
             .is_ok_and(|m| m.file_type().is_symlink())
     );
 }
+
+#[test]
+fn a_dry_run_touches_nothing_and_a_version_asking_for_more_is_held_until_approved() {
+    let host = Host::new("[[directories]]\npath = \"/opt\"\naccess = \"read-write\"\n");
+    report(&host.push(&demo(&host, "1.0.0", "one")), 0);
+
+    // A dry run: the plan and what each step may touch, and nothing done.
+    let r = report(&host.run("install", &["demo@1.0.0", "--dry-run"]), 0);
+    assert_eq!(r["outcome"], "dry-run");
+    assert_eq!(r["planned"], json!(["install 1.0.0", "validate 1.0.0"]));
+    assert_eq!(
+        r["reach"][0]["directories"],
+        json!(["/opt/demo read-write"])
+    );
+    assert_eq!(r["reach"][0]["native"], false);
+    assert!(host.calls().is_empty() && host.file("opt/demo/payload.txt").is_none());
+    assert!(!host.state.join("packages/demo/state.json").exists());
+    report(&host.run("install", &["demo@1.0.0"]), 0);
+    host.calls();
+
+    // 2.0.0's install also wants /opt/other: held, and 1.0.0 stays untouched.
+    let wider = DEMO_GRANTS.replace(
+        "  install: {grants: {directories: [{path: /opt/demo, access: read-write}]}}",
+        "  install: {grants: {directories: [{path: /opt/demo, access: read-write}, {path: /opt/other, access: read-write}]}}",
+    );
+    let wasm = std::fs::read(test_guest("package-demo")).unwrap();
+    let v2 = package(
+        &host.work.join("2.0.0"),
+        "2.0.0",
+        &[("package.wasm", &wasm), ("payload.txt", b"two")],
+        Some(&wider),
+    );
+    report(&host.push(&v2), 0);
+    let r = report(&host.run("update", &["demo@2.0.0"]), 2);
+    assert_eq!(r["outcome"], "held");
+    assert_eq!(
+        r["widened"],
+        json!(["`install` (package.wasm) asks for directory /opt/other read-write"])
+    );
+    assert!(host.calls().is_empty());
+    assert_eq!(host.status()["installed"]["version"], "1.0.0");
+
+    // An operator approves: it runs.
+    let r = report(&host.run("update", &["demo@2.0.0", "--approve-grants"]), 0);
+    assert_eq!(r["outcome"], "updated");
+    assert_eq!(host.file("opt/demo/payload.txt").as_deref(), Some("two"));
+    host.calls();
+
+    // The dry run of an uninstall names its one step.
+    let r = report(&host.run("uninstall", &["demo", "--dry-run"]), 0);
+    assert_eq!(r["planned"], json!(["uninstall 2.0.0"]));
+    assert!(host.calls().is_empty());
+    assert_eq!(host.status()["state"], "Installed");
+}

@@ -147,8 +147,7 @@ async fn a_package_component_says_its_actions_and_only_those_are_called() {
     let err = sandbox
         .invoke(&plugin, davit_sandbox::Call::default())
         .await
-        .err()
-        .expect("refused");
+        .expect_err("refused");
     assert!(
         err.to_string().contains("runs only for a package's step"),
         "{err}"

@@ -1,0 +1,68 @@
+//! Package jobs and inventory: a deployment of a package to a group's hosts (its `package`
+//! part says which and how), and what each agent reports it has installed.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What a package job does on each host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PackageOperation {
+    /// Install the version (replacing another one).
+    Install,
+    /// Uninstall the package.
+    Uninstall,
+}
+
+/// The package part of a deployment: a job of kind "package" instead of a revision's
+/// lifecycle. The deployment's `revision` is the version's bundle revision.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PackageJob {
+    /// The package's name.
+    pub name: String,
+    /// The version (as its manifest says).
+    pub version: String,
+    pub operation: PackageOperation,
+    /// Its `SSM_*` arguments.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub arguments: BTreeMap<String, String>,
+    /// Update in place with the new version's `update` script.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_place: bool,
+    /// An operator approved scripts that ask for more than the installed version's grants.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approve_grants: bool,
+}
+
+/// One package an agent has, in `POST /v1/agent/inventory`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InventoryItem {
+    pub name: String,
+    /// The version installed (or last tried, when `state` is `Failed`).
+    pub version: Option<String>,
+    /// SSM's state: `Installed`, `Failed`, `Uninstalled`, …
+    pub state: String,
+    /// When the state last changed (RFC 3339).
+    pub time: String,
+}
+
+/// `POST /v1/agent/inventory`: every package this host's agent knows, replacing what it said
+/// before.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    pub packages: Vec<InventoryItem>,
+}
+
+/// One host's inventory in `GET /v1/inventory`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostInventory {
+    pub host: String,
+    pub agent: String,
+    /// When the agent last reported it (seconds since the epoch).
+    pub reported_at: i64,
+    pub packages: Vec<InventoryItem>,
+}
