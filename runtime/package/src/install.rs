@@ -212,7 +212,10 @@ pub async fn apply(
     let (flight, new, old) = match planned_op {
         Planning::Done(report) => return Ok(after(resumed, report)),
         Planning::Resumed(report) => return Ok(resumed.unwrap_or(report)),
-        Planning::Run { flight, new, old } => (flight, new, old),
+        Planning::Run(ready) => {
+            let Ready { flight, new, old } = *ready;
+            (flight, new, old)
+        }
     };
     let widened = match &old {
         Some(old) if flight.operation != Operation::Uninstall => new.widens(old),
@@ -269,11 +272,14 @@ enum Planning {
     /// The operation a resume finished was the request itself.
     Resumed(Report),
     /// Run this, with the versions made ready.
-    Run {
-        flight: InFlight,
-        new: Prepared,
-        old: Option<Prepared>,
-    },
+    Run(Box<Ready>),
+}
+
+/// An operation ready to run: the plan, the new version and the installed one.
+struct Ready {
+    flight: InFlight,
+    new: Prepared,
+    old: Option<Prepared>,
 }
 
 async fn plan(
@@ -321,11 +327,11 @@ async fn plan(
                 forward: Vec::new(),
                 suspension: None,
             };
-            return Ok(Planning::Run {
+            return Ok(Planning::Run(Box::new(Ready {
                 flight,
                 new,
                 old: None,
-            });
+            })));
         }
         Request::Install {
             version,
@@ -357,11 +363,11 @@ async fn plan(
     let target = fetch(t, store, &record, arguments.clone()).await?;
     let new = Prepared::new(t, target.clone()).await?;
     let Some(cur) = current else {
-        return Ok(Planning::Run {
+        return Ok(Planning::Run(Box::new(Ready {
             flight: fresh_install(target, Vec::new()),
             new,
             old: None,
-        });
+        })));
     };
     if cur == target {
         // SSM's drift check: validate; a failure installs it again.
@@ -370,11 +376,11 @@ async fn plan(
             flight
                 .steps
                 .insert(0, planned(false, Action::Validate, false));
-            return Ok(Planning::Run {
+            return Ok(Planning::Run(Box::new(Ready {
                 flight,
                 new,
                 old: None,
-            });
+            })));
         }
         let check = new
             .run(t, Action::Validate, None, opts.progress.clone())
@@ -392,11 +398,11 @@ async fn plan(
             return Ok(Planning::Done(report));
         }
         flight.forward = vec![check];
-        return Ok(Planning::Run {
+        return Ok(Planning::Run(Box::new(Ready {
             flight,
             new,
             old: None,
-        });
+        })));
     }
     let old = Prepared::new(t, cur.clone()).await?;
     let steps = if in_place {
@@ -427,11 +433,11 @@ async fn plan(
         forward: Vec::new(),
         suspension: None,
     };
-    Ok(Planning::Run {
+    Ok(Planning::Run(Box::new(Ready {
         flight,
         new,
         old: Some(old),
-    })
+    })))
 }
 
 /// A step's name in reports: `install 2.0.0`.
