@@ -834,3 +834,134 @@ fn one_agent_deploys_two_applications_at_once() {
         "blog"
     );
 }
+
+/// Writes a native package `pkg` at `version` into `dir`: its install records the version
+/// under the target root and fails where the target root holds `fail-VERSION`.
+fn native_package(dir: &Path, version: &str) {
+    use sha2::Digest;
+    use std::io::Write;
+    std::fs::create_dir_all(dir).unwrap();
+    let zip_path = dir.join("pkg.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
+    let scripts: [(&str, &str); 2] = [
+        (
+            "install.sh",
+            "#!/bin/sh\nset -e\n[ -f \"$DAVIT_TARGET_ROOT/fail-$DAVIT_PACKAGE_VERSION\" ] && { echo 'the disk is full' >&2; exit 5; }\nmkdir -p \"$DAVIT_TARGET_ROOT/opt/pkg\"\necho \"$DAVIT_PACKAGE_VERSION\" > \"$DAVIT_TARGET_ROOT/opt/pkg/version\"\n",
+        ),
+        (
+            "uninstall.sh",
+            "#!/bin/sh\nrm -f \"$DAVIT_TARGET_ROOT/opt/pkg/version\"\n",
+        ),
+    ];
+    for (name, body) in scripts {
+        zip.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(body.as_bytes()).unwrap();
+    }
+    zip.finish().unwrap();
+    let sha: String = sha2::Sha256::digest(std::fs::read(&zip_path).unwrap())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let manifest = serde_json::json!({
+        "schemaVersion": "2.0", "version": version,
+        "packages": {"_any": {"_any": {"_any": {"file": "pkg.zip"}}}},
+        "files": {"pkg.zip": {"checksums": {"sha256": sha}}}
+    });
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+}
+
+#[test]
+fn a_package_job_rolls_out_by_rate_controls_and_the_inventory_shows_each_host() {
+    let mut fleet = Fleet::new(&[], "web-2");
+    fleet.start_agent("web-1", None);
+    fleet.start_agent("web-2", None);
+    fleet.wait_for_agents(2);
+    let store = fleet.work.path().join("store");
+    let store = store.to_str().unwrap().to_owned();
+    let push = |version: &str| {
+        let dir = fleet.work.path().join(format!("pkg-{version}"));
+        native_package(&dir, version);
+        let out = davit()
+            .args(["package", "push"])
+            .arg(&dir)
+            .args(["--name", "pkg", "--store", &store])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out).1);
+    };
+    push("1.0.0");
+    let send = |version: &str| -> Deployment {
+        fleet.run(&[
+            "package",
+            "send",
+            &format!("pkg@{version}"),
+            "-a",
+            "shop",
+            "-g",
+            "prod",
+            "--store",
+            &store,
+            "--concurrency",
+            "1",
+            "--max-errors",
+            "0",
+            "--output",
+            "json",
+        ])
+    };
+    let job = send("1.0.0");
+    assert_eq!(job.package.as_ref().unwrap().version, "1.0.0");
+    let done = fleet.wait(&job.id, |d| d.status != DeploymentStatus::InProgress);
+    assert_eq!(done.status, DeploymentStatus::Succeeded, "{done:?}");
+    for h in ["web-1", "web-2"] {
+        let version = std::fs::read_to_string(fleet.host_dir(h).join("target/opt/pkg/version"));
+        assert_eq!(version.unwrap(), "1.0.0\n", "{h}");
+        let events = host(&done, h).events.unwrap();
+        assert!(
+            events.iter().any(|e| e.event == "install 1.0.0"),
+            "{events:?}"
+        );
+    }
+
+    // Every host's agent reported what it has.
+    let all: Vec<davit_api::HostInventory> = fleet.run(&["inventory", "--output", "json"]);
+    assert_eq!(all.len(), 2, "{all:?}");
+    for h in &all {
+        let p = &h.packages[0];
+        assert_eq!(
+            (p.name.as_str(), p.version.as_deref(), p.state.as_str()),
+            ("pkg", Some("1.0.0"), "Installed")
+        );
+    }
+    let one: Vec<davit_api::HostInventory> =
+        fleet.run(&["inventory", "--host", "web-2", "--output", "json"]);
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].host, "web-2");
+
+    // 2.0.0 fails on web-1: web-1 is rolled back by its own agent, and with an error
+    // threshold of 0 web-2 never starts. No group rollback is made for a package job.
+    std::fs::write(fleet.host_dir("web-1").join("target/fail-2.0.0"), "").unwrap();
+    push("2.0.0");
+    let job = send("2.0.0");
+    let done = fleet.wait(&job.id, |d| d.status != DeploymentStatus::InProgress);
+    assert_eq!(done.status, DeploymentStatus::Failed, "{done:?}");
+    assert_eq!(
+        done.reason.as_deref(),
+        Some("1 of 2 hosts failed; the error threshold allows 0")
+    );
+    let web1 = host(&done, "web-1");
+    assert!(
+        web1.detail
+            .as_deref()
+            .unwrap()
+            .contains("rolled back to 1.0.0"),
+        "{web1:?}"
+    );
+    assert_eq!(host(&done, "web-2").state, HostStatus::Skipped);
+    assert!(done.rolled_back_by.is_none());
+    for h in ["web-1", "web-2"] {
+        let version = std::fs::read_to_string(fleet.host_dir(h).join("target/opt/pkg/version"));
+        assert_eq!(version.unwrap(), "1.0.0\n", "{h}");
+    }
+}
