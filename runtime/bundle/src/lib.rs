@@ -13,6 +13,7 @@ mod digest;
 mod manifest;
 mod pull;
 mod push;
+mod release;
 pub mod serve;
 pub mod sign;
 mod store;
@@ -28,6 +29,7 @@ pub use manifest::{
 };
 pub use pull::{Fetched, PullReport, fetch, materialize};
 pub use push::{PushReport, push};
+pub use release::{Created, Release};
 pub use store::{RefWrite, Store, StoreError, chunk_key};
 
 /// Downloads at once by default.

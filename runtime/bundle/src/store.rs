@@ -68,6 +68,16 @@ pub enum StoreError {
         /// The most it may be.
         max: u64,
     },
+    /// A record the store holds is not one davit wrote.
+    #[error("{what} in the store `{url}` is not a record davit wrote: {reason}")]
+    BadRecord {
+        /// Which record.
+        what: String,
+        /// The store.
+        url: String,
+        /// Why it does not read.
+        reason: String,
+    },
     /// The store failed.
     #[error("store `{url}`: {source}")]
     Backend {

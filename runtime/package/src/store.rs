@@ -1,32 +1,19 @@
 //! Packages in a davit store: each version is a bundle revision (its `manifest.json`, its
-//! `davit.yml` if any, and the files the manifest names), and a ref
-//! `packages/NAME/VERSION` that says which revision it is, written once: a version never
-//! changes. Chunks make a push send only what the store lacks; a pull fetches only what the
+//! `davit.yml` if any, and the files the manifest names), and a davit-bundle release
+//! `NAME` `VERSION` that says which revision it is, written once: a version never changes. Chunks make a push send only what the store lacks; a pull fetches only what the
 //! host lacks and checks every chunk.
 
 use std::path::{Path, PathBuf};
 
-use bytes::Bytes;
-use davit_bundle::{Digest, RefWrite, Store};
-use serde::{Deserialize, Serialize};
+use davit_bundle::{Created, Digest, Release, Store};
+use serde::Serialize;
 
 use crate::archive;
 use crate::error::PackageError;
 use crate::manifest::Manifest;
 
-/// The record a version's ref holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VersionRecord {
-    pub schema_version: u32,
-    pub name: String,
-    pub version: String,
-    /// The bundle revision (blake3 hex) of its files.
-    pub revision: String,
-    /// When it was pushed (seconds since the epoch): "latest" is the newest.
-    pub pushed_at: u64,
-}
-
-const SCHEMA: u32 = 1;
+/// A version's record in the store: davit-bundle's release of the package's name.
+pub type VersionRecord = Release;
 
 /// The manifest's file name beside the zips.
 pub const MANIFEST: &str = "manifest.json";
@@ -43,10 +30,6 @@ pub struct Pushed {
     pub created: bool,
     pub new_chunks: usize,
     pub new_bytes: u64,
-}
-
-fn ref_name(name: &str, version: &str) -> String {
-    format!("packages/{name}/{version}")
 }
 
 /// Checks a package name: one path component of letters, digits, `_ - .`, as application
@@ -101,31 +84,18 @@ pub async fn push(dir: &Path, name: &str, store: &Store) -> Result<Pushed, Packa
     )
     .await?;
     let revision = report.revision.to_hex();
-    let record = VersionRecord {
-        schema_version: SCHEMA,
-        name: name.to_owned(),
-        version: manifest.version.clone(),
-        revision: revision.clone(),
-        pushed_at: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
-    };
-    let bytes = serde_json::to_vec_pretty(&record).expect("a record serializes");
     let created = match store
-        .create_ref(&ref_name(name, &manifest.version), Bytes::from(bytes))
+        .create_release(&Release::new(name, &manifest.version, &revision))
         .await?
     {
-        RefWrite::Created => true,
-        RefWrite::Exists(existing) => {
-            let existing = parse_record(name, &manifest.version, &existing)?;
-            if existing.revision != revision {
-                return Err(PackageError::VersionExists {
-                    name: name.to_owned(),
-                    version: manifest.version.clone(),
-                    revision: existing.revision,
-                });
-            }
-            false
+        Created::New => true,
+        Created::Same => false,
+        Created::Other(existing) => {
+            return Err(PackageError::VersionExists {
+                name: name.to_owned(),
+                version: manifest.version.clone(),
+                revision: existing.revision,
+            });
         }
     };
     Ok(Pushed {
@@ -149,12 +119,6 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest, PackageError> {
     Ok(Manifest::parse(&path.display().to_string(), &text)?)
 }
 
-fn parse_record(name: &str, version: &str, bytes: &[u8]) -> Result<VersionRecord, PackageError> {
-    serde_json::from_slice(bytes).map_err(|e| PackageError::Store {
-        detail: format!("the record of `{name}` {version} is not one davit wrote: {e}"),
-    })
-}
-
 /// Every version of `name` in `store`, oldest push first.
 ///
 /// # Errors
@@ -162,17 +126,7 @@ fn parse_record(name: &str, version: &str, bytes: &[u8]) -> Result<VersionRecord
 /// When the store fails or cannot list.
 pub async fn versions(store: &Store, name: &str) -> Result<Vec<VersionRecord>, PackageError> {
     check_name(name)?;
-    let mut out = Vec::new();
-    for key in store.list_refs(&format!("packages/{name}")).await? {
-        let Some(version) = key.strip_prefix(&format!("packages/{name}/")) else {
-            continue;
-        };
-        if let Some(bytes) = store.get_ref(&key).await? {
-            out.push(parse_record(name, version, &bytes)?);
-        }
-    }
-    out.sort_by(|a, b| (a.pushed_at, &a.version).cmp(&(b.pushed_at, &b.version)));
-    Ok(out)
+    Ok(store.releases(name).await?)
 }
 
 /// The record of `name` at `version`, or at the newest push when `version` is `None`.
@@ -186,22 +140,18 @@ pub async fn resolve(
     version: Option<&str>,
 ) -> Result<VersionRecord, PackageError> {
     check_name(name)?;
-    let found = match version {
-        Some(v) => match store.get_ref(&ref_name(name, v)).await? {
-            Some(bytes) => Some(parse_record(name, v, &bytes)?),
-            None => None,
-        },
-        None => versions(store, name).await?.pop(),
-    };
-    found.ok_or_else(|| PackageError::NoSuchVersion {
-        name: name.to_owned(),
-        version: version.map(str::to_owned),
-        store: store.url().to_owned(),
-    })
+    store
+        .find_release(name, version)
+        .await?
+        .ok_or_else(|| PackageError::NoSuchVersion {
+            name: name.to_owned(),
+            version: version.map(str::to_owned),
+            store: store.url().to_owned(),
+        })
 }
 
-/// Removes all but the `keep` newest versions of `name` (their refs: the chunks go with the
-/// store's garbage collection). Returns the versions removed.
+/// Removes all but the `keep` newest versions of `name` (their records: the chunks go with
+/// the store's garbage collection). Returns the versions removed.
 ///
 /// # Errors
 ///
@@ -211,7 +161,7 @@ pub async fn prune(store: &Store, name: &str, keep: usize) -> Result<Vec<String>
     let drop = all.len().saturating_sub(keep);
     let mut removed = Vec::new();
     for record in &all[..drop] {
-        store.delete_ref(&ref_name(name, &record.version)).await?;
+        store.delete_release(name, &record.version).await?;
         removed.push(record.version.clone());
     }
     Ok(removed)

@@ -50,6 +50,15 @@ pub fn router(db: Db) -> Router {
         .route("/v1/agent/progress", post(agent_progress))
         .route("/v1/agent/inventory", post(agent_inventory))
         .route("/v1/inventory", get(list_inventory))
+        .route(
+            "/v1/associations",
+            post(create_association).get(list_associations),
+        )
+        .route(
+            "/v1/associations/{name}",
+            get(show_association).delete(delete_association),
+        )
+        .route("/v1/associations/{name}/run", post(run_association))
         .route("/v1/pipelines", post(create_pipeline).get(list_pipelines))
         .route(
             "/v1/pipelines/{name}",
@@ -573,6 +582,88 @@ async fn agent_report(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(no_host(&report.deployment))
+    }
+}
+
+async fn create_association(
+    _: Operator,
+    State(db): State<Shared>,
+    Body(new): Body<davit_api::NewAssociation>,
+) -> Result<impl IntoResponse, ApiError> {
+    let next = crate::associations::check(&new).map_err(ApiError::bad)?;
+    let groups = db.groups(new.app.as_str()).await?;
+    if !groups.iter().any(|g| g.name == new.group) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "deployment group `{}` of `{}` does not exist",
+                new.group, new.app
+            ),
+        ));
+    }
+    if !db.create_association(&new, next).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("association `{}` exists", new.name),
+        ));
+    }
+    // It applies at once; a store that cannot be read now is kept as its `last_error` (and
+    // the schedule tries again).
+    let _first_run = db.run_association(&new.name).await?;
+    let shown = db.association(&new.name).await?.expect("just created");
+    Ok((StatusCode::CREATED, Json(shown)))
+}
+
+async fn list_associations(
+    _: Operator,
+    State(db): State<Shared>,
+) -> Result<impl IntoResponse, ApiError> {
+    Ok(Json(db.associations().await?))
+}
+
+fn no_association(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        format!("association `{name}` does not exist"),
+    )
+}
+
+async fn show_association(
+    _: Operator,
+    State(db): State<Shared>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    match db.association(&name).await? {
+        Some(a) => Ok(Json(a)),
+        None => Err(no_association(&name)),
+    }
+}
+
+async fn delete_association(
+    _: Operator,
+    State(db): State<Shared>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Some(shown) = db.association(&name).await? else {
+        return Err(no_association(&name));
+    };
+    if !db.delete_association(&name).await? {
+        return Err(no_association(&name));
+    }
+    Ok(Json(shown))
+}
+
+async fn run_association(
+    _: Operator,
+    State(db): State<Shared>,
+    Path(name): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    if db.association(&name).await?.is_none() {
+        return Err(no_association(&name));
+    }
+    match db.run_association(&name).await? {
+        Ok(id) => Ok(Json(db.deployment(&id).await?.expect("just created"))),
+        Err(why) => Err(ApiError::new(StatusCode::CONFLICT, why)),
     }
 }
 

@@ -4,6 +4,7 @@
 //! enrollment token for their own credential; only `/healthz` answers anyone.
 
 mod api;
+mod associations;
 mod db;
 mod deployments;
 mod dist;
@@ -113,13 +114,17 @@ pub fn spawn_reaper(db: Db, timeout: std::time::Duration) -> tokio::task::JoinHa
 }
 
 /// Starts the task that starts the image pipelines' scheduled runs (see
-/// [`Db::start_due_pipelines`]), every second.
+/// [`Db::start_due_pipelines`]) and the associations' runs (see
+/// [`Db::run_due_associations`]), every second.
 pub fn spawn_scheduler(db: Db) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             if let Err(e) = db.start_due_pipelines(db::now()).await {
                 eprintln!("warning: starting scheduled pipeline runs: {e}");
+            }
+            if let Err(e) = db.run_due_associations(db::now()).await {
+                eprintln!("warning: starting association runs: {e}");
             }
         }
     })

@@ -52,6 +52,53 @@ pub enum PackageCommand {
     /// most `--concurrency` at once, stopping past `--max-errors` failures (`davit deploy
     /// watch ID` follows it)
     Send(SendArgs),
+    /// Keep a package at a version (or the newest) on a group's hosts, on a schedule (State
+    /// Manager's associations), and see each host's compliance
+    Association {
+        #[command(subcommand)]
+        command: AssociationCommand,
+        #[command(flatten)]
+        conn: super::fleet::Connection,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AssociationCommand {
+    /// Create it; it runs at once, then on its schedule, and picks up hosts that join the group
+    Create {
+        name: String,
+        /// NAME or NAME@VERSION (without one: the newest in the store at each run)
+        #[arg(long)]
+        package: String,
+        #[arg(long, short = 'a')]
+        app: String,
+        #[arg(long, short = 'g')]
+        group: String,
+        #[arg(long)]
+        store: String,
+        /// `rate(30 minutes)` or `cron(0 3 * * ? *)`
+        #[arg(long)]
+        schedule: String,
+        /// The IANA zone a cron schedule is read in
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        #[arg(long, value_name = "JSON")]
+        args: Option<String>,
+        /// Hosts at once, `10` or `50%` [default: 50]
+        #[arg(long)]
+        concurrency: Option<String>,
+        /// Failures past which a run stops [default: 0]
+        #[arg(long)]
+        max_errors: Option<String>,
+    },
+    /// Every association with its hosts' compliance
+    List,
+    /// One association: its last run and each host's compliance
+    Show { name: String },
+    /// Run it now
+    Run { name: String },
+    /// Delete it (its runs stay in the deployments' history)
+    Delete { name: String },
 }
 
 #[derive(clap::Args)]
@@ -201,6 +248,7 @@ pub async fn run(cmd: PackageCommand) -> Result<(), Exit> {
         }
         PackageCommand::Status(args) => status(args),
         PackageCommand::Send(args) => send(args).await,
+        PackageCommand::Association { command, conn } => association(command, conn).await,
     }
 }
 
@@ -531,4 +579,97 @@ pub async fn inventory(host: Option<String>, conn: super::fleet::Connection) -> 
         }
         lines.join("\n")
     })
+}
+
+async fn association(cmd: AssociationCommand, conn: super::fleet::Connection) -> Result<(), Exit> {
+    let api = super::fleet::Api::connect(&conn.server)?;
+    let shown: davit_api::Association = match cmd {
+        AssociationCommand::Create {
+            name,
+            package,
+            app,
+            group,
+            store,
+            schedule,
+            timezone,
+            args,
+            concurrency,
+            max_errors,
+        } => {
+            let (package, version) = match package.split_once('@') {
+                Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+                None => (package, None),
+            };
+            let arguments = match &args {
+                Some(text) => davit_package::parse_arguments(text)
+                    .map_err(|e| Exit::invalid(anyhow::anyhow!("`--args`: {e}")))?,
+                None => Default::default(),
+            };
+            let body = davit_api::NewAssociation {
+                name,
+                app: app.parse().map_err(Exit::invalid)?,
+                group: group.parse().map_err(Exit::invalid)?,
+                package,
+                version,
+                arguments,
+                store,
+                schedule,
+                timezone,
+                concurrency,
+                max_errors,
+            };
+            api.post("/v1/associations", &body).await?
+        }
+        AssociationCommand::List => {
+            let all: Vec<davit_api::Association> = api.get("/v1/associations").await?;
+            return super::fleet::show(&conn, &all, || {
+                all.iter().map(describe).collect::<Vec<_>>().join("\n")
+            });
+        }
+        AssociationCommand::Show { name } => api.get(&format!("/v1/associations/{name}")).await?,
+        AssociationCommand::Delete { name } => {
+            api.delete(&format!("/v1/associations/{name}")).await?
+        }
+        AssociationCommand::Run { name } => {
+            let job: davit_api::Deployment = api
+                .post(&format!("/v1/associations/{name}/run"), &())
+                .await?;
+            return super::fleet::show(&conn, &job, || {
+                format!("association `{name}`: job {} started", job.id)
+            });
+        }
+    };
+    super::fleet::show(&conn, &shown, || describe(&shown))
+}
+
+/// An association in a few lines: what it keeps where, its last run, each host.
+fn describe(a: &davit_api::Association) -> String {
+    let s = &a.spec;
+    let mut out = format!(
+        "{}: `{}` {} on {}/{}, {} ({}), last job {}",
+        s.name,
+        s.package,
+        s.version.as_deref().unwrap_or("(newest)"),
+        s.app,
+        s.group,
+        s.schedule,
+        s.timezone,
+        a.last_job.as_deref().unwrap_or("none")
+    );
+    if let Some(e) = &a.last_error {
+        out.push_str(&format!("\n  last error: {e}"));
+    }
+    for c in &a.compliance {
+        let status = match c.status {
+            davit_api::ComplianceStatus::Compliant => "compliant",
+            davit_api::ComplianceStatus::NonCompliant => "non-compliant",
+            davit_api::ComplianceStatus::Pending => "pending",
+        };
+        out.push_str(&format!(
+            "\n  {}  {status}  {}",
+            c.host,
+            c.detail.as_deref().unwrap_or("")
+        ));
+    }
+    out
 }

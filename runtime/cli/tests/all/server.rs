@@ -327,6 +327,31 @@ impl Fleet {
     }
 }
 
+impl Fleet {
+    /// The fleet's store, where packages are pushed too.
+    fn store(&self) -> String {
+        self.work.path().join("store").to_str().unwrap().to_owned()
+    }
+
+    /// Pushes [`native_package`] `pkg` at `version` to the store.
+    fn push_package(&self, version: &str) {
+        let dir = self.work.path().join(format!("pkg-{version}"));
+        native_package(&dir, version);
+        let out = davit()
+            .args(["package", "push"])
+            .arg(&dir)
+            .args(["--name", "pkg", "--store", &self.store()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out).1);
+    }
+
+    /// The version `pkg`'s install wrote on `host`, if any.
+    fn package_version(&self, host: &str) -> Option<String> {
+        std::fs::read_to_string(self.host_dir(host).join("target/opt/pkg/version")).ok()
+    }
+}
+
 impl Drop for Fleet {
     fn drop(&mut self) {
         for agent in self.agents.values_mut() {
@@ -877,20 +902,8 @@ fn a_package_job_rolls_out_by_rate_controls_and_the_inventory_shows_each_host() 
     fleet.start_agent("web-1", None);
     fleet.start_agent("web-2", None);
     fleet.wait_for_agents(2);
-    let store = fleet.work.path().join("store");
-    let store = store.to_str().unwrap().to_owned();
-    let push = |version: &str| {
-        let dir = fleet.work.path().join(format!("pkg-{version}"));
-        native_package(&dir, version);
-        let out = davit()
-            .args(["package", "push"])
-            .arg(&dir)
-            .args(["--name", "pkg", "--store", &store])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out).1);
-    };
-    push("1.0.0");
+    let store = fleet.store();
+    fleet.push_package("1.0.0");
     let send = |version: &str| -> Deployment {
         fleet.run(&[
             "package",
@@ -915,8 +928,7 @@ fn a_package_job_rolls_out_by_rate_controls_and_the_inventory_shows_each_host() 
     let done = fleet.wait(&job.id, |d| d.status != DeploymentStatus::InProgress);
     assert_eq!(done.status, DeploymentStatus::Succeeded, "{done:?}");
     for h in ["web-1", "web-2"] {
-        let version = std::fs::read_to_string(fleet.host_dir(h).join("target/opt/pkg/version"));
-        assert_eq!(version.unwrap(), "1.0.0\n", "{h}");
+        assert_eq!(fleet.package_version(h).as_deref(), Some("1.0.0\n"), "{h}");
         let events = host(&done, h).events.unwrap();
         assert!(
             events.iter().any(|e| e.event == "install 1.0.0"),
@@ -942,7 +954,7 @@ fn a_package_job_rolls_out_by_rate_controls_and_the_inventory_shows_each_host() 
     // 2.0.0 fails on web-1: web-1 is rolled back by its own agent, and with an error
     // threshold of 0 web-2 never starts. No group rollback is made for a package job.
     std::fs::write(fleet.host_dir("web-1").join("target/fail-2.0.0"), "").unwrap();
-    push("2.0.0");
+    fleet.push_package("2.0.0");
     let job = send("2.0.0");
     let done = fleet.wait(&job.id, |d| d.status != DeploymentStatus::InProgress);
     assert_eq!(done.status, DeploymentStatus::Failed, "{done:?}");
@@ -961,7 +973,108 @@ fn a_package_job_rolls_out_by_rate_controls_and_the_inventory_shows_each_host() 
     assert_eq!(host(&done, "web-2").state, HostStatus::Skipped);
     assert!(done.rolled_back_by.is_none());
     for h in ["web-1", "web-2"] {
-        let version = std::fs::read_to_string(fleet.host_dir(h).join("target/opt/pkg/version"));
-        assert_eq!(version.unwrap(), "1.0.0\n", "{h}");
+        assert_eq!(fleet.package_version(h).as_deref(), Some("1.0.0\n"), "{h}");
+    }
+}
+
+#[test]
+fn an_association_applies_at_once_picks_up_a_joining_host_and_follows_the_newest_version() {
+    let mut fleet = Fleet::new(&[], "web-1");
+    fleet.start_agent("web-1", None);
+    fleet.wait_for_agents(1);
+    let store = fleet.store();
+    fleet.push_package("1.0.0");
+
+    // Created: it runs at once, with the newest version, on the group's host.
+    let created: davit_api::Association = fleet.run(&[
+        "package",
+        "association",
+        "create",
+        "keep-pkg",
+        "--package",
+        "pkg",
+        "-a",
+        "shop",
+        "-g",
+        "prod",
+        "--store",
+        &store,
+        "--schedule",
+        "rate(1 day)",
+        "--output",
+        "json",
+    ]);
+    assert!(created.last_job.is_some(), "{created:?}");
+    assert!(created.spec.version.is_none());
+    wait_for_association(&fleet, "web-1 compliant", &|a| compliant(a, "web-1"));
+    assert_eq!(fleet.package_version("web-1").as_deref(), Some("1.0.0\n"));
+
+    // A host that joins the group is picked up without waiting a day.
+    fleet.start_agent("web-2", None);
+    fleet.wait_for_agents(2);
+    let a = wait_for_association(&fleet, "web-2 compliant", &|a| compliant(a, "web-2"));
+    assert!(compliant(&a, "web-1"), "{a:?}");
+    assert_eq!(fleet.package_version("web-2").as_deref(), Some("1.0.0\n"));
+
+    // A newer version pushed: the next run installs it everywhere.
+    fleet.push_package("2.0.0");
+    let job: Deployment = fleet.run(&[
+        "package",
+        "association",
+        "run",
+        "keep-pkg",
+        "--output",
+        "json",
+    ]);
+    assert_eq!(job.package.as_ref().unwrap().version, "2.0.0");
+    assert_eq!(job.cause.as_deref(), Some("association: keep-pkg"));
+    let done = fleet.wait(&job.id, |d| d.status != DeploymentStatus::InProgress);
+    assert_eq!(done.status, DeploymentStatus::Succeeded, "{done:?}");
+    for h in ["web-1", "web-2"] {
+        assert_eq!(fleet.package_version(h).as_deref(), Some("2.0.0\n"), "{h}");
+    }
+
+    // Deleted: gone from the list, its runs kept in the history.
+    let _: davit_api::Association = fleet.run(&[
+        "package",
+        "association",
+        "delete",
+        "keep-pkg",
+        "--output",
+        "json",
+    ]);
+    let all: Vec<davit_api::Association> =
+        fleet.run(&["package", "association", "list", "--output", "json"]);
+    assert!(all.is_empty());
+    assert_eq!(fleet.show(&job.id).status, DeploymentStatus::Succeeded);
+}
+
+fn compliant(a: &davit_api::Association, host: &str) -> bool {
+    a.compliance
+        .iter()
+        .any(|c| c.host == host && c.status == davit_api::ComplianceStatus::Compliant)
+}
+
+/// Shows association `keep-pkg` until `until` holds of it (60 s at most).
+fn wait_for_association(
+    fleet: &Fleet,
+    what: &str,
+    until: &dyn Fn(&davit_api::Association) -> bool,
+) -> davit_api::Association {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let a: davit_api::Association = fleet.run(&[
+            "package",
+            "association",
+            "show",
+            "keep-pkg",
+            "--output",
+            "json",
+        ]);
+        if until(&a) {
+            return a;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {a:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
