@@ -62,35 +62,38 @@ pub enum PackageCommand {
     },
 }
 
+#[derive(clap::Args)]
+pub struct CreateAssociation {
+    name: String,
+    /// NAME or NAME@VERSION (without one: the newest in the store at each run)
+    #[arg(long)]
+    package: String,
+    #[arg(long, short = 'a')]
+    app: String,
+    #[arg(long, short = 'g')]
+    group: String,
+    #[arg(long)]
+    store: String,
+    /// `rate(30 minutes)` or `cron(0 3 * * ? *)`
+    #[arg(long)]
+    schedule: String,
+    /// The IANA zone a cron schedule is read in
+    #[arg(long, default_value = "UTC")]
+    timezone: String,
+    #[arg(long, value_name = "JSON")]
+    args: Option<String>,
+    /// Hosts at once, `10` or `50%` [default: 50]
+    #[arg(long)]
+    concurrency: Option<String>,
+    /// Failures past which a run stops [default: 0]
+    #[arg(long)]
+    max_errors: Option<String>,
+}
+
 #[derive(Subcommand)]
 pub enum AssociationCommand {
     /// Create it; it runs at once, then on its schedule, and picks up hosts that join the group
-    Create {
-        name: String,
-        /// NAME or NAME@VERSION (without one: the newest in the store at each run)
-        #[arg(long)]
-        package: String,
-        #[arg(long, short = 'a')]
-        app: String,
-        #[arg(long, short = 'g')]
-        group: String,
-        #[arg(long)]
-        store: String,
-        /// `rate(30 minutes)` or `cron(0 3 * * ? *)`
-        #[arg(long)]
-        schedule: String,
-        /// The IANA zone a cron schedule is read in
-        #[arg(long, default_value = "UTC")]
-        timezone: String,
-        #[arg(long, value_name = "JSON")]
-        args: Option<String>,
-        /// Hosts at once, `10` or `50%` [default: 50]
-        #[arg(long)]
-        concurrency: Option<String>,
-        /// Failures past which a run stops [default: 0]
-        #[arg(long)]
-        max_errors: Option<String>,
-    },
+    Create(Box<CreateAssociation>),
     /// Every association with its hosts' compliance
     List,
     /// One association: its last run and each host's compliance
@@ -584,18 +587,19 @@ pub async fn inventory(host: Option<String>, conn: super::fleet::Connection) -> 
 async fn association(cmd: AssociationCommand, conn: super::fleet::Connection) -> Result<(), Exit> {
     let api = super::fleet::Api::connect(&conn.server)?;
     let shown: davit_api::Association = match cmd {
-        AssociationCommand::Create {
-            name,
-            package,
-            app,
-            group,
-            store,
-            schedule,
-            timezone,
-            args,
-            concurrency,
-            max_errors,
-        } => {
+        AssociationCommand::Create(create) => {
+            let CreateAssociation {
+                name,
+                package,
+                app,
+                group,
+                store,
+                schedule,
+                timezone,
+                args,
+                concurrency,
+                max_errors,
+            } = *create;
             let (package, version) = match package.split_once('@') {
                 Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
                 None => (package, None),
