@@ -11,6 +11,8 @@ use davit_api::{
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+#[path = "api/packages.rs"]
+mod packages;
 #[path = "api/pipelines.rs"]
 mod pipelines;
 
