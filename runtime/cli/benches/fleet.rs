@@ -2,7 +2,10 @@
 //! its command and reports success), against a real server on SQLite and on PostgreSQL, side by
 //! side; prints the wall time, the server's requests per second and the ratio to the target
 //! (1,000 agents in 5 s, 10,000 in 60 s), then a real idle `davit agent`'s resident memory.
-//! Asserts nothing about time.
+//! Then, beside those figures, packages on a real `davit server` process (SQLite): a package
+//! job to 1,000 simulated agents, all at once (goal: 10 s), and an association run where every
+//! host is compliant already (each agent validates and reports; goal: 1 s of the server's CPU
+//! time, read from `/proc`). Asserts nothing about time.
 //!
 //! Run: `cargo bench -p davit-cli --bench fleet`. `DAVIT_BENCH_AGENTS` sets the numbers of agents
 //! (default `1000,10000`); PostgreSQL is the server `DAVIT_TEST_POSTGRES` names
@@ -109,33 +112,17 @@ fn run(runtime: &tokio::runtime::Runtime, base: String, operator: String, agents
     let started = Instant::now();
     let credentials: Vec<String> = runtime.block_on(async {
         let app = json!({"name": "bench"});
-        api.call(Method::POST, "/v1/apps", &operator, Some(app)).await;
-        let group = json!({"name": "all", "tags": {"fleet": "bench"}});
-        api.call(Method::POST, "/v1/apps/bench/groups", &operator, Some(group))
+        api.call(Method::POST, "/v1/apps", &operator, Some(app))
             .await;
-        // Enrolled 16 at a time, as agents starting together would.
-        let workers = 16;
-        let mut tasks = Vec::new();
-        for w in 0..workers {
-            let (api, operator) = (api.clone(), operator.clone());
-            tasks.push(tokio::spawn(async move {
-                let mut enrolled = Vec::new();
-                for i in (w..agents).step_by(workers) {
-                    let (_, issued) = api
-                        .call(Method::POST, "/v1/enroll-tokens", &operator, None)
-                        .await;
-                    let body = json!({"token": issued["token"], "hostname": format!("host-{i:05}"), "tags": {"fleet": "bench"}});
-                    let (_, agent) = api.call(Method::POST, "/v1/enroll", "", Some(body)).await;
-                    enrolled.push(agent["credential"].as_str().expect("enrolled").to_string());
-                }
-                enrolled
-            }));
-        }
-        let mut all = Vec::with_capacity(agents);
-        for task in tasks {
-            all.extend(task.await.expect("enrolling"));
-        }
-        all
+        let group = json!({"name": "all", "tags": {"fleet": "bench"}});
+        api.call(
+            Method::POST,
+            "/v1/apps/bench/groups",
+            &operator,
+            Some(group),
+        )
+        .await;
+        enroll_all(&api, &operator, agents).await
     });
     let setup = started.elapsed();
 
@@ -153,39 +140,8 @@ fn run(runtime: &tokio::runtime::Runtime, base: String, operator: String, agents
             )
             .await;
         let id = created["id"].as_str().expect("created").to_string();
-        let mut tasks = Vec::with_capacity(agents);
-        for credential in credentials {
-            let (api, id) = (api.clone(), id.clone());
-            tasks.push(tokio::spawn(async move {
-                loop {
-                    let (status, command) = api
-                        .call(Method::GET, "/v1/agent/command?wait=0", &credential, None)
-                        .await;
-                    if status == reqwest::StatusCode::OK {
-                        assert_eq!(command["deployment"], id.as_str());
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                let report = json!({"deployment": id, "succeeded": true, "detail": "no-op"});
-                let (status, _) = api
-                    .call(Method::POST, "/v1/agent/report", &credential, Some(report))
-                    .await;
-                assert!(status.is_success(), "{status}");
-            }));
-        }
-        for task in tasks {
-            task.await.expect("agent task");
-        }
-        let (_, done) = api
-            .call(
-                Method::GET,
-                &format!("/v1/deployments/{id}"),
-                &operator,
-                None,
-            )
-            .await;
-        done["status"].as_str().unwrap_or("").to_string()
+        agents_run(&api, &credentials, &id, "no-op").await;
+        status_of(&api, &operator, &id).await
     });
     Run {
         status,
@@ -193,6 +149,206 @@ fn run(runtime: &tokio::runtime::Runtime, base: String, operator: String, agents
         wall: started.elapsed(),
         requests: api.requests.load(Ordering::Relaxed),
     }
+}
+
+/// Every agent claims its command of job `id` (polling until it has one) and reports success
+/// with `detail`, all at once.
+async fn agents_run(api: &Api, credentials: &[String], id: &str, detail: &'static str) {
+    let mut tasks = Vec::with_capacity(credentials.len());
+    for credential in credentials {
+        let (api, id, credential) = (api.clone(), id.to_owned(), credential.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let (status, command) = api
+                    .call(Method::GET, "/v1/agent/command?wait=0", &credential, None)
+                    .await;
+                if status == reqwest::StatusCode::OK {
+                    assert_eq!(command["deployment"], id.as_str());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            let report = json!({"deployment": id, "succeeded": true, "detail": detail});
+            let (status, _) = api
+                .call(Method::POST, "/v1/agent/report", &credential, Some(report))
+                .await;
+            assert!(status.is_success(), "{status}");
+        }));
+    }
+    for task in tasks {
+        task.await.expect("agent task");
+    }
+}
+
+async fn status_of(api: &Api, operator: &str, id: &str) -> String {
+    let (_, done) = api
+        .call(
+            Method::GET,
+            &format!("/v1/deployments/{id}"),
+            operator,
+            None,
+        )
+        .await;
+    done["status"].as_str().unwrap_or("").to_string()
+}
+
+/// Enrolls `agents` simulated agents tagged `fleet=bench`, 16 at a time, as agents starting
+/// together would; their credentials.
+async fn enroll_all(api: &Api, operator: &str, agents: usize) -> Vec<String> {
+    let workers = 16;
+    let mut tasks = Vec::new();
+    for w in 0..workers {
+        let (api, operator) = (api.clone(), operator.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut enrolled = Vec::new();
+            for i in (w..agents).step_by(workers) {
+                let (_, issued) = api
+                    .call(Method::POST, "/v1/enroll-tokens", &operator, Some(json!({})))
+                    .await;
+                let body = json!({"token": issued["token"], "hostname": format!("host-{i:05}"), "tags": {"fleet": "bench"}});
+                let (_, agent) = api.call(Method::POST, "/v1/enroll", "", Some(body)).await;
+                let credential = agent["credential"].as_str();
+                enrolled.push(credential.unwrap_or_else(|| panic!("enrolling: {agent} ({issued})")).to_string());
+            }
+            enrolled
+        }));
+    }
+    let mut all = Vec::with_capacity(agents);
+    for task in tasks {
+        all.extend(task.await.expect("enrolling"));
+    }
+    all
+}
+
+/// CPU seconds (user + system) the process `pid` has used.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / hz
+}
+
+/// Package jobs on a real `davit server` process: a package job to `agents` simulated agents
+/// all at once, then an association run where every host is compliant (each agent's
+/// validate is its report), with the server's CPU time for it; printed beside the
+/// deployment's figures.
+fn packages(runtime: &tokio::runtime::Runtime, agents: usize, deployments: &[(usize, &str, Run)]) {
+    let scratch = tempfile::tempdir().expect("scratch");
+    let data = scratch.path().join("server");
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_davit"))
+        .args(["server", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("davit server starts");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(server.stderr.take().unwrap()));
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("the server says where it listens")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("davit server on ") {
+            break rest.split(' ').next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    let operator = std::fs::read_to_string(data.join("operator-token")).unwrap();
+    let operator = operator.trim().to_string();
+    // The package's release, in a directory store the server reads for the association.
+    let store = scratch.path().join("store");
+    let release = davit_bundle::Release::new("bench-pkg", "1.0.0", &"ab".repeat(32));
+    runtime
+        .block_on(
+            davit_bundle::Store::open(store.to_str().unwrap())
+                .unwrap()
+                .create_release(&release),
+        )
+        .expect("the release is written");
+    let api = Api::new(base);
+    let (job, association, server_cpu) = runtime.block_on(async {
+        api.call(Method::POST, "/v1/apps", &operator, Some(json!({"name": "bench"}))).await;
+        let group = json!({"name": "all", "tags": {"fleet": "bench"}});
+        api.call(Method::POST, "/v1/apps/bench/groups", &operator, Some(group)).await;
+        let credentials = enroll_all(&api, &operator, agents).await;
+        let package = json!({"name": "bench-pkg", "version": "1.0.0", "operation": "install"});
+
+        let started = Instant::now();
+        let body = json!({"revision": "ab".repeat(32), "store": store, "package": package, "concurrency": "100%"});
+        let (_, created) = api
+            .call(Method::POST, "/v1/apps/bench/groups/all/deployments", &operator, Some(body))
+            .await;
+        let id = created["id"].as_str().expect("created").to_string();
+        agents_run(&api, &credentials, &id, "package `bench-pkg`: installed 1.0.0").await;
+        let job = (status_of(&api, &operator, &id).await, started.elapsed());
+
+        // Every host is compliant: the association's run validates only.
+        let cpu_before = cpu_seconds(server.id());
+        let started = Instant::now();
+        let body = json!({"name": "keep", "app": "bench", "group": "all", "package": "bench-pkg",
+            "store": store, "schedule": "rate(1 day)", "concurrency": "100%"});
+        let (_, created) = api.call(Method::POST, "/v1/associations", &operator, Some(body)).await;
+        let id = created["last_job"].as_str().expect("the first run").to_string();
+        agents_run(&api, &credentials, &id, "package `bench-pkg`: 1.0.0 is installed and validates").await;
+        let association = (status_of(&api, &operator, &id).await, started.elapsed());
+        (job, association, cpu_seconds(server.id()) - cpu_before)
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+
+    println!();
+    println!(
+        "{:>7}  {:<36}  {:<9}  {:>8}  {:>12}  {:<6}",
+        "agents", "job (SQLite)", "status", "seconds", "goal", ""
+    );
+    if let Some((_, _, d)) = deployments
+        .iter()
+        .find(|(n, name, _)| *n == agents && *name == "SQLite")
+    {
+        println!(
+            "{agents:>7}  {:<36}  {:<9}  {:>8.2}  {:>12}",
+            "deployment, all at once (above)",
+            d.status,
+            d.wall.as_secs_f64(),
+            "5 s wall"
+        );
+    }
+    let met = |ok: bool| if ok { "met" } else { "not met" };
+    println!(
+        "{agents:>7}  {:<36}  {:<9}  {:>8.2}  {:>12}  {}",
+        "package job, 100% at once",
+        job.0,
+        job.1.as_secs_f64(),
+        "10 s wall",
+        met(job.1.as_secs_f64() <= 10.0)
+    );
+    println!(
+        "{agents:>7}  {:<36}  {:<9}  {:>8.2}  {:>12}  {}",
+        "association run, all compliant",
+        association.0,
+        association.1.as_secs_f64(),
+        "(wall)",
+        ""
+    );
+    println!(
+        "{agents:>7}  {:<36}  {:<9}  {:>8.2}  {:>12}  {}",
+        "  the server's CPU time for it",
+        "",
+        server_cpu,
+        "1 s CPU",
+        met(server_cpu <= 1.0)
+    );
 }
 
 /// A new, empty database on the PostgreSQL server at `base` (`postgres://…/postgres`).
@@ -278,13 +434,19 @@ fn main() {
         );
     }
 
+    packages(&runtime, counts[0], &rows);
+
     // A real agent, enrolled and idle (long-polling), measured after it settles.
     let Some((base, operator)) = idle_server else {
         return;
     };
     let api = Api::new(base.clone());
-    let (_, issued) =
-        runtime.block_on(api.call(Method::POST, "/v1/enroll-tokens", &operator, None));
+    let (_, issued) = runtime.block_on(api.call(
+        Method::POST,
+        "/v1/enroll-tokens",
+        &operator,
+        Some(json!({})),
+    ));
     let root = tempfile::tempdir().expect("agent root");
     let mut agent = std::process::Command::new(env!("CARGO_BIN_EXE_davit"))
         .args([
