@@ -212,11 +212,6 @@ impl Prepared {
         self.implementations.contains_key(&action)
     }
 
-    /// The grant of every action, for comparing two versions (an approval's question).
-    pub fn grants(&self) -> &BTreeMap<Action, EffectiveGrant> {
-        &self.grants
-    }
-
     /// Runs `action`; `previous` is the version installed before, told to the script.
     pub async fn run(
         &self,
