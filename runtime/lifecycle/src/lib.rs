@@ -61,7 +61,7 @@ pub use report::{
     DeploymentReport, EventReport, HookReport, Interrupted, Line, Progress, Quiet, RebootRequest,
     Status,
 };
-pub use source::Source;
+pub use source::{Source, check_signature};
 pub use state::{GroupState, LastGood};
 
 /// Why a deployment could not start. Once events run, failures are in the report instead.

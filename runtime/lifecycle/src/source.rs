@@ -68,11 +68,14 @@ impl Drop for Pulled {
     }
 }
 
-/// Refuses, before anything is fetched or run, a revision no key of the policy trusts signed.
-pub(crate) async fn check_signature(
-    policy: &HostPolicy,
-    source: &Source<'_>,
-) -> Result<(), DeployError> {
+/// Refuses, before anything is fetched or run, a revision no key of the policy trusts signed
+/// (when the policy's `[signatures]` requires one). Every front end that pulls from a store
+/// calls it: deployments and package versions.
+///
+/// # Errors
+///
+/// [`DeployError::Unsigned`] naming the policy rule and why, or a store failure.
+pub async fn check_signature(policy: &HostPolicy, source: &Source<'_>) -> Result<(), DeployError> {
     let Some(required) = policy.require_signature.as_ref().filter(|r| r.value) else {
         return Ok(());
     };

@@ -517,6 +517,18 @@ async fn fetch(
     arguments: BTreeMap<String, String>,
 ) -> Result<Version, PackageError> {
     let (name, v) = (t.name, record.version.as_str());
+    // A policy that requires signatures trusts a version only as its revision's signer.
+    let revision: davit_bundle::Digest =
+        record.revision.parse().map_err(|_| PackageError::Store {
+            detail: format!("the record of `{name}` {v} names no revision"),
+        })?;
+    let source = davit_lifecycle::Source::Store { store, revision };
+    davit_lifecycle::check_signature(t.policy, &source)
+        .await
+        .map_err(|e| PackageError::Invalid {
+            name: name.to_owned(),
+            detail: format!("{v}: {e}"),
+        })?;
     let revision_dir = t.dir.revision(&record.revision);
     if !revision_dir.is_dir() {
         let revisions = t.dir.revisions();

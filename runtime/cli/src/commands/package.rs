@@ -146,6 +146,10 @@ pub struct PushArgs {
     /// A directory or s3://BUCKET/PREFIX
     #[arg(long)]
     store: String,
+    /// Sign the version's revision with this key (`davit key generate`), for hosts whose
+    /// policy requires signatures
+    #[arg(long, value_name = "KEY")]
+    sign: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     output: Format,
 }
@@ -275,10 +279,23 @@ fn open_store(url: &str) -> Result<Store, Exit> {
 }
 
 async fn push(args: PushArgs) -> Result<(), Exit> {
+    let key = match &args.sign {
+        Some(path) => Some(davit_bundle::sign::SecretKey::load(path).map_err(Exit::invalid)?),
+        None => None,
+    };
     let store = open_store(&args.store)?;
     let pushed = davit_package::store::push(&args.dir, &args.name, &store)
         .await
         .map_err(refused)?;
+    if let Some(key) = key {
+        let revision: davit_bundle::Digest =
+            pushed.revision.parse().context("the pushed revision")?;
+        let record = serde_json::to_vec(&key.sign(&revision))?;
+        store
+            .put_signature(&revision, &key.public().id(), record.into())
+            .await
+            .context("cannot store the signature")?;
+    }
     match args.output {
         Format::Json => output::json(&pushed)?,
         Format::Text => println!(

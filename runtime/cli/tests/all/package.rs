@@ -764,3 +764,53 @@ fn a_dry_run_touches_nothing_and_a_version_asking_for_more_is_held_until_approve
     assert!(host.calls().is_empty());
     assert_eq!(host.status()["state"], "Installed");
 }
+
+#[test]
+fn a_policy_requiring_signatures_installs_only_a_version_a_trusted_key_signed() {
+    let host = Host::new("");
+    let key = host.work.join("trusted.key");
+    std::fs::create_dir_all(&host.work).unwrap();
+    let generated = davit()
+        .args(["key", "generate", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(generated.status.success(), "{}", text(&generated).1);
+    let trusted = text(&generated).0.trim().to_string();
+    std::fs::write(
+        &host.policy,
+        format!("{POLICY}\n[signatures]\nrequire = true\ntrusted_keys = [\"{trusted}\"]\n"),
+    )
+    .unwrap();
+
+    // Unsigned: refused before anything is pulled or run.
+    report(&host.push(&demo(&host, "1.0.0", "one")), 0);
+    let refused = host.run("install", &["demo@1.0.0"]);
+    let (_, err) = text(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("package `demo`: 1.0.0") && err.contains("sign"),
+        "{err}"
+    );
+    assert!(host.calls().is_empty());
+    assert!(
+        !host.state.join("packages/demo/revisions").exists(),
+        "nothing pulled"
+    );
+
+    // Signed by the trusted key at push: installed.
+    let dir = demo(&host, "2.0.0", "two");
+    let out = davit()
+        .args(["package", "push"])
+        .arg(&dir)
+        .args(["--name", "demo", "--store"])
+        .arg(&host.store)
+        .arg("--sign")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out).1);
+    let r = report(&host.run("install", &["demo@2.0.0"]), 0);
+    assert_eq!(r["outcome"], "installed");
+    assert_eq!(host.file("opt/demo/payload.txt").as_deref(), Some("two"));
+}
