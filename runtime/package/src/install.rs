@@ -221,7 +221,6 @@ pub async fn apply(
         Some(old) if flight.operation != Operation::Uninstall => new.widens(old),
         _ => Vec::new(),
     };
-    let names: Vec<String> = flight.steps.iter().map(|p| step_name(p, &flight)).collect();
     let mut reach: Vec<Reach> = Vec::new();
     for p in &flight.steps {
         let version = if p.old {
@@ -231,21 +230,22 @@ pub async fn apply(
         };
         reach.extend(version.reach(p.action));
     }
+    // A report of what it would run (`planned`, from the steps) and may touch.
     let preview = |outcome, message: String| Report {
-        name: name.clone(),
-        operation: flight.operation,
-        outcome,
-        version: Some(flight.target.version.clone()),
-        previous_version: flight.previous.as_ref().map(|p| p.version.clone()),
-        message,
-        resumed: false,
-        steps: flight.forward.clone(),
-        rollback: Vec::new(),
-        planned: names.clone(),
         reach: reach.clone(),
         widened: widened.clone(),
+        ..report(
+            &name,
+            &flight,
+            outcome,
+            message,
+            false,
+            flight.forward.clone(),
+            Vec::new(),
+        )
     };
     if opts.dry_run {
+        let names: Vec<String> = flight.steps.iter().map(|p| step_name(p, &flight)).collect();
         let message = format!("would run {}", names.join(", "));
         return Ok(preview(Outcome::DryRun, message));
     }

@@ -344,16 +344,26 @@ async fn prune(args: PruneArgs) -> Result<(), Exit> {
     Ok(())
 }
 
-async fn install(args: InstallArgs, update: bool, in_place: bool) -> Result<(), Exit> {
-    let (name, version) = match args.package.split_once('@') {
+/// `NAME` or `NAME@VERSION`.
+fn name_and_version(package: &str) -> (String, Option<String>) {
+    match package.split_once('@') {
         Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
-        None => (args.package.clone(), None),
-    };
-    let arguments = match &args.args {
+        None => (package.to_owned(), None),
+    }
+}
+
+/// `--args JSON`, checked as SSM's `additionalArguments` (exit 2 naming the key at fault).
+fn arguments(text: Option<&str>) -> Result<std::collections::BTreeMap<String, String>, Exit> {
+    match text {
         Some(text) => davit_package::parse_arguments(text)
-            .map_err(|e| Exit::invalid(anyhow::anyhow!("`--args`: {e}")))?,
-        None => Default::default(),
-    };
+            .map_err(|e| Exit::invalid(anyhow::anyhow!("`--args`: {e}"))),
+        None => Ok(Default::default()),
+    }
+}
+
+async fn install(args: InstallArgs, update: bool, in_place: bool) -> Result<(), Exit> {
+    let (name, version) = name_and_version(&args.package);
+    let arguments = arguments(args.args.as_deref())?;
     let store = open_store(&args.store)?;
     let request = Request::Install {
         name,
@@ -528,15 +538,8 @@ fn status(args: StatusArgs) -> Result<(), Exit> {
 /// Resolves the version in the store (so every host installs the same one), then asks the
 /// server for a package job on the group.
 async fn send(args: SendArgs) -> Result<(), Exit> {
-    let (name, version) = match args.package.split_once('@') {
-        Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
-        None => (args.package.clone(), None),
-    };
-    let arguments = match &args.args {
-        Some(text) => davit_package::parse_arguments(text)
-            .map_err(|e| Exit::invalid(anyhow::anyhow!("`--args`: {e}")))?,
-        None => Default::default(),
-    };
+    let (name, version) = name_and_version(&args.package);
+    let arguments = arguments(args.args.as_deref())?;
     let store = open_store(&args.store)?;
     let record = davit_package::store::resolve(&store, &name, version.as_deref())
         .await
@@ -617,15 +620,8 @@ async fn association(cmd: AssociationCommand, conn: super::fleet::Connection) ->
                 concurrency,
                 max_errors,
             } = *create;
-            let (package, version) = match package.split_once('@') {
-                Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
-                None => (package, None),
-            };
-            let arguments = match &args {
-                Some(text) => davit_package::parse_arguments(text)
-                    .map_err(|e| Exit::invalid(anyhow::anyhow!("`--args`: {e}")))?,
-                None => Default::default(),
-            };
+            let (package, version) = name_and_version(&package);
+            let arguments = arguments(args.as_deref())?;
             let body = davit_api::NewAssociation {
                 name,
                 app: app.parse().map_err(Exit::invalid)?,
