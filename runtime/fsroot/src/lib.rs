@@ -33,6 +33,7 @@
 //! created) are opened ambiently, with [`Root::open_ambient`].
 
 mod escape;
+pub mod tree;
 mod walk;
 
 use std::ffi::{CString, OsStr, OsString};

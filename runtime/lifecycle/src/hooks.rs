@@ -12,6 +12,7 @@ use davit_sandbox::{
 };
 use davit_spec::{EffectiveDir, EffectiveGrant, Hook, HookKind, HookLocation};
 
+use crate::record::Recording;
 use crate::report::{HookReport, Line, Progress, Status};
 
 /// Guest path of the revision's files, mounted read-only.
@@ -62,11 +63,12 @@ fn sandbox_grants(run: &ComponentRun<'_>, scratch_dir: &Path) -> Result<Grants, 
         own(run.files_dir, run.files_guest, Access::Read)?,
         own(scratch_dir, SCRATCH_GUEST_DIR, Access::ReadWrite)?,
     ];
-    mounts.extend(open_granted_dirs(
-        run.target_root,
-        run.deployment_root,
-        &grant.directories,
-    )?);
+    for mount in open_granted_dirs(run.target_root, run.deployment_root, &grant.directories)? {
+        mounts.push(match run.record {
+            Some(recording) => recording.shadow(mount)?,
+            None => mount,
+        });
+    }
     Ok(Grants {
         mounts,
         tcp: grant.tcp.clone(),
@@ -98,6 +100,7 @@ fn sandbox_grants(run: &ComponentRun<'_>, scratch_dir: &Path) -> Result<Grants, 
         exec_root: None,
         // Hooks reach S3 through their url grants, with their own credentials if any.
         s3: None,
+        record: run.record.map(|r| r.recorder()),
     })
 }
 
@@ -219,6 +222,8 @@ pub struct ComponentRun<'a> {
     /// davit's own state: no grant may reach it.
     pub deployment_root: &'a Path,
     pub context: Context,
+    /// A dry run's: the directories it may write are copies, its effects are recorded.
+    pub record: Option<&'a Recording>,
 }
 
 /// Runs a wasm hook. Setup failures (missing granted directory, bad component) fail the hook.
@@ -251,6 +256,7 @@ pub(crate) async fn run_wasm(
         scratch: run.scratch,
         deployment_root: run.deployment_root,
         context: run.context,
+        record: None,
     };
     run_component(sandbox, &plugin, run, progress).await
 }

@@ -39,6 +39,7 @@ mod hooks;
 pub mod install;
 mod journal;
 mod layout;
+mod record;
 mod recover;
 mod report;
 pub mod services;
@@ -56,6 +57,7 @@ pub use hooks::{
 };
 pub use journal::{JournalEntry, LockError};
 pub use layout::{GroupLayout, Layout, write_atomically};
+pub use record::{FileChange, FileEffect, Recorded, Recording, SHADOW_BOUND};
 pub use recover::{Recovery, Suspended, recover, recover_install};
 pub use report::{
     DeploymentReport, EventReport, HookReport, Interrupted, Line, Progress, Quiet, RebootRequest,

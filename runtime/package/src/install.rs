@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use davit_bundle::Store;
-use davit_lifecycle::{Progress, Status};
+use davit_lifecycle::{Progress, Recording, Status};
 use davit_plan::{Front, Plan, RebootRequest, Verdict};
 use davit_sandbox::Sandbox;
 use davit_spec::HostPolicy;
@@ -245,9 +245,11 @@ pub async fn apply(
         )
     };
     if opts.dry_run {
-        let names: Vec<String> = flight.steps.iter().map(|p| step_name(p, &flight)).collect();
-        let message = format!("would run {}", names.join(", "));
-        return Ok(preview(Outcome::DryRun, message));
+        let (steps, message) = dry_run(&t, &flight, &new, old.as_ref(), opts).await?;
+        return Ok(Report {
+            steps,
+            ..preview(Outcome::DryRun, message)
+        });
     }
     if !widened.is_empty() && !opts.approve_grants {
         let message = format!(
@@ -263,6 +265,65 @@ pub async fn apply(
     dir.save(&mut state)?;
     let report = execute(&t, &mut state, flight, opts, false).await?;
     Ok(after(resumed, report))
+}
+
+/// Runs the plan's steps as a dry run: each Wasm script on copies of the directories it may
+/// write, its commands, services, requests and connections recorded and not done; a native
+/// script not at all. Stops at the first step that fails, as the plan would (its rollback is
+/// not tried). Returns the steps, each with what it would have done, and a one-line summary.
+async fn dry_run(
+    t: &Target<'_>,
+    flight: &InFlight,
+    new: &Prepared,
+    old: Option<&Prepared>,
+    opts: &Options<'_>,
+) -> Result<(Vec<StepReport>, String), PackageError> {
+    let failed = |detail: String| PackageError::Invalid {
+        name: t.name.to_owned(),
+        detail,
+    };
+    let recording = Recording::new(&opts.deployment_root.join("scratch"))
+        .map_err(|e| failed(format!("dry run: cannot make its scratch directory: {e}")))?;
+    let mut steps = Vec::new();
+    for p in &flight.steps {
+        let version = if p.old { old.unwrap_or(new) } else { new };
+        opts.progress.step_started(&step_name(p, flight));
+        let mut report = version
+            .run(
+                t,
+                p.action,
+                told(p, flight),
+                opts.progress.clone(),
+                Some(&recording),
+            )
+            .await;
+        report.recorded = Some(recording.take().map_err(failed)?);
+        opts.progress.step_finished(&report);
+        let status = report.status;
+        steps.push(report);
+        // The drift check of an installed version: when it validates, nothing runs after it.
+        let drift_check = p.action == Action::Validate && !p.stop;
+        if drift_check && status == Status::Succeeded {
+            let message = format!(
+                "{} is installed and validates: nothing would run after that; nothing changed",
+                new.version.version
+            );
+            return Ok((steps, message));
+        }
+        if status == Status::Failed && !drift_check {
+            break;
+        }
+    }
+    let names: Vec<&str> = steps.iter().map(|s| s.step.as_str()).collect();
+    let message = match steps.last() {
+        Some(last) if last.status == Status::Failed => format!(
+            "would fail at {} ({}); nothing changed",
+            last.step,
+            last.detail.as_deref().unwrap_or("failed")
+        ),
+        _ => format!("would run {}; nothing changed", names.join(", ")),
+    };
+    Ok((steps, message))
 }
 
 /// What a request comes to before anything runs.
@@ -383,7 +444,7 @@ async fn plan(
             })));
         }
         let check = new
-            .run(t, Action::Validate, None, opts.progress.clone())
+            .run(t, Action::Validate, None, opts.progress.clone(), None)
             .await;
         opts.progress.step_finished(&check);
         if check.status == Status::Succeeded {
@@ -441,6 +502,18 @@ async fn plan(
 }
 
 /// A step's name in reports: `install 2.0.0`.
+/// The version a step tells its script was installed before: the new version's install or
+/// update is told the old one, nothing else is.
+fn told<'a>(step: &Planned, flight: &'a InFlight) -> Option<&'a str> {
+    let forward = flight.phase == Phase::Forward;
+    match (step.old, flight.operation) {
+        (false, Operation::Update) | (false, Operation::Install) if forward => {
+            flight.previous.as_ref().map(|p| p.version.as_str())
+        }
+        _ => None,
+    }
+}
+
 fn step_name(step: &Planned, flight: &InFlight) -> String {
     let version = match (step.old, &flight.previous) {
         (true, Some(previous)) => &previous.version,
@@ -897,18 +970,18 @@ impl Front<Planned> for Steps<'_, '_> {
                 status: Status::Failed,
                 detail: Some("the state could not be written".into()),
                 script: None,
+                recorded: None,
             };
         }
         self.opts.progress.step_started(&name);
-        let version = self.version(step);
-        let told = match (step.old, self.flight.operation) {
-            (false, Operation::Update) | (false, Operation::Install) if !rollback => {
-                self.flight.previous.as_ref().map(|p| p.version.as_str())
-            }
-            _ => None,
-        };
-        version
-            .run(self.t, step.action, told, self.opts.progress.clone())
+        self.version(step)
+            .run(
+                self.t,
+                step.action,
+                told(step, self.flight),
+                self.opts.progress.clone(),
+                None,
+            )
             .await
     }
 

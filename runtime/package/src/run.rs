@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use davit_lifecycle::{ComponentRun, HookReport, NativeScript, Progress, Status};
+use davit_lifecycle::{
+    ComponentRun, HookReport, NativeScript, Progress, Recorded, Recording, Status,
+};
 use davit_sandbox::{Context, Job, PackageAction, PackageStep, Plugin, Sandbox};
 use davit_spec::{EffectiveGrant, HostPolicy, Location, ScriptRef, Source, Subject};
 use serde::{Deserialize, Serialize};
@@ -63,6 +65,9 @@ pub struct StepReport {
     pub detail: Option<String>,
     /// The script's own report: its file, logs, time.
     pub script: Option<HookReport>,
+    /// A dry run's: what the step would have done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<Recorded>,
 }
 
 impl StepReport {
@@ -212,13 +217,16 @@ impl Prepared {
         self.implementations.contains_key(&action)
     }
 
-    /// Runs `action`; `previous` is the version installed before, told to the script.
+    /// Runs `action`; `previous` is the version installed before, told to the script. With
+    /// `record` (a dry run) a Wasm script runs on copies of its directories with its effects
+    /// recorded, and a native script does not run.
     pub async fn run(
         &self,
         t: &Target<'_>,
         action: Action,
         previous: Option<&str>,
         progress: Arc<dyn Progress>,
+        record: Option<&Recording>,
     ) -> StepReport {
         let v = &self.version.version;
         let step = format!("{} {v}", action.name());
@@ -229,6 +237,7 @@ impl Prepared {
             status: Status::Failed,
             detail: None,
             script: None,
+            recorded: None,
         };
         let Some(implementation) = self.implementations.get(&action) else {
             if action == Action::Validate {
@@ -241,6 +250,15 @@ impl Prepared {
         };
         let grant = &self.grants[&action];
         let script = match implementation {
+            Implementation::Shell(file) if record.is_some() => {
+                let user = self.runas.get(&action).cloned().flatten();
+                report.status = Status::Skipped;
+                report.detail = Some(format!(
+                    "`{file}` is a native script: a dry run cannot record it, and it would run unsandboxed as {}",
+                    user.as_deref().unwrap_or("root")
+                ));
+                return report;
+            }
             Implementation::Shell(file) => {
                 let env = self.environment(t, action, previous);
                 let args = [file.clone()];
@@ -291,6 +309,7 @@ impl Prepared {
                     scratch: &scratch,
                     deployment_root: t.deployment_root,
                     context,
+                    record,
                 };
                 davit_lifecycle::run_component(t.sandbox, plugin, run, progress)
                     .await

@@ -12,6 +12,7 @@ use tokio::io::AsyncReadExt;
 
 use crate::bindings::command::{CommandError, Host, Output};
 use crate::grants::{Access, Mount};
+use crate::record::Effect;
 use crate::service::Service;
 use crate::state::HookState;
 
@@ -144,6 +145,20 @@ impl HookState {
         }
     }
 
+    /// In a dry run, records `effect` (a granted command) and says so: the caller then does
+    /// not do it.
+    fn recorded(&self, effect: Effect) -> bool {
+        let Some(record) = &self.grants.record else {
+            return false;
+        };
+        self.sink.line(
+            crate::Stream::Info,
+            &format!("sandbox: dry run: `{effect}` recorded, not done"),
+        );
+        record.push(effect);
+        true
+    }
+
     /// A guest that timed out may still be running on its own thread until its next epoch tick:
     /// it starts nothing more.
     fn timed_out(&self) -> bool {
@@ -239,10 +254,22 @@ impl Host for HookState {
         if self.timed_out() {
             return Ok(Err(CommandError::TimedOut));
         }
-        let args = match self.command_allowed(&program, &args) {
-            Ok(args) => args,
+        let run_args = match self.command_allowed(&program, &args) {
+            Ok(run_args) => run_args,
             Err(denied) => return Ok(Err(denied)),
         };
+        if self.recorded(Effect::Command {
+            program: program.clone(),
+            args,
+        }) {
+            return Ok(Ok(Output {
+                status: Some(0),
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+                truncated: false,
+            }));
+        }
+        let args = run_args;
         let mut cmd = self.base_command(&program, &args);
         // Bounded descriptors and no core dumps, as for services.
         // SAFETY: `setrlimit` is async-signal-safe and touches no memory of the parent.
@@ -295,10 +322,18 @@ impl Host for HookState {
                 self.deny(format!("`{program}`: an image build starts no services"))
             ));
         }
-        let args = match self.command_allowed(&program, &args) {
-            Ok(args) => args,
+        let run_args = match self.command_allowed(&program, &args) {
+            Ok(run_args) => run_args,
             Err(denied) => return Ok(Err(denied)),
         };
+        // A dry run starts nothing: pid 0 says so.
+        if self.recorded(Effect::Service {
+            program: program.clone(),
+            args,
+        }) {
+            return Ok(Ok(0));
+        }
+        let args = run_args;
         let limit = self.grants.limits.services;
         if self.services.lock().expect("services").len() >= limit as usize {
             return Ok(Err(self.deny(format!(

@@ -21,6 +21,7 @@ use crate::dns::Resolver;
 use crate::error::ResourceKind;
 use crate::net_addr::{is_loopback, is_public};
 use crate::net_send::{IoFuture, Timeouts};
+use crate::record::{Effect, Recorder};
 use crate::resources::Budget;
 use crate::s3::Signed;
 use crate::sink::{Sink, Stream};
@@ -35,6 +36,8 @@ pub(crate) struct Egress {
     pub(crate) resolver: Arc<dyn Resolver>,
     /// Requests the host presigned (`davit:plugin/s3`), let through as written.
     pub(crate) signed: Signed,
+    /// A dry run's: a granted request is recorded, not sent.
+    pub(crate) record: Option<Arc<Recorder>>,
 }
 
 impl WasiHttpHooks for Egress {
@@ -50,6 +53,7 @@ impl WasiHttpHooks for Egress {
         let budget = self.budget.clone();
         let resolver = self.resolver.clone();
         let signed = self.signed.clone();
+        let record = self.record.clone();
         Box::new(async move {
             let url = request.uri().to_string();
             let deny = |why: String| {
@@ -63,6 +67,20 @@ impl WasiHttpHooks for Egress {
                 return Err(deny(format!(
                     "`{url}` is not under any of the hook's url grants"
                 )));
+            }
+            if let Some(record) = record {
+                record.push(Effect::Http {
+                    method: request.method().to_string(),
+                    url: url.clone(),
+                });
+                sink.line(
+                    Stream::Info,
+                    &format!(
+                        "sandbox: dry run: `{} {url}` recorded, not sent",
+                        request.method()
+                    ),
+                );
+                return Err(HttpError::HttpRequestDenied);
             }
             let uri = request.uri().clone();
             let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?;

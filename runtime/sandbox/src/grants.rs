@@ -8,6 +8,7 @@ use davit_fsroot::{Resolve, Root};
 pub use davit_spec::Access;
 use davit_spec::{CommandGrant, TcpTarget, UrlPrefix};
 
+use crate::record::Recorder;
 use crate::s3::S3Access;
 
 /// A host directory the guest sees at `guest` (an absolute guest path such as `/etc/hello-web`).
@@ -137,6 +138,9 @@ pub struct Grants {
     /// Set for an S3 action: the host signs the S3 requests the url grants cover (see
     /// [`S3Access`]); the credentials stay on the host.
     pub s3: Option<S3Access>,
+    /// Set for a dry run: granted commands, services, HTTP requests and tcp connections are
+    /// recorded here and not done (see [`Recorder`]).
+    pub record: Option<Arc<Recorder>>,
 }
 
 /// The root filesystem commands run in, by bubblewrap: bound at `/` with the machine's own root

@@ -178,6 +178,7 @@ impl Sandbox {
                 budget: budget.clone(),
                 resolver: self.resolver.clone(),
                 signed: signed.clone(),
+                record: grants.record.clone(),
             },
             limiter: MemoryLimiter::new(grants.limits.memory),
             sink: sink.clone(),
@@ -428,6 +429,13 @@ async fn wasi_context(
                 reason: format!("{e:#}"),
             })?;
     }
-    let names = crate::net::grant_tcp(&mut builder, &grants.tcp, resolver, budget.clone()).await?;
+    let names = crate::net::grant_tcp(
+        &mut builder,
+        &grants.tcp,
+        resolver,
+        budget.clone(),
+        grants.record.clone(),
+    )
+    .await?;
     Ok((builder.build(), names))
 }

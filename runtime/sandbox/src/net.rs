@@ -13,6 +13,7 @@ use wasmtime_wasi::sockets::SocketAddrUse;
 use crate::SandboxError;
 use crate::dns::{GrantedNames, Resolver};
 use crate::error::ResourceKind;
+use crate::record::{Effect, Recorder};
 use crate::resources::Budget;
 
 /// Grants `targets` to the context being built and returns the names a guest may look up.
@@ -25,6 +26,7 @@ pub(crate) async fn grant_tcp(
     targets: &[TcpTarget],
     resolver: &dyn Resolver,
     budget: Arc<Budget>,
+    record: Option<Arc<Recorder>>,
 ) -> Result<GrantedNames, SandboxError> {
     let mut names = GrantedNames::default();
     if targets.is_empty() {
@@ -37,10 +39,20 @@ pub(crate) async fn grant_tcp(
             let ok = match use_ {
                 SocketAddrUse::TcpConnect => {
                     let canonical = SocketAddr::new(addr.ip().to_canonical(), addr.port());
-                    allowed.contains(&canonical)
+                    let granted = allowed.contains(&canonical)
                         && budget.take(ResourceKind::TcpConnections, 1, || {
                             format!("a tcp connection to {addr}")
-                        })
+                        });
+                    match &record {
+                        // A dry run connects nowhere: the guest sees the connection refused.
+                        Some(record) if granted => {
+                            record.push(Effect::Tcp {
+                                address: canonical.to_string(),
+                            });
+                            false
+                        }
+                        _ => granted,
+                    }
                 }
                 // Connecting binds an ephemeral local port first.
                 SocketAddrUse::TcpBind => addr.port() == 0,

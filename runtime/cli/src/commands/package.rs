@@ -472,6 +472,25 @@ fn summary(report: &Report) {
     for w in &report.widened {
         println!("  more than installed: {w}");
     }
+    for step in &report.steps {
+        let Some(recorded) = &step.recorded else {
+            continue;
+        };
+        println!("  {} would:", step.step);
+        for f in &recorded.files {
+            println!("    {} {}", f.change, f.path.display());
+        }
+        for e in &recorded.effects {
+            println!("    {e}");
+        }
+        match &step.detail {
+            Some(detail) => println!("    ({detail})"),
+            None if recorded.files.is_empty() && recorded.effects.is_empty() => {
+                println!("    change nothing")
+            }
+            None => {}
+        }
+    }
 }
 
 /// Progress on stderr: each step as it starts and ends, and its scripts' lines.

@@ -725,6 +725,17 @@ fn a_dry_run_touches_nothing_and_a_version_asking_for_more_is_held_until_approve
         json!(["/opt/demo read-write"])
     );
     assert_eq!(r["reach"][0]["native"], false);
+    // The scripts ran on copies: what they would write is recorded, step by step.
+    let created = |f: &str| json!({"path": format!("/opt/demo/{f}"), "change": "created"});
+    assert_eq!(
+        r["steps"][0]["recorded"]["files"],
+        json!([created("calls"), created("payload.txt"), created("version")]),
+        "{r:#}"
+    );
+    assert_eq!(
+        r["steps"][1]["recorded"]["files"],
+        json!([{"path": "/opt/demo/calls", "change": "modified"}])
+    );
     assert!(host.calls().is_empty() && host.file("opt/demo/payload.txt").is_none());
     assert!(!host.state.join("packages/demo/state.json").exists());
     report(&host.run("install", &["demo@1.0.0"]), 0);
@@ -761,8 +772,213 @@ fn a_dry_run_touches_nothing_and_a_version_asking_for_more_is_held_until_approve
     // The dry run of an uninstall names its one step.
     let r = report(&host.run("uninstall", &["demo", "--dry-run"]), 0);
     assert_eq!(r["planned"], json!(["uninstall 2.0.0"]));
+    let removed = |f: &str| json!({"path": format!("/opt/demo/{f}"), "change": "removed"});
+    assert_eq!(
+        r["steps"][0]["recorded"]["files"],
+        json!([
+            {"path": "/opt/demo/calls", "change": "created"},
+            removed("payload.txt"),
+            removed("version")
+        ]),
+        "{r:#}"
+    );
     assert!(host.calls().is_empty());
     assert_eq!(host.status()["state"], "Installed");
+}
+
+/// Counts the connections made to a local port; answers each as an HTTP server would.
+struct Listener {
+    port: u16,
+    seen: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Listener {
+    fn start() -> Listener {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut stream = stream;
+                    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                    let mut buf = [0u8; 1024];
+                    if matches!(std::io::Read::read(&mut stream, &mut buf), Ok(n) if n > 0) {
+                        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+                    }
+                });
+            }
+        });
+        Listener { port, seen }
+    }
+
+    fn seen(&self) -> usize {
+        self.seen.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// Every entry under `dir` with its mode and contents (links by their target).
+fn tree(dir: &Path) -> Vec<(String, u32, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    for entry in walkdir(dir) {
+        let meta = entry.symlink_metadata().unwrap();
+        let what = if meta.is_symlink() {
+            format!("-> {}", std::fs::read_link(&entry).unwrap().display())
+        } else if meta.is_file() {
+            std::fs::read_to_string(&entry).unwrap()
+        } else {
+            String::new()
+        };
+        let rel = entry.strip_prefix(dir).unwrap().display().to_string();
+        out.push((rel, meta.permissions().mode(), what));
+    }
+    out.sort();
+    out
+}
+
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if entry.file_type().unwrap().is_dir() {
+            out.extend(walkdir(&path));
+        }
+        out.push(path);
+    }
+    out
+}
+
+/// The guest's log lines of a step, joined.
+fn logs(step: &Value) -> String {
+    step["script"]["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["text"].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_dry_run_records_what_a_script_would_do_and_does_none_of_it() {
+    let listener = Listener::start();
+    let port = listener.port;
+    let host = Host::new(&format!(
+        "[[directories]]\npath = \"/opt/demo\"\naccess = \"read-write\"\n\n\
+         [[commands]]\nprogram = \"/usr/bin/touch\"\nargs = [\"*\"]\n\n\
+         [[commands]]\nprogram = \"/usr/bin/sleep\"\nargs = [\"*\"]\n\n\
+         [[urls]]\nprefix = \"http://127.0.0.1:{port}/\"\n\n\
+         [[tcp]]\nhost = \"127.0.0.1\"\nports = \"{port}\"\n"
+    ));
+    let demo_dir = host.root.join("opt/demo");
+    std::fs::write(demo_dir.join("existing"), "orig").unwrap();
+    std::fs::write(demo_dir.join("old"), "old").unwrap();
+    std::fs::write(demo_dir.join("mode-me"), "m").unwrap();
+    let marker = host.work.join("touched");
+    std::fs::create_dir_all(&host.work).unwrap();
+    let dir_grant = "directories: [{path: /opt/demo, access: read-write}]";
+    let section = format!(
+        "scripts:\n  install:\n    grants:\n      {dir_grant}\n      commands:\n        \
+         - {{program: /usr/bin/touch, args: [\"{m}\"]}}\n        \
+         - {{program: /usr/bin/sleep, args: [\"2\"]}}\n      \
+         urls: [\"http://127.0.0.1:{port}/\"]\n      tcp: [\"127.0.0.1:{port}\"]\n  \
+         uninstall: {{grants: {{{dir_grant}}}}}\n  validate: {{grants: {{{dir_grant}}}}}\n",
+        m = marker.display()
+    );
+    let wasm = std::fs::read(test_guest("package-dry-run")).unwrap();
+    let dir = package(
+        &host.work.join("1.0.0"),
+        "1.0.0",
+        &[("package.wasm", &wasm)],
+        Some(&section),
+    );
+    report(&host.push(&dir), 0);
+    let args = json!({
+        "SSM_MARKER": marker.display().to_string(),
+        "SSM_HTTP": format!("127.0.0.1:{port}"),
+        "SSM_TCP": format!("127.0.0.1:{port}"),
+    })
+    .to_string();
+    let before = tree(&host.root);
+
+    let r = report(
+        &host.run("install", &["demo", "--dry-run", "--args", &args]),
+        0,
+    );
+    assert_eq!(r["outcome"], "dry-run", "{r:#}");
+    assert_eq!(
+        steps(&r, "steps"),
+        ["install 1.0.0 Succeeded", "validate 1.0.0 Succeeded"],
+        "the validate saw what the install wrote: {r:#}"
+    );
+    let install = &r["steps"][0];
+    assert_eq!(
+        install["recorded"]["files"],
+        json!([
+            {"path": "/opt/demo/etc-link", "change": "created"},
+            {"path": "/opt/demo/existing", "change": "modified"},
+            {"path": "/opt/demo/mode-me", "change": "attributes"},
+            {"path": "/opt/demo/new.conf", "change": "created"},
+            {"path": "/opt/demo/old", "change": "removed"},
+        ]),
+        "{install:#}"
+    );
+    assert_eq!(
+        install["recorded"]["effects"],
+        json!([
+            format!("run /usr/bin/touch {:?}", marker.display().to_string()),
+            "start /usr/bin/sleep \"2\"",
+            format!("GET http://127.0.0.1:{port}/install"),
+            format!("connect to 127.0.0.1:{port}"),
+        ]),
+        "granted effects recorded, the ungranted shell not: {install:#}"
+    );
+    assert_eq!(
+        r["steps"][1]["recorded"],
+        json!({"files": [], "effects": []})
+    );
+    let said = logs(install);
+    for line in [
+        "touch: Ok(Some(0))",
+        "spawn: Ok(0)",
+        "sh: Err(Denied",
+        "http: Err(",
+        "tcp: Err(",
+        "write through etc-link: Err(",
+        "write ../escaped: Err(",
+    ] {
+        assert!(said.contains(line), "`{line}` in:\n{said}");
+    }
+    // On the host: nothing changed, ran, connected or was left behind.
+    assert_eq!(tree(&host.root), before, "the target root is as it was");
+    assert!(!marker.exists() && !host.work.join("touched.sh").exists());
+    assert!(!Path::new("/etc/davit-dry-run").exists());
+    assert_eq!(listener.seen(), 0, "no request and no connection was made");
+    assert!(!host.state.join("packages/demo/state.json").exists());
+    let scratch = host.state.join("scratch");
+    let left: Vec<_> = std::fs::read_dir(&scratch)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "the dry run's copies are gone: {left:?}");
+
+    // The real install does what the dry run said.
+    let r = report(&host.run("install", &["demo", "--args", &args]), 0);
+    assert_eq!(r["outcome"], "installed", "{r:#}");
+    assert!(r["steps"][0]["recorded"].is_null());
+    assert!(marker.exists(), "the granted touch ran");
+    assert!(
+        listener.seen() >= 2,
+        "the request and the connection were made"
+    );
+    assert_eq!(
+        host.file("opt/demo/new.conf").as_deref(),
+        Some("listen=8080")
+    );
+    assert_eq!(host.file("opt/demo/existing").as_deref(), Some("changed"));
+    assert!(host.file("opt/demo/old").is_none());
 }
 
 #[test]
