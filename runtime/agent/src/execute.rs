@@ -251,5 +251,6 @@ fn event_result(e: &davit_lifecycle::EventReport) -> EventResult {
         elapsed_ms: e.elapsed_ms,
         detail: e.detail.clone(),
         log_tail: tail.to_vec(),
+        recorded: Vec::new(),
     }
 }

@@ -53,7 +53,7 @@ impl Agent {
             max_reboots: self.config.max_reboots,
             lock_timeout: LOCK_TIMEOUT,
             progress: std::sync::Arc::new(davit_package::Silent),
-            dry_run: false,
+            dry_run: job.dry_run,
             approve_grants: job.approve_grants,
         };
         let ran = davit_package::apply(Some(&store), request, &opts).await;
@@ -141,5 +141,6 @@ fn step_result(step: &StepReport) -> EventResult {
         elapsed_ms: step.script.as_ref().map_or(0, |s| s.elapsed_ms),
         detail: step.detail.clone(),
         log_tail: tail.to_vec(),
+        recorded: step.recorded.iter().flat_map(|r| r.lines()).collect(),
     }
 }

@@ -290,6 +290,10 @@ pub struct EventResult {
     /// The last lines its hooks printed, `[stream] text`.
     #[serde(default)]
     pub log_tail: Vec<String>,
+    /// A dry run's: what the step would have done, a line each (`create /opt/app/x`, `run
+    /// /usr/bin/systemctl "restart" "app"`, `GET https://…`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recorded: Vec<String>,
 }
 
 /// The query of `GET /v1/agent/command`.

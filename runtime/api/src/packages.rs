@@ -34,6 +34,10 @@ pub struct PackageJob {
     /// An operator approved scripts that ask for more than the installed version's grants.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub approve_grants: bool,
+    /// Each host runs the scripts on copies, records what they would do (each event's
+    /// `recorded`) and changes nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 /// One package an agent has, in `POST /v1/agent/inventory`.

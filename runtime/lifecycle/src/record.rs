@@ -44,6 +44,17 @@ pub struct Recorded {
     pub effects: Vec<String>,
 }
 
+impl Recorded {
+    /// A line per effect, files first: `create /opt/app/x`, `run /usr/bin/true`.
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        let files = self
+            .files
+            .iter()
+            .map(|f| format!("{} {}", f.change, f.path.display()));
+        files.chain(self.effects.iter().cloned())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEffect {
     pub path: PathBuf,

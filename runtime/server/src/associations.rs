@@ -289,6 +289,7 @@ impl Db {
             arguments: a.arguments.clone(),
             in_place: false,
             approve_grants: false,
+            dry_run: false,
         };
         let package = serde_json::to_string(&job).expect("a package job serializes");
         let id = format!("d-{}", &crate::token::new("x")?[2..14].to_uppercase());

@@ -372,6 +372,12 @@ fn host_line(h: &DeploymentHost) -> String {
         };
         line.push_str(&format!(" {}:{mark}", e.event));
     }
+    for e in events.iter().filter(|e| !e.recorded.is_empty()) {
+        line.push_str(&format!("\n    {} would:", e.event));
+        for r in &e.recorded {
+            line.push_str(&format!("\n      {r}"));
+        }
+    }
     if let Some(detail) = h
         .detail
         .as_deref()

@@ -133,6 +133,10 @@ pub struct SendArgs {
     /// Let versions asking for more grants than the installed one run
     #[arg(long)]
     approve_grants: bool,
+    /// Each host runs the scripts on copies and reports what they would create, change,
+    /// run and connect to; nothing changes
+    #[arg(long)]
+    dry_run: bool,
     #[command(flatten)]
     connection: super::fleet::Connection,
 }
@@ -191,7 +195,8 @@ pub struct HostArgs {
     /// Seconds to wait while another action holds the package
     #[arg(long, default_value_t = 600)]
     lock_timeout: u64,
-    /// Say which scripts would run and what each may touch (its grants), and run nothing
+    /// Run the scripts on copies of their directories and say what they would create, change,
+    /// run and connect to (native scripts do not run); nothing changes
     #[arg(long)]
     dry_run: bool,
     #[arg(long, value_enum, default_value_t)]
@@ -477,11 +482,8 @@ fn summary(report: &Report) {
             continue;
         };
         println!("  {} would:", step.step);
-        for f in &recorded.files {
-            println!("    {} {}", f.change, f.path.display());
-        }
-        for e in &recorded.effects {
-            println!("    {e}");
+        for line in recorded.lines() {
+            println!("    {line}");
         }
         match &step.detail {
             Some(detail) => println!("    ({detail})"),
@@ -583,6 +585,7 @@ async fn send(args: SendArgs) -> Result<(), Exit> {
             arguments,
             in_place: args.in_place,
             approve_grants: args.approve_grants,
+            dry_run: args.dry_run,
         }),
         concurrency: args.concurrency.clone(),
         max_errors: args.max_errors.clone(),

@@ -124,7 +124,12 @@ fn sha256(path: &Path) -> String {
 
 /// Writes a package: `demo.zip` holding `files`, the manifest naming it for Debian 12 on this
 /// machine (and `_any` elsewhere), and `davit.yml` when given.
-fn package(dir: &Path, version: &str, files: &[(&str, &[u8])], section: Option<&str>) -> PathBuf {
+pub(crate) fn package(
+    dir: &Path,
+    version: &str,
+    files: &[(&str, &[u8])],
+    section: Option<&str>,
+) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let zip_path = dir.join("demo.zip");
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&zip_path).unwrap());
@@ -160,7 +165,7 @@ fn package(dir: &Path, version: &str, files: &[(&str, &[u8])], section: Option<&
     dir.to_path_buf()
 }
 
-const DEMO_GRANTS: &str = "\
+pub(crate) const DEMO_GRANTS: &str = "\
 scripts:
   install: {grants: {directories: [{path: /opt/demo, access: read-write}]}}
   uninstall: {grants: {directories: [{path: /opt/demo, access: read-write}]}}

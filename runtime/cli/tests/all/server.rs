@@ -159,7 +159,8 @@ impl Fleet {
         let pushed = push_bundle(&bundle, w.join("store"));
         std::fs::write(
             w.join("policy.toml"),
-            "allow_native_scripts = true\n\n[install]\ndestinations = [\"/srv/app\", \"/srv/blog\"]\n",
+            "allow_native_scripts = true\n\n[install]\ndestinations = [\"/srv/app\", \"/srv/blog\"]\n\n\
+             [[directories]]\npath = \"/opt/demo\"\naccess = \"read-write\"\n",
         )
         .unwrap();
         Fleet {
@@ -337,10 +338,15 @@ impl Fleet {
     fn push_package(&self, version: &str) {
         let dir = self.work.path().join(format!("pkg-{version}"));
         native_package(&dir, version);
+        self.push_package_dir(&dir, "pkg");
+    }
+
+    /// Pushes the package in `dir` to the store as `name`.
+    fn push_package_dir(&self, dir: &Path, name: &str) {
         let out = davit()
             .args(["package", "push"])
-            .arg(&dir)
-            .args(["--name", "pkg", "--store", &self.store()])
+            .arg(dir)
+            .args(["--name", name, "--store", &self.store()])
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out).1);
@@ -904,25 +910,56 @@ fn a_package_job_rolls_out_by_rate_controls_and_the_inventory_shows_each_host() 
     fleet.wait_for_agents(2);
     let store = fleet.store();
     fleet.push_package("1.0.0");
-    let send = |version: &str| -> Deployment {
-        fleet.run(&[
-            "package",
-            "send",
-            &format!("pkg@{version}"),
-            "-a",
-            "shop",
-            "-g",
-            "prod",
-            "--store",
-            &store,
-            "--concurrency",
-            "1",
-            "--max-errors",
-            "0",
-            "--output",
-            "json",
-        ])
+    let send_with = |package: &str, more: &[&str]| -> Deployment {
+        let mut args = vec![
+            "package", "send", package, "-a", "shop", "-g", "prod", "--store", &store,
+        ];
+        args.extend(more);
+        args.extend(["--output", "json"]);
+        fleet.run(&args)
     };
+    let send = |version: &str| {
+        let package = format!("pkg@{version}");
+        send_with(&package, &["--concurrency", "1", "--max-errors", "0"])
+    };
+    // A dry run of the Wasm demo package: each host says what its scripts would do there,
+    // and nothing is done.
+    let wasm = std::fs::read(crate::support::test_guest("package-demo")).unwrap();
+    let demo = crate::package::package(
+        &fleet.work.path().join("demo-1.0.0"),
+        "1.0.0",
+        &[("package.wasm", &wasm), ("payload.txt", b"one")],
+        Some(crate::package::DEMO_GRANTS),
+    );
+    fleet.push_package_dir(&demo, "demo");
+    for h in ["web-1", "web-2"] {
+        std::fs::create_dir_all(fleet.host_dir(h).join("target/opt/demo")).unwrap();
+    }
+    let job = send_with("demo", &["--dry-run"]);
+    assert!(job.package.as_ref().unwrap().dry_run);
+    let done = fleet.wait(&job.id, |d| d.status != DeploymentStatus::InProgress);
+    assert_eq!(done.status, DeploymentStatus::Succeeded, "{done:?}");
+    for h in ["web-1", "web-2"] {
+        let web = host(&done, h);
+        let events = web.events.clone().unwrap();
+        let install = events.iter().find(|e| e.event == "install 1.0.0").unwrap();
+        assert_eq!(
+            install.recorded,
+            [
+                "create /opt/demo/calls",
+                "create /opt/demo/payload.txt",
+                "create /opt/demo/version"
+            ],
+            "{h}: {events:?}"
+        );
+        assert!(
+            web.detail.as_deref().unwrap().contains("nothing changed"),
+            "{web:?}"
+        );
+        let demo_dir = fleet.host_dir(h).join("target/opt/demo");
+        assert_eq!(std::fs::read_dir(&demo_dir).unwrap().count(), 0, "{h}");
+    }
+
     let job = send("1.0.0");
     assert_eq!(job.package.as_ref().unwrap().version, "1.0.0");
     let done = fleet.wait(&job.id, |d| d.status != DeploymentStatus::InProgress);
