@@ -399,7 +399,7 @@ async fn heartbeat(
     AgentId(agent): AgentId,
     State(db): State<Shared>,
 ) -> Result<impl IntoResponse, ApiError> {
-    db.seen(&agent).await?;
+    db.seen(&agent)?;
     Ok(Json(Heartbeat { agent_id: agent }))
 }
 
@@ -545,7 +545,7 @@ async fn agent_command(
         // An agent waiting here is alive: seen at least every second, so that a host started
         // during a long poll is not taken for one whose agent went silent.
         if seen.is_none_or(|at: std::time::Instant| at.elapsed().as_secs() >= 1) {
-            db.seen(&agent).await?;
+            db.seen(&agent)?;
             seen = Some(std::time::Instant::now());
         }
         if let Some(command) = db.claim_command(&agent, &busy).await? {
@@ -568,7 +568,7 @@ async fn agent_report(
     State(db): State<Shared>,
     Body(report): Body<Report>,
 ) -> Result<impl IntoResponse, ApiError> {
-    db.seen(&agent).await?;
+    db.seen(&agent)?;
     let result = match (report.succeeded, report.after_restart) {
         (true, _) => Ok(report.detail),
         (false, true) => Err(HostFailure::FailedAfterRestart(report.detail)),
@@ -672,7 +672,7 @@ async fn agent_inventory(
     State(db): State<Shared>,
     Body(inventory): Body<davit_api::Inventory>,
 ) -> Result<impl IntoResponse, ApiError> {
-    db.seen(&agent).await?;
+    db.seen(&agent)?;
     db.put_inventory(&agent, &inventory.packages).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -695,7 +695,7 @@ async fn agent_progress(
     State(db): State<Shared>,
     Body(progress): Body<Progress>,
 ) -> Result<impl IntoResponse, ApiError> {
-    db.seen(&agent).await?;
+    db.seen(&agent)?;
     if !fits(&progress.events) {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -874,7 +874,7 @@ async fn agent_build(
     let deadline =
         std::time::Instant::now() + std::time::Duration::from_secs(poll.wait.unwrap_or(0).min(25));
     loop {
-        db.seen(&agent).await?;
+        db.seen(&agent)?;
         if let Some(job) = db.claim_build(&agent).await? {
             return Ok(Json(job).into_response());
         }
@@ -891,7 +891,7 @@ async fn agent_build_result(
     State(db): State<Shared>,
     Body(result): Body<BuildResult>,
 ) -> Result<impl IntoResponse, ApiError> {
-    db.seen(&agent).await?;
+    db.seen(&agent)?;
     if !result.status.is_finished() {
         return Err(ApiError::bad(format!(
             "status: a run ends Succeeded, Failed or Skipped, not {}",

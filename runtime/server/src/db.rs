@@ -1,6 +1,8 @@
 //! The server's state in SQLite (the embedded default) or PostgreSQL, through sqlx's `Any`
 //! driver and one set of portable migrations.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -15,6 +17,38 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct Db {
     pub(crate) pool: AnyPool,
+    /// What this process remembers to spare the database a query per agent request.
+    pub(crate) memo: Arc<Memo>,
+    /// Agents' reports, applied in batches (see `reports`).
+    pub(crate) reports: crate::reports::Queue,
+}
+
+/// Facts that never change once read, and writes that would change nothing: each agent
+/// request would otherwise cost two more round trips to the database.
+#[derive(Debug, Default)]
+pub(crate) struct Memo {
+    /// Agent credentials (by hash) and their agent. An agent's credential is never used up,
+    /// changed or revoked, so once valid it stays so; operator and enrollment tokens (which
+    /// are revoked and used up) are always read from the database.
+    agents: Mutex<HashMap<String, String>>,
+    /// The second each agent was last recorded as seen by this process.
+    seen: Mutex<HashMap<String, i64>>,
+    /// Each deployment's command, the same for all its hosts and fixed when it is created.
+    pub(crate) commands: Mutex<HashMap<String, davit_api::Command>>,
+}
+
+/// The most entries either memo holds; past it, it starts over (a fleet that large only pays
+/// the queries again).
+const MEMO_ENTRIES: usize = 200_000;
+
+impl Memo {
+    pub(crate) fn put<V>(map: &Mutex<HashMap<String, V>>, key: &str, value: V) {
+        let mut map = map.lock().expect("memo");
+        if map.len() >= MEMO_ENTRIES {
+            map.clear();
+        }
+        map.insert(key.to_owned(), value);
+    }
 }
 
 pub use davit_api::{Agent, App, Group};
@@ -95,7 +129,14 @@ impl Db {
             .run(&pool)
             .await
             .map_err(|e| ServerError::Database(format!("cannot migrate `{url}`: {e}")))?;
-        Ok(Db { pool })
+        let (reports, queue) = tokio::sync::mpsc::unbounded_channel();
+        let db = Db {
+            pool,
+            memo: Arc::default(),
+            reports,
+        };
+        tokio::spawn(crate::reports::run(db.pool.clone(), queue));
+        Ok(db)
     }
 
     /// Stores a token's hash.
@@ -137,6 +178,9 @@ impl Db {
         &self,
         hash: &str,
     ) -> Result<Option<(TokenKind, Option<String>)>, ServerError> {
+        if let Some(agent) = self.memo.agents.lock().expect("memo").get(hash) {
+            return Ok(Some((TokenKind::Agent, Some(agent.clone()))));
+        }
         let row = sqlx::query("SELECT kind, agent FROM tokens WHERE hash = $1 AND used = 0")
             .bind(hash)
             .fetch_optional(&self.pool)
@@ -147,7 +191,11 @@ impl Db {
         let Some(kind) = TokenKind::ALL.into_iter().find(|k| k.as_str() == kind) else {
             return Ok(None);
         };
-        Ok(Some((kind, row.try_get("agent").map_err(backend)?)))
+        let agent: Option<String> = row.try_get("agent").map_err(backend)?;
+        if let (TokenKind::Agent, Some(id)) = (kind, &agent) {
+            Memo::put(&self.memo.agents, hash, id.clone());
+        }
+        Ok(Some((kind, agent)))
     }
 
     /// Swaps a one-time enrollment token for an agent's credential, atomically: of two agents
@@ -208,16 +256,20 @@ impl Db {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Records that an agent was heard from.
-    /// Written once a second at most: an agent polling fast does not rewrite its row each time.
-    pub(crate) async fn seen(&self, agent: &str) -> Result<(), ServerError> {
-        sqlx::query("UPDATE agents SET last_seen = $1 WHERE id = $2 AND last_seen <> $1")
-            .bind(now())
-            .bind(agent)
-            .execute(&self.pool)
-            .await
-            .map(drop)
-            .map_err(backend)
+    /// Records that an agent was heard from, with the others seen (see `reports`): once a
+    /// second at most, so that an agent polling fast does not rewrite its row each time.
+    pub(crate) fn seen(&self, agent: &str) -> Result<(), ServerError> {
+        let second = now();
+        if self.memo.seen.lock().expect("memo").get(agent) == Some(&second) {
+            return Ok(());
+        }
+        Memo::put(&self.memo.seen, agent, second);
+        self.reports
+            .send(crate::reports::Pending::Seen {
+                agent: agent.to_owned(),
+                second,
+            })
+            .map_err(|_| ServerError::Database("the server is stopping".into()))
     }
 
     /// Every agent.

@@ -95,81 +95,81 @@ impl Db {
         id: &str,
         change: impl FnOnce(&mut Plan),
     ) -> Result<(), ServerError> {
-        self.apply(id, None, change).await.map(drop)
-    }
-
-    /// [`apply_in`] in a transaction of its own.
-    async fn apply(
-        &self,
-        id: &str,
-        host: Option<HostChange<'_>>,
-        change: impl FnOnce(&mut Plan),
-    ) -> Result<bool, ServerError> {
         let mut tx = self.pool.begin().await.map_err(backend)?;
-        let applied = apply_in(&mut tx, id, host, change).await?;
-        if applied {
-            tx.commit().await.map_err(backend)?;
-        }
-        Ok(applied)
+        apply_in(&mut tx, id, &[], change).await?;
+        tx.commit().await.map_err(backend)
     }
 
-    /// The next command for `agent`, claiming it so it is handed out once. None for an
-    /// application in `busy` (the agent is deploying it already): that one waits its turn.
+    /// The next command for `agent`, claiming it so it is handed out once: one statement
+    /// claims the agent's host in its oldest running deployment of an application not in
+    /// `busy` (one the agent is deploying already: that one waits its turn).
     pub(crate) async fn claim_command(
         &self,
         agent: &str,
         busy: &[AppName],
     ) -> Result<Option<Command>, ServerError> {
-        let rows = sqlx::query(
-            "SELECT d.id, d.app, d.deployment_group, d.revision, d.store, d.package, h.host, g.max_deployment_minutes \
-             FROM deployment_hosts h JOIN deployments d ON d.id = h.deployment \
-             LEFT JOIN deployment_groups g ON g.app = d.app AND g.name = d.deployment_group \
-             WHERE h.agent = $1 AND h.state = $2 ORDER BY d.created_at, d.seq, d.id",
-        )
-        .bind(agent)
-        .bind(HostStatus::Running.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        for row in rows {
-            let app: AppName = parsed(&row, "app")?;
-            if busy.contains(&app) {
-                continue;
-            }
-            let max_minutes: Option<i64> =
-                row.try_get("max_deployment_minutes").map_err(backend)?;
-            let command = Command {
-                deployment: row.try_get("id").map_err(backend)?,
-                app,
-                group: parsed(&row, "deployment_group")?,
-                revision: parsed(&row, "revision")?,
-                store: row.try_get("store").map_err(backend)?,
-                max_deployment_minutes: max_minutes
-                    .map_or(davit_api::DEFAULT_MAX_DEPLOYMENT_MINUTES, |m| {
-                        u32::try_from(m).unwrap_or(u32::MAX)
-                    }),
-                package: package_of(&row)?,
-            };
-            let host: String = row.try_get("host").map_err(backend)?;
-            let claimed = sqlx::query(
-                "UPDATE deployment_hosts SET state = $1, updated_at = $2, claimed_at = $2 \
-                 WHERE deployment = $3 AND host = $4 AND state = $5",
-            )
+        let mut sql = String::from(
+            "UPDATE deployment_hosts SET state = $1, updated_at = $2, claimed_at = $2 \
+             WHERE agent = $3 AND state = $4 AND deployment = (\
+             SELECT d.id FROM deployment_hosts h JOIN deployments d ON d.id = h.deployment \
+             WHERE h.agent = $3 AND h.state = $4",
+        );
+        for i in 0..busy.len() {
+            sql.push_str(&format!(" AND d.app <> ${}", i + 5));
+        }
+        sql.push_str(" ORDER BY d.created_at, d.seq, d.id LIMIT 1) RETURNING deployment");
+        // The statement is built of placeholders only.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(HostStatus::Claimed.as_str())
             .bind(now())
-            .bind(&command.deployment)
-            .bind(&host)
-            .bind(HostStatus::Running.as_str())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-            return Ok((claimed.rows_affected() == 1).then_some(command));
+            .bind(agent)
+            .bind(HostStatus::Running.as_str());
+        for app in busy {
+            query = query.bind(app.as_str());
         }
-        Ok(None)
+        let claimed = query.fetch_all(&self.pool).await.map_err(backend)?;
+        let Some(row) = claimed.first() else {
+            return Ok(None);
+        };
+        let id: String = row.try_get("deployment").map_err(backend)?;
+        self.command(&id).await.map(Some)
+    }
+
+    /// Deployment `id`'s command, remembered: what it says is fixed when it is created.
+    async fn command(&self, id: &str) -> Result<Command, ServerError> {
+        if let Some(command) = self.memo.commands.lock().expect("memo").get(id) {
+            return Ok(command.clone());
+        }
+        let row = sqlx::query(
+            "SELECT d.app, d.deployment_group, d.revision, d.store, d.package, g.max_deployment_minutes \
+             FROM deployments d \
+             LEFT JOIN deployment_groups g ON g.app = d.app AND g.name = d.deployment_group \
+             WHERE d.id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        let max_minutes: Option<i64> = row.try_get("max_deployment_minutes").map_err(backend)?;
+        let command = Command {
+            deployment: id.to_owned(),
+            app: parsed(&row, "app")?,
+            group: parsed(&row, "deployment_group")?,
+            revision: parsed(&row, "revision")?,
+            store: row.try_get("store").map_err(backend)?,
+            max_deployment_minutes: max_minutes
+                .map_or(davit_api::DEFAULT_MAX_DEPLOYMENT_MINUTES, |m| {
+                    u32::try_from(m).unwrap_or(u32::MAX)
+                }),
+            package: package_of(&row)?,
+        };
+        crate::db::Memo::put(&self.memo.commands, id, command.clone());
+        Ok(command)
     }
 
     /// Records an agent's result for its host in a deployment. `false` if the agent has no
-    /// running host there (a report it may not make, or one made twice).
+    /// running host there (a report it may not make, or one made twice). Reports are queued
+    /// and applied in batches (see `reports`): this returns once its batch is committed.
     pub(crate) async fn report(
         &self,
         agent: &str,
@@ -177,12 +177,18 @@ impl Db {
         result: Result<String, HostFailure>,
         events: Option<&[EventResult]>,
     ) -> Result<bool, ServerError> {
-        let host = HostChange {
-            who: Who::Agent(agent),
-            result,
-            events: events.map(|e| serde_json::to_string(e).expect("events serialize")),
-        };
-        self.apply(deployment, Some(host), |_| {}).await
+        let (done, applied) = tokio::sync::oneshot::channel();
+        let stopped = || ServerError::Database("the server is stopping".into());
+        self.reports
+            .send(crate::reports::Pending::Report {
+                agent: agent.to_owned(),
+                deployment: deployment.to_owned(),
+                result,
+                events: events.map(|e| serde_json::to_string(e).expect("events serialize")),
+                done,
+            })
+            .map_err(|_| stopped())?;
+        applied.await.map_err(|_| stopped())?
     }
 
     /// Reports as `Lost` every host whose agent has been silent for `timeout` while it had a
@@ -236,7 +242,9 @@ impl Db {
                 result: Err(failure),
                 events: None,
             };
-            if self.apply(&deployment, Some(lost), |_| {}).await? {
+            let mut tx = self.pool.begin().await.map_err(backend)?;
+            if apply_in(&mut tx, &deployment, &[lost], |_| {}).await?[0] {
+                tx.commit().await.map_err(backend)?;
                 reaped += 1;
             }
         }

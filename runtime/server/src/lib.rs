@@ -12,6 +12,7 @@ mod follow_up;
 mod inventory;
 mod pipelines;
 mod plan_store;
+mod reports;
 mod token;
 
 use std::path::{Path, PathBuf};

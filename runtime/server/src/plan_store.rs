@@ -149,15 +149,17 @@ pub(crate) async fn create_in(
     Ok(Ok(true))
 }
 
-/// Applies a change to deployment `id` in `tx`: takes its row, records `host`'s result if that
-/// host is running, applies `change` to the plan, takes the steps and stores them. `false` when
-/// the deployment has ended or the host is not running in it (nothing changed).
+/// Applies a change to deployment `id` in `tx`: takes its row, records the result of each of
+/// `hosts` that is running, applies `change` to the plan, takes the steps and stores them.
+/// Which of `hosts` were recorded: none when the deployment has ended, and then, or when
+/// `hosts` were given and none is running, nothing but the row's lock counter changed.
 pub(crate) async fn apply_in(
     tx: &mut Tx,
     id: &str,
-    host: Option<HostChange<'_>>,
+    hosts: &[HostChange<'_>],
     change: impl FnOnce(&mut Plan),
-) -> Result<bool, ServerError> {
+) -> Result<Vec<bool>, ServerError> {
+    let mut recorded = vec![false; hosts.len()];
     let row = sqlx::query(
         "UPDATE deployments SET version = version + 1 WHERE id = $1 AND status = $2 \
          RETURNING planner, app, deployment_group, rollback_of, cause, config, package",
@@ -167,7 +169,7 @@ pub(crate) async fn apply_in(
     .fetch_optional(&mut **tx)
     .await
     .map_err(backend)?;
-    let Some(row) = row else { return Ok(false) };
+    let Some(row) = row else { return Ok(recorded) };
     let text: String = row.try_get("planner").map_err(backend)?;
     let mut plan = read_plan(tx, id, &text).await?;
     let deployment = Stored {
@@ -179,7 +181,7 @@ pub(crate) async fn apply_in(
         config: row.try_get("config").map_err(backend)?,
         package: row.try_get("package").map_err(backend)?,
     };
-    if let Some(host) = host {
+    for (host, recorded) in hosts.iter().zip(&mut recorded) {
         let (state, detail) = match &host.result {
             Ok(detail) => (HostStatus::Succeeded, detail.clone()),
             Err(failure) => (HostStatus::Failed, describe(failure)),
@@ -196,7 +198,7 @@ pub(crate) async fn apply_in(
         let done = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(state.as_str())
             .bind(detail)
-            .bind(host.events)
+            .bind(host.events.as_deref())
             .bind(now())
             .bind(id)
             .bind(name)
@@ -205,15 +207,18 @@ pub(crate) async fn apply_in(
             .execute(&mut **tx)
             .await
             .map_err(backend)?;
-        if done.rows_affected() != 1 {
-            return Ok(false);
+        *recorded = done.rows_affected() == 1;
+        if *recorded {
+            plan.report(host.result.is_ok());
         }
-        plan.report(host.result.is_ok());
+    }
+    if !hosts.is_empty() && !recorded.contains(&true) {
+        return Ok(recorded);
     }
     change(&mut plan);
     let outcome = steps(tx, id, &mut plan).await?;
     store(tx, &deployment, &plan, outcome).await?;
-    Ok(true)
+    Ok(recorded)
 }
 
 /// Takes the plan's steps until it waits or ends: starts the hosts it dispatches (failing those

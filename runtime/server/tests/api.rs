@@ -825,6 +825,96 @@ async fn run_hosts(
     }
 }
 
+/// Reports that arrive together are written in batches: each is applied exactly once, on its
+/// own deployment, with its own detail; a second report of a host and one from an agent with
+/// no host there are refused, whatever else shares their batch.
+#[tokio::test]
+async fn reports_that_arrive_together_are_each_applied_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let hosts: Vec<String> = (0..24).map(|i| format!("web-{i:02}")).collect();
+    let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
+    for (i, database) in databases(dir.path()).await.into_iter().enumerate() {
+        let data = dir.path().join(format!("data-{i}"));
+        let group = json!({"name": "prod", "tags": prod()});
+        let (server, op, agents) = fleet(&database, &data, group.clone(), &names).await;
+        let url = server.url.clone();
+        let post = |path: &str, body: Value| {
+            call(Method::POST, format!("{url}{path}"), Some(&op), Some(body))
+        };
+        assert_eq!(
+            post("/v1/apps", json!({"name": "blog"})).await.0,
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            post("/v1/apps/blog/groups", group).await.0,
+            StatusCode::CREATED
+        );
+        let body = json!({"revision": "cd".repeat(32), "store": "s", "config": "AllAtOnce"});
+        let (status, blog): (_, Deployment) = typed(
+            Method::POST,
+            format!("{url}/v1/apps/blog/groups/prod/deployments"),
+            Some(&op),
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED);
+        let shop = all_at_once(&url, &op, &"ab".repeat(32)).await;
+        for agent in agents.values() {
+            for _ in 0..2 {
+                poll(&url, agent)
+                    .await
+                    .expect("a command of each deployment");
+            }
+        }
+        let stranger = enroll(&url, &op, "stage-1", json!({"env": "staging"})).await;
+
+        // Every host reports on both deployments at once; the first four twice on shop.
+        let mut sent = Vec::new();
+        for (n, (host, agent)) in agents.iter().enumerate() {
+            for _ in 0..if n < 4 { 2 } else { 1 } {
+                sent.push((host.clone(), agent.clone(), shop.id.clone()));
+            }
+            sent.push((host.clone(), agent.clone(), blog.id.clone()));
+        }
+        sent.push(("stage-1".into(), stranger, shop.id.clone()));
+        let tasks: Vec<_> = sent
+            .into_iter()
+            .map(|(host, agent, id)| {
+                let url = url.clone();
+                tokio::spawn(async move {
+                    let detail = format!("{host} on {id}");
+                    let status = report(&url, &agent, &id, true, &detail).await;
+                    (host, id, status)
+                })
+            })
+            .collect();
+        let mut outcomes: BTreeMap<(String, String), Vec<StatusCode>> = BTreeMap::new();
+        for task in tasks {
+            let (host, id, status) = task.await.unwrap();
+            outcomes.entry((host, id)).or_default().push(status);
+        }
+        for ((host, id), mut statuses) in outcomes {
+            statuses.sort();
+            let expected = match (host.as_str(), statuses.len()) {
+                ("stage-1", _) => vec![StatusCode::CONFLICT],
+                (_, 2) => vec![StatusCode::NO_CONTENT, StatusCode::CONFLICT],
+                _ => vec![StatusCode::NO_CONTENT],
+            };
+            assert_eq!(statuses, expected, "{host} on {id}");
+        }
+        for id in [&shop.id, &blog.id] {
+            let done = show(&url, &op, id).await;
+            assert_eq!(done.status, DeploymentStatus::Succeeded, "{done:?}");
+            assert_eq!(done.hosts.len(), hosts.len());
+            for host in &done.hosts {
+                assert_eq!(host.state, HostStatus::Succeeded, "{host:?}");
+                let detail = format!("{} on {id}", host.host);
+                assert_eq!(host.detail.as_deref(), Some(detail.as_str()));
+            }
+        }
+    }
+}
+
 /// Issue 9: a rollback rolled out AllAtOnce whatever the failed deployment's configuration.
 /// Now it rolls out with that configuration and minimum of healthy hosts.
 #[tokio::test]
