@@ -1381,15 +1381,16 @@ async fn enrollment_tokens_can_be_revoked_and_expire() {
         "the host it enrolled keeps its credential"
     );
 
-    // One that expires in a second: it enrolls now, not after.
-    let (status, short) = issue(json!({"reusable": true, "expires_in": 1})).await;
+    // One that expires in two seconds (of whole seconds: so at least one): it enrolls now,
+    // not after.
+    let (status, short) = issue(json!({"reusable": true, "expires_in": 2})).await;
     assert_eq!(status, StatusCode::CREATED);
     assert!(short.expires_at.unwrap() >= davit_server::now());
     assert_eq!(
         present(short.token.clone(), "img-3").await.0,
         StatusCode::CREATED
     );
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
     assert_eq!(
         present(short.token.clone(), "img-4").await.0,
         StatusCode::UNAUTHORIZED
