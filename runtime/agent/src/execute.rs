@@ -87,15 +87,7 @@ impl Agent {
         command: &Command,
         live: Arc<dyn davit_lifecycle::Progress>,
     ) -> Executed {
-        let failed = |detail: String| {
-            Executed::Done(Report {
-                deployment: command.deployment.clone(),
-                succeeded: false,
-                detail,
-                after_restart: false,
-                events: Some(Vec::new()),
-            })
-        };
+        let failed = |detail: String| Executed::failed(command, detail);
         if let Some(job) = &command.package {
             return self.execute_package(command, job).await;
         }
@@ -165,6 +157,19 @@ pub(crate) enum Executed {
         events: Vec<EventResult>,
         why: String,
     },
+}
+
+impl Executed {
+    /// `command` failed before any event ran, for this reason.
+    pub(crate) fn failed(command: &Command, detail: String) -> Executed {
+        Executed::Done(Report {
+            deployment: command.deployment.clone(),
+            succeeded: false,
+            detail,
+            after_restart: false,
+            events: Some(Vec::new()),
+        })
+    }
 }
 
 /// One line on a reboot a deployment asked for.

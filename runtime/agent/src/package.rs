@@ -20,15 +20,7 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Agent {
     pub(crate) async fn execute_package(&self, command: &Command, job: &PackageJob) -> Executed {
-        let failed = |detail: String| {
-            Executed::Done(Report {
-                deployment: command.deployment.clone(),
-                succeeded: false,
-                detail,
-                after_restart: false,
-                events: Some(Vec::new()),
-            })
-        };
+        let failed = |detail: String| Executed::failed(command, detail);
         let store = match davit_bundle::Store::open(&command.store) {
             Ok(s) => s,
             Err(e) => return failed(e.to_string()),
