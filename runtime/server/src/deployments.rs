@@ -110,13 +110,14 @@ impl Db {
     ) -> Result<Option<Command>, ServerError> {
         let mut sql = String::from(
             "UPDATE deployment_hosts SET state = $1, updated_at = $2, claimed_at = $2 \
-             WHERE agent = $3 AND state = $4 AND deployment = (\
-             SELECT d.id FROM deployment_hosts h JOIN deployments d ON d.id = h.deployment \
+             WHERE state = $4 AND (deployment, host) = (\
+             SELECT h.deployment, h.host FROM deployment_hosts h JOIN deployments d ON d.id = h.deployment \
              WHERE h.agent = $3 AND h.state = $4",
         );
         for i in 0..busy.len() {
             sql.push_str(&format!(" AND d.app <> ${}", i + 5));
         }
+        // By primary key, the host found by the `(agent, state)` index.
         sql.push_str(" ORDER BY d.created_at, d.seq, d.id LIMIT 1) RETURNING deployment");
         // The statement is built of placeholders only.
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
