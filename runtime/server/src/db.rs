@@ -24,7 +24,8 @@ pub struct Db {
 }
 
 /// Facts that never change once read, and writes that would change nothing: each agent
-/// request would otherwise cost two more round trips to the database.
+/// request would otherwise cost more round trips to the database. A feature that revokes
+/// an agent's credential would have to forget it here too.
 #[derive(Debug, Default)]
 pub(crate) struct Memo {
     /// Agent credentials (by hash) and their agent. An agent's credential is never used up,
@@ -37,7 +38,7 @@ pub(crate) struct Memo {
     pub(crate) commands: Mutex<HashMap<String, davit_api::Command>>,
 }
 
-/// The most entries either memo holds; past it, it starts over (a fleet that large only pays
+/// The most entries any memo holds; past it, it starts over (a fleet that large only pays
 /// the queries again).
 const MEMO_ENTRIES: usize = 200_000;
 
